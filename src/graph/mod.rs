@@ -1,0 +1,542 @@
+//! Phase-type graphs: vertices with integer state vectors, rate edges that are constant or
+//! linear in a parameter vector theta, and a starting vertex (index 0) whose out-edges give the
+//! initial distribution.
+//!
+//! The in-memory form is compressed sparse rows sorted by target, the order phasic's content hash
+//! and ptd's elimination both walk. Files are read and written by [`file`].
+
+pub mod file;
+
+use rustc_hash::FxHashMap;
+use std::fmt;
+
+pub use file::{GraphFile, GraphFileError};
+
+/// A validated phase-type graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    state_length: usize,
+    /// Number of parameters theta; 0 for a graph whose edges carry constant rates.
+    param_length: usize,
+    states: Vec<i32>,
+    /// Out-edges of the starting vertex: target and (constant) weight, sorted by target.
+    start: Vec<(u32, f64)>,
+    /// CSR row offsets into `targets`, one row per vertex (row 0, the start, is empty).
+    offsets: Vec<usize>,
+    targets: Vec<u32>,
+    /// `coef_width()` coefficients per edge, in edge order.
+    coeffs: Vec<f64>,
+}
+
+/// A structural problem found while assembling a graph.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum GraphError {
+    #[error("vertex {from} has two edges to vertex {to}; merge them into one edge")]
+    ParallelEdge { from: usize, to: usize },
+    #[error("vertex {0} has an edge to itself; phasic rejects self-loops (drop it: it does not change the distribution)")]
+    SelfLoop(usize),
+    #[error("edge {from} -> {to} points at the starting vertex; nothing may enter vertex 0")]
+    IntoStart { from: usize, to: usize },
+    #[error("edge {from} -> {to}: vertex index out of range (the graph has {n} vertices)")]
+    OutOfRange { from: usize, to: usize, n: usize },
+    #[error("edge {from} -> {to} has {got} coefficients, expected {expected}")]
+    CoefficientLength {
+        from: usize,
+        to: usize,
+        got: usize,
+        expected: usize,
+    },
+    #[error("edge {from} -> {to}: {what} is {value}, which is not a finite number")]
+    NotFinite {
+        from: usize,
+        to: usize,
+        what: &'static str,
+        value: f64,
+    },
+    #[error("edge {from} -> {to} has the negative constant rate {value}; rates must be >= 0")]
+    NegativeRate { from: usize, to: usize, value: f64 },
+    #[error("the starting vertex has no edge with a positive weight, so there is no initial distribution")]
+    NoStart,
+    #[error("vertices {first} and {second} have the same state {state:?}; states identify vertices and must be unique")]
+    DuplicateState {
+        first: usize,
+        second: usize,
+        state: Vec<i32>,
+    },
+    #[error("vertex {vertex} (state {state:?}) is reachable from the start but cannot reach an absorbing vertex (one without out-edges): the chain would never end")]
+    NotAbsorbing { vertex: usize, state: Vec<i32> },
+    #[error("state of vertex {vertex} has length {got}, expected state_length {expected}")]
+    StateLength {
+        vertex: usize,
+        got: usize,
+        expected: usize,
+    },
+}
+
+/// Builds a graph vertex by vertex, like phasic's `find_or_create_vertex` / `add_edge`.
+///
+/// Vertex 0 is the starting vertex with an all-zero state; it is not found by state lookups, so
+/// another vertex may also carry the all-zero state (as in phasic).
+#[derive(Debug)]
+pub struct GraphBuilder {
+    state_length: usize,
+    param_length: usize,
+    states: Vec<i32>,
+    index: FxHashMap<Vec<i32>, u32>,
+    start: Vec<(u32, f64)>,
+    edges: Vec<(u32, u32, usize, usize)>,
+    coeffs: Vec<f64>,
+}
+
+impl GraphBuilder {
+    /// `param_length` 0 makes a graph of constant rates; otherwise every edge carries
+    /// `param_length` coefficients.
+    pub fn new(state_length: usize, param_length: usize) -> Self {
+        GraphBuilder {
+            state_length,
+            param_length,
+            states: vec![0; state_length],
+            index: FxHashMap::default(),
+            start: Vec::new(),
+            edges: Vec::new(),
+            coeffs: Vec::new(),
+        }
+    }
+
+    pub fn vertex_count(&self) -> usize {
+        self.states.len() / self.state_length.max(1)
+    }
+
+    /// The vertex with this state, created (with the next index) if there is none.
+    /// Returns the index and whether it was created.
+    pub fn find_or_create(&mut self, state: &[i32]) -> (usize, bool) {
+        assert_eq!(state.len(), self.state_length, "state length");
+        if let Some(&i) = self.index.get(state) {
+            return (i as usize, false);
+        }
+        let i = self.vertex_count();
+        self.states.extend_from_slice(state);
+        self.index.insert(state.to_vec(), i as u32);
+        (i, true)
+    }
+
+    /// Adds a vertex without a state lookup (used when reading files, where duplicate states
+    /// are reported by validation instead of merged).
+    pub(crate) fn push_vertex(&mut self, state: &[i32]) -> usize {
+        let i = self.vertex_count();
+        self.states.extend_from_slice(state);
+        i
+    }
+
+    pub fn add_start_edge(&mut self, to: usize, weight: f64) {
+        self.start.push((to as u32, weight));
+    }
+
+    /// Adds an edge whose rate is `dot(coeffs, theta)` (or the constant `coeffs[0]` in a
+    /// constant graph).
+    pub fn add_edge(&mut self, from: usize, to: usize, coeffs: &[f64]) {
+        self.edges
+            .push((from as u32, to as u32, self.coeffs.len(), coeffs.len()));
+        self.coeffs.extend_from_slice(coeffs);
+    }
+
+    /// Sorts, checks and freezes the graph.
+    pub fn build(self) -> Result<Graph, GraphError> {
+        let n = self.vertex_count();
+        let width = self.param_length.max(1);
+        let mut start = self.start;
+        for &(to, w) in &start {
+            let to = to as usize;
+            if to >= n {
+                return Err(GraphError::OutOfRange { from: 0, to, n });
+            }
+            if to == 0 {
+                return Err(GraphError::SelfLoop(0));
+            }
+            if !w.is_finite() {
+                return Err(GraphError::NotFinite {
+                    from: 0,
+                    to,
+                    what: "the weight",
+                    value: w,
+                });
+            }
+            if w < 0.0 {
+                return Err(GraphError::NegativeRate {
+                    from: 0,
+                    to,
+                    value: w,
+                });
+            }
+        }
+        start.sort_by_key(|e| e.0);
+        for pair in start.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err(GraphError::ParallelEdge {
+                    from: 0,
+                    to: pair[0].0 as usize,
+                });
+            }
+        }
+        if !start.iter().any(|&(_, w)| w > 0.0) {
+            return Err(GraphError::NoStart);
+        }
+        let mut edges = self.edges;
+        for &(from, to, at, got) in &edges {
+            let (from, to) = (from as usize, to as usize);
+            if from >= n || to >= n {
+                return Err(GraphError::OutOfRange { from, to, n });
+            }
+            if to == 0 {
+                return Err(GraphError::IntoStart { from, to });
+            }
+            if from == to {
+                return Err(GraphError::SelfLoop(from));
+            }
+            if got != width {
+                return Err(GraphError::CoefficientLength {
+                    from,
+                    to,
+                    got,
+                    expected: width,
+                });
+            }
+            for &c in &self.coeffs[at..at + width] {
+                if !c.is_finite() {
+                    return Err(GraphError::NotFinite {
+                        from,
+                        to,
+                        what: "a coefficient",
+                        value: c,
+                    });
+                }
+                if self.param_length == 0 && c < 0.0 {
+                    return Err(GraphError::NegativeRate { from, to, value: c });
+                }
+            }
+        }
+        edges.sort_unstable_by_key(|e| (e.0, e.1));
+        let mut offsets = vec![0usize; n + 1];
+        let mut targets = Vec::with_capacity(edges.len());
+        let mut coeffs = Vec::with_capacity(edges.len() * width);
+        for (k, &(from, to, at, _)) in edges.iter().enumerate() {
+            if k > 0 && edges[k - 1].0 == from && edges[k - 1].1 == to {
+                return Err(GraphError::ParallelEdge {
+                    from: from as usize,
+                    to: to as usize,
+                });
+            }
+            offsets[from as usize + 1] += 1;
+            targets.push(to);
+            coeffs.extend_from_slice(&self.coeffs[at..at + width]);
+        }
+        if offsets[1] != 0 {
+            // Edges out of vertex 0 belong in the start list.
+            return Err(GraphError::IntoStart {
+                from: 0,
+                to: edges[0].1 as usize,
+            });
+        }
+        for v in 0..n {
+            offsets[v + 1] += offsets[v];
+        }
+        let graph = Graph {
+            state_length: self.state_length,
+            param_length: self.param_length,
+            states: self.states,
+            start,
+            offsets,
+            targets,
+            coeffs,
+        };
+        graph.check_unique_states()?;
+        graph.check_absorbing()?;
+        Ok(graph)
+    }
+}
+
+/// One out-edge of a vertex.
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeRef<'a> {
+    pub to: usize,
+    /// `param_length` coefficients, or one constant rate.
+    pub coeffs: &'a [f64],
+}
+
+impl Graph {
+    pub fn state_length(&self) -> usize {
+        self.state_length
+    }
+
+    /// Number of parameters; 0 when all rates are constants.
+    pub fn param_length(&self) -> usize {
+        self.param_length
+    }
+
+    pub fn is_parameterized(&self) -> bool {
+        self.param_length > 0
+    }
+
+    /// Coefficients stored per edge: `param_length`, or 1 for a constant graph.
+    pub fn coef_width(&self) -> usize {
+        self.param_length.max(1)
+    }
+
+    pub fn vertex_count(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Edges between vertices, not counting the start edges.
+    pub fn edge_count(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn state(&self, v: usize) -> &[i32] {
+        &self.states[v * self.state_length..(v + 1) * self.state_length]
+    }
+
+    /// Start edges (target, weight), sorted by target.
+    pub fn start_edges(&self) -> &[(u32, f64)] {
+        &self.start
+    }
+
+    pub fn out_degree(&self, v: usize) -> usize {
+        self.offsets[v + 1] - self.offsets[v]
+    }
+
+    /// Out-edges of `v` (not the start vertex), sorted by target.
+    pub fn edges(&self, v: usize) -> impl ExactSizeIterator<Item = EdgeRef<'_>> + '_ {
+        let w = self.coef_width();
+        (self.offsets[v]..self.offsets[v + 1]).map(move |k| EdgeRef {
+            to: self.targets[k] as usize,
+            coeffs: &self.coeffs[k * w..(k + 1) * w],
+        })
+    }
+
+    /// A vertex other than the start with no out-edges.
+    pub fn is_absorbing(&self, v: usize) -> bool {
+        v != 0 && self.out_degree(v) == 0
+    }
+
+    /// True when an edge's rate can be positive for some theta (any nonzero coefficient).
+    fn edge_live(coeffs: &[f64]) -> bool {
+        coeffs.iter().any(|&c| c != 0.0)
+    }
+
+    fn check_unique_states(&self) -> Result<(), GraphError> {
+        let mut seen: FxHashMap<&[i32], usize> = FxHashMap::default();
+        for v in 1..self.vertex_count() {
+            if let Some(first) = seen.insert(self.state(v), v) {
+                return Err(GraphError::DuplicateState {
+                    first,
+                    second: v,
+                    state: self.state(v).to_vec(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Vertices reachable from the start through edges that can carry a positive rate.
+    pub fn reachable(&self) -> Vec<bool> {
+        let n = self.vertex_count();
+        let mut seen = vec![false; n];
+        let mut stack: Vec<usize> = Vec::new();
+        seen[0] = true;
+        for &(to, w) in &self.start {
+            if w > 0.0 && !seen[to as usize] {
+                seen[to as usize] = true;
+                stack.push(to as usize);
+            }
+        }
+        while let Some(v) = stack.pop() {
+            for e in self.edges(v) {
+                if Self::edge_live(e.coeffs) && !seen[e.to] {
+                    seen[e.to] = true;
+                    stack.push(e.to);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every vertex reachable from the start must be able to reach an absorbing vertex.
+    fn check_absorbing(&self) -> Result<(), GraphError> {
+        let dead = self.cannot_absorb(|_, e| Self::edge_live(e.coeffs));
+        let reach = self.reachable();
+        match (1..self.vertex_count()).find(|&v| reach[v] && dead[v]) {
+            Some(v) => Err(GraphError::NotAbsorbing {
+                vertex: v,
+                state: self.state(v).to_vec(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// For each vertex, true when no absorbing vertex can be reached from it over the edges
+    /// `live` accepts. An absorbing vertex is one with no out-edges at all.
+    pub(crate) fn cannot_absorb(&self, live: impl Fn(usize, EdgeRef<'_>) -> bool) -> Vec<bool> {
+        let n = self.vertex_count();
+        // Reverse adjacency over accepted edges.
+        let mut rev_off = vec![0usize; n + 1];
+        for v in 1..n {
+            for e in self.edges(v) {
+                if live(v, e) {
+                    rev_off[e.to + 1] += 1;
+                }
+            }
+        }
+        for v in 0..n {
+            rev_off[v + 1] += rev_off[v];
+        }
+        let mut fill = rev_off.clone();
+        let mut rev = vec![0u32; rev_off[n]];
+        for v in 1..n {
+            for e in self.edges(v) {
+                if live(v, e) {
+                    rev[fill[e.to]] = v as u32;
+                    fill[e.to] += 1;
+                }
+            }
+        }
+        let mut dead = vec![true; n];
+        let mut stack: Vec<usize> = (1..n).filter(|&v| self.is_absorbing(v)).collect();
+        for &v in &stack {
+            dead[v] = false;
+        }
+        while let Some(v) = stack.pop() {
+            for &u in &rev[rev_off[v]..rev_off[v + 1]] {
+                if dead[u as usize] {
+                    dead[u as usize] = false;
+                    stack.push(u as usize);
+                }
+            }
+        }
+        dead
+    }
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} vertices, {} edges, state length {}, {} parameter(s)",
+            self.vertex_count(),
+            self.edge_count(),
+            self.state_length,
+            self.param_length
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain() -> GraphBuilder {
+        let mut b = GraphBuilder::new(1, 1);
+        let (a, _) = b.find_or_create(&[3]);
+        let (c, _) = b.find_or_create(&[2]);
+        let (d, _) = b.find_or_create(&[1]);
+        b.add_start_edge(a, 1.0);
+        b.add_edge(a, c, &[3.0]);
+        b.add_edge(c, d, &[1.0]);
+        b
+    }
+
+    #[test]
+    fn builds_sorted_rows() {
+        let g = chain().build().unwrap();
+        assert_eq!(g.vertex_count(), 4);
+        assert_eq!(g.edge_count(), 2);
+        assert!(g.is_absorbing(3));
+        let e: Vec<usize> = g.edges(1).map(|e| e.to).collect();
+        assert_eq!(e, vec![2]);
+    }
+
+    #[test]
+    fn zero_state_is_distinct_from_start() {
+        let mut b = GraphBuilder::new(1, 0);
+        let (z, created) = b.find_or_create(&[0]);
+        assert!(created);
+        assert_eq!(z, 1);
+    }
+
+    #[test]
+    fn rejects_structural_errors() {
+        let mut b = chain();
+        b.add_edge(2, 1, &[0.0]);
+        b.add_edge(2, 1, &[1.0]);
+        assert!(matches!(
+            b.build(),
+            Err(GraphError::ParallelEdge { from: 2, to: 1 })
+        ));
+        let mut b = chain();
+        b.add_edge(2, 2, &[1.0]);
+        assert_eq!(b.build(), Err(GraphError::SelfLoop(2)));
+        let mut b = chain();
+        b.add_edge(2, 9, &[1.0]);
+        assert!(matches!(b.build(), Err(GraphError::OutOfRange { .. })));
+        let mut b = chain();
+        b.add_edge(2, 1, &[1.0, 2.0]);
+        assert!(matches!(
+            b.build(),
+            Err(GraphError::CoefficientLength { got: 2, .. })
+        ));
+        let mut b = chain();
+        b.add_edge(2, 1, &[f64::NAN]);
+        assert!(matches!(b.build(), Err(GraphError::NotFinite { .. })));
+    }
+
+    #[test]
+    fn rejects_trap() {
+        // 1 -> 2 -> 1 with no way out, although 3 is absorbing.
+        let mut b = GraphBuilder::new(1, 1);
+        for s in 1..=3 {
+            b.find_or_create(&[s]);
+        }
+        b.add_start_edge(1, 1.0);
+        b.add_edge(1, 2, &[1.0]);
+        b.add_edge(2, 1, &[1.0]);
+        let err = b.build().unwrap_err();
+        assert!(matches!(err, GraphError::NotAbsorbing { .. }), "{err}");
+    }
+
+    #[test]
+    fn zero_coefficient_edges_do_not_count_as_exits() {
+        let mut b = GraphBuilder::new(1, 1);
+        for s in 1..=3 {
+            b.find_or_create(&[s]);
+        }
+        b.add_start_edge(1, 1.0);
+        b.add_edge(1, 2, &[1.0]);
+        b.add_edge(2, 3, &[0.0]);
+        assert!(matches!(
+            b.build(),
+            Err(GraphError::NotAbsorbing { vertex: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_duplicate_states_and_negative_constant_rates() {
+        let mut b = GraphBuilder::new(1, 0);
+        let a = b.push_vertex(&[1]);
+        let c = b.push_vertex(&[1]);
+        b.add_start_edge(a, 1.0);
+        b.add_edge(a, c, &[1.0]);
+        assert!(matches!(
+            b.build(),
+            Err(GraphError::DuplicateState {
+                first: 1,
+                second: 2,
+                ..
+            })
+        ));
+        let mut b = GraphBuilder::new(1, 0);
+        let a = b.push_vertex(&[1]);
+        let c = b.push_vertex(&[2]);
+        b.add_start_edge(a, 1.0);
+        b.add_edge(a, c, &[-1.0]);
+        assert!(matches!(b.build(), Err(GraphError::NegativeRate { .. })));
+    }
+}

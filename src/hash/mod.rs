@@ -1,0 +1,165 @@
+//! Content hashes of a graph.
+//!
+//! * [`phasic_hash`] reproduces phasic 0.32.1's `phasic.hash.compute_graph_hash(g).hash_hex`
+//!   byte for byte, for the graph phasic rebuilds from the same graph file. It is the name under
+//!   which phasic's own caches store results for that graph.
+//! * [`canonical_hash`] does not depend on the order in which vertices were created or listed;
+//!   `docs/hashes.md` describes its layout and limits.
+
+use crate::graph::Graph;
+use sha2::{Digest, Sha256};
+
+/// Both hashes of a graph, as lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GraphHashes {
+    pub phasic: String,
+    pub canonical: String,
+}
+
+impl GraphHashes {
+    pub fn of(graph: &Graph) -> Self {
+        GraphHashes {
+            phasic: hex::encode(phasic_hash(graph)),
+            canonical: hex::encode(canonical_hash(graph)),
+        }
+    }
+}
+
+/// phasic's graph content hash.
+///
+/// `SHA-256(u64 state_length, u64 param_length, u64 n_vertices, u8 flags, u64 vertex_hash...)`
+/// with little-endian integers; a vertex hash is the first 8 bytes (big-endian) of
+/// `SHA-256(i32 state..., then per out-edge by increasing target: u64 target, f64 coefficient...)`.
+/// A graph of constant rates stores one coefficient per edge and reports `param_length` 1.
+pub fn phasic_hash(g: &Graph) -> [u8; 32] {
+    let n = g.vertex_count();
+    let mut top = Sha256::new();
+    top.update((g.state_length() as u64).to_le_bytes());
+    top.update((g.coef_width() as u64).to_le_bytes());
+    top.update((n as u64).to_le_bytes());
+    top.update([u8::from(g.is_parameterized())]);
+    let mut buf: Vec<u8> = Vec::with_capacity(256);
+    for v in 0..n {
+        buf.clear();
+        for s in g.state(v) {
+            buf.extend_from_slice(&s.to_le_bytes());
+        }
+        if v == 0 {
+            for &(to, w) in g.start_edges() {
+                buf.extend_from_slice(&(to as u64).to_le_bytes());
+                buf.extend_from_slice(&w.to_le_bytes());
+            }
+        } else {
+            for e in g.edges(v) {
+                buf.extend_from_slice(&(e.to as u64).to_le_bytes());
+                for c in e.coeffs {
+                    buf.extend_from_slice(&c.to_le_bytes());
+                }
+            }
+        }
+        let d = Sha256::digest(&buf);
+        // The first 8 digest bytes read big-endian, stored little-endian: reversed.
+        let mut vh = [0u8; 8];
+        vh.copy_from_slice(&d[..8]);
+        vh.reverse();
+        top.update(vh);
+    }
+    top.finalize().into()
+}
+
+/// Domain tag that starts every canonical hash input; bump the version to change the layout.
+const CANONICAL_TAG: &[u8] = b"ptd-canonical-graph-v1\0";
+
+/// An order-independent hash: vertices are renumbered by sorting their (unique) states, the
+/// starting vertex first, and the renumbered graph is hashed in one stream.
+pub fn canonical_hash(g: &Graph) -> [u8; 32] {
+    let n = g.vertex_count();
+    // rank[v]: position of v in canonical order.
+    let mut order: Vec<usize> = (1..n).collect();
+    order.sort_unstable_by(|&a, &b| g.state(a).cmp(g.state(b)));
+    let mut rank = vec![0u64; n];
+    for (i, &v) in order.iter().enumerate() {
+        rank[v] = i as u64 + 1;
+    }
+    let norm = |x: f64| if x == 0.0 { 0.0f64 } else { x };
+    let mut h = Sha256::new();
+    h.update(CANONICAL_TAG);
+    h.update((g.state_length() as u64).to_le_bytes());
+    h.update((g.param_length() as u64).to_le_bytes());
+    h.update((n as u64).to_le_bytes());
+    let mut start: Vec<(u64, f64)> = g
+        .start_edges()
+        .iter()
+        .map(|&(to, w)| (rank[to as usize], norm(w)))
+        .collect();
+    start.sort_unstable_by_key(|e| e.0);
+    h.update((start.len() as u64).to_le_bytes());
+    for (to, w) in start {
+        h.update(to.to_le_bytes());
+        h.update(w.to_le_bytes());
+    }
+    let mut row: Vec<(u64, usize)> = Vec::new();
+    let w = g.coef_width();
+    let mut coeffs: Vec<f64> = Vec::new();
+    for &v in &order {
+        for s in g.state(v) {
+            h.update(s.to_le_bytes());
+        }
+        row.clear();
+        coeffs.clear();
+        for (k, e) in g.edges(v).enumerate() {
+            row.push((rank[e.to], k));
+            coeffs.extend(e.coeffs.iter().map(|&c| norm(c)));
+        }
+        row.sort_unstable_by_key(|e| e.0);
+        h.update((row.len() as u64).to_le_bytes());
+        for &(to, k) in &row {
+            h.update(to.to_le_bytes());
+            for c in &coeffs[k * w..(k + 1) * w] {
+                h.update(c.to_le_bytes());
+            }
+        }
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphBuilder;
+
+    fn kingman3(order: &[i32]) -> Graph {
+        let mut b = GraphBuilder::new(1, 1);
+        for &s in order {
+            b.find_or_create(&[s]);
+        }
+        let id = |s: i32| 1 + order.iter().position(|&x| x == s).unwrap();
+        b.add_start_edge(id(3), 1.0);
+        b.add_edge(id(3), id(2), &[3.0]);
+        b.add_edge(id(2), id(1), &[1.0]);
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn phasic_hash_of_known_graph() {
+        // Value printed by phasic 0.32.1 for Graph.from_serialized of this 3-sample Kingman graph.
+        let h = hex::encode(phasic_hash(&kingman3(&[3, 2, 1])));
+        assert_eq!(h, "ba3496f47d6d1e212ae665323a9a6b7abacbef460beadee0022106054a543429");
+    }
+
+    #[test]
+    fn canonical_ignores_vertex_order_but_not_content() {
+        let a = kingman3(&[3, 2, 1]);
+        let b = kingman3(&[1, 3, 2]);
+        assert_ne!(phasic_hash(&a), phasic_hash(&b));
+        assert_eq!(canonical_hash(&a), canonical_hash(&b));
+        let mut c = GraphBuilder::new(1, 1);
+        for s in [3, 2, 1] {
+            c.find_or_create(&[s]);
+        }
+        c.add_start_edge(1, 1.0);
+        c.add_edge(1, 2, &[3.0]);
+        c.add_edge(2, 3, &[1.5]);
+        assert_ne!(canonical_hash(&a), canonical_hash(&c.build().unwrap()));
+    }
+}
