@@ -9,3 +9,7 @@ pub mod eliminate;
 pub mod graph;
 pub mod hash;
 pub mod model;
+pub mod error;
+pub mod input;
+
+pub use error::{Error, Result};

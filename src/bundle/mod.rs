@@ -1,1 +1,322 @@
+//! Bundles: one deterministic `tar` + `zstd` archive per model version.
+//!
+//! Entries, in this order, all regular files with mode 0644, owner 0:0, mtime 0:
+//! `manifest.json`, `meta.json`, `graph.json`, `dag.json`. The manifest lists the SHA-256 and
+//! size of every other file and a content hash over them; `docs/bundle-format.md` is the
+//! reference.
 
+use crate::eliminate::{self, Symbolic, SymbolicFormatError};
+use crate::graph::{Graph, GraphFile, GraphFileError};
+use crate::hash::GraphHashes;
+use crate::model::ModelMeta;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "ptd-bundle";
+pub const FORMAT_VERSION: u32 = 1;
+/// zstd level used for every bundle; part of the determinism contract.
+pub const ZSTD_LEVEL: i32 = 15;
+/// Payload files, in archive order, after `manifest.json`.
+pub const PAYLOAD: [&str; 3] = ["meta.json", "graph.json", "dag.json"];
+/// Largest file a bundle may hold, and largest total, when reading (uncompressed).
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// One payload file in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Graph figures recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphStats {
+    pub vertices: usize,
+    pub edges: usize,
+    pub state_length: usize,
+    pub param_length: usize,
+    pub dag_nodes: usize,
+    pub unknowns: usize,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub builder: String,
+    pub name: String,
+    pub version: semver::Version,
+    pub parameters: Vec<String>,
+    pub hashes: GraphHashes,
+    pub graph: GraphStats,
+    pub dag_format: String,
+    pub dag_format_version: u32,
+    pub files: Vec<FileEntry>,
+    pub content_hash: String,
+}
+
+/// A bundle in memory.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub meta: ModelMeta,
+    pub graph: Graph,
+    pub symbolic: Symbolic,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Graph(#[from] GraphFileError),
+    #[error(transparent)]
+    Dag(#[from] SymbolicFormatError),
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The content hash: SHA-256 over, per payload file in manifest order, its path, a NUL byte,
+/// its size as u64 little-endian, and its 32-byte SHA-256.
+pub fn content_hash(files: &[FileEntry]) -> Option<String> {
+    let mut h = Sha256::new();
+    h.update(b"ptd-content-v1\0");
+    for f in files {
+        h.update(f.path.as_bytes());
+        h.update([0]);
+        h.update(f.size.to_le_bytes());
+        h.update(hex::decode(&f.sha256).ok().filter(|d| d.len() == 32)?);
+    }
+    Some(hex::encode(h.finalize()))
+}
+
+/// Everything a built bundle holds, before packing.
+pub struct Built {
+    pub manifest: Manifest,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl Built {
+    /// The archive file name: `namespace-name-version.ptd.tar.zst`.
+    pub fn file_name(&self) -> String {
+        archive_name(&self.manifest.name, &self.manifest.version)
+    }
+
+    /// The archive bytes (tar + zstd), identical for identical input.
+    pub fn pack(&self) -> Vec<u8> {
+        let manifest = manifest_bytes(&self.manifest);
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.mode(tar::HeaderMode::Deterministic);
+        let entries = std::iter::once(("manifest.json", manifest.as_slice()))
+            .chain(self.files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+        for (path, bytes) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_path(path).expect("short ASCII path");
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            tar.append(&h, bytes).expect("writing to memory");
+        }
+        let tar = tar.into_inner().expect("writing to memory");
+        zstd::bulk::compress(&tar, ZSTD_LEVEL).expect("zstd compression in memory")
+    }
+
+    /// Writes the archive into `dir` atomically and returns its path.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf, BundleError> {
+        let path = dir.join(self.file_name());
+        let io = |source| BundleError::Io {
+            file: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        std::io::Write::write_all(&mut tmp, &self.pack()).map_err(io)?;
+        publish_file(tmp, &path).map_err(io)?;
+        Ok(path)
+    }
+}
+
+/// Moves a finished temporary file into place, readable by all like any other output file.
+pub fn publish_file(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// `namespace-name-version.ptd.tar.zst`.
+pub fn archive_name(name: &str, version: &semver::Version) -> String {
+    format!("{}-{version}.ptd.tar.zst", name.replace('/', "-"))
+}
+
+fn manifest_bytes(m: &Manifest) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(m).expect("manifest serializes");
+    v.push(b'\n');
+    v
+}
+
+/// Builds a bundle from model metadata and its graph.
+pub fn build(meta: &ModelMeta, graph: &Graph) -> Built {
+    let symbolic = eliminate::eliminate(graph);
+    build_with(meta, graph, &symbolic)
+}
+
+/// Builds a bundle from an already eliminated graph.
+pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built {
+    let mut meta_json = serde_json::to_vec_pretty(meta).expect("meta serializes");
+    meta_json.push(b'\n');
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (PAYLOAD[0].into(), meta_json),
+        (PAYLOAD[1].into(), GraphFile::to_bytes(graph)),
+        (PAYLOAD[2].into(), symbolic.to_bytes()),
+    ];
+    let entries: Vec<FileEntry> = files
+        .iter()
+        .map(|(p, b)| FileEntry {
+            path: p.clone(),
+            size: b.len() as u64,
+            sha256: sha256_hex(b),
+        })
+        .collect();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        builder: format!("ptd {}", env!("CARGO_PKG_VERSION")),
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        parameters: meta.parameters.clone(),
+        hashes: GraphHashes::of(graph),
+        graph: GraphStats {
+            vertices: graph.vertex_count(),
+            edges: graph.edge_count() + graph.start_edges().len(),
+            state_length: graph.state_length(),
+            param_length: graph.param_length(),
+            dag_nodes: symbolic.dag().len(),
+            unknowns: symbolic.unknowns(),
+        },
+        dag_format: eliminate::FORMAT.into(),
+        dag_format_version: eliminate::FORMAT_VERSION,
+        content_hash: content_hash(&entries).expect("hex digests"),
+        files: entries,
+    };
+    Built { manifest, files }
+}
+
+/// Reads and verifies a bundle archive from disk.
+pub fn read(path: &Path) -> Result<Bundle, BundleError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    unpack(&bytes, &name)
+}
+
+/// True when `bytes` start like a zstd frame.
+pub fn looks_like_bundle(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// Unpacks and verifies bundle bytes: entry names, order and types, each file's size and
+/// SHA-256 against the manifest, and the content hash. Nothing is written to disk.
+pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.to_string(),
+        message,
+    };
+    let dec = zstd::stream::read::Decoder::new(bytes).map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
+    let mut archive = tar::Archive::new(dec.take(MAX_FILE_BYTES));
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("damaged archive: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| invalid(format!("bad entry name: {e}")))?
+            .to_string_lossy()
+            .into_owned();
+        let expected = if files.is_empty() { "manifest.json" } else { PAYLOAD.get(files.len() - 1).copied().unwrap_or("") };
+        if path != expected {
+            return Err(invalid(format!(
+                "unexpected entry '{path}' at position {} (expected '{expected}')",
+                files.len()
+            )));
+        }
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(invalid(format!("entry '{path}' is not a regular file")));
+        }
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| invalid(format!("cannot read entry '{path}': {e}")))?;
+        files.push((path, data));
+    }
+    if files.len() != 1 + PAYLOAD.len() {
+        return Err(invalid(format!("has {} entries, expected {}", files.len(), 1 + PAYLOAD.len())));
+    }
+    let manifest: Manifest = serde_json::from_slice(&files[0].1)
+        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
+    if manifest.format != FORMAT || manifest.format_version != FORMAT_VERSION {
+        return Err(invalid(format!(
+            "manifest.json: format {} version {} is not {FORMAT} version {FORMAT_VERSION}; upgrade ptd",
+            manifest.format, manifest.format_version
+        )));
+    }
+    if manifest.files.len() != PAYLOAD.len() {
+        return Err(invalid("manifest.json: 'files' must list meta.json, graph.json and dag.json".into()));
+    }
+    for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
+        if &entry.path != path || entry.size != data.len() as u64 || entry.sha256 != sha256_hex(data) {
+            return Err(invalid(format!(
+                "{path} does not match its manifest entry (size or SHA-256 differs): the bundle is corrupt or was altered"
+            )));
+        }
+    }
+    if content_hash(&manifest.files).as_deref() != Some(manifest.content_hash.as_str()) {
+        return Err(invalid("manifest.json: content_hash does not match the files".into()));
+    }
+    let meta: ModelMeta = serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
+    let text = std::str::from_utf8(&files[2].1).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
+    let graph = GraphFile::parse(text, &format!("{name}:graph.json"))?;
+    let symbolic = Symbolic::from_bytes(&files[3].1, &format!("{name}:dag.json"))?;
+    if GraphHashes::of(&graph) != manifest.hashes {
+        return Err(invalid("manifest.json: graph hashes do not match graph.json".into()));
+    }
+    if meta.name != manifest.name || meta.version != manifest.version {
+        return Err(invalid("meta.json and manifest.json disagree on name or version".into()));
+    }
+    if symbolic.param_length() != graph.param_length() {
+        return Err(invalid("dag.json and graph.json disagree on the number of parameters".into()));
+    }
+    Ok(Bundle {
+        manifest,
+        meta,
+        graph,
+        symbolic,
+    })
+}

@@ -22,7 +22,7 @@ mod format;
 
 use crate::graph::Graph;
 pub use dag::{Dag, DagBuilder, Id, Node};
-pub use format::SymbolicFormatError;
+pub use format::{FORMAT, FORMAT_VERSION, SymbolicFormatError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The eliminated form of a graph.

@@ -136,6 +136,9 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
     if n == 0 {
         return Err(ctx.err("n_vertices", "must be at least 1 (the starting vertex)"));
     }
+    if raw.state_length == 0 {
+        return Err(ctx.err("state_length", "must be at least 1"));
+    }
     if raw.states.len() != n {
         return Err(ctx.err(
             "states",

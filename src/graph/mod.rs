@@ -107,6 +107,11 @@ impl GraphBuilder {
         self.states.len() / self.state_length.max(1)
     }
 
+    /// State of vertex `v`.
+    pub fn state(&self, v: usize) -> &[i32] {
+        &self.states[v * self.state_length..(v + 1) * self.state_length]
+    }
+
     /// The vertex with this state, created (with the next index) if there is none.
     /// Returns the index and whether it was created.
     pub fn find_or_create(&mut self, state: &[i32]) -> (usize, bool) {

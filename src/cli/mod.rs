@@ -1,0 +1,183 @@
+//! Command-line parsing. Each command parses its arguments and calls the library.
+
+use clap::{Parser, Subcommand};
+use ptd::bundle;
+use ptd::hash::GraphHashes;
+use ptd::input::Input;
+use ptd::{Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ptd", version, about = "Package manager and registry for precomputed phase-type models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with graph files.
+    #[command(subcommand)]
+    Graph(GraphCommand),
+    /// Print a graph's phasic-compatible and canonical content hashes.
+    Hash {
+        /// A graph file, a model directory (or its model.toml), or a bundle.
+        input: PathBuf,
+        /// Print {"phasic": ..., "canonical": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate the moments of the absorption time for a parameter vector.
+    Eval {
+        /// A graph file, a model directory (or its model.toml), or a bundle.
+        input: PathBuf,
+        /// Comma-separated parameter values, e.g. 1.0,0.5.
+        #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+        theta: Option<String>,
+        /// How many moments: E[T], E[T^2], ..., E[T^K].
+        #[arg(long, value_name = "K", default_value_t = 2)]
+        moments: usize,
+        /// Print {"moments": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a bundle (graph, symbolic DAG, manifest) from a model directory or graph file.
+    Build {
+        /// A model directory (or its model.toml), or a graph file.
+        input: PathBuf,
+        /// Directory to write the archive into.
+        #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
+        out_dir: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GraphCommand {
+    /// Write a model's graph as a graph file (phasic's Graph.serialize() layout).
+    Export {
+        /// A model directory (or its model.toml), a graph file or a bundle.
+        input: PathBuf,
+        /// Output file; standard output if absent.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List the built-in graph generators.
+    Generators,
+}
+
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Graph(GraphCommand::Export { input, output }) => graph_export(input, output),
+        Command::Graph(GraphCommand::Generators) => {
+            for g in ptd::model::GENERATORS {
+                println!("{}  (parameters: {})", g.name, g.parameters.join(", "));
+                println!("    {}", g.about);
+                for (a, help) in g.args {
+                    println!("    {a}: {help}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hash { input, json } => {
+            let input = Input::open(&input)?;
+            let h = GraphHashes::of(input.graph());
+            if json {
+                println!("{}", serde_json::to_string(&h).expect("hashes serialize"));
+            } else {
+                println!("phasic     {}\ncanonical  {}", h.phasic, h.canonical);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            input,
+            theta,
+            moments,
+            json,
+        } => eval(input, theta, moments, json),
+        Command::Build {
+            input,
+            out_dir,
+            json,
+        } => {
+            let input = Input::open(&input)?;
+            let built = bundle::build(input.meta(), input.graph());
+            let path = built.write_to(&out_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&built.manifest).expect("manifest serializes"));
+            } else {
+                let m = &built.manifest;
+                eprintln!(
+                    "    Built {} {} ({} vertices, {} DAG nodes)",
+                    m.name, m.version, m.graph.vertices, m.graph.dag_nodes
+                );
+                println!("{}", path.display());
+                eprintln!("  content {}\n  phasic  {}", m.content_hash, m.hashes.phasic);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn graph_export(input: PathBuf, output: Option<PathBuf>) -> Result<ExitCode> {
+    let input = Input::open(&input)?;
+    let bytes = ptd::graph::GraphFile::to_bytes(input.graph());
+    match output {
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(&path, e))?;
+            tmp.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
+            bundle::publish_file(tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| Error::io("<stdout>", e))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_theta(s: Option<&str>, expected: usize) -> Result<Vec<f64>> {
+    let Some(s) = s else {
+        if expected == 0 {
+            return Ok(Vec::new());
+        }
+        return Err(Error::Usage(format!(
+            "--theta is required: the model has {expected} parameter(s), e.g. --theta {}",
+            vec!["1.0"; expected].join(",")
+        )));
+    };
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .enumerate()
+        .map(|(i, x)| {
+            x.trim().parse::<f64>().map_err(|_| {
+                Error::Usage(format!("--theta: value {} ('{}') is not a number", i + 1, x.trim()))
+            })
+        })
+        .collect()
+}
+
+fn eval(input: PathBuf, theta: Option<String>, moments: usize, json: bool) -> Result<ExitCode> {
+    if moments == 0 {
+        return Err(Error::Usage("--moments must be at least 1".into()));
+    }
+    let input = Input::open(&input)?;
+    let symbolic = input.symbolic();
+    let theta = parse_theta(theta.as_deref(), symbolic.param_length())?;
+    let m = symbolic.moments(&theta, moments)?;
+    if json {
+        println!("{}", serde_json::json!({ "moments": m }));
+    } else {
+        for (k, x) in m.iter().enumerate() {
+            println!("E[T^{}] = {x:?}", k + 1);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! The library's error type: one variant per step of the pipeline.
+
+use crate::bundle::BundleError;
+use crate::eliminate::{EvalError, SymbolicFormatError};
+use crate::graph::GraphFileError;
+use crate::model::ModelError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    GraphFile(#[from] GraphFileError),
+    #[error(transparent)]
+    Symbolic(#[from] SymbolicFormatError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A command-line value that cannot be used; the message says which and why.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

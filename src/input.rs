@@ -1,0 +1,88 @@
+//! What a command-line path names: a model recipe (directory or `model.toml`), a bundle archive,
+//! or a graph file.
+
+use crate::bundle::{self, Bundle};
+use crate::eliminate::{self, Symbolic};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, GraphFile};
+use crate::model::{ModelMeta, Recipe};
+use std::path::Path;
+
+/// A loaded input.
+pub enum Input {
+    Recipe { recipe: Recipe, graph: Graph },
+    Graph { graph: Graph, meta: ModelMeta },
+    Bundle(Box<Bundle>),
+}
+
+impl Input {
+    /// Opens `path`, deciding by what it is: a directory or `.toml` file is a recipe, a zstd
+    /// stream is a bundle, anything else is read as a graph file.
+    pub fn open(path: &Path) -> Result<Input> {
+        if path.is_dir() || path.extension().is_some_and(|e| e == "toml") {
+            let recipe = Recipe::read(path)?;
+            let graph = recipe.graph()?;
+            return Ok(Input::Recipe { recipe, graph });
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if bundle::looks_like_bundle(&bytes) {
+            return Ok(Input::Bundle(Box::new(bundle::unpack(
+                &bytes,
+                &path.display().to_string(),
+            )?)));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Usage(format!(
+                "{}: neither a bundle (.ptd.tar.zst), a model directory, nor a UTF-8 graph file",
+                path.display()
+            ))
+        })?;
+        let graph = GraphFile::parse(&text, &path.display().to_string())?;
+        let meta = graph_file_meta(path, &graph);
+        Ok(Input::Graph { graph, meta })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        match self {
+            Input::Recipe { graph, .. } | Input::Graph { graph, .. } => graph,
+            Input::Bundle(b) => &b.graph,
+        }
+    }
+
+    pub fn meta(&self) -> &ModelMeta {
+        match self {
+            Input::Recipe { recipe, .. } => &recipe.meta,
+            Input::Graph { meta, .. } => meta,
+            Input::Bundle(b) => &b.meta,
+        }
+    }
+
+    /// The symbolic form: read from a bundle, or computed by elimination.
+    pub fn symbolic(&self) -> std::borrow::Cow<'_, Symbolic> {
+        match self {
+            Input::Bundle(b) => std::borrow::Cow::Borrowed(&b.symbolic),
+            other => std::borrow::Cow::Owned(eliminate::eliminate(other.graph())),
+        }
+    }
+}
+
+/// Metadata for a bare graph file: `local/<file stem>` version 0.0.0, parameters `theta1..`.
+fn graph_file_meta(path: &Path, graph: &Graph) -> ModelMeta {
+    let stem: String = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect();
+    let stem = stem.trim_start_matches(['-', '_']);
+    ModelMeta {
+        name: format!("local/{}", if stem.is_empty() { "graph" } else { stem }),
+        version: semver::Version::new(0, 0, 0),
+        description: format!("built from the graph file {}", path.display()),
+        license: "unknown".into(),
+        parameters: (1..=graph.param_length()).map(|i| format!("theta{i}")).collect(),
+        authors: Vec::new(),
+        keywords: Vec::new(),
+    }
+}

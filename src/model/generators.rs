@@ -1,0 +1,290 @@
+//! Built-in graph generators. Each explores its state space breadth-first from the initial
+//! state, creating vertices in the order they are first reached and listing each state's
+//! transitions in a fixed order, so a generator and its arguments determine the graph exactly.
+
+use crate::graph::{Graph, GraphBuilder, GraphError};
+use toml::Table;
+
+/// A generator's description, for listings and error messages.
+pub struct GeneratorInfo {
+    pub name: &'static str,
+    pub parameters: &'static [&'static str],
+    pub args: &'static [(&'static str, &'static str)],
+    pub about: &'static str,
+}
+
+pub const GENERATORS: &[GeneratorInfo] = &[
+    GeneratorInfo {
+        name: "coalescent/kingman",
+        parameters: &["theta"],
+        args: &[("samples", "number of sampled lineages, >= 2")],
+        about: "time to the most recent common ancestor; state = number of lineages",
+    },
+    GeneratorInfo {
+        name: "coalescent/block-counting",
+        parameters: &["theta"],
+        args: &[("samples", "number of sampled lineages, >= 2")],
+        about: "standard coalescent with state[i] = lineages subtending i+1 samples (site frequency spectrum)",
+    },
+    GeneratorInfo {
+        name: "coalescent/two-island",
+        parameters: &["coalescence", "migration"],
+        args: &[
+            ("samples1", "lineages sampled in island 1"),
+            ("samples2", "lineages sampled in island 2"),
+        ],
+        about: "structured coalescent of two islands with symmetric migration; state = lineages per island",
+    },
+    GeneratorInfo {
+        name: "queue/mm1k",
+        parameters: &["arrival", "service"],
+        args: &[
+            ("capacity", "places in the system, >= 1"),
+            ("initial", "customers at time 0 (default 1)"),
+        ],
+        about: "busy period of an M/M/1/K queue: time until the system is empty; state = customers",
+    },
+    GeneratorInfo {
+        name: "reliability/erlang",
+        parameters: &["rate"],
+        args: &[("phases", "components in cold standby, >= 1")],
+        about: "lifetime of a cold-standby system (Erlang distribution); state = working components left",
+    },
+    GeneratorInfo {
+        name: "population/birth-death",
+        parameters: &["birth", "death"],
+        args: &[
+            ("initial", "population size at time 0, >= 1"),
+            ("max", "largest population size (births beyond it are blocked)"),
+        ],
+        about: "time to extinction of a linear birth-death process; state = population size",
+    },
+];
+
+/// Why a generator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorError {
+    #[error("unknown generator '{0}'; built-in generators: {list}", list = GENERATORS.iter().map(|g| g.name).collect::<Vec<_>>().join(", "))]
+    Unknown(String),
+    #[error("argument '{arg}': {message}")]
+    Arg { arg: String, message: String },
+    #[error("the generated graph is invalid: {0}")]
+    Graph(#[from] GraphError),
+}
+
+fn arg_err(arg: &str, message: impl Into<String>) -> GeneratorError {
+    GeneratorError::Arg {
+        arg: arg.to_string(),
+        message: message.into(),
+    }
+}
+
+struct Args<'a> {
+    table: &'a Table,
+    known: &'static [(&'static str, &'static str)],
+}
+
+impl Args<'_> {
+    fn check_known(&self) -> Result<(), GeneratorError> {
+        for k in self.table.keys() {
+            if !self.known.iter().any(|(n, _)| n == k) {
+                let names: Vec<&str> = self.known.iter().map(|a| a.0).collect();
+                return Err(arg_err(k, format!("not an argument of this generator (it takes {})", names.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    fn int(&self, name: &str, default: Option<i64>, min: i64, max: i64) -> Result<i32, GeneratorError> {
+        let v = match self.table.get(name) {
+            None => default.ok_or_else(|| arg_err(name, "is required"))?,
+            Some(toml::Value::Integer(i)) => *i,
+            Some(other) => return Err(arg_err(name, format!("must be an integer, found {}", other.type_str()))),
+        };
+        if v < min || v > max {
+            return Err(arg_err(name, format!("{v} is outside {min}..={max}")));
+        }
+        Ok(v as i32)
+    }
+}
+
+/// Runs a generator over its state space.
+fn explore(
+    state_length: usize,
+    param_length: usize,
+    initial: &[i32],
+    mut transitions: impl FnMut(&[i32], &mut Vec<(Vec<i32>, Vec<f64>)>),
+) -> Result<Graph, GeneratorError> {
+    let mut b = GraphBuilder::new(state_length, param_length);
+    let (first, _) = b.find_or_create(initial);
+    b.add_start_edge(first, 1.0);
+    let mut next = Vec::new();
+    let mut v = first;
+    let mut state = Vec::with_capacity(state_length);
+    while v < b.vertex_count() {
+        state.clear();
+        state.extend_from_slice(b.state(v));
+        next.clear();
+        transitions(&state, &mut next);
+        for (to, coeffs) in next.drain(..) {
+            let (w, _) = b.find_or_create(&to);
+            b.add_edge(v, w, &coeffs);
+        }
+        v += 1;
+    }
+    Ok(b.build()?)
+}
+
+/// Builds the graph of a built-in generator.
+pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
+    let info = GENERATORS
+        .iter()
+        .find(|g| g.name == name)
+        .ok_or_else(|| GeneratorError::Unknown(name.to_string()))?;
+    let a = Args {
+        table: args,
+        known: info.args,
+    };
+    a.check_known()?;
+    match name {
+        "coalescent/kingman" => {
+            let n = a.int("samples", None, 2, 100_000)?;
+            explore(1, 1, &[n], |s, out| {
+                let k = s[0] as f64;
+                if s[0] >= 2 {
+                    out.push((vec![s[0] - 1], vec![k * (k - 1.0) / 2.0]));
+                }
+            })
+        }
+        "coalescent/block-counting" => {
+            let n = a.int("samples", None, 2, 200)? as usize;
+            let mut init = vec![0; n];
+            init[0] = n as i32;
+            explore(n, 1, &init, |s, out| block_counting(s, out))
+        }
+        "coalescent/two-island" => {
+            let n1 = a.int("samples1", None, 0, 10_000)?;
+            let n2 = a.int("samples2", None, 0, 10_000)?;
+            if n1 + n2 < 2 {
+                return Err(arg_err("samples1", "samples1 + samples2 must be at least 2"));
+            }
+            explore(2, 2, &[n1, n2], |s, out| {
+                let (x, y) = (s[0], s[1]);
+                if x + y < 2 {
+                    return;
+                }
+                let (xf, yf) = (x as f64, y as f64);
+                if x >= 2 {
+                    out.push((vec![x - 1, y], vec![xf * (xf - 1.0) / 2.0, 0.0]));
+                }
+                if y >= 2 {
+                    out.push((vec![x, y - 1], vec![yf * (yf - 1.0) / 2.0, 0.0]));
+                }
+                if x >= 1 {
+                    out.push((vec![x - 1, y + 1], vec![0.0, xf]));
+                }
+                if y >= 1 {
+                    out.push((vec![x + 1, y - 1], vec![0.0, yf]));
+                }
+            })
+        }
+        "queue/mm1k" => {
+            let cap = a.int("capacity", None, 1, 1_000_000)?;
+            let init = a.int("initial", Some(1), 1, cap as i64)?;
+            explore(1, 2, &[init], |s, out| {
+                let k = s[0];
+                if k == 0 {
+                    return;
+                }
+                if k < cap {
+                    out.push((vec![k + 1], vec![1.0, 0.0]));
+                }
+                out.push((vec![k - 1], vec![0.0, 1.0]));
+            })
+        }
+        "reliability/erlang" => {
+            let k = a.int("phases", None, 1, 1_000_000)?;
+            explore(1, 1, &[k], |s, out| {
+                if s[0] >= 1 {
+                    out.push((vec![s[0] - 1], vec![1.0]));
+                }
+            })
+        }
+        "population/birth-death" => {
+            let n0 = a.int("initial", None, 1, 1_000_000)?;
+            let max = a.int("max", None, n0 as i64, 1_000_000)?;
+            explore(1, 2, &[n0], |s, out| {
+                let n = s[0];
+                if n == 0 {
+                    return;
+                }
+                if n < max {
+                    out.push((vec![n + 1], vec![n as f64, 0.0]));
+                }
+                out.push((vec![n - 1], vec![0.0, n as f64]));
+            })
+        }
+        _ => unreachable!("every listed generator is matched"),
+    }
+}
+
+/// Transitions of the block-counting coalescent: any two lineages (of sizes i+1 and j+1)
+/// merge at rate (number of such pairs) * theta.
+fn block_counting(s: &[i32], out: &mut Vec<(Vec<i32>, Vec<f64>)>) {
+    let n = s.len();
+    if s.iter().sum::<i32>() < 2 {
+        return;
+    }
+    for i in 0..n {
+        if s[i] == 0 {
+            continue;
+        }
+        for j in i..n {
+            let pairs = if i == j {
+                (s[i] as f64) * (s[i] as f64 - 1.0) / 2.0
+            } else {
+                (s[i] as f64) * (s[j] as f64)
+            };
+            if pairs <= 0.0 {
+                continue;
+            }
+            let mut t = s.to_vec();
+            t[i] -= 1;
+            t[j] -= 1;
+            t[i + j + 1] += 1;
+            out.push((t, vec![pairs]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Table {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn sizes() {
+        let g = generate("coalescent/kingman", &args("samples = 10")).unwrap();
+        assert_eq!(g.vertex_count(), 11);
+        let g = generate("coalescent/block-counting", &args("samples = 4")).unwrap();
+        // Partitions of 4: 4 states reachable from 1111, plus the start.
+        assert_eq!(g.vertex_count(), 6);
+        let g = generate("queue/mm1k", &args("capacity = 5")).unwrap();
+        assert_eq!(g.vertex_count(), 7);
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let e = generate("coalescent/kingman", &args("samples = 1")).unwrap_err();
+        assert!(e.to_string().contains("'samples': 1 is outside"), "{e}");
+        let e = generate("coalescent/kingman", &args("sample = 3")).unwrap_err();
+        assert!(e.to_string().contains("'sample': not an argument"), "{e}");
+        let e = generate("coalescent/kingman", &args("samples = 'x'")).unwrap_err();
+        assert!(e.to_string().contains("must be an integer"), "{e}");
+        let e = generate("coalescent/nope", &args("")).unwrap_err();
+        assert!(e.to_string().contains("built-in generators: coalescent/kingman"), "{e}");
+    }
+}
