@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub const FORMAT: &str = "ptd-bundle";
 pub const FORMAT_VERSION: u32 = 1;
 /// zstd level used for every bundle; part of the determinism contract.
-pub const ZSTD_LEVEL: i32 = 15;
+pub const ZSTD_LEVEL: i32 = 9;
 /// Payload files, in archive order, after `manifest.json`.
 pub const PAYLOAD: [&str; 3] = ["meta.json", "graph.json", "dag.json"];
 /// Largest file a bundle may hold, and largest total, when reading (uncompressed).

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs ptd's whole test suite on a fresh machine, installing what it needs first:
+# a Python virtual environment (.venv) with phasic 0.32.1 and its run-time dependencies, then
+# the Rust tests (cargo test) and the interoperability tests against phasic (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${PTD_VENV:-.venv}"
+req="tests/python/requirements.txt"
+stamp="$venv/.ptd-requirements"
+want="phasic==0.32.1 $(sha256sum "$req" | cut -d' ' -f1)"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+fi
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  echo "==> installing the test environment into $venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  # --no-deps: phasic's declared dependencies include squatted PyPI packages.
+  "$venv/bin/python" -m pip install --quiet --no-deps phasic==0.32.1
+  "$venv/bin/python" -m pip install --quiet -r "$req"
+  echo "$want" > "$stamp"
+fi
+# Fails loudly (and so fails CI) if anything the suite needs is missing.
+"$venv/bin/python" -c "import phasic, jax, pytest; from phasic.phasic_pybind import hash"
+
+echo "==> cargo test"
+cargo test --all-targets
+
+echo "==> interoperability tests against phasic"
+PTD_BIN="$PWD/target/debug/ptd" "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
