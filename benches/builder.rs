@@ -13,7 +13,10 @@ use std::time::Duration;
 
 fn sizes() -> Vec<usize> {
     match std::env::var("PTD_BENCH_SAMPLES") {
-        Ok(s) => s.split(',').map(|x| x.trim().parse().expect("sample sizes")).collect(),
+        Ok(s) => s
+            .split(',')
+            .map(|x| x.trim().parse().expect("sample sizes"))
+            .collect(),
         Err(_) => vec![20, 30, 40],
     }
 }

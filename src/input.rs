@@ -73,7 +73,13 @@ fn graph_file_meta(path: &Path, graph: &Graph) -> ModelMeta {
         .map(|s| s.to_string_lossy().to_lowercase())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let stem = stem.trim_start_matches(['-', '_']);
     ModelMeta {
@@ -81,7 +87,9 @@ fn graph_file_meta(path: &Path, graph: &Graph) -> ModelMeta {
         version: semver::Version::new(0, 0, 0),
         description: format!("built from the graph file {}", path.display()),
         license: "unknown".into(),
-        parameters: (1..=graph.param_length()).map(|i| format!("theta{i}")).collect(),
+        parameters: (1..=graph.param_length())
+            .map(|i| format!("theta{i}"))
+            .collect(),
         authors: Vec::new(),
         keywords: Vec::new(),
     }

@@ -6,10 +6,10 @@
 
 pub mod bundle;
 pub mod eliminate;
+pub mod error;
 pub mod graph;
 pub mod hash;
-pub mod model;
-pub mod error;
 pub mod input;
+pub mod model;
 
 pub use error::{Error, Result};

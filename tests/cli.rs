@@ -75,7 +75,13 @@ fn kingman_moments_match_the_analytic_formulas() {
             &["theta"],
         );
         for theta in [1.0, 0.25, 3.5] {
-            let m = moments(&ok(&["eval", &dir, "--theta", &theta.to_string(), "--json"]));
+            let m = moments(&ok(&[
+                "eval",
+                &dir,
+                "--theta",
+                &theta.to_string(),
+                "--json",
+            ]));
             assert_eq!(m.len(), 2);
             let mean = 2.0 * (1.0 - 1.0 / n as f64) / theta;
             let var: f64 = (2..=n)
@@ -91,18 +97,34 @@ fn kingman_moments_match_the_analytic_formulas() {
 fn erlang_moments_are_exact() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = write_recipe(tmp.path(), "reliability/erlang", "phases = 7", &["rate"]);
-    let m = moments(&ok(&["eval", &dir, "--theta", "2.5", "--moments", "4", "--json"]));
+    let m = moments(&ok(&[
+        "eval",
+        &dir,
+        "--theta",
+        "2.5",
+        "--moments",
+        "4",
+        "--json",
+    ]));
     // E[T^j] = k (k+1) ... (k+j-1) / rate^j
     let mut want = 1.0;
     for (j, got) in m.iter().enumerate() {
         want *= (7 + j) as f64 / 2.5;
-        assert!(close(*got, want, 1e-12), "moment {}: {got} vs {want}", j + 1);
+        assert!(
+            close(*got, want, 1e-12),
+            "moment {}: {got} vs {want}",
+            j + 1
+        );
     }
 }
 
 #[test]
 fn hash_json_has_both_hashes() {
-    let out = ok(&["hash", &repo("tests/fixtures/phasic/kingman-3.graph.json"), "--json"]);
+    let out = ok(&[
+        "hash",
+        &repo("tests/fixtures/phasic/kingman-3.graph.json"),
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["phasic"],
@@ -122,10 +144,19 @@ fn export_then_hash_and_eval_agree_with_the_model() {
     let b = ok(&["hash", out.to_str().unwrap(), "--json"]);
     assert_eq!(a, b);
     let ma = ok(&["eval", &model, "--theta", "1.0,0.5", "--json"]);
-    let mb = ok(&["eval", out.to_str().unwrap(), "--theta", "1.0,0.5", "--json"]);
+    let mb = ok(&[
+        "eval",
+        out.to_str().unwrap(),
+        "--theta",
+        "1.0,0.5",
+        "--json",
+    ]);
     assert_eq!(ma, mb);
     // Standard output gives the same bytes as -o.
-    assert_eq!(ok(&["graph", "export", &model]).as_bytes(), std::fs::read(&out).unwrap());
+    assert_eq!(
+        ok(&["graph", "export", &model]).as_bytes(),
+        std::fs::read(&out).unwrap()
+    );
 }
 
 #[test]
@@ -137,15 +168,41 @@ fn build_is_byte_identical_and_evaluates_like_the_model() {
     let p1 = ok(&["build", &model, "-o", d1.to_str().unwrap()]);
     let p2 = ok(&["build", &model, "-o", d2.to_str().unwrap()]);
     let (p1, p2) = (p1.trim(), p2.trim());
-    assert!(p1.ends_with("coalescent-block-counting-1.0.0.ptd.tar.zst"), "{p1}");
+    assert!(
+        p1.ends_with("coalescent-block-counting-1.0.0.ptd.tar.zst"),
+        "{p1}"
+    );
     let (b1, b2) = (std::fs::read(p1).unwrap(), std::fs::read(p2).unwrap());
     assert_eq!(b1, b2, "two builds differ");
-    let direct = moments(&ok(&["eval", &model, "--theta", "0.8", "--moments", "3", "--json"]));
-    let bundled = moments(&ok(&["eval", p1, "--theta", "0.8", "--moments", "3", "--json"]));
+    let direct = moments(&ok(&[
+        "eval",
+        &model,
+        "--theta",
+        "0.8",
+        "--moments",
+        "3",
+        "--json",
+    ]));
+    let bundled = moments(&ok(&[
+        "eval",
+        p1,
+        "--theta",
+        "0.8",
+        "--moments",
+        "3",
+        "--json",
+    ]));
     assert_eq!(direct, bundled);
     assert_eq!(ok(&["hash", &model, "--json"]), ok(&["hash", p1, "--json"]));
     // The manifest of --json names the hashes and the content hash.
-    let m: Value = serde_json::from_str(&ok(&["build", &model, "-o", d1.to_str().unwrap(), "--json"])).unwrap();
+    let m: Value = serde_json::from_str(&ok(&[
+        "build",
+        &model,
+        "-o",
+        d1.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
     assert_eq!(m["name"], "coalescent/block-counting");
     assert_eq!(m["content_hash"].as_str().unwrap().len(), 64);
     assert_eq!(m["files"].as_array().unwrap().len(), 3);
@@ -154,7 +211,12 @@ fn build_is_byte_identical_and_evaluates_like_the_model() {
 #[test]
 fn a_damaged_bundle_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = ok(&["build", &repo("models/reliability/erlang"), "-o", tmp.path().to_str().unwrap()]);
+    let p = ok(&[
+        "build",
+        &repo("models/reliability/erlang"),
+        "-o",
+        tmp.path().to_str().unwrap(),
+    ]);
     let mut bytes = std::fs::read(p.trim()).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
@@ -186,18 +248,46 @@ fn bad_graph_files_name_the_key_and_row() {
     let tmp = tempfile::tempdir().unwrap();
     let src = std::fs::read_to_string(repo("tests/fixtures/phasic/kingman-3.graph.json")).unwrap();
     let cases = [
-        ("\"param_edges\": [[1.0, 2.0, 3.0]", "\"param_edges\": [[1.0, 9.0, 3.0]", "param_edges[0]", "out of range"),
-        ("\"param_edges\": [[1.0, 2.0, 3.0]", "\"param_edges\": [[1.0, 2.0, 3.0, 1.0]", "param_edges[0]", "coefficients"),
-        ("[[0], [3], [2], [1]]", "[[0], [3], [3], [1]]", "states[2]", "same state"),
-        ("\"param_edges\": [[1.0, 2.0, 3.0]", "\"param_edges\": [[1.0, 2.0, NaN]", "line 1", "NaN"),
-        ("\"start_edges\": [[1.0, 1.0]]", "\"start_edges\": [[1.0, -1.0]]", "start_edges[0]", "negative"),
+        (
+            "\"param_edges\": [[1.0, 2.0, 3.0]",
+            "\"param_edges\": [[1.0, 9.0, 3.0]",
+            "param_edges[0]",
+            "out of range",
+        ),
+        (
+            "\"param_edges\": [[1.0, 2.0, 3.0]",
+            "\"param_edges\": [[1.0, 2.0, 3.0, 1.0]",
+            "param_edges[0]",
+            "coefficients",
+        ),
+        (
+            "[[0], [3], [2], [1]]",
+            "[[0], [3], [3], [1]]",
+            "states[2]",
+            "same state",
+        ),
+        (
+            "\"param_edges\": [[1.0, 2.0, 3.0]",
+            "\"param_edges\": [[1.0, 2.0, NaN]",
+            "line 1",
+            "NaN",
+        ),
+        (
+            "\"start_edges\": [[1.0, 1.0]]",
+            "\"start_edges\": [[1.0, -1.0]]",
+            "start_edges[0]",
+            "negative",
+        ),
     ];
     for (from, to, place, what) in cases {
         assert!(src.contains(from), "fixture changed: {from}");
         let f = tmp.path().join("bad.json");
         std::fs::write(&f, src.replace(from, to)).unwrap();
         let e = fails(&["hash", f.to_str().unwrap()]);
-        assert!(e.contains("bad.json") && e.contains(place) && e.contains(what), "{e}");
+        assert!(
+            e.contains("bad.json") && e.contains(place) && e.contains(what),
+            "{e}"
+        );
     }
     // No absorbing vertex reachable: 3 -> 2 -> 3.
     let f = tmp.path().join("trap.json");
@@ -226,11 +316,23 @@ fn every_model_in_the_repo_builds_and_evaluates() {
     for ns in std::fs::read_dir(&models).unwrap() {
         for m in std::fs::read_dir(ns.unwrap().path()).unwrap() {
             let dir = m.unwrap().path();
-            let toml: toml::Table = std::fs::read_to_string(dir.join("model.toml")).unwrap().parse().unwrap();
+            let toml: toml::Table = std::fs::read_to_string(dir.join("model.toml"))
+                .unwrap()
+                .parse()
+                .unwrap();
             let p = toml["model"]["parameters"].as_array().unwrap().len();
             let theta = vec!["0.7"; p].join(",");
-            let v = moments(&ok(&["eval", dir.to_str().unwrap(), "--theta", &theta, "--json"]));
-            assert!(v.iter().all(|x| x.is_finite() && *x > 0.0), "{dir:?}: {v:?}");
+            let v = moments(&ok(&[
+                "eval",
+                dir.to_str().unwrap(),
+                "--theta",
+                &theta,
+                "--json",
+            ]));
+            assert!(
+                v.iter().all(|x| x.is_finite() && *x > 0.0),
+                "{dir:?}: {v:?}"
+            );
             n += 1;
         }
     }

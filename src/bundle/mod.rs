@@ -247,7 +247,8 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
         file: name.to_string(),
         message,
     };
-    let dec = zstd::stream::read::Decoder::new(bytes).map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
+    let dec = zstd::stream::read::Decoder::new(bytes)
+        .map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
     let mut archive = tar::Archive::new(dec.take(MAX_FILE_BYTES));
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let entries = archive
@@ -260,7 +261,11 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
             .map_err(|e| invalid(format!("bad entry name: {e}")))?
             .to_string_lossy()
             .into_owned();
-        let expected = if files.is_empty() { "manifest.json" } else { PAYLOAD.get(files.len() - 1).copied().unwrap_or("") };
+        let expected = if files.is_empty() {
+            "manifest.json"
+        } else {
+            PAYLOAD.get(files.len() - 1).copied().unwrap_or("")
+        };
         if path != expected {
             return Err(invalid(format!(
                 "unexpected entry '{path}' at position {} (expected '{expected}')",
@@ -277,10 +282,14 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
         files.push((path, data));
     }
     if files.len() != 1 + PAYLOAD.len() {
-        return Err(invalid(format!("has {} entries, expected {}", files.len(), 1 + PAYLOAD.len())));
+        return Err(invalid(format!(
+            "has {} entries, expected {}",
+            files.len(),
+            1 + PAYLOAD.len()
+        )));
     }
-    let manifest: Manifest = serde_json::from_slice(&files[0].1)
-        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&files[0].1).map_err(|e| invalid(format!("manifest.json: {e}")))?;
     if manifest.format != FORMAT || manifest.format_version != FORMAT_VERSION {
         return Err(invalid(format!(
             "manifest.json: format {} version {} is not {FORMAT} version {FORMAT_VERSION}; upgrade ptd",
@@ -288,30 +297,45 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
         )));
     }
     if manifest.files.len() != PAYLOAD.len() {
-        return Err(invalid("manifest.json: 'files' must list meta.json, graph.json and dag.json".into()));
+        return Err(invalid(
+            "manifest.json: 'files' must list meta.json, graph.json and dag.json".into(),
+        ));
     }
     for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
-        if &entry.path != path || entry.size != data.len() as u64 || entry.sha256 != sha256_hex(data) {
+        if &entry.path != path
+            || entry.size != data.len() as u64
+            || entry.sha256 != sha256_hex(data)
+        {
             return Err(invalid(format!(
                 "{path} does not match its manifest entry (size or SHA-256 differs): the bundle is corrupt or was altered"
             )));
         }
     }
     if content_hash(&manifest.files).as_deref() != Some(manifest.content_hash.as_str()) {
-        return Err(invalid("manifest.json: content_hash does not match the files".into()));
+        return Err(invalid(
+            "manifest.json: content_hash does not match the files".into(),
+        ));
     }
-    let meta: ModelMeta = serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
-    let text = std::str::from_utf8(&files[2].1).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
+    let meta: ModelMeta =
+        serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
+    let text =
+        std::str::from_utf8(&files[2].1).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
     let graph = GraphFile::parse(text, &format!("{name}:graph.json"))?;
     let symbolic = Symbolic::from_bytes(&files[3].1, &format!("{name}:dag.json"))?;
     if GraphHashes::of(&graph) != manifest.hashes {
-        return Err(invalid("manifest.json: graph hashes do not match graph.json".into()));
+        return Err(invalid(
+            "manifest.json: graph hashes do not match graph.json".into(),
+        ));
     }
     if meta.name != manifest.name || meta.version != manifest.version {
-        return Err(invalid("meta.json and manifest.json disagree on name or version".into()));
+        return Err(invalid(
+            "meta.json and manifest.json disagree on name or version".into(),
+        ));
     }
     if symbolic.param_length() != graph.param_length() {
-        return Err(invalid("dag.json and graph.json disagree on the number of parameters".into()));
+        return Err(invalid(
+            "dag.json and graph.json disagree on the number of parameters".into(),
+        ));
     }
     Ok(Bundle {
         manifest,

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ptd", version, about = "Package manager and registry for precomputed phase-type models")]
+#[command(
+    name = "ptd",
+    version,
+    about = "Package manager and registry for precomputed phase-type models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,10 @@ pub fn run() -> Result<ExitCode> {
             let built = bundle::build(input.meta(), input.graph());
             let path = built.write_to(&out_dir)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&built.manifest).expect("manifest serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&built.manifest).expect("manifest serializes")
+                );
             } else {
                 let m = &built.manifest;
                 eprintln!(
@@ -117,7 +124,10 @@ pub fn run() -> Result<ExitCode> {
                     m.name, m.version, m.graph.vertices, m.graph.dag_nodes
                 );
                 println!("{}", path.display());
-                eprintln!("  content {}\n  phasic  {}", m.content_hash, m.hashes.phasic);
+                eprintln!(
+                    "  content {}\n  phasic  {}",
+                    m.content_hash, m.hashes.phasic
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -129,7 +139,10 @@ fn graph_export(input: PathBuf, output: Option<PathBuf>) -> Result<ExitCode> {
     let bytes = ptd::graph::GraphFile::to_bytes(input.graph());
     match output {
         Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(&path, e))?;
             tmp.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
             bundle::publish_file(tmp, &path).map_err(|e| Error::io(&path, e))?;
@@ -158,7 +171,11 @@ fn parse_theta(s: Option<&str>, expected: usize) -> Result<Vec<f64>> {
         .enumerate()
         .map(|(i, x)| {
             x.trim().parse::<f64>().map_err(|_| {
-                Error::Usage(format!("--theta: value {} ('{}') is not a number", i + 1, x.trim()))
+                Error::Usage(format!(
+                    "--theta: value {} ('{}') is not a number",
+                    i + 1,
+                    x.trim()
+                ))
             })
         })
         .collect()

@@ -20,9 +20,15 @@ pub enum Node {
     /// Division; a zero denominator gives 0 and is reported by evaluation.
     Div(Id, Id),
     /// Sum of `args[start..start + len]`.
-    Sum { start: u32, len: u32 },
+    Sum {
+        start: u32,
+        len: u32,
+    },
     /// Sum of products of the pairs `args[start + 2i] * args[start + 2i + 1]`, `len` pairs.
-    Dot { start: u32, len: u32 },
+    Dot {
+        start: u32,
+        len: u32,
+    },
 }
 
 /// Operator codes used in the file format (see `docs/bundle-format.md`).
@@ -110,8 +116,8 @@ impl DagBuilder {
     pub fn add(&mut self, a: Id, b: Id) -> Id {
         match (self.value(a), self.value(b)) {
             (Some(x), Some(y)) => self.constant(x + y),
-            (Some(x), _) if x == 0.0 => b,
-            (_, Some(y)) if y == 0.0 => a,
+            (Some(0.0), _) => b,
+            (_, Some(0.0)) => a,
             _ => {
                 let (a, b) = (a.min(b), a.max(b));
                 self.intern(Key::Bin(op::ADD, a, b), |_| Node::Add(a, b))
@@ -122,7 +128,7 @@ impl DagBuilder {
     pub fn sub(&mut self, a: Id, b: Id) -> Id {
         match (self.value(a), self.value(b)) {
             (Some(x), Some(y)) => self.constant(x - y),
-            (_, Some(y)) if y == 0.0 => a,
+            (_, Some(0.0)) => a,
             _ => self.intern(Key::Bin(op::SUB, a, b), |_| Node::Sub(a, b)),
         }
     }
@@ -131,8 +137,8 @@ impl DagBuilder {
         match (self.value(a), self.value(b)) {
             (Some(x), Some(y)) => self.constant(x * y),
             (Some(x), _) | (_, Some(x)) if x == 0.0 => self.constant(0.0),
-            (Some(x), _) if x == 1.0 => b,
-            (_, Some(y)) if y == 1.0 => a,
+            (Some(1.0), _) => b,
+            (_, Some(1.0)) => a,
             _ => {
                 let (a, b) = (a.min(b), a.max(b));
                 self.intern(Key::Bin(op::MUL, a, b), |_| Node::Mul(a, b))
@@ -143,8 +149,8 @@ impl DagBuilder {
     pub fn div(&mut self, a: Id, b: Id) -> Id {
         match (self.value(a), self.value(b)) {
             (Some(x), Some(y)) if y != 0.0 => self.constant(x / y),
-            (Some(x), _) if x == 0.0 => a,
-            (_, Some(y)) if y == 1.0 => a,
+            (Some(0.0), _) => a,
+            (_, Some(1.0)) => a,
             _ => self.intern(Key::Bin(op::DIV, a, b), |_| Node::Div(a, b)),
         }
     }
@@ -284,7 +290,10 @@ impl Dag {
                 }
                 Node::Sum { start, len } => {
                     let s = start as usize;
-                    args[s..s + len as usize].iter().map(|&i| v[i as usize]).sum()
+                    args[s..s + len as usize]
+                        .iter()
+                        .map(|&i| v[i as usize])
+                        .sum()
                 }
                 Node::Dot { start, len } => {
                     let s = start as usize;

@@ -1,7 +1,7 @@
 //! The symbolic DAG file (`dag.json`), described in `docs/bundle-format.md`.
 
-use super::dag::{Dag, Id, Node, op};
 use super::Symbolic;
+use super::dag::{Dag, Id, Node, op};
 use serde::Deserialize;
 use std::io::Write;
 
@@ -75,7 +75,9 @@ impl Symbolic {
                 Node::Sub(a, b) => (op::SUB, &[a, b]),
                 Node::Mul(a, b) => (op::MUL, &[a, b]),
                 Node::Div(a, b) => (op::DIV, &[a, b]),
-                Node::Sum { start, len } => (op::SUM, &args[start as usize..(start + len) as usize]),
+                Node::Sum { start, len } => {
+                    (op::SUM, &args[start as usize..(start + len) as usize])
+                }
                 Node::Dot { start, len } => {
                     (op::DOT, &args[start as usize..(start + 2 * len) as usize])
                 }
@@ -91,7 +93,9 @@ impl Symbolic {
             write!(o, "[{f},{t},{r}]").expect("vec write")
         });
         out.extend_from_slice(b",\n\"vars\": ");
-        list(&mut out, &self.vars, |o, v| write!(o, "{v}").expect("vec write"));
+        list(&mut out, &self.vars, |o, v| {
+            write!(o, "{v}").expect("vec write")
+        });
         out.extend_from_slice(b",\n\"start\": ");
         list(&mut out, &self.start, |o, &(i, p)| {
             write!(o, "[{i},").expect("vec write");
@@ -103,7 +107,9 @@ impl Symbolic {
             write!(o, "[{u},{v},{f}]").expect("vec write")
         });
         out.extend_from_slice(b",\n\"pivots\": ");
-        list(&mut out, &self.pivots, |o, p| write!(o, "{p}").expect("vec write"));
+        list(&mut out, &self.pivots, |o, p| {
+            write!(o, "{p}").expect("vec write")
+        });
         out.extend_from_slice(b",\n\"rows\": ");
         let rows: Vec<usize> = (0..self.vars.len()).collect();
         list(&mut out, &rows, |o, &i| {
@@ -131,7 +137,10 @@ impl Symbolic {
             message,
         };
         let raw: Raw = serde_json::from_slice(bytes).map_err(|e| {
-            err(format!("line {} column {}", e.line(), e.column()), format!("not a symbolic DAG file: {e}"))
+            err(
+                format!("line {} column {}", e.line(), e.column()),
+                format!("not a symbolic DAG file: {e}"),
+            )
         })?;
         if raw.format != FORMAT || raw.format_version != FORMAT_VERSION {
             return Err(err(
@@ -142,7 +151,10 @@ impl Symbolic {
                 ),
             ));
         }
-        let idx = |place: &dyn Fn() -> String, x: f64, bound: usize| -> Result<u32, SymbolicFormatError> {
+        let idx = |place: &dyn Fn() -> String,
+                   x: f64,
+                   bound: usize|
+         -> Result<u32, SymbolicFormatError> {
             if x.fract() == 0.0 && x >= 0.0 && (x as usize) < bound && x < u32::MAX as f64 {
                 Ok(x as u32)
             } else {
@@ -155,7 +167,12 @@ impl Symbolic {
             let Some((&code, ops)) = n.split_first() else {
                 return Err(err(place(), "empty node".into()));
             };
-            let arity_err = || err(place(), format!("wrong number of operands for operator {code}"));
+            let arity_err = || {
+                err(
+                    place(),
+                    format!("wrong number of operands for operator {code}"),
+                )
+            };
             let node = match code as u8 {
                 _ if code.fract() != 0.0 || !(0.0..=7.0).contains(&code) => {
                     return Err(err(place(), format!("unknown operator {code}")));
@@ -180,7 +197,10 @@ impl Symbolic {
                     if code as u8 == op::SUM {
                         Node::Sum { start, len }
                     } else {
-                        Node::Dot { start, len: len / 2 }
+                        Node::Dot {
+                            start,
+                            len: len / 2,
+                        }
                     }
                 }
                 c => match ops {
@@ -204,7 +224,11 @@ impl Symbolic {
         let mut edges = Vec::with_capacity(raw.edges.len());
         for (i, e) in raw.edges.iter().enumerate() {
             let place = || format!("edges[{i}]");
-            edges.push((idx(&place, e[0], nv)?, idx(&place, e[1], nv)?, idx(&place, e[2], nn)?));
+            edges.push((
+                idx(&place, e[0], nv)?,
+                idx(&place, e[1], nv)?,
+                idx(&place, e[2], nn)?,
+            ));
         }
         let vars = (0..m)
             .map(|i| idx(&|| format!("vars[{i}]"), raw.vars[i], nv))
@@ -213,19 +237,30 @@ impl Symbolic {
         for (i, s) in raw.start.iter().enumerate() {
             let place = || format!("start[{i}]");
             if !(0.0..=1.0).contains(&s[1]) {
-                return Err(err(place(), format!("probability {} is not in [0, 1]", s[1])));
+                return Err(err(
+                    place(),
+                    format!("probability {} is not in [0, 1]", s[1]),
+                ));
             }
             start.push((idx(&place, s[0], m)?, s[1]));
         }
         let mut forward = Vec::with_capacity(raw.forward.len());
         for (i, f) in raw.forward.iter().enumerate() {
             let place = || format!("forward[{i}]");
-            forward.push((idx(&place, f[0], m)?, idx(&place, f[1], m)?, idx(&place, f[2], nn)?));
+            forward.push((
+                idx(&place, f[0], m)?,
+                idx(&place, f[1], m)?,
+                idx(&place, f[2], nn)?,
+            ));
         }
         if raw.pivots.len() != m || raw.rows.len() != m {
             return Err(err(
                 "pivots".into(),
-                format!("{} pivots and {} rows for {m} unknowns", raw.pivots.len(), raw.rows.len()),
+                format!(
+                    "{} pivots and {} rows for {m} unknowns",
+                    raw.pivots.len(),
+                    raw.rows.len()
+                ),
             ));
         }
         let pivots = (0..m)
@@ -237,7 +272,10 @@ impl Symbolic {
         for (i, r) in raw.rows.iter().enumerate() {
             let place = || format!("rows[{i}]");
             if r.len() % 2 != 0 {
-                return Err(err(place(), "a row is a flat list of (unknown, node) pairs".into()));
+                return Err(err(
+                    place(),
+                    "a row is a flat list of (unknown, node) pairs".into(),
+                ));
             }
             for p in r.chunks_exact(2) {
                 row_vars.push(idx(&place, p[0], m)?);

@@ -56,17 +56,25 @@ pub enum EvalError {
     ThetaLength { got: usize, expected: usize },
     #[error("theta[{index}] = {value} is not a finite number")]
     ThetaNotFinite { index: usize, value: f64 },
-    #[error("theta {theta:?} gives edge {from} -> {to} the negative rate {rate}; rates must be >= 0")]
+    #[error(
+        "theta {theta:?} gives edge {from} -> {to} the negative rate {rate}; rates must be >= 0"
+    )]
     NegativeRate {
         theta: Vec<f64>,
         from: u32,
         to: u32,
         rate: f64,
     },
-    #[error("theta {theta:?} makes the chain non-absorbing: from vertex {vertex}, reachable from the start, no absorbing vertex can be reached through edges with a positive rate (its moments are infinite)")]
+    #[error(
+        "theta {theta:?} makes the chain non-absorbing: from vertex {vertex}, reachable from the start, no absorbing vertex can be reached through edges with a positive rate (its moments are infinite)"
+    )]
     NonAbsorbing { theta: Vec<f64>, vertex: u32 },
     #[error("moment {k} is not finite ({value}) for theta {theta:?}")]
-    NotFinite { theta: Vec<f64>, k: usize, value: f64 },
+    NotFinite {
+        theta: Vec<f64>,
+        k: usize,
+        value: f64,
+    },
 }
 
 impl Symbolic {
@@ -204,9 +212,7 @@ impl Symbolic {
             }
         }
         let mut ok = vec![false; n];
-        let mut stack: Vec<u32> = (0..n as u32)
-            .filter(|&v| !has_edges[v as usize])
-            .collect();
+        let mut stack: Vec<u32> = (0..n as u32).filter(|&v| !has_edges[v as usize]).collect();
         for &v in &stack {
             ok[v as usize] = true;
         }

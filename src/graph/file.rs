@@ -57,7 +57,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn index(&self, key: &str, row: usize, what: &str, x: f64, n: usize) -> Result<usize, GraphFileError> {
+    fn index(
+        &self,
+        key: &str,
+        row: usize,
+        what: &str,
+        x: f64,
+        n: usize,
+    ) -> Result<usize, GraphFileError> {
         if x.fract() != 0.0 || x < 0.0 || !x.is_finite() {
             return Err(self.err(
                 format!("{key}[{row}]"),
@@ -114,7 +121,9 @@ fn json_error(ctx: &Ctx<'_>, text: &str, e: &serde_json::Error) -> GraphFileErro
                 if at.starts_with(bad) || at.trim_start_matches(['[', ',', ' ']).starts_with(bad) {
                     return ctx.err(
                         place,
-                        format!("{bad} is not allowed: every number in a graph file must be finite"),
+                        format!(
+                            "{bad} is not allowed: every number in a graph file must be finite"
+                        ),
                     );
                 }
             }
@@ -148,7 +157,10 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
     if raw.vertex_indices.len() != n {
         return Err(ctx.err(
             "vertex_indices",
-            format!("has {} entries but n_vertices is {n}", raw.vertex_indices.len()),
+            format!(
+                "has {} entries but n_vertices is {n}",
+                raw.vertex_indices.len()
+            ),
         ));
     }
     for (i, &x) in raw.vertex_indices.iter().enumerate() {
@@ -185,7 +197,10 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
         ));
     }
     if !constant && raw.param_length == 0 && !raw.param_edges.is_empty() {
-        return Err(ctx.err("param_length", "is 0 but param_edges are given; set it to the number of coefficients per edge"));
+        return Err(ctx.err(
+            "param_length",
+            "is 0 but param_edges are given; set it to the number of coefficients per edge",
+        ));
     }
     let param_length = if constant { 0 } else { raw.param_length };
     let mut b = GraphBuilder::new(raw.state_length, param_length);
@@ -194,19 +209,29 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
         if row.len() != raw.state_length {
             return Err(ctx.err(
                 format!("states[{v}]"),
-                format!("has {} entries but state_length is {}", row.len(), raw.state_length),
+                format!(
+                    "has {} entries but state_length is {}",
+                    row.len(),
+                    raw.state_length
+                ),
             ));
         }
         state.clear();
         for &x in row {
             if x.fract() != 0.0 || x < i32::MIN as f64 || x > i32::MAX as f64 {
-                return Err(ctx.err(format!("states[{v}]"), format!("{x} is not a 32-bit integer")));
+                return Err(ctx.err(
+                    format!("states[{v}]"),
+                    format!("{x} is not a 32-bit integer"),
+                ));
             }
             state.push(x as i32);
         }
         if v == 0 {
             if state.iter().any(|&s| s != 0) {
-                return Err(ctx.err("states[0]", "the starting vertex must have the all-zero state"));
+                return Err(ctx.err(
+                    "states[0]",
+                    "the starting vertex must have the all-zero state",
+                ));
             }
         } else {
             b.push_vertex(&state);
@@ -215,7 +240,10 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
     for (row, e) in raw.start_edges.iter().enumerate() {
         let place = || format!("start_edges[{row}]");
         if e.len() != 2 {
-            return Err(ctx.err(place(), format!("has {} entries, expected [to, weight]", e.len())));
+            return Err(ctx.err(
+                place(),
+                format!("has {} entries, expected [to, weight]", e.len()),
+            ));
         }
         let to = ctx.index("start_edges", row, "target", e[0], n)?;
         if to == 0 {
@@ -249,16 +277,31 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
         let from = ctx.index(key, row, "source", e[0], n)?;
         let to = ctx.index(key, row, "target", e[1], n)?;
         if from == 0 {
-            return Err(ctx.err(place(), "edges out of the starting vertex belong in start_edges"));
+            return Err(ctx.err(
+                place(),
+                "edges out of the starting vertex belong in start_edges",
+            ));
         }
         if to == 0 {
-            return Err(ctx.err(place(), "nothing may point at the starting vertex (index 0)"));
+            return Err(ctx.err(
+                place(),
+                "nothing may point at the starting vertex (index 0)",
+            ));
         }
         if from == to {
-            return Err(ctx.err(place(), format!("vertex {from} points at itself; phasic rejects self-loops")));
+            return Err(ctx.err(
+                place(),
+                format!("vertex {from} points at itself; phasic rejects self-loops"),
+            ));
         }
         for &c in &e[2..] {
-            check_rate(ctx, &place(), if constant { "rate" } else { "coefficient" }, c, constant)?;
+            check_rate(
+                ctx,
+                &place(),
+                if constant { "rate" } else { "coefficient" },
+                c,
+                constant,
+            )?;
         }
         if let Some(first) = seen.insert((from, to), row) {
             return Err(ctx.err(
@@ -269,20 +312,35 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
         b.add_edge(from, to, &e[2..]);
     }
     b.build().map_err(|e| match &e {
-        GraphError::DuplicateState { second, .. } => ctx.err(format!("states[{second}]"), e.to_string()),
-        GraphError::NotAbsorbing { vertex, .. } => ctx.err(format!("states[{vertex}]"), e.to_string()),
+        GraphError::DuplicateState { second, .. } => {
+            ctx.err(format!("states[{second}]"), e.to_string())
+        }
+        GraphError::NotAbsorbing { vertex, .. } => {
+            ctx.err(format!("states[{vertex}]"), e.to_string())
+        }
         GraphError::NoStart => ctx.err("start_edges", e.to_string()),
-        GraphError::StateLength { vertex, .. } => ctx.err(format!("states[{vertex}]"), e.to_string()),
+        GraphError::StateLength { vertex, .. } => {
+            ctx.err(format!("states[{vertex}]"), e.to_string())
+        }
         _ => ctx.err(key, e.to_string()),
     })
 }
 
-fn check_rate(ctx: &Ctx<'_>, place: &str, what: &str, x: f64, nonneg: bool) -> Result<(), GraphFileError> {
+fn check_rate(
+    ctx: &Ctx<'_>,
+    place: &str,
+    what: &str,
+    x: f64,
+    nonneg: bool,
+) -> Result<(), GraphFileError> {
     if !x.is_finite() {
         return Err(ctx.err(place, format!("{what} {x} is not a finite number")));
     }
     if nonneg && x < 0.0 {
-        return Err(ctx.err(place, format!("negative constant {what} {x}; rates must be >= 0")));
+        return Err(ctx.err(
+            place,
+            format!("negative constant {what} {x}; rates must be >= 0"),
+        ));
     }
     Ok(())
 }
@@ -388,22 +446,44 @@ mod tests {
     #[test]
     fn names_key_and_row() {
         let e = err(&KINGMAN3.replace("[2, 3, 1.0]", "[2, 7, 1.0]"));
-        assert!(e.contains("g.json: param_edges[1]") && e.contains("out of range"), "{e}");
+        assert!(
+            e.contains("g.json: param_edges[1]") && e.contains("out of range"),
+            "{e}"
+        );
         let e = err(&KINGMAN3.replace("[2, 3, 1.0]", "[2, 3, 1.0, 2.0]"));
-        assert!(e.contains("param_edges[1]") && e.contains("expected param_length = 1"), "{e}");
+        assert!(
+            e.contains("param_edges[1]") && e.contains("expected param_length = 1"),
+            "{e}"
+        );
         let e = err(&KINGMAN3.replace("[[0],[3],[2],[1]]", "[[0],[3],[3],[1]]"));
         assert!(e.contains("states[2]") && e.contains("same state"), "{e}");
         let e = err(&KINGMAN3.replace("[2, 3, 1.0]", "[2, 3, NaN]"));
-        assert!(e.contains("line 3") && e.contains("NaN is not allowed"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("NaN is not allowed"),
+            "{e}"
+        );
         let e = err(&KINGMAN3.replace("[2, 3, 1.0]", "[2, 1, 1.0]"));
-        assert!(e.contains("states[1]") && e.contains("cannot reach an absorbing"), "{e}");
+        assert!(
+            e.contains("states[1]") && e.contains("cannot reach an absorbing"),
+            "{e}"
+        );
         let e = err(&KINGMAN3.replace("\"n_vertices\"", "\"n_vertice\""));
         assert!(e.contains("unknown field `n_vertice`"), "{e}");
         let e = err(&KINGMAN3.replace("[1, 1.0]", "[1, -1.0]"));
-        assert!(e.contains("start_edges[0]") && e.contains("negative"), "{e}");
-        let e = err(&KINGMAN3.replace("\"param_edges\": [[1.0, 2.0, 3.0], [2, 3, 1.0]]", "\"param_edges\": []")
+        assert!(
+            e.contains("start_edges[0]") && e.contains("negative"),
+            "{e}"
+        );
+        let e = err(&KINGMAN3
+            .replace(
+                "\"param_edges\": [[1.0, 2.0, 3.0], [2, 3, 1.0]]",
+                "\"param_edges\": []",
+            )
             .replace("\"edges\": []", "\"edges\": [[1,2,3.0],[2,3,-1.0]]")
             .replace("\"param_length\": 1", "\"param_length\": 0"));
-        assert!(e.contains("edges[1]") && e.contains("negative constant rate"), "{e}");
+        assert!(
+            e.contains("edges[1]") && e.contains("negative constant rate"),
+            "{e}"
+        );
     }
 }

@@ -33,7 +33,9 @@ pub struct Graph {
 pub enum GraphError {
     #[error("vertex {from} has two edges to vertex {to}; merge them into one edge")]
     ParallelEdge { from: usize, to: usize },
-    #[error("vertex {0} has an edge to itself; phasic rejects self-loops (drop it: it does not change the distribution)")]
+    #[error(
+        "vertex {0} has an edge to itself; phasic rejects self-loops (drop it: it does not change the distribution)"
+    )]
     SelfLoop(usize),
     #[error("edge {from} -> {to} points at the starting vertex; nothing may enter vertex 0")]
     IntoStart { from: usize, to: usize },
@@ -55,15 +57,21 @@ pub enum GraphError {
     },
     #[error("edge {from} -> {to} has the negative constant rate {value}; rates must be >= 0")]
     NegativeRate { from: usize, to: usize, value: f64 },
-    #[error("the starting vertex has no edge with a positive weight, so there is no initial distribution")]
+    #[error(
+        "the starting vertex has no edge with a positive weight, so there is no initial distribution"
+    )]
     NoStart,
-    #[error("vertices {first} and {second} have the same state {state:?}; states identify vertices and must be unique")]
+    #[error(
+        "vertices {first} and {second} have the same state {state:?}; states identify vertices and must be unique"
+    )]
     DuplicateState {
         first: usize,
         second: usize,
         state: Vec<i32>,
     },
-    #[error("vertex {vertex} (state {state:?}) is reachable from the start but cannot reach an absorbing vertex (one without out-edges): the chain would never end")]
+    #[error(
+        "vertex {vertex} (state {state:?}) is reachable from the start but cannot reach an absorbing vertex (one without out-edges): the chain would never end"
+    )]
     NotAbsorbing { vertex: usize, state: Vec<i32> },
     #[error("state of vertex {vertex} has length {got}, expected state_length {expected}")]
     StateLength {

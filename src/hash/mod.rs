@@ -144,7 +144,10 @@ mod tests {
     fn phasic_hash_of_known_graph() {
         // Value printed by phasic 0.32.1 for Graph.from_serialized of this 3-sample Kingman graph.
         let h = hex::encode(phasic_hash(&kingman3(&[3, 2, 1])));
-        assert_eq!(h, "ba3496f47d6d1e212ae665323a9a6b7abacbef460beadee0022106054a543429");
+        assert_eq!(
+            h,
+            "ba3496f47d6d1e212ae665323a9a6b7abacbef460beadee0022106054a543429"
+        );
     }
 
     #[test]

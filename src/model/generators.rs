@@ -55,7 +55,10 @@ pub const GENERATORS: &[GeneratorInfo] = &[
         parameters: &["birth", "death"],
         args: &[
             ("initial", "population size at time 0, >= 1"),
-            ("max", "largest population size (births beyond it are blocked)"),
+            (
+                "max",
+                "largest population size (births beyond it are blocked)",
+            ),
         ],
         about: "time to extinction of a linear birth-death process; state = population size",
     },
@@ -89,17 +92,34 @@ impl Args<'_> {
         for k in self.table.keys() {
             if !self.known.iter().any(|(n, _)| n == k) {
                 let names: Vec<&str> = self.known.iter().map(|a| a.0).collect();
-                return Err(arg_err(k, format!("not an argument of this generator (it takes {})", names.join(", "))));
+                return Err(arg_err(
+                    k,
+                    format!(
+                        "not an argument of this generator (it takes {})",
+                        names.join(", ")
+                    ),
+                ));
             }
         }
         Ok(())
     }
 
-    fn int(&self, name: &str, default: Option<i64>, min: i64, max: i64) -> Result<i32, GeneratorError> {
+    fn int(
+        &self,
+        name: &str,
+        default: Option<i64>,
+        min: i64,
+        max: i64,
+    ) -> Result<i32, GeneratorError> {
         let v = match self.table.get(name) {
             None => default.ok_or_else(|| arg_err(name, "is required"))?,
             Some(toml::Value::Integer(i)) => *i,
-            Some(other) => return Err(arg_err(name, format!("must be an integer, found {}", other.type_str()))),
+            Some(other) => {
+                return Err(arg_err(
+                    name,
+                    format!("must be an integer, found {}", other.type_str()),
+                ));
+            }
         };
         if v < min || v > max {
             return Err(arg_err(name, format!("{v} is outside {min}..={max}")));
@@ -160,13 +180,16 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
             let n = a.int("samples", None, 2, 200)? as usize;
             let mut init = vec![0; n];
             init[0] = n as i32;
-            explore(n, 1, &init, |s, out| block_counting(s, out))
+            explore(n, 1, &init, block_counting)
         }
         "coalescent/two-island" => {
             let n1 = a.int("samples1", None, 0, 10_000)?;
             let n2 = a.int("samples2", None, 0, 10_000)?;
             if n1 + n2 < 2 {
-                return Err(arg_err("samples1", "samples1 + samples2 must be at least 2"));
+                return Err(arg_err(
+                    "samples1",
+                    "samples1 + samples2 must be at least 2",
+                ));
             }
             explore(2, 2, &[n1, n2], |s, out| {
                 let (x, y) = (s[0], s[1]);
@@ -285,6 +308,10 @@ mod tests {
         let e = generate("coalescent/kingman", &args("samples = 'x'")).unwrap_err();
         assert!(e.to_string().contains("must be an integer"), "{e}");
         let e = generate("coalescent/nope", &args("")).unwrap_err();
-        assert!(e.to_string().contains("built-in generators: coalescent/kingman"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("built-in generators: coalescent/kingman"),
+            "{e}"
+        );
     }
 }

@@ -109,8 +109,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         !p.is_empty()
             && p.len() <= 64
             && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p
-                .chars()
+            && p.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
     };
     if parts.len() == 2 && parts.iter().all(|p| ok_part(p)) {
@@ -151,7 +150,10 @@ impl Recipe {
         };
         check_name(&raw.model.name).map_err(|m| field("model.name", m))?;
         if raw.model.parameters.iter().any(|p| p.trim().is_empty()) {
-            return Err(field("model.parameters", "parameter names must not be empty".into()));
+            return Err(field(
+                "model.parameters",
+                "parameter names must not be empty".into(),
+            ));
         }
         let source = match (raw.generator, raw.graph) {
             (Some(g), None) => Source::Generator {
@@ -229,15 +231,39 @@ args = { samples = 5 }
 
     #[test]
     fn errors_name_file_and_field() {
-        let e = Recipe::parse(&KINGMAN.replace("1.2.1", "1.2"), Path::new("m/model.toml")).unwrap_err();
-        assert!(e.to_string().starts_with("m/model.toml: ") && e.to_string().contains("version"), "{e}");
-        let e = Recipe::parse(&KINGMAN.replace("coalescent/kingman\"\nversion", "Kingman\"\nversion"), Path::new("m/model.toml")).unwrap_err();
+        let e =
+            Recipe::parse(&KINGMAN.replace("1.2.1", "1.2"), Path::new("m/model.toml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("m/model.toml: ") && e.to_string().contains("version"),
+            "{e}"
+        );
+        let e = Recipe::parse(
+            &KINGMAN.replace("coalescent/kingman\"\nversion", "Kingman\"\nversion"),
+            Path::new("m/model.toml"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("field 'model.name'"), "{e}");
-        let r = Recipe::parse(&KINGMAN.replace("[\"theta\"]", "[\"a\", \"b\"]"), Path::new("m/model.toml")).unwrap();
+        let r = Recipe::parse(
+            &KINGMAN.replace("[\"theta\"]", "[\"a\", \"b\"]"),
+            Path::new("m/model.toml"),
+        )
+        .unwrap();
         let e = r.graph().unwrap_err();
-        assert!(e.to_string().contains("names 2 parameter(s) but the graph has 1"), "{e}");
-        let r = Recipe::parse(&KINGMAN.replace("samples = 5", "samples = 0"), Path::new("m/model.toml")).unwrap();
+        assert!(
+            e.to_string()
+                .contains("names 2 parameter(s) but the graph has 1"),
+            "{e}"
+        );
+        let r = Recipe::parse(
+            &KINGMAN.replace("samples = 5", "samples = 0"),
+            Path::new("m/model.toml"),
+        )
+        .unwrap();
         let e = r.graph().unwrap_err();
-        assert!(e.to_string().contains("m/model.toml: [generator] argument 'samples'"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("m/model.toml: [generator] argument 'samples'"),
+            "{e}"
+        );
     }
 }
