@@ -64,6 +64,7 @@ fn builder(c: &mut Criterion) {
             parameters: vec!["theta".into()],
             authors: vec![],
             keywords: vec![],
+            dependencies: Default::default(),
         };
         group.bench_with_input(BenchmarkId::new("build-bundle", n), &g, |b, g| {
             b.iter(|| bundle::build(&meta, black_box(g)).pack())

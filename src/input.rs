@@ -92,5 +92,6 @@ fn graph_file_meta(path: &Path, graph: &Graph) -> ModelMeta {
             .collect(),
         authors: Vec::new(),
         keywords: Vec::new(),
+        dependencies: Default::default(),
     }
 }

@@ -2,14 +2,22 @@
 //!
 //! The modules follow the data: a model recipe ([`model`]) generates a [`graph`], which is
 //! hashed ([`hash`]) and eliminated into a symbolic DAG ([`eliminate`]); both are packed into a
-//! deterministic [`bundle`].
+//! deterministic [`bundle`], signed ([`sign`]) and listed in a registry [`index`]. Installing
+//! resolves requirements against the index ([`resolve`]), downloads archives ([`fetch`]),
+//! verifies them and places them in the store and the cache tiers ([`install`]).
 
 pub mod bundle;
 pub mod eliminate;
 pub mod error;
+pub mod fetch;
 pub mod graph;
 pub mod hash;
+pub mod index;
 pub mod input;
+pub mod install;
 pub mod model;
+pub mod publish;
+pub mod resolve;
+pub mod sign;
 
 pub use error::{Error, Result};

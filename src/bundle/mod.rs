@@ -107,10 +107,16 @@ pub fn content_hash(files: &[FileEntry]) -> Option<String> {
 /// Everything a built bundle holds, before packing.
 pub struct Built {
     pub manifest: Manifest,
+    dependencies: std::collections::BTreeMap<String, semver::VersionReq>,
     files: Vec<(String, Vec<u8>)>,
 }
 
 impl Built {
+    /// The model's dependencies, as its recipe declares them.
+    pub fn meta_dependencies(&self) -> &std::collections::BTreeMap<String, semver::VersionReq> {
+        &self.dependencies
+    }
+
     /// The archive file name: `namespace-name-version.ptd.tar.zst`.
     pub fn file_name(&self) -> String {
         archive_name(&self.manifest.name, &self.manifest.version)
@@ -222,7 +228,11 @@ pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built
         content_hash: content_hash(&entries).expect("hex digests"),
         files: entries,
     };
-    Built { manifest, files }
+    Built {
+        manifest,
+        dependencies: meta.dependencies.clone(),
+        files,
+    }
 }
 
 /// Reads and verifies a bundle archive from disk.
@@ -240,9 +250,12 @@ pub fn looks_like_bundle(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
 }
 
-/// Unpacks and verifies bundle bytes: entry names, order and types, each file's size and
-/// SHA-256 against the manifest, and the content hash. Nothing is written to disk.
-pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
+/// The archive's entries (name, bytes), checked for names, order and types only.
+pub fn files(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    read_entries(bytes, "bundle")
+}
+
+fn read_entries(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
     let invalid = |message: String| BundleError::Invalid {
         file: name.to_string(),
         message,
@@ -288,6 +301,17 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
             1 + PAYLOAD.len()
         )));
     }
+    Ok(files)
+}
+
+/// Unpacks and verifies bundle bytes: entry names, order and types, each file's size and
+/// SHA-256 against the manifest, and the content hash. Nothing is written to disk.
+pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.to_string(),
+        message,
+    };
+    let files = read_entries(bytes, name)?;
     let manifest: Manifest =
         serde_json::from_slice(&files[0].1).map_err(|e| invalid(format!("manifest.json: {e}")))?;
     if manifest.format != FORMAT || manifest.format_version != FORMAT_VERSION {

@@ -20,6 +20,7 @@ pub mod generators;
 
 use crate::graph::{Graph, GraphFile, GraphFileError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use generators::{GENERATORS, GeneratorError, generate};
@@ -37,12 +38,17 @@ pub struct ModelMeta {
     pub authors: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
+    /// Other models this one needs, with semver requirements (`[dependencies]` in the recipe).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, semver::VersionReq>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecipe {
     model: ModelMeta,
+    #[serde(default)]
+    dependencies: BTreeMap<String, semver::VersionReq>,
     generator: Option<RawGenerator>,
     graph: Option<RawGraph>,
 }
@@ -149,7 +155,18 @@ impl Recipe {
             message,
         };
         check_name(&raw.model.name).map_err(|m| field("model.name", m))?;
-        if raw.model.parameters.iter().any(|p| p.trim().is_empty()) {
+        for dep in raw.dependencies.keys() {
+            check_name(dep).map_err(|m| field(&format!("dependencies.{dep}"), m))?;
+        }
+        if !raw.model.dependencies.is_empty() {
+            return Err(field(
+                "model.dependencies",
+                "write dependencies in a [dependencies] table".into(),
+            ));
+        }
+        let mut meta = raw.model;
+        meta.dependencies = raw.dependencies;
+        if meta.parameters.iter().any(|p| p.trim().is_empty()) {
             return Err(field(
                 "model.parameters",
                 "parameter names must not be empty".into(),
@@ -169,7 +186,7 @@ impl Recipe {
             }
         };
         Ok(Recipe {
-            meta: raw.model,
+            meta,
             source,
             path: file.to_path_buf(),
         })
@@ -177,6 +194,15 @@ impl Recipe {
 
     /// Builds the recipe's graph and checks that it has one parameter per declared name.
     pub fn graph(&self) -> Result<Graph, ModelError> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        self.graph_with(&|p: &Path| std::fs::read_to_string(dir.join(p)))
+    }
+
+    /// Like [`Self::graph`], reading a `[graph]` file (path relative to `model.toml`) with `read`.
+    pub fn graph_with(
+        &self,
+        read: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Graph, ModelError> {
         let file = self.path.display().to_string();
         let g = match &self.source {
             Source::Generator { name, args } => {
@@ -187,7 +213,12 @@ impl Recipe {
             }
             Source::File(p) => {
                 let dir = self.path.parent().unwrap_or(Path::new("."));
-                GraphFile::read(&dir.join(p))?
+                let shown = dir.join(p).display().to_string();
+                let text = read(p).map_err(|source| ModelError::Io {
+                    file: shown.clone(),
+                    source,
+                })?;
+                GraphFile::parse(&text, &shown)?
             }
         };
         if g.param_length() != self.meta.parameters.len() {

@@ -1,0 +1,442 @@
+//! HTTP for the index and for archives: conditional GETs, streaming downloads with SHA-256
+//! computed on the way, bounded retries with backoff, resumption with `Range`, and bearer
+//! tokens sent only to the host they belong to.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error(
+        "{url}: the download has SHA-256 {got}, the index says {want}: the file was altered or damaged; nothing was installed"
+    )]
+    Checksum {
+        url: String,
+        got: String,
+        want: String,
+    },
+    #[error(
+        "{url}: {got} bytes received, {want} expected: the download was cut short or padded; nothing was installed"
+    )]
+    Size { url: String, got: u64, want: u64 },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl FetchError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        FetchError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Whether another mirror may do better (the request failed, not the content).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, FetchError::Http { .. } | FetchError::Status { .. })
+    }
+}
+
+/// Options for the HTTP client.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// Bearer token and the host it may be sent to.
+    pub token: Option<(String, String)>,
+    /// Extra root certificates (PEM file).
+    pub ca_bundle: Option<PathBuf>,
+    /// Attempts per URL (at least 1).
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub backoff: Duration,
+    /// Give up on a connection or a stalled body after this long.
+    pub timeout: Duration,
+    pub quiet: bool,
+}
+
+impl HttpOptions {
+    pub fn from_env() -> HttpOptions {
+        let ms = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        HttpOptions {
+            token: None,
+            ca_bundle: std::env::var_os("PTD_CA_BUNDLE").map(PathBuf::from),
+            attempts: ms("PTD_HTTP_ATTEMPTS", 4) as u32,
+            backoff: Duration::from_millis(ms("PTD_HTTP_BACKOFF_MS", 250)),
+            timeout: Duration::from_millis(ms("PTD_HTTP_TIMEOUT_MS", 30_000)),
+            quiet: false,
+        }
+    }
+}
+
+/// A conditional GET's outcome.
+pub enum Conditional {
+    NotModified,
+    NotFound,
+    Body {
+        bytes: Vec<u8>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+}
+
+/// The HTTP client.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    opts: HttpOptions,
+}
+
+fn retryable(e: &reqwest::Error) -> bool {
+    e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode()
+}
+
+impl Http {
+    pub fn new(opts: HttpOptions) -> Result<Http, FetchError> {
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("ptd/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.timeout)
+            .read_timeout(opts.timeout)
+            .redirect(reqwest::redirect::Policy::limited(10));
+        if let Some(ca) = &opts.ca_bundle {
+            let pem = std::fs::read(ca).map_err(|e| FetchError::io(ca, e))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| FetchError::Http {
+                    url: ca.display().to_string(),
+                    message: format!("not a PEM certificate bundle: {e}"),
+                })?;
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let client = b.build().map_err(|e| FetchError::Http {
+            url: String::new(),
+            message: e.to_string(),
+        })?;
+        Ok(Http { client, opts })
+    }
+
+    pub fn options(&self) -> &HttpOptions {
+        &self.opts
+    }
+
+    fn request(&self, url: &str) -> reqwest::RequestBuilder {
+        let mut rb = self.client.get(url);
+        if let Some((host, token)) = &self.opts.token
+            && reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .as_deref()
+                == Some(host)
+        {
+            rb = rb.bearer_auth(token);
+        }
+        rb
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
+    }
+
+    /// GET with `If-None-Match` / `If-Modified-Since`, retried on transport errors and 5xx.
+    pub async fn get_conditional(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Conditional, FetchError> {
+        let attempts = self.opts.attempts.max(1);
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                self.backoff(attempt - 1).await;
+            }
+            let mut rb = self.request(url);
+            if let Some(e) = etag {
+                rb = rb.header(reqwest::header::IF_NONE_MATCH, e);
+            }
+            if let Some(m) = last_modified {
+                rb = rb.header(reqwest::header::IF_MODIFIED_SINCE, m);
+            }
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) if retryable(&e) => {
+                    last = e.to_string();
+                    continue;
+                }
+                Err(e) => return Err(http_err(url, &e)),
+            };
+            let status = resp.status();
+            if status == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok(Conditional::NotModified);
+            }
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return Ok(Conditional::NotFound);
+            }
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                last = format!("HTTP {status}");
+                continue;
+            }
+            if !status.is_success() {
+                return Err(FetchError::Status {
+                    url: url.into(),
+                    status: status.as_u16(),
+                });
+            }
+            let header = |h| {
+                resp.headers()
+                    .get(h)
+                    .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let etag = header(reqwest::header::ETAG);
+            let last_modified = header(reqwest::header::LAST_MODIFIED);
+            match resp.bytes().await {
+                Ok(b) => {
+                    return Ok(Conditional::Body {
+                        bytes: b.to_vec(),
+                        etag,
+                        last_modified,
+                    });
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(FetchError::Http {
+            url: url.into(),
+            message: format!("gave up after {attempts} attempts: {last}"),
+        })
+    }
+
+    /// Downloads `url` into `part` (resuming what is there), checking size and SHA-256.
+    /// On success `part` holds exactly the expected bytes.
+    pub async fn download(
+        &self,
+        url: &str,
+        part: &Path,
+        want_sha256: &str,
+        want_size: u64,
+        label: &str,
+    ) -> Result<(), FetchError> {
+        let bar = self.progress(label, want_size);
+        let attempts = self.opts.attempts.max(1);
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                self.backoff(attempt - 1).await;
+            }
+            match self.download_once(url, part, want_size, &bar).await {
+                Ok(got) => {
+                    bar.finish_and_clear();
+                    if got != want_sha256 {
+                        let _ = std::fs::remove_file(part);
+                        return Err(FetchError::Checksum {
+                            url: url.into(),
+                            got,
+                            want: want_sha256.into(),
+                        });
+                    }
+                    return Ok(());
+                }
+                Err(Step::Retry(m)) => last = m,
+                Err(Step::Fatal(e)) => {
+                    bar.finish_and_clear();
+                    return Err(e);
+                }
+            }
+        }
+        bar.finish_and_clear();
+        Err(FetchError::Http {
+            url: url.into(),
+            message: format!("gave up after {attempts} attempts: {last}"),
+        })
+    }
+
+    fn progress(&self, label: &str, size: u64) -> ProgressBar {
+        if self.opts.quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix("Downloading");
+        bar.set_message(label.to_string());
+        bar
+    }
+
+    /// One attempt; returns the SHA-256 of the whole file, computed as the bytes arrive (and
+    /// over the part already on disk when resuming).
+    async fn download_once(
+        &self,
+        url: &str,
+        part: &Path,
+        want_size: u64,
+        bar: &ProgressBar,
+    ) -> Result<String, Step> {
+        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        let have = if have > want_size { 0 } else { have };
+        if have == want_size && want_size > 0 {
+            return hash_file(part).map_err(|e| Step::Fatal(FetchError::io(part, e)));
+        }
+        let mut rb = self.request(url);
+        if have > 0 {
+            rb = rb.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let mut resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) if retryable(&e) => return Err(Step::Retry(e.to_string())),
+            Err(e) => return Err(Step::Fatal(http_err(url, &e))),
+        };
+        let status = resp.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(Step::Retry(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(Step::Fatal(FetchError::Status {
+                url: url.into(),
+                status: status.as_u16(),
+            }));
+        }
+        let append = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(part)
+            .map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
+        let mut hasher = Sha256::new();
+        if append {
+            let mut f =
+                std::fs::File::open(part).map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
+            std::io::copy(&mut f, &mut HashWriter(&mut hasher))
+                .map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
+        }
+        let mut written = if append { have } else { 0 };
+        bar.set_position(written);
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    written += chunk.len() as u64;
+                    if written > want_size {
+                        // More than the index promises: never keep it.
+                        drop(file);
+                        let _ = std::fs::remove_file(part);
+                        return Err(Step::Fatal(FetchError::Size {
+                            url: url.into(),
+                            got: written,
+                            want: want_size,
+                        }));
+                    }
+                    file.write_all(&chunk)
+                        .map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
+                    hasher.update(&chunk);
+                    bar.set_position(written);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = file.flush();
+                    return Err(Step::Retry(format!(
+                        "the connection broke after {written} bytes: {e}"
+                    )));
+                }
+            }
+        }
+        file.flush()
+            .map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
+        if written < want_size {
+            return Err(Step::Retry(format!(
+                "the body ended after {written} of {want_size} bytes"
+            )));
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut HashWriter(&mut h))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+enum Step {
+    Retry(String),
+    Fatal(FetchError),
+}
+
+fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
+    let mut message = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    FetchError::Http {
+        url: url.into(),
+        message,
+    }
+}
+
+/// Checks a finished file's size and SHA-256; removes it if it is wrong.
+pub fn verify_file(
+    path: &Path,
+    url: &str,
+    want_sha256: &str,
+    want_size: u64,
+) -> Result<(), FetchError> {
+    let n = std::fs::metadata(path)
+        .map_err(|e| FetchError::io(path, e))?
+        .len();
+    if n != want_size {
+        let _ = std::fs::remove_file(path);
+        return Err(FetchError::Size {
+            url: url.into(),
+            got: n,
+            want: want_size,
+        });
+    }
+    let got = hash_file(path).map_err(|e| FetchError::io(path, e))?;
+    if got != want_sha256 {
+        let _ = std::fs::remove_file(path);
+        return Err(FetchError::Checksum {
+            url: url.into(),
+            got,
+            want: want_sha256.into(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! An opened, verified registry: its config, trusted keys and signed snapshot, and the index
+//! files read from it so far.
+
+use super::source::{IndexSource, write_atomic};
+use super::{IndexEntry, IndexError, RegistryConfig, Snapshot, parse_index_file};
+use crate::sign::TrustedKey;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// How a registry's keys are trusted.
+#[derive(Clone, Debug)]
+pub enum KeyTrust {
+    /// The index compiled into ptd: its config is as trusted as the binary.
+    Builtin,
+    /// Keys the user configured for this registry (base64 `RW...` lines).
+    Pinned(Vec<String>),
+    /// Trust the keys seen on first use, remembered under the state directory; a later change
+    /// of keys is refused.
+    FirstUse,
+}
+
+/// A verified registry.
+pub struct Registry {
+    pub source: IndexSource,
+    pub config: RegistryConfig,
+    pub keys: Vec<TrustedKey>,
+    pub snapshot: Snapshot,
+    entries: Mutex<BTreeMap<String, Vec<IndexEntry>>>,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
+    move |e| IndexError::Invalid {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl Registry {
+    /// Opens a registry: reads `config.json`, establishes the trusted keys, verifies the
+    /// snapshot's signature, checks `config.json` against it, and refuses rolled-back or
+    /// expired snapshots. `state_root` keeps, per registry, the newest snapshot version seen and
+    /// the keys trusted on first use.
+    pub async fn open(
+        source: IndexSource,
+        trust: KeyTrust,
+        state_root: &Path,
+        now: std::time::SystemTime,
+    ) -> Result<Registry, IndexError> {
+        let where_ = source.describe();
+        let missing = |f: &str| IndexError::Invalid {
+            file: format!("{where_}/{f}"),
+            message: "missing: this is not a ptd registry index (see docs/registry-protocol.md)"
+                .into(),
+        };
+        let config_bytes = source
+            .read("config.json")
+            .await?
+            .ok_or_else(|| missing("config.json"))?;
+        let config = RegistryConfig::parse(&config_bytes, &format!("{where_}/config.json"))?;
+        let keys = match &trust {
+            KeyTrust::Builtin => config.trusted_keys()?,
+            KeyTrust::Pinned(lines) => lines
+                .iter()
+                .map(|l| TrustedKey::parse(l))
+                .collect::<Result<Vec<_>, _>>()?,
+            KeyTrust::FirstUse => {
+                let keys = config.trusted_keys()?;
+                let path = state_root
+                    .join(state_id(&config.name))
+                    .join("trusted-keys.json");
+                let ids: Vec<String> = keys.iter().map(|k| k.key_id.clone()).collect();
+                match std::fs::read(&path) {
+                    Ok(b) => {
+                        let known: Vec<String> = serde_json::from_slice(&b).unwrap_or_default();
+                        if !ids.iter().all(|i| known.contains(i)) {
+                            return Err(IndexError::Invalid {
+                                file: format!("{where_}/config.json"),
+                                message: format!(
+                                    "registry '{}' now lists keys {ids:?} but {known:?} were trusted on first use; if the registry really rotated its keys, pin the new ones in $PTD_HOME/config.toml",
+                                    config.name
+                                ),
+                            });
+                        }
+                        // Only keys that were trusted before sign from now on.
+                        keys.into_iter()
+                            .filter(|k| known.contains(&k.key_id))
+                            .collect()
+                    }
+                    Err(_) => {
+                        write_atomic(&path, &serde_json::to_vec(&ids).expect("ids"))
+                            .map_err(io(&path))?;
+                        keys
+                    }
+                }
+            }
+        };
+        let snap_bytes = source
+            .read("snapshot.json")
+            .await?
+            .ok_or_else(|| missing("snapshot.json"))?;
+        let sig = source
+            .read("snapshot.json.minisig")
+            .await?
+            .ok_or_else(|| missing("snapshot.json.minisig"))?;
+        let sig = String::from_utf8(sig).map_err(|_| missing("snapshot.json.minisig"))?;
+        let snapshot = Snapshot::verify(&snap_bytes, &sig, &keys, &config.name)?;
+        if snapshot.registry != config.name {
+            return Err(IndexError::Invalid {
+                file: format!("{where_}/snapshot.json"),
+                message: format!(
+                    "is for registry '{}', not '{}'",
+                    snapshot.registry, config.name
+                ),
+            });
+        }
+        snapshot.check_file("config.json", &config_bytes)?;
+        if !source.is_embedded() {
+            snapshot.check_expiry(now)?;
+            remember_version(state_root, &snapshot)?;
+        }
+        Ok(Registry {
+            source,
+            config,
+            keys,
+            snapshot,
+            entries: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Names of every model in the index (from the snapshot; nothing is fetched).
+    pub fn model_names(&self) -> Vec<String> {
+        self.snapshot
+            .files
+            .keys()
+            .filter(|p| p.contains('/') && !p.ends_with(".json") && !p.ends_with(".minisig"))
+            .cloned()
+            .collect()
+    }
+
+    /// All published versions of `name`, verified against the snapshot.
+    pub async fn entries(&self, name: &str) -> Result<Vec<IndexEntry>, IndexError> {
+        if let Some(e) = self.entries.lock().expect("lock").get(name) {
+            return Ok(e.clone());
+        }
+        let path = super::index_path(name);
+        if !self.snapshot.files.contains_key(&path) {
+            return Err(IndexError::NoSuchModel {
+                registry: self.name().into(),
+                name: name.into(),
+            });
+        }
+        let bytes = self
+            .source
+            .read(&path)
+            .await?
+            .ok_or_else(|| IndexError::NoSuchModel {
+                registry: self.name().into(),
+                name: name.into(),
+            })?;
+        self.snapshot.check_file(&path, &bytes)?;
+        let entries =
+            parse_index_file(&bytes, name, &format!("{}/{path}", self.source.describe()))?;
+        self.entries
+            .lock()
+            .expect("lock")
+            .insert(name.into(), entries.clone());
+        Ok(entries)
+    }
+}
+
+/// Directory name for a registry's state.
+pub fn state_id(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn remember_version(state_root: &Path, s: &Snapshot) -> Result<(), IndexError> {
+    let dir: PathBuf = state_root.join(state_id(&s.registry));
+    let path = dir.join("snapshot-version");
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    // Serialise concurrent updates of the counter.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .map_err(io(&dir))?;
+    lock.lock().map_err(io(&dir))?;
+    let seen: u64 = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if s.version < seen {
+        return Err(IndexError::Rollback {
+            registry: s.registry.clone(),
+            got: s.version,
+            seen,
+        });
+    }
+    if s.version > seen {
+        write_atomic(&path, s.version.to_string().as_bytes()).map_err(io(&path))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The SQLite database of what is installed (`$PTD_HOME/ptd.db`), in WAL mode so that several
+//! `ptd` processes can read while one writes.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct DbError {
+    pub path: String,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// One installed model version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    pub registry: String,
+    pub archive_sha256: String,
+    pub content_hash: String,
+    pub phasic_hash: String,
+    pub canonical_hash: String,
+    pub size: u64,
+    pub installed_at: String,
+    /// How the archive was obtained: a URL, or `rebuilt from <recipe>`.
+    pub origin: String,
+}
+
+pub struct Db {
+    conn: Connection,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS installed (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    registry TEXT NOT NULL,
+    archive_sha256 TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    phasic_hash TEXT NOT NULL,
+    canonical_hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    installed_at TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    PRIMARY KEY (name, version, registry)
+);
+CREATE INDEX IF NOT EXISTS installed_phasic ON installed(phasic_hash);
+CREATE INDEX IF NOT EXISTS installed_content ON installed(content_hash);
+";
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let p = path.display().to_string();
+        let err = |source| DbError {
+            path: p.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Db { conn, path: p })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+        |source| DbError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn record(&self, i: &Installed) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO installed (name, version, registry, archive_sha256, content_hash,
+                 phasic_hash, canonical_hash, size, installed_at, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    i.name,
+                    i.version,
+                    i.registry,
+                    i.archive_sha256,
+                    i.content_hash,
+                    i.phasic_hash,
+                    i.canonical_hash,
+                    i.size as i64,
+                    i.installed_at,
+                    i.origin
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Installed> {
+        Ok(Installed {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            registry: r.get(2)?,
+            archive_sha256: r.get(3)?,
+            content_hash: r.get(4)?,
+            phasic_hash: r.get(5)?,
+            canonical_hash: r.get(6)?,
+            size: r.get::<_, i64>(7)? as u64,
+            installed_at: r.get(8)?,
+            origin: r.get(9)?,
+        })
+    }
+
+    const COLS: &'static str = "name, version, registry, archive_sha256, content_hash, phasic_hash, canonical_hash, size, installed_at, origin";
+
+    pub fn list(&self) -> Result<Vec<Installed>, DbError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM installed ORDER BY name, version",
+                Self::COLS
+            ))
+            .map_err(self.err())?;
+        let rows = st.query_map([], Self::row).map_err(self.err())?;
+        let mut out: Vec<Installed> = rows.collect::<Result<_, _>>().map_err(self.err())?;
+        out.sort_by(|a, b| {
+            a.name.cmp(&b.name).then_with(|| {
+                let va = semver::Version::parse(&a.version).ok();
+                let vb = semver::Version::parse(&b.version).ok();
+                va.cmp(&vb)
+            })
+        });
+        Ok(out)
+    }
+
+    pub fn get(
+        &self,
+        name: &str,
+        version: &str,
+        registry: &str,
+    ) -> Result<Option<Installed>, DbError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {} FROM installed WHERE name = ?1 AND version = ?2 AND registry = ?3",
+                    Self::COLS
+                ),
+                params![name, version, registry],
+                Self::row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+}
+
+/// The symbolic tier's index (`$PHASIC_CACHE_DIR/symbolic/index.db`), with the schema of the
+/// two-tier cache design.
+pub struct SymbolicIndex {
+    conn: Connection,
+    path: String,
+}
+
+impl SymbolicIndex {
+    pub fn open(path: &Path) -> Result<SymbolicIndex, DbError> {
+        let p = path.display().to_string();
+        let err = |source| DbError {
+            path: p.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS cache_entries (
+                hash_key TEXT PRIMARY KEY,
+                file_path TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                accessed_at TEXT NOT NULL,
+                size_bytes INTEGER NOT NULL,
+                vertices INTEGER,
+                edges INTEGER,
+                elimination_time_ms REAL,
+                phasic_version TEXT,
+                metadata TEXT
+            );
+            CREATE INDEX IF NOT EXISTS idx_accessed ON cache_entries(accessed_at);",
+        )
+        .map_err(err)?;
+        Ok(SymbolicIndex { conn, path: p })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        hash: &str,
+        file: &Path,
+        now: &str,
+        size: u64,
+        vertices: usize,
+        edges: usize,
+        metadata: &str,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO cache_entries (hash_key, file_path, created_at, accessed_at, size_bytes,
+                   vertices, edges, elimination_time_ms, phasic_version, metadata)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, NULL, NULL, ?7)
+                 ON CONFLICT(hash_key) DO UPDATE SET file_path = ?2, accessed_at = ?3, size_bytes = ?4,
+                   vertices = ?5, edges = ?6, metadata = ?7",
+                params![hash, file.display().to_string(), now, size as i64, vertices as i64, edges as i64, metadata],
+            )
+            .map_err(|source| DbError {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+}

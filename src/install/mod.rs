@@ -1,0 +1,583 @@
+//! Installing a resolved model version: obtain its archive (download from the registry's
+//! locations in order, or rebuild it from the registry's own recipe), verify it, and place it in
+//! the store and the cache tiers.
+//!
+//! Layout of `$PTD_HOME` (default `~/.ptd`):
+//!
+//! ```text
+//! archives/<sha256>.ptd.tar.zst   content-addressed archives, as downloaded
+//! bundles/<content hash>/          the extracted, verified files of each bundle
+//! ptd.db                           SQLite: what is installed (WAL mode)
+//! locks/                           per-archive lock files
+//! tmp/                             partial downloads and extractions
+//! registries/                      per-registry state: newest snapshot seen, keys, index cache
+//! ```
+//!
+//! Tier 1 is `$PHASIC_CACHE_DIR/symbolic/` (default `~/.phasic_cache`): `<phasic hash>.json`
+//! (the symbolic DAG), `<phasic hash>.meta` and `index.db`. Every file is written to a temporary
+//! name and renamed into place; directories are renamed into place whole, so a reader never sees
+//! a partial entry and an interrupted install leaves only temporary files behind.
+
+pub mod db;
+
+use crate::bundle::{self, Bundle};
+use crate::fetch::{FetchError, Http};
+use crate::index::registry::Registry;
+use crate::index::source::{EMBEDDED_MODELS, write_atomic};
+use crate::index::{IndexEntry, archive_trusted_comment};
+use crate::model::Recipe;
+use crate::sign::Signature;
+use db::{Db, DbError, Installed, SymbolicIndex};
+use std::path::{Path, PathBuf};
+
+/// The directories ptd uses.
+#[derive(Clone, Debug)]
+pub struct Home {
+    pub root: PathBuf,
+    pub phasic_cache: PathBuf,
+    pub jax_cache: PathBuf,
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Home {
+    /// `$PTD_HOME`, `$PHASIC_CACHE_DIR`, `$JAX_COMPILATION_CACHE_DIR`, with their defaults.
+    pub fn from_env() -> Home {
+        let var = |k: &str, d: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home_dir().join(d))
+        };
+        Home {
+            root: var("PTD_HOME", ".ptd"),
+            phasic_cache: var("PHASIC_CACHE_DIR", ".phasic_cache"),
+            jax_cache: var("JAX_COMPILATION_CACHE_DIR", ".jax_cache"),
+        }
+    }
+
+    pub fn archives(&self) -> PathBuf {
+        self.root.join("archives")
+    }
+    pub fn bundles(&self) -> PathBuf {
+        self.root.join("bundles")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+    pub fn registries(&self) -> PathBuf {
+        self.root.join("registries")
+    }
+    pub fn index_cache(&self) -> PathBuf {
+        self.root.join("registries").join("index-cache")
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("ptd.db")
+    }
+    pub fn symbolic(&self) -> PathBuf {
+        self.phasic_cache.join("symbolic")
+    }
+    pub fn archive_path(&self, sha256: &str) -> PathBuf {
+        self.archives().join(format!("{sha256}.ptd.tar.zst"))
+    }
+    pub fn bundle_dir(&self, content_hash: &str) -> PathBuf {
+        self.bundles().join(content_hash)
+    }
+
+    /// Creates the directories and opens the database.
+    pub fn open_db(&self) -> Result<Db, InstallError> {
+        for d in [
+            self.archives(),
+            self.bundles(),
+            self.tmp(),
+            self.locks(),
+            self.registries(),
+        ] {
+            std::fs::create_dir_all(&d).map_err(|e| InstallError::io(&d, e))?;
+        }
+        Ok(Db::open(&self.db_path())?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Sign(#[from] crate::sign::SignError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{name} {version}: {message}; nothing was installed")]
+    Mismatch {
+        name: String,
+        version: String,
+        message: String,
+    },
+    #[error("{name} {version}: no artifact location answered{offline}:\n  {tried}")]
+    Unavailable {
+        name: String,
+        version: String,
+        offline: &'static str,
+        tried: String,
+    },
+}
+
+impl InstallError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        InstallError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// How an archive was obtained.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Origin {
+    /// Already in the store.
+    Store,
+    Downloaded(String),
+    /// Rebuilt from the registry's recipe; the content hash matched the index.
+    Rebuilt {
+        recipe: String,
+        same_archive: bool,
+    },
+}
+
+impl Origin {
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Store => "already in the store".into(),
+            Origin::Downloaded(u) => format!("downloaded from {u}"),
+            Origin::Rebuilt {
+                recipe,
+                same_archive,
+            } => format!(
+                "rebuilt from the recipe models/{recipe} (no artifact location answered); content hash matches the signed index{}",
+                if *same_archive {
+                    ", archive byte-identical"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// The result of installing one version.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub installed: Installed,
+    pub origin: Origin,
+    /// It was installed before this call.
+    pub already: bool,
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Expands an artifact URL template for an index entry.
+pub fn expand_url(template: &str, e: &IndexEntry, file: &str) -> String {
+    let (ns, model) = e.name.split_once('/').unwrap_or(("", &e.name));
+    template
+        .replace("{file}", file)
+        .replace("{tag}", &format!("{ns}-{model}-v{}", e.version))
+        .replace("{name}", &e.name)
+        .replace("{namespace}", ns)
+        .replace("{model}", model)
+        .replace("{version}", &e.version.to_string())
+}
+
+/// Installs index entries of one registry.
+pub struct Installer<'a> {
+    pub home: &'a Home,
+    pub http: &'a Http,
+    pub registry: &'a Registry,
+    pub offline: bool,
+}
+
+fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| InstallError::io(path, e))?;
+    f.lock().map_err(|e| InstallError::io(path, e))?;
+    Ok(f)
+}
+
+impl Installer<'_> {
+    /// Installs one version (idempotent).
+    pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
+        let db = self.home.open_db()?;
+        let registry = self.registry.name().to_string();
+        if let Some(i) = db.get(&entry.name, &entry.version.to_string(), &registry)?
+            && i.content_hash == entry.content_hash
+            && self
+                .home
+                .bundle_dir(&i.content_hash)
+                .join("manifest.json")
+                .is_file()
+            && self.home.archive_path(&i.archive_sha256).is_file()
+        {
+            self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
+            return Ok(Outcome {
+                installed: i,
+                origin: Origin::Store,
+                already: true,
+            });
+        }
+        let (archive_sha, origin) = self.obtain(entry).await?;
+        let path = self.home.archive_path(&archive_sha);
+        let bytes = std::fs::read(&path).map_err(|e| InstallError::io(&path, e))?;
+        let b = bundle::unpack(&bytes, &path.display().to_string())?;
+        self.check_matches(entry, &b)?;
+        let dir = self.extract(&b, &bytes)?;
+        let installed = Installed {
+            name: entry.name.clone(),
+            version: entry.version.to_string(),
+            registry,
+            archive_sha256: archive_sha,
+            content_hash: entry.content_hash.clone(),
+            phasic_hash: entry.phasic_hash.clone(),
+            canonical_hash: entry.canonical_hash.clone(),
+            size: bytes.len() as u64,
+            installed_at: now_rfc3339(),
+            origin: origin.describe(),
+        };
+        self.place_tier1(&installed, &dir)?;
+        db.record(&installed)?;
+        Ok(Outcome {
+            installed,
+            origin,
+            already: false,
+        })
+    }
+
+    fn check_matches(&self, e: &IndexEntry, b: &Bundle) -> Result<(), InstallError> {
+        let m = &b.manifest;
+        let mismatch = |message: String| InstallError::Mismatch {
+            name: e.name.clone(),
+            version: e.version.to_string(),
+            message,
+        };
+        if m.name != e.name || m.version != e.version {
+            return Err(mismatch(format!(
+                "the archive holds {} {}",
+                m.name, m.version
+            )));
+        }
+        if m.content_hash != e.content_hash {
+            return Err(mismatch(format!(
+                "the archive's content hash {} differs from the index's {}",
+                m.content_hash, e.content_hash
+            )));
+        }
+        if m.hashes.phasic != e.phasic_hash || m.hashes.canonical != e.canonical_hash {
+            return Err(mismatch(
+                "the archive's graph hashes differ from the index's".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gets the archive into the store; returns its SHA-256 and origin. Holds the archive's
+    /// lock, so concurrent installs of the same archive download it once.
+    async fn obtain(&self, e: &IndexEntry) -> Result<(String, Origin), InstallError> {
+        let lock_path = self.home.locks().join(format!("{}.lock", e.sha256));
+        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+            .await
+            .expect("lock task")?;
+        let dest = self.home.archive_path(&e.sha256);
+        if dest.is_file()
+            && crate::fetch::verify_file(&dest, &dest.display().to_string(), &e.sha256, e.size)
+                .is_ok()
+        {
+            return Ok((e.sha256.clone(), Origin::Store));
+        }
+        let mut tried = Vec::new();
+        if !self.offline {
+            for loc in &self.registry.config.artifacts {
+                let url = expand_url(&loc.url, e, &e.file);
+                match self.fetch_verified(e, &url, &dest).await {
+                    Ok(()) => return Ok((e.sha256.clone(), Origin::Downloaded(url))),
+                    Err(InstallError::Fetch(f)) if f.is_transport() => tried.push(f.to_string()),
+                    Err(InstallError::Fetch(FetchError::Io { path, source }))
+                        if url.starts_with("file://")
+                            && source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        tried.push(format!("{path}: not found"))
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        if let Some(recipe) = &e.recipe
+            && self.registry.source.is_embedded()
+        {
+            return self.rebuild(e, recipe).await;
+        }
+        Err(InstallError::Unavailable {
+            name: e.name.clone(),
+            version: e.version.to_string(),
+            offline: if self.offline {
+                " (--offline: nothing is downloaded)"
+            } else {
+                ""
+            },
+            tried: if tried.is_empty() {
+                "no location was tried".into()
+            } else {
+                tried.join("\n  ")
+            },
+        })
+    }
+
+    /// Downloads archive and signature, verifies both, then moves the archive into the store.
+    async fn fetch_verified(
+        &self,
+        e: &IndexEntry,
+        url: &str,
+        dest: &Path,
+    ) -> Result<(), InstallError> {
+        let part = self.home.tmp().join(format!("{}.part", e.sha256));
+        let sig_url = format!("{url}.minisig");
+        let sig_text = if let Some(p) = url.strip_prefix("file://") {
+            copy_local(Path::new(p), &part, &e.sha256, e.size)?;
+            let sp = PathBuf::from(format!("{p}.minisig"));
+            std::fs::read_to_string(&sp).map_err(|err| InstallError::io(&sp, err))?
+        } else {
+            self.http
+                .download(
+                    url,
+                    &part,
+                    &e.sha256,
+                    e.size,
+                    &format!("{} {}", e.name, e.version),
+                )
+                .await?;
+            match self.http.get_conditional(&sig_url, None, None).await? {
+                crate::fetch::Conditional::Body { bytes, .. } => {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(InstallError::Mismatch {
+                        name: e.name.clone(),
+                        version: e.version.to_string(),
+                        message: format!("{sig_url}: no signature beside the archive"),
+                    });
+                }
+            }
+        };
+        let data = std::fs::read(&part).map_err(|err| InstallError::io(&part, err))?;
+        let verified = (|| -> Result<(), InstallError> {
+            let sig = Signature::parse(&sig_text, &sig_url)?;
+            if sig.key_id != e.key_id {
+                return Err(InstallError::Mismatch {
+                    name: e.name.clone(),
+                    version: e.version.to_string(),
+                    message: format!(
+                        "{sig_url} was made by key {}, the index says {}",
+                        sig.key_id, e.key_id
+                    ),
+                });
+            }
+            let comment = sig.verify(&data, &self.registry.keys, url)?;
+            let want = archive_trusted_comment(&e.name, &e.version, &e.content_hash);
+            if comment != want {
+                return Err(InstallError::Mismatch {
+                    name: e.name.clone(),
+                    version: e.version.to_string(),
+                    message: format!(
+                        "{sig_url}: the signed comment '{comment}' is not '{want}' (a signature of another bundle)"
+                    ),
+                });
+            }
+            Ok(())
+        })();
+        if let Err(err) = verified {
+            let _ = std::fs::remove_file(&part);
+            return Err(err);
+        }
+        std::fs::rename(&part, dest).map_err(|err| InstallError::io(dest, err))?;
+        Ok(())
+    }
+
+    async fn rebuild(
+        &self,
+        e: &IndexEntry,
+        recipe_path: &str,
+    ) -> Result<(String, Origin), InstallError> {
+        let mismatch = |message: String| InstallError::Mismatch {
+            name: e.name.clone(),
+            version: e.version.to_string(),
+            message,
+        };
+        let file = EMBEDDED_MODELS.get_file(recipe_path).ok_or_else(|| {
+            mismatch(format!(
+                "the recipe models/{recipe_path} is not in this ptd"
+            ))
+        })?;
+        let text = file
+            .contents_utf8()
+            .ok_or_else(|| mismatch("recipe is not UTF-8".into()))?;
+        let recipe = Recipe::parse(text, &Path::new("models").join(recipe_path))
+            .map_err(|err| mismatch(err.to_string()))?;
+        let graph = recipe
+            .graph_with(&|p: &Path| {
+                let rel = Path::new(recipe_path)
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .join(p);
+                EMBEDDED_MODELS
+                    .get_file(&rel)
+                    .and_then(|f| f.contents_utf8())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded")
+                    })
+            })
+            .map_err(|err| mismatch(err.to_string()))?;
+        let built = tokio::task::spawn_blocking(move || {
+            let b = bundle::build(&recipe.meta, &graph);
+            let bytes = b.pack();
+            (b.manifest, bytes)
+        })
+        .await
+        .expect("build task");
+        let (manifest, bytes) = built;
+        if manifest.content_hash != e.content_hash {
+            return Err(mismatch(format!(
+                "rebuilding from models/{recipe_path} gave content hash {}, but the signed index records {}: refusing to install an unreproduced bundle",
+                manifest.content_hash, e.content_hash
+            )));
+        }
+        let sha = crate::index::sha256_hex(&bytes);
+        let dest = self.home.archive_path(&sha);
+        write_atomic(&dest, &bytes).map_err(|err| InstallError::io(&dest, err))?;
+        Ok((
+            sha.clone(),
+            Origin::Rebuilt {
+                recipe: recipe_path.into(),
+                same_archive: sha == e.sha256,
+            },
+        ))
+    }
+
+    /// Writes the verified files into `bundles/<content hash>/`, renaming a complete directory
+    /// into place.
+    fn extract(&self, b: &Bundle, archive: &[u8]) -> Result<PathBuf, InstallError> {
+        let dir = self.home.bundle_dir(&b.manifest.content_hash);
+        if dir.join("manifest.json").is_file() {
+            return Ok(dir);
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("extract-")
+            .tempdir_in(self.home.tmp())
+            .map_err(|e| InstallError::io(&self.home.tmp(), e))?;
+        for (name, data) in bundle::files(archive)? {
+            let p = tmp.path().join(&name);
+            std::fs::write(&p, data).map_err(|e| InstallError::io(&p, e))?;
+        }
+        let staged = tmp.keep();
+        match std::fs::rename(&staged, &dir) {
+            Ok(()) => Ok(dir),
+            Err(_) if dir.join("manifest.json").is_file() => {
+                // Another process won the race with identical content.
+                let _ = std::fs::remove_dir_all(&staged);
+                Ok(dir)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staged);
+                Err(InstallError::io(&dir, e))
+            }
+        }
+    }
+
+    /// Tier 1: `symbolic/<phasic hash>.json` + `.meta`, and its row in `index.db`.
+    fn place_tier1(&self, i: &Installed, bundle_dir: &Path) -> Result<(), InstallError> {
+        place_tier1(self.home, i, bundle_dir)
+    }
+}
+
+/// Places an installed bundle's DAG into the symbolic tier.
+pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), InstallError> {
+    let sym = home.symbolic();
+    std::fs::create_dir_all(&sym).map_err(|e| InstallError::io(&sym, e))?;
+    let dag_src = bundle_dir.join("dag.json");
+    let target = sym.join(format!("{}.json", i.phasic_hash));
+    let meta_path = sym.join(format!("{}.meta", i.phasic_hash));
+    let manifest: bundle::Manifest = serde_json::from_slice(
+        &std::fs::read(bundle_dir.join("manifest.json"))
+            .map_err(|e| InstallError::io(bundle_dir, e))?,
+    )
+    .map_err(|e| InstallError::io(bundle_dir, std::io::Error::other(e)))?;
+    let size = std::fs::metadata(&dag_src)
+        .map_err(|e| InstallError::io(&dag_src, e))?
+        .len();
+    let dag_ok = std::fs::metadata(&target)
+        .map(|m| m.len() == size)
+        .unwrap_or(false);
+    if !dag_ok {
+        let tmp = tempfile::NamedTempFile::new_in(&sym).map_err(|e| InstallError::io(&sym, e))?;
+        std::fs::copy(&dag_src, tmp.path()).map_err(|e| InstallError::io(&dag_src, e))?;
+        tmp.persist(&target)
+            .map_err(|e| InstallError::io(&target, e.error))?;
+    }
+    let meta = serde_json::json!({
+        "name": i.name,
+        "version": i.version,
+        "registry": i.registry,
+        "content_hash": i.content_hash,
+        "phasic_hash": i.phasic_hash,
+        "canonical_hash": i.canonical_hash,
+        "parameters": manifest.parameters,
+        "vertices": manifest.graph.vertices,
+        "edges": manifest.graph.edges,
+        "dag_format": manifest.dag_format,
+        "dag_format_version": manifest.dag_format_version,
+        "bundle": bundle_dir.display().to_string(),
+    });
+    let meta_bytes = serde_json::to_vec_pretty(&meta).expect("meta");
+    write_atomic(&meta_path, &meta_bytes).map_err(|e| InstallError::io(&meta_path, e))?;
+    let idx = SymbolicIndex::open(&sym.join("index.db"))?;
+    idx.record(
+        &i.phasic_hash,
+        &target,
+        &now_rfc3339(),
+        size,
+        manifest.graph.vertices,
+        manifest.graph.edges,
+        &String::from_utf8_lossy(&meta_bytes),
+    )?;
+    Ok(())
+}
+
+/// Copies a local archive into `part`, checking size and SHA-256.
+fn copy_local(src: &Path, part: &Path, sha: &str, size: u64) -> Result<(), InstallError> {
+    std::fs::copy(src, part).map_err(|e| {
+        InstallError::Fetch(FetchError::Io {
+            path: src.display().to_string(),
+            source: e,
+        })
+    })?;
+    crate::fetch::verify_file(part, &format!("file://{}", src.display()), sha, size)?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Publishing into a registry whose index is a local directory: create the registry, add a
+//! signed archive and its index line, yank, and re-sign the snapshot after every change.
+//!
+//! A published version is immutable: publishing it again with other content is refused, and
+//! publishing the same content again changes nothing.
+
+use crate::bundle::Built;
+use crate::index::source::write_atomic;
+use crate::index::{
+    ArtifactLocation, INDEX_FORMAT, IndexEntry, KeyEntry, RegistryConfig, Snapshot,
+    archive_trusted_comment, index_path, parse_index_file, sha256_hex, snapshot_trusted_comment,
+    write_index_file,
+};
+use crate::sign::{SignError, Signer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    #[error(
+        "{name} {version} is already published with other content (content hash {existing}); a published version never changes: publish a new version"
+    )]
+    Exists {
+        name: String,
+        version: String,
+        existing: String,
+    },
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// How long a freshly signed snapshot stays valid.
+pub const SNAPSHOT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A registry index in a local directory.
+pub struct IndexDir {
+    pub dir: PathBuf,
+}
+
+/// What a publish did.
+#[derive(Debug, PartialEq)]
+pub enum Published {
+    Added(Box<IndexEntry>),
+    /// The same content was already published under this version.
+    Unchanged(Box<IndexEntry>),
+}
+
+impl IndexDir {
+    pub fn new(dir: impl Into<PathBuf>) -> IndexDir {
+        IndexDir { dir: dir.into() }
+    }
+
+    fn lock(&self) -> Result<std::fs::File, PublishError> {
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let p = self.dir.join(".ptd-index.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io(&p))?;
+        f.lock().map_err(io(&p))?;
+        Ok(f)
+    }
+
+    /// Creates `config.json` and a first signed snapshot.
+    pub fn init(
+        &self,
+        name: &str,
+        artifacts: Vec<ArtifactLocation>,
+        signer: &Signer,
+    ) -> Result<(), PublishError> {
+        let _l = self.lock()?;
+        let config_path = self.dir.join("config.json");
+        if config_path.exists() {
+            return Err(PublishError::Refused(format!(
+                "{}: a registry already exists here",
+                config_path.display()
+            )));
+        }
+        let config = RegistryConfig {
+            name: name.into(),
+            index_format: INDEX_FORMAT,
+            artifacts,
+            keys: vec![KeyEntry {
+                id: signer.key_id.clone(),
+                public_key: signer.public_key(),
+            }],
+        };
+        let mut bytes = serde_json::to_vec_pretty(&config).expect("config");
+        bytes.push(b'\n');
+        write_atomic(&config_path, &bytes).map_err(io(&config_path))?;
+        self.resign(signer, 0)
+    }
+
+    pub fn config(&self) -> Result<RegistryConfig, PublishError> {
+        let p = self.dir.join("config.json");
+        let bytes = std::fs::read(&p).map_err(io(&p))?;
+        Ok(RegistryConfig::parse(&bytes, &p.display().to_string())?)
+    }
+
+    fn read_entries(&self, name: &str) -> Result<Vec<IndexEntry>, PublishError> {
+        let p = self.dir.join(index_path(name));
+        match std::fs::read(&p) {
+            Ok(b) => Ok(parse_index_file(&b, name, &p.display().to_string())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&p)(e)),
+        }
+    }
+
+    /// Adds a version's index line, unless the same version is already there.
+    pub fn add(&self, entry: IndexEntry, signer: &Signer) -> Result<Published, PublishError> {
+        let _l = self.lock()?;
+        let config = self.config()?;
+        if !config.keys.iter().any(|k| k.id == signer.key_id) {
+            return Err(PublishError::Refused(format!(
+                "key {} is not one of registry '{}'s keys ({}); sign with a registry key",
+                signer.key_id,
+                config.name,
+                config
+                    .keys
+                    .iter()
+                    .map(|k| k.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut entries = self.read_entries(&entry.name)?;
+        if let Some(old) = entries.iter().find(|e| e.version == entry.version) {
+            if old.content_hash == entry.content_hash {
+                return Ok(Published::Unchanged(Box::new(old.clone())));
+            }
+            return Err(PublishError::Exists {
+                name: entry.name.clone(),
+                version: entry.version.to_string(),
+                existing: old.content_hash.clone(),
+            });
+        }
+        entries.push(entry.clone());
+        let p = self.dir.join(index_path(&entry.name));
+        write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
+        self.resign_next(signer)?;
+        Ok(Published::Added(Box::new(entry)))
+    }
+
+    /// Sets or clears a version's yanked flag.
+    pub fn yank(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        yanked: bool,
+        signer: &Signer,
+    ) -> Result<(), PublishError> {
+        let _l = self.lock()?;
+        let mut entries = self.read_entries(name)?;
+        let e = entries
+            .iter_mut()
+            .find(|e| &e.version == version)
+            .ok_or_else(|| {
+                PublishError::Refused(format!(
+                    "{name} {version} is not published in {}",
+                    self.dir.display()
+                ))
+            })?;
+        if e.yanked == yanked {
+            return Ok(());
+        }
+        e.yanked = yanked;
+        let p = self.dir.join(index_path(name));
+        write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
+        self.resign_next(signer)
+    }
+
+    fn current_version(&self) -> u64 {
+        std::fs::read(self.dir.join("snapshot.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok())
+            .map(|s| s.version)
+            .unwrap_or(0)
+    }
+
+    fn resign_next(&self, signer: &Signer) -> Result<(), PublishError> {
+        self.resign(signer, self.current_version())
+    }
+
+    /// Writes a new snapshot (version `previous + 1`) over every index file, and signs it.
+    fn resign(&self, signer: &Signer, previous: u64) -> Result<(), PublishError> {
+        let config = self.config()?;
+        let mut files = BTreeMap::new();
+        collect(&self.dir, &self.dir, &mut files)?;
+        let now = SystemTime::now();
+        let snap = Snapshot {
+            registry: config.name.clone(),
+            version: previous + 1,
+            created: humantime::format_rfc3339_seconds(now).to_string(),
+            expires: humantime::format_rfc3339_seconds(now + SNAPSHOT_VALIDITY).to_string(),
+            files,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&snap).expect("snapshot");
+        bytes.push(b'\n');
+        let sig = signer.sign(&bytes, &snapshot_trusted_comment(&snap))?;
+        let sp = self.dir.join("snapshot.json.minisig");
+        let p = self.dir.join("snapshot.json");
+        // Signature first: a reader that sees the new snapshot also finds its signature; a
+        // reader between the two renames sees a mismatch and retries.
+        write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
+        write_atomic(&p, &bytes).map_err(io(&p))?;
+        Ok(())
+    }
+}
+
+fn collect(
+    root: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), PublishError> {
+    let mut items: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
+    items.sort_by_key(|e| e.file_name());
+    for item in items {
+        let path = item.path();
+        let name = item.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.ends_with(".tmp") {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root)
+            .expect("under root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel == "snapshot.json" || rel == "snapshot.json.minisig" || rel.ends_with(".md") {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, out)?;
+        } else {
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            out.insert(rel, sha256_hex(&bytes));
+        }
+    }
+    Ok(())
+}
+
+/// Signs a built bundle's archive: writes `<file>` and `<file>.minisig` into `artifacts_dir`
+/// and returns the index entry for it.
+pub fn sign_archive(
+    built: &Built,
+    artifacts_dir: &Path,
+    signer: &Signer,
+    recipe: Option<String>,
+) -> Result<IndexEntry, PublishError> {
+    let bytes = built.pack();
+    let m = &built.manifest;
+    let file = built.file_name();
+    let sig = signer.sign(
+        &bytes,
+        &archive_trusted_comment(&m.name, &m.version, &m.content_hash),
+    )?;
+    std::fs::create_dir_all(artifacts_dir).map_err(io(artifacts_dir))?;
+    let ap = artifacts_dir.join(&file);
+    let sp = artifacts_dir.join(format!("{file}.minisig"));
+    write_atomic(&ap, &bytes).map_err(io(&ap))?;
+    write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
+    Ok(IndexEntry {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        file,
+        sha256: sha256_hex(&bytes),
+        size: bytes.len() as u64,
+        content_hash: m.content_hash.clone(),
+        phasic_hash: m.hashes.phasic.clone(),
+        canonical_hash: m.hashes.canonical.clone(),
+        parameters: m.parameters.clone(),
+        deps: built
+            .meta_dependencies()
+            .iter()
+            .map(|(name, req)| crate::index::Dependency {
+                name: name.clone(),
+                req: req.clone(),
+            })
+            .collect(),
+        artifacts: Vec::new(),
+        yanked: false,
+        key_id: signer.key_id.clone(),
+        recipe,
+    })
+}

@@ -1,0 +1,257 @@
+//! Requirements and resolution, with cargo's meaning.
+//!
+//! `name@1.2` means `^1.2`; `=1.2.3`, `~1.2`, `>=1, <2` and `*` are semver requirements; no
+//! requirement means the newest version. Yanked versions are only chosen when locked;
+//! pre-releases only when a requirement names one. Dependencies between models are solved with
+//! PubGrub, whose explanation of a conflict is reported in words.
+
+use crate::index::{IndexEntry, IndexError, registry::Registry};
+use pubgrub::{DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter};
+use semver::{Version, VersionReq};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `name[@req]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Requirement {
+    pub name: String,
+    pub req: VersionReq,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("'{spec}': {message}")]
+    BadRequirement { spec: String, message: String },
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("no version of {name} matches {req}{detail}")]
+    NoMatch {
+        name: String,
+        req: String,
+        detail: String,
+    },
+    #[error("the requirements cannot all be met:\n{0}")]
+    Conflict(String),
+}
+
+impl Requirement {
+    /// Parses `namespace/name`, `namespace/name@REQ`.
+    pub fn parse(spec: &str) -> Result<Requirement, ResolveError> {
+        let (name, req) = match spec.split_once('@') {
+            Some((n, r)) => (n.trim(), r.trim()),
+            None => (spec.trim(), "*"),
+        };
+        crate::model::check_name(name).map_err(|message| ResolveError::BadRequirement {
+            spec: spec.into(),
+            message,
+        })?;
+        let req = VersionReq::parse(req).map_err(|e| ResolveError::BadRequirement {
+            spec: spec.into(),
+            message: format!(
+                "'{req}' is not a version requirement ({e}); try 1.2, =1.2.3, ~1.2, '>=1, <2' or *"
+            ),
+        })?;
+        Ok(Requirement {
+            name: name.into(),
+            req,
+        })
+    }
+}
+
+impl std::fmt::Display for Requirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.req)
+    }
+}
+
+const ROOT: &str = "<requirements>";
+
+/// Resolves `roots` (and their dependencies) to one version per model.
+///
+/// `locked` versions are preferred when they still match, and are the only way a yanked
+/// version is chosen.
+pub async fn resolve(
+    registry: &Registry,
+    roots: &[Requirement],
+    locked: &BTreeMap<String, Version>,
+) -> Result<BTreeMap<String, IndexEntry>, ResolveError> {
+    // Read the index files of every model that can be reached.
+    let mut all: BTreeMap<String, Vec<IndexEntry>> = BTreeMap::new();
+    let mut queue: Vec<String> = roots.iter().map(|r| r.name.clone()).collect();
+    while let Some(name) = queue.pop() {
+        if all.contains_key(&name) {
+            continue;
+        }
+        let entries = registry.entries(&name).await?;
+        for e in &entries {
+            for d in &e.deps {
+                if !all.contains_key(&d.name) {
+                    queue.push(d.name.clone());
+                }
+            }
+        }
+        all.insert(name, entries);
+    }
+    // First try to keep every locked version; then solve afresh.
+    let candidates = |name: &str, prefer_locked: bool| -> Vec<&IndexEntry> {
+        all[name]
+            .iter()
+            .filter(|e| {
+                let is_locked = locked.get(name) == Some(&e.version);
+                if prefer_locked && locked.contains_key(name) {
+                    is_locked
+                } else {
+                    !e.yanked || is_locked
+                }
+            })
+            .collect()
+    };
+    for prefer_locked in [true, false] {
+        match solve(roots, &all, &candidates, prefer_locked) {
+            Ok(s) => return Ok(s),
+            Err(e) if !prefer_locked || locked.is_empty() => {
+                return Err(explain_no_match(roots, &all, locked).unwrap_or(e));
+            }
+            Err(_) => continue,
+        }
+    }
+    unreachable!("the loop returns on its last pass")
+}
+
+fn solve<'a>(
+    roots: &[Requirement],
+    all: &'a BTreeMap<String, Vec<IndexEntry>>,
+    candidates: &dyn Fn(&str, bool) -> Vec<&'a IndexEntry>,
+    prefer_locked: bool,
+) -> Result<BTreeMap<String, IndexEntry>, ResolveError> {
+    let mut p: OfflineDependencyProvider<String, Ranges<Version>> =
+        OfflineDependencyProvider::new();
+    let matching = |name: &str, req: &VersionReq| -> Ranges<Version> {
+        candidates(name, prefer_locked)
+            .iter()
+            .filter(|e| req.matches(&e.version))
+            .fold(Ranges::empty(), |r, e| {
+                r.union(&Ranges::singleton(e.version.clone()))
+            })
+    };
+    p.add_dependencies(
+        ROOT.to_string(),
+        Version::new(0, 0, 0),
+        roots
+            .iter()
+            .map(|r| (r.name.clone(), matching(&r.name, &r.req)))
+            .collect::<Vec<_>>(),
+    );
+    for (name, entries) in all {
+        for e in entries {
+            let deps: Vec<(String, Ranges<Version>)> = e
+                .deps
+                .iter()
+                .map(|d| (d.name.clone(), matching(&d.name, &d.req)))
+                .collect();
+            p.add_dependencies(name.clone(), e.version.clone(), deps);
+        }
+    }
+    match pubgrub::resolve(&p, ROOT.to_string(), Version::new(0, 0, 0)) {
+        Ok(sol) => Ok(sol
+            .into_iter()
+            .filter(|(n, _)| n != ROOT)
+            .map(|(n, v)| {
+                let e = all[&n]
+                    .iter()
+                    .find(|e| e.version == v)
+                    .expect("solution version exists")
+                    .clone();
+                (n, e)
+            })
+            .collect()),
+        Err(PubGrubError::NoSolution(mut tree)) => {
+            tree.collapse_no_versions();
+            Err(ResolveError::Conflict(
+                DefaultStringReporter::report(&tree).replace(ROOT, "your requirements"),
+            ))
+        }
+        Err(e) => Err(ResolveError::Conflict(e.to_string())),
+    }
+}
+
+/// A plainer message when a root requirement matches nothing at all.
+fn explain_no_match(
+    roots: &[Requirement],
+    all: &BTreeMap<String, Vec<IndexEntry>>,
+    locked: &BTreeMap<String, Version>,
+) -> Option<ResolveError> {
+    for r in roots {
+        let entries = &all[&r.name];
+        let usable: Vec<&IndexEntry> = entries
+            .iter()
+            .filter(|e| {
+                r.req.matches(&e.version) && (!e.yanked || locked.get(&r.name) == Some(&e.version))
+            })
+            .collect();
+        if usable.is_empty() {
+            let yanked: Vec<String> = entries
+                .iter()
+                .filter(|e| e.yanked && r.req.matches(&e.version))
+                .map(|e| e.version.to_string())
+                .collect();
+            let versions: BTreeSet<String> = entries
+                .iter()
+                .filter(|e| !e.yanked)
+                .map(|e| e.version.to_string())
+                .collect();
+            let mut detail = format!(
+                " (available: {})",
+                if versions.is_empty() {
+                    "none".to_string()
+                } else {
+                    versions.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            );
+            if !yanked.is_empty() {
+                detail.push_str(&format!("; yanked: {}", yanked.join(", ")));
+            }
+            if entries.iter().any(|e| !e.version.pre.is_empty())
+                && r.req.comparators.iter().all(|c| c.pre.is_empty())
+            {
+                detail.push_str("; pre-releases are only chosen when the requirement names one");
+            }
+            return Some(ResolveError::NoMatch {
+                name: r.name.clone(),
+                req: r.req.to_string(),
+                detail,
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_requirement_syntax() {
+        let r = Requirement::parse("coalescent/kingman@1.2").unwrap();
+        assert!(r.req.matches(&"1.2.1".parse().unwrap()));
+        assert!(r.req.matches(&"1.9.0".parse().unwrap()));
+        assert!(!r.req.matches(&"2.0.0".parse().unwrap()));
+        assert!(!r.req.matches(&"1.1.9".parse().unwrap()));
+        let r = Requirement::parse("a/b@~1.2").unwrap();
+        assert!(!r.req.matches(&"1.3.0".parse().unwrap()));
+        let r = Requirement::parse("a/b@>=1, <2").unwrap();
+        assert!(r.req.matches(&"1.5.0".parse().unwrap()));
+        let r = Requirement::parse("a/b").unwrap();
+        assert!(r.req.matches(&"7.0.0".parse().unwrap()));
+        assert!(!r.req.matches(&"7.0.0-beta.1".parse().unwrap()));
+        assert!(
+            Requirement::parse("a/b@=1.2.3")
+                .unwrap()
+                .req
+                .matches(&"1.2.3".parse().unwrap())
+        );
+        let e = Requirement::parse("a/b@one").unwrap_err();
+        assert!(e.to_string().contains("not a version requirement"), "{e}");
+        let e = Requirement::parse("Kingman@1").unwrap_err();
+        assert!(e.to_string().contains("namespace/name"), "{e}");
+    }
+}
