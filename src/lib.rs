@@ -7,6 +7,7 @@
 //! verifies them and places them in the store and the cache tiers ([`install`]).
 
 pub mod bundle;
+pub mod config;
 pub mod eliminate;
 pub mod error;
 pub mod fetch;
@@ -16,6 +17,8 @@ pub mod index;
 pub mod input;
 pub mod install;
 pub mod model;
+pub mod ops;
+pub mod project;
 pub mod publish;
 pub mod resolve;
 pub mod sign;

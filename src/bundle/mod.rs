@@ -107,14 +107,15 @@ pub fn content_hash(files: &[FileEntry]) -> Option<String> {
 /// Everything a built bundle holds, before packing.
 pub struct Built {
     pub manifest: Manifest,
-    dependencies: std::collections::BTreeMap<String, semver::VersionReq>,
+    /// The recipe's metadata (description, keywords, dependencies).
+    pub meta: ModelMeta,
     files: Vec<(String, Vec<u8>)>,
 }
 
 impl Built {
     /// The model's dependencies, as its recipe declares them.
     pub fn meta_dependencies(&self) -> &std::collections::BTreeMap<String, semver::VersionReq> {
-        &self.dependencies
+        &self.meta.dependencies
     }
 
     /// The archive file name: `namespace-name-version.ptd.tar.zst`.
@@ -125,24 +126,9 @@ impl Built {
     /// The archive bytes (tar + zstd), identical for identical input.
     pub fn pack(&self) -> Vec<u8> {
         let manifest = manifest_bytes(&self.manifest);
-        let mut tar = tar::Builder::new(Vec::new());
-        tar.mode(tar::HeaderMode::Deterministic);
         let entries = std::iter::once(("manifest.json", manifest.as_slice()))
             .chain(self.files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
-        for (path, bytes) in entries {
-            let mut h = tar::Header::new_ustar();
-            h.set_path(path).expect("short ASCII path");
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_cksum();
-            tar.append(&h, bytes).expect("writing to memory");
-        }
-        let tar = tar.into_inner().expect("writing to memory");
-        zstd::bulk::compress(&tar, ZSTD_LEVEL).expect("zstd compression in memory")
+        pack_entries(entries)
     }
 
     /// Writes the archive into `dir` atomically and returns its path.
@@ -230,7 +216,7 @@ pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built
     };
     Built {
         manifest,
-        dependencies: meta.dependencies.clone(),
+        meta: meta.clone(),
         files,
     }
 }
@@ -248,6 +234,68 @@ pub fn read(path: &Path) -> Result<Bundle, BundleError> {
 /// True when `bytes` start like a zstd frame.
 pub fn looks_like_bundle(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// Packs (name, bytes) pairs as a deterministic tar + zstd archive: fixed order, mtimes,
+/// owners and modes.
+pub fn pack_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    for (path, bytes) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).expect("short ASCII path");
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        tar.append(&h, bytes).expect("writing to memory");
+    }
+    let tar = tar.into_inner().expect("writing to memory");
+    zstd::bulk::compress(&tar, ZSTD_LEVEL).expect("zstd compression in memory")
+}
+
+/// The files of a flat archive (a platform archive of JAX cache entries): regular files with
+/// plain names (no directories, no `..`, no hidden names), each name once.
+pub fn plain_files(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.to_string(),
+        message,
+    };
+    let dec = zstd::stream::read::Decoder::new(bytes)
+        .map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
+    let mut archive = tar::Archive::new(dec.take(MAX_FILE_BYTES));
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("damaged archive: {e}")))?;
+        let raw = entry.path_bytes().into_owned();
+        let path = String::from_utf8(raw).map_err(|_| invalid("entry name is not UTF-8".into()))?;
+        let plain = !path.is_empty()
+            && !path.starts_with('.')
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+        if !plain {
+            return Err(invalid(format!("entry '{path}' is not a plain file name")));
+        }
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(invalid(format!("entry '{path}' is not a regular file")));
+        }
+        if files.iter().any(|(p, _)| *p == path) {
+            return Err(invalid(format!("entry '{path}' appears twice")));
+        }
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| invalid(format!("cannot read entry '{path}': {e}")))?;
+        files.push((path, data));
+    }
+    Ok(files)
 }
 
 /// The archive's entries (name, bytes), checked for names, order and types only.

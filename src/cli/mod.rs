@@ -1,5 +1,7 @@
 //! Command-line parsing. Each command parses its arguments and calls the library.
 
+mod pkg;
+
 use clap::{Parser, Subcommand};
 use ptd::bundle;
 use ptd::hash::GraphHashes;
@@ -18,6 +20,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Use only what is cached locally: fetch no index file and no archive.
+    #[arg(long, global = true)]
+    offline: bool,
+    /// No progress bars and no status lines.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +66,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Pkg(pkg::PkgCommand),
 }
 
 #[derive(Subcommand)]
@@ -76,7 +86,12 @@ enum GraphCommand {
 
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    let global = pkg::Global {
+        offline: cli.offline,
+        quiet: cli.quiet,
+    };
     match cli.command {
+        Command::Pkg(c) => pkg::run(c, global),
         Command::Graph(GraphCommand::Export { input, output }) => graph_export(input, output),
         Command::Graph(GraphCommand::Generators) => {
             for g in ptd::model::GENERATORS {

@@ -48,11 +48,26 @@ impl FetchError {
     }
 }
 
+/// A bearer token bound to hosts.
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub value: String,
+    pub hosts: Vec<String>,
+}
+
+/// The host of a URL, if it has one.
+pub fn host_of(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+}
+
 /// Options for the HTTP client.
 #[derive(Clone, Debug, Default)]
 pub struct HttpOptions {
-    /// Bearer token and the host it may be sent to.
-    pub token: Option<(String, String)>,
+    /// Bearer token and the hosts it may be sent to (the index's and the registry's artifact
+    /// hosts); a redirect to any other host goes without it.
+    pub token: Option<Token>,
     /// Extra root certificates (PEM file).
     pub ca_bundle: Option<PathBuf>,
     /// Attempts per URL (at least 1).
@@ -101,8 +116,13 @@ pub struct Http {
     opts: HttpOptions,
 }
 
+/// Timeouts, resets and cut bodies are retried. A refused connection or an unknown host is not:
+/// the next mirror is tried at once instead.
 fn retryable(e: &reqwest::Error) -> bool {
-    e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode()
+    if e.is_connect() {
+        return e.is_timeout();
+    }
+    e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
 }
 
 impl Http {
@@ -136,14 +156,10 @@ impl Http {
 
     fn request(&self, url: &str) -> reqwest::RequestBuilder {
         let mut rb = self.client.get(url);
-        if let Some((host, token)) = &self.opts.token
-            && reqwest::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .as_deref()
-                == Some(host)
+        if let Some(t) = &self.opts.token
+            && host_of(url).is_some_and(|h| t.hosts.contains(&h))
         {
-            rb = rb.bearer_auth(token);
+            rb = rb.bearer_auth(&t.value);
         }
         rb
     }

@@ -90,6 +90,10 @@ pub struct IndexEntry {
     pub yanked: bool,
     /// Id of the key that signed the archive.
     pub key_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
     /// For registries that carry their model recipes (the embedded default registry): the
     /// recipe's path under `models/`, from which the bundle can be rebuilt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +364,8 @@ mod tests {
             artifacts: vec![],
             yanked: false,
             key_id: "ABCD".into(),
+            description: String::new(),
+            keywords: vec![],
             recipe: None,
         }
     }

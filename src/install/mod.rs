@@ -185,10 +185,39 @@ pub struct Outcome {
     pub origin: Origin,
     /// It was installed before this call.
     pub already: bool,
+    /// Files placed in (or already in) the JAX compilation cache for this platform.
+    pub jax_files: usize,
 }
 
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// A file to download and verify against its signature.
+struct Signed<'a> {
+    url: &'a str,
+    sha256: &'a str,
+    size: u64,
+    trusted_comment: &'a str,
+}
+
+/// This machine's platform tag for JAX cache archives: `$PTD_PLATFORM`, else `<os>-<arch>`
+/// (`linux-x86_64`, `macos-aarch64`, ...).
+pub fn current_platform() -> String {
+    std::env::var("PTD_PLATFORM")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH))
+}
+
+/// The trusted comment signed into a platform archive's `.minisig`.
+pub fn platform_trusted_comment(
+    name: &str,
+    version: &semver::Version,
+    platform: &str,
+    content_hash: &str,
+) -> String {
+    format!("ptd-jax name={name} version={version} platform={platform} content_hash={content_hash}")
 }
 
 /// Expands an artifact URL template for an index entry.
@@ -208,6 +237,9 @@ pub struct Installer<'a> {
     pub home: &'a Home,
     pub http: &'a Http,
     pub registry: &'a Registry,
+    /// How the user named the registry (`default`, a configured name, a URL or a directory):
+    /// recorded in the database and in lockfiles.
+    pub label: &'a str,
     pub offline: bool,
 }
 
@@ -226,7 +258,7 @@ impl Installer<'_> {
     /// Installs one version (idempotent).
     pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
         let db = self.home.open_db()?;
-        let registry = self.registry.name().to_string();
+        let registry = self.label.to_string();
         if let Some(i) = db.get(&entry.name, &entry.version.to_string(), &registry)?
             && i.content_hash == entry.content_hash
             && self
@@ -237,7 +269,9 @@ impl Installer<'_> {
             && self.home.archive_path(&i.archive_sha256).is_file()
         {
             self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
+            let jax_files = self.place_tier2(entry).await?;
             return Ok(Outcome {
+                jax_files,
                 installed: i,
                 origin: Origin::Store,
                 already: true,
@@ -262,8 +296,10 @@ impl Installer<'_> {
             origin: origin.describe(),
         };
         self.place_tier1(&installed, &dir)?;
+        let jax_files = self.place_tier2(entry).await?;
         db.record(&installed)?;
         Ok(Outcome {
+            jax_files,
             installed,
             origin,
             already: false,
@@ -356,59 +392,83 @@ impl Installer<'_> {
         url: &str,
         dest: &Path,
     ) -> Result<(), InstallError> {
-        let part = self.home.tmp().join(format!("{}.part", e.sha256));
+        let want = archive_trusted_comment(&e.name, &e.version, &e.content_hash);
+        let item = Signed {
+            url,
+            sha256: &e.sha256,
+            size: e.size,
+            trusted_comment: &want,
+        };
+        self.fetch_signed(e, &item, dest).await
+    }
+
+    /// Downloads `item.url` and `item.url.minisig`; checks size, SHA-256, the signer (the key
+    /// the index names, among the registry's keys), the signature and its trusted comment; only
+    /// then renames the file to `dest`. On any failure nothing is left behind.
+    async fn fetch_signed(
+        &self,
+        e: &IndexEntry,
+        item: &Signed<'_>,
+        dest: &Path,
+    ) -> Result<(), InstallError> {
+        let url = item.url;
+        let part = self.home.tmp().join(format!("{}.part", item.sha256));
         let sig_url = format!("{url}.minisig");
+        let mismatch = |message: String| InstallError::Mismatch {
+            name: e.name.clone(),
+            version: e.version.to_string(),
+            message,
+        };
         let sig_text = if let Some(p) = url.strip_prefix("file://") {
-            copy_local(Path::new(p), &part, &e.sha256, e.size)?;
+            copy_local(Path::new(p), &part, item.sha256, item.size)?;
             let sp = PathBuf::from(format!("{p}.minisig"));
-            std::fs::read_to_string(&sp).map_err(|err| InstallError::io(&sp, err))?
+            match std::fs::read_to_string(&sp) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(mismatch(format!(
+                        "{sig_url}: no signature beside the archive"
+                    )));
+                }
+            }
         } else {
             self.http
                 .download(
                     url,
                     &part,
-                    &e.sha256,
-                    e.size,
+                    item.sha256,
+                    item.size,
                     &format!("{} {}", e.name, e.version),
                 )
                 .await?;
-            match self.http.get_conditional(&sig_url, None, None).await? {
-                crate::fetch::Conditional::Body { bytes, .. } => {
+            match self.http.get_conditional(&sig_url, None, None).await {
+                Ok(crate::fetch::Conditional::Body { bytes, .. }) => {
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
-                _ => {
+                other => {
                     let _ = std::fs::remove_file(&part);
-                    return Err(InstallError::Mismatch {
-                        name: e.name.clone(),
-                        version: e.version.to_string(),
-                        message: format!("{sig_url}: no signature beside the archive"),
-                    });
+                    return Err(mismatch(match other {
+                        Err(err) => format!("{err}: the signature could not be fetched"),
+                        _ => format!("{sig_url}: no signature beside the archive"),
+                    }));
                 }
             }
         };
-        let data = std::fs::read(&part).map_err(|err| InstallError::io(&part, err))?;
         let verified = (|| -> Result<(), InstallError> {
+            let data = std::fs::read(&part).map_err(|err| InstallError::io(&part, err))?;
             let sig = Signature::parse(&sig_text, &sig_url)?;
             if sig.key_id != e.key_id {
-                return Err(InstallError::Mismatch {
-                    name: e.name.clone(),
-                    version: e.version.to_string(),
-                    message: format!(
-                        "{sig_url} was made by key {}, the index says {}",
-                        sig.key_id, e.key_id
-                    ),
-                });
+                return Err(mismatch(format!(
+                    "{sig_url} was made by key {}, the index says {}",
+                    sig.key_id, e.key_id
+                )));
             }
             let comment = sig.verify(&data, &self.registry.keys, url)?;
-            let want = archive_trusted_comment(&e.name, &e.version, &e.content_hash);
-            if comment != want {
-                return Err(InstallError::Mismatch {
-                    name: e.name.clone(),
-                    version: e.version.to_string(),
-                    message: format!(
-                        "{sig_url}: the signed comment '{comment}' is not '{want}' (a signature of another bundle)"
-                    ),
-                });
+            if comment != item.trusted_comment {
+                return Err(mismatch(format!(
+                    "{sig_url}: the signed comment '{comment}' is not '{}' (a signature of another file)",
+                    item.trusted_comment
+                )));
             }
             Ok(())
         })();
@@ -416,8 +476,84 @@ impl Installer<'_> {
             let _ = std::fs::remove_file(&part);
             return Err(err);
         }
+        if let Some(d) = dest.parent() {
+            std::fs::create_dir_all(d).map_err(|err| InstallError::io(d, err))?;
+        }
         std::fs::rename(&part, dest).map_err(|err| InstallError::io(dest, err))?;
         Ok(())
+    }
+
+    /// Tier 2: the JAX compilation-cache entries built for this platform, if the version has
+    /// any. Each platform archive is downloaded and verified like the bundle, then its files are
+    /// written into the JAX cache directory (each through a temporary name and a rename).
+    async fn place_tier2(&self, e: &IndexEntry) -> Result<usize, InstallError> {
+        let platform = current_platform();
+        let Some(a) = e.artifacts.iter().find(|a| a.platform == platform) else {
+            return Ok(0);
+        };
+        let lock_path = self.home.locks().join(format!("{}.lock", a.sha256));
+        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+            .await
+            .expect("lock task")?;
+        let dest = self.home.archive_path(&a.sha256);
+        let cached = dest.is_file()
+            && crate::fetch::verify_file(&dest, &dest.display().to_string(), &a.sha256, a.size)
+                .is_ok();
+        if !cached {
+            let want = platform_trusted_comment(&e.name, &e.version, &a.platform, &e.content_hash);
+            let mut tried = Vec::new();
+            let mut done = false;
+            if !self.offline {
+                for loc in &self.registry.config.artifacts {
+                    let url = expand_url(&loc.url, e, &a.file);
+                    let item = Signed {
+                        url: &url,
+                        sha256: &a.sha256,
+                        size: a.size,
+                        trusted_comment: &want,
+                    };
+                    match self.fetch_signed(e, &item, &dest).await {
+                        Ok(()) => {
+                            done = true;
+                            break;
+                        }
+                        Err(InstallError::Fetch(f)) if f.is_transport() => {
+                            tried.push(f.to_string())
+                        }
+                        Err(InstallError::Fetch(FetchError::Io { path, .. }))
+                            if url.starts_with("file://") =>
+                        {
+                            tried.push(format!("{path}: not found"))
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+            if !done {
+                return Err(InstallError::Unavailable {
+                    name: e.name.clone(),
+                    version: format!("{} (JAX cache for {platform})", e.version),
+                    offline: if self.offline {
+                        " (--offline: nothing is downloaded)"
+                    } else {
+                        ""
+                    },
+                    tried: tried.join("\n  "),
+                });
+            }
+        }
+        let bytes = std::fs::read(&dest).map_err(|err| InstallError::io(&dest, err))?;
+        let files = bundle::plain_files(&bytes, &a.file)?;
+        let jax = &self.home.jax_cache;
+        std::fs::create_dir_all(jax).map_err(|err| InstallError::io(jax, err))?;
+        for (name, data) in &files {
+            let p = jax.join(name);
+            let same = std::fs::metadata(&p).is_ok_and(|m| m.len() == data.len() as u64);
+            if !same {
+                write_atomic(&p, data).map_err(|err| InstallError::io(&p, err))?;
+            }
+        }
+        Ok(files.len())
     }
 
     async fn rebuild(

@@ -301,6 +301,8 @@ pub fn sign_archive(
         artifacts: Vec::new(),
         yanked: false,
         key_id: signer.key_id.clone(),
+        description: built.meta.description.clone(),
+        keywords: built.meta.keywords.clone(),
         recipe,
     })
 }

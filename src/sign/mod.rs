@@ -237,7 +237,8 @@ mod tests {
         let trusted = TrustedKey::parse(&k.public_file).unwrap();
         let s = Signature::parse(&sig, "hello.minisig").unwrap();
         assert_eq!(
-            s.verify(b"hello", std::slice::from_ref(&trusted), "hello").unwrap(),
+            s.verify(b"hello", std::slice::from_ref(&trusted), "hello")
+                .unwrap(),
             "ptd test"
         );
         assert!(matches!(

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Regenerates registry-index/, the default registry compiled into ptd, from the recipes under
+# models/: every models/*/*/model.toml and every earlier version kept under versions/*/.
+#
+#   PTD_SIGNING_KEY=/path/to/default-registry.key scripts/regenerate-default-registry.sh
+#
+# The archives and their signatures are written to target/default-registry-artifacts/, ready to
+# be uploaded as GitHub release assets (one release per version, tag <namespace>-<name>-v<version>).
+# Every index line records its recipe, so a client with no network rebuilds the bundle and checks
+# its content hash against the signed index. Builds are deterministic: unchanged recipes give
+# unchanged index lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${PTD_SIGNING_KEY:?set PTD_SIGNING_KEY to the default registry secret key (see docs/security.md)}"
+
+if [[ -z "${PTD_BIN:-}" ]]; then
+  cargo build --release --quiet
+fi
+ptd="${PTD_BIN:-$PWD/target/release/ptd}"
+store="$PWD/target/default-registry-artifacts"
+new="$(mktemp -d)/registry-index"
+releases='https://github.com/ptd-models/registry/releases/download/{tag}/{file}'
+
+"$ptd" registry init "$new" --name default --artifacts "$releases"
+find models -name model.toml | LC_ALL=C sort | while read -r recipe; do
+  "$ptd" publish "$recipe" --registry "$new" --store "$store" --with-recipe
+done
+# 1.1.0 was built with the wrong sample size; it stays listed for projects that locked it.
+"$ptd" yank coalescent/kingman@1.1.0 --registry "$new"
+
+rm -rf registry-index
+cp -r "$new" registry-index
+rm -f registry-index/.ptd-index.lock
+echo "registry-index/ regenerated; commit it together with models/"

@@ -1,0 +1,656 @@
+//! The package-manager commands: install, projects, queries, keys and publishing.
+
+use clap::Subcommand;
+use ptd::index::ArtifactLocation;
+use ptd::ops::install::Item;
+use ptd::ops::project::{Locked, Update};
+use ptd::ops::{self, Context};
+use ptd::project::{DEFAULT_REGISTRY, Project};
+use ptd::publish::Published;
+use ptd::resolve::Requirement;
+use ptd::{Error, Result};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Clone, Copy)]
+pub struct Global {
+    pub offline: bool,
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+pub enum PkgCommand {
+    /// Install models: `ptd install NAME@REQ ...` into the user's cache, or, with no names, the
+    /// current project's `ptd.toml` (writing `ptd.lock`).
+    Install {
+        /// Models to install, e.g. coalescent/kingman@1.2 (`@1.2` means ^1.2, as in cargo).
+        specs: Vec<String>,
+        /// The registry: a name from $PTD_HOME/config.toml, a URL or a directory.
+        #[arg(long)]
+        registry: Option<String>,
+        /// Fail if ptd.lock is missing or would change.
+        #[arg(long)]
+        locked: bool,
+        /// Print what was installed as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a project: write ptd.toml in DIR (default: the current directory).
+    Init {
+        dir: Option<PathBuf>,
+        /// Project name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Add a requirement to ptd.toml and update ptd.lock.
+    Add {
+        /// NAME[@REQ]; without a requirement, ^ the newest version.
+        spec: String,
+        #[arg(long)]
+        registry: Option<String>,
+    },
+    /// Remove a requirement from ptd.toml and update ptd.lock.
+    Remove { name: String },
+    /// Resolve ptd.toml and write ptd.lock, keeping locked versions that still fit.
+    Lock {
+        /// Fail if ptd.lock would change.
+        #[arg(long)]
+        locked: bool,
+    },
+    /// Move locked versions to the newest that ptd.toml allows (all, or the named models).
+    Update { names: Vec<String> },
+    /// List installed models.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a model's versions in a registry.
+    Info {
+        /// NAME[@REQ]
+        spec: String,
+        #[arg(long)]
+        registry: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search a registry's models by name, description and keywords.
+    Search {
+        words: Vec<String>,
+        #[arg(long)]
+        registry: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every installed archive, bundle file and cached DAG.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a minisign key pair: BASE.key (secret) and BASE.pub.
+    Keygen {
+        /// Path without extension.
+        #[arg(short = 'o', long = "output", default_value = "ptd-signing")]
+        base: PathBuf,
+        /// Do not encrypt the secret key (otherwise the password comes from
+        /// PTD_SIGNING_KEY_PASSWORD or is asked for).
+        #[arg(long)]
+        unencrypted: bool,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a file with minisign: writes FILE.minisig.
+    Sign {
+        file: PathBuf,
+        /// Secret key file (else PTD_SIGNING_KEY).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The signed comment (default for bundles: model, version and content hash).
+        #[arg(long)]
+        trusted_comment: Option<String>,
+    },
+    /// Registry maintenance.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Build, sign and publish a model into a registry whose index is a local directory.
+    Publish {
+        /// A model directory, a graph file or a bundle.
+        input: PathBuf,
+        /// The registry's index directory.
+        #[arg(long)]
+        registry: PathBuf,
+        /// Where archives go (default: the registry's file:// artifact location).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Record the recipe's path under models/ in the index, so that clients can rebuild
+        /// the bundle from the recipe when no artifact location answers.
+        #[arg(long)]
+        with_recipe: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a published version as yanked (or, with --undo, not yanked) and re-sign.
+    Yank {
+        /// NAME@VERSION
+        spec: String,
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long)]
+        undo: bool,
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Create a registry index in DIR: config.json and a signed snapshot.
+    Init {
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Artifact URL templates in order of preference, e.g.
+        /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}'.
+        #[arg(long = "artifacts", value_name = "URL")]
+        artifacts: Vec<String>,
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
+}
+
+fn status(g: Global, verb: &str, text: &str) {
+    if !g.quiet {
+        eprintln!("{verb:>12} {text}");
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("output serializes")
+    );
+}
+
+fn report_items(g: Global, items: &[Item], json: bool) {
+    if json {
+        print_json(&serde_json::json!({ "installed": items }));
+        return;
+    }
+    for i in items {
+        let verb = match i.action.as_str() {
+            "installed" => "Fresh",
+            _ => "Installed",
+        };
+        let how = if i.action == "installed" {
+            String::new()
+        } else {
+            format!(" ({})", i.origin)
+        };
+        status(g, verb, &format!("{} {}{how}", i.name, i.version));
+    }
+}
+
+fn report_lock(g: Global, l: &Locked) {
+    for c in &l.changes {
+        status(g, "Locking", &c.to_string());
+    }
+}
+
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| Error::io(".", e))
+}
+
+pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
+    let ctx = || Context::from_env(g.offline, g.quiet);
+    match cmd {
+        PkgCommand::Install {
+            specs,
+            registry,
+            locked,
+            json,
+        } => {
+            let ctx = ctx()?;
+            let rt = runtime()?;
+            if specs.is_empty() {
+                if registry.is_some() {
+                    return Err(Error::Usage(
+                        "--registry with no model names: a project's registries are given per dependency in ptd.toml".into(),
+                    ));
+                }
+                let project = Project::find(&current_dir()?)?;
+                let (l, items) = rt.block_on(ops::project::install(&ctx, &project, locked))?;
+                report_lock(g, &l);
+                report_items(g, &items, json);
+            } else {
+                if locked {
+                    return Err(Error::Usage(
+                        "--locked applies to a project's ptd.lock; it cannot be combined with model names".into(),
+                    ));
+                }
+                let reqs = specs
+                    .iter()
+                    .map(|s| Requirement::parse(s))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let items = rt.block_on(ops::install::install_requirements(
+                    &ctx,
+                    &reqs,
+                    registry.as_deref(),
+                ))?;
+                report_items(g, &items, json);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Init { dir, name } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => current_dir()?,
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let name = match name {
+                Some(n) => n,
+                None => std::fs::canonicalize(&dir)
+                    .ok()
+                    .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "project".into()),
+            };
+            let p = Project::init(&dir, &name)?;
+            status(
+                g,
+                "Created",
+                &format!(
+                    "project '{}' ({})",
+                    p.name,
+                    p.root.join("ptd.toml").display()
+                ),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Add { spec, registry } => {
+            let ctx = ctx()?;
+            let mut project = Project::find(&current_dir()?)?;
+            let req = Requirement::parse(&spec)?;
+            let label = registry.unwrap_or_else(|| DEFAULT_REGISTRY.into());
+            ctx.registry_label(Some(&label))?;
+            project.add(&req, &label);
+            let rt = runtime()?;
+            let (l, _) =
+                rt.block_on(ops::project::lock(&ctx, &project, &Update::Nothing, false))?;
+            project.save()?;
+            status(g, "Adding", &format!("{req} to ptd.toml"));
+            report_lock(g, &l);
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Remove { name } => {
+            let ctx = ctx()?;
+            let mut project = Project::find(&current_dir()?)?;
+            if !project.remove(&name) {
+                return Err(Error::Usage(format!(
+                    "{name} is not a dependency in {}",
+                    project.root.join("ptd.toml").display()
+                )));
+            }
+            let rt = runtime()?;
+            let (l, _) =
+                rt.block_on(ops::project::lock(&ctx, &project, &Update::Nothing, false))?;
+            project.save()?;
+            status(g, "Removing", &format!("{name} from ptd.toml"));
+            report_lock(g, &l);
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Lock { locked } => {
+            let ctx = ctx()?;
+            let project = Project::find(&current_dir()?)?;
+            let (l, _) = runtime()?.block_on(ops::project::lock(
+                &ctx,
+                &project,
+                &Update::Nothing,
+                locked,
+            ))?;
+            report_lock(g, &l);
+            if l.changes.is_empty() {
+                status(
+                    g,
+                    "Locked",
+                    &format!("{} models, unchanged", l.lock.models.len()),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Update { names } => {
+            let ctx = ctx()?;
+            let project = Project::find(&current_dir()?)?;
+            for n in &names {
+                if !project.dependencies.contains_key(n)
+                    && !ptd::project::Lockfile::read(&project.lock_path())?
+                        .is_some_and(|l| l.models.iter().any(|m| &m.name == n))
+                {
+                    return Err(Error::Usage(format!(
+                        "{n} is neither required by ptd.toml nor in ptd.lock"
+                    )));
+                }
+            }
+            let (l, _) = runtime()?.block_on(ops::project::lock(
+                &ctx,
+                &project,
+                &Update::Models(names),
+                false,
+            ))?;
+            report_lock(g, &l);
+            if l.changes.is_empty() {
+                status(
+                    g,
+                    "Locked",
+                    "everything is already at the newest allowed version",
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::List { json } => {
+            let list = ops::query::list(&ctx()?)?;
+            if json {
+                print_json(&list);
+            } else {
+                for i in &list {
+                    println!(
+                        "{} {}  [{}]  {}",
+                        i.name,
+                        i.version,
+                        i.registry,
+                        &i.content_hash[..16]
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Info {
+            spec,
+            registry,
+            json,
+        } => {
+            let ctx = ctx()?;
+            let req = ops::query::requirement(&spec)?;
+            let info = runtime()?.block_on(ops::query::info(&ctx, &req, registry.as_deref()))?;
+            if json {
+                print_json(&info);
+            } else {
+                println!("{} (registry {})", info.name, info.registry);
+                if let Some(newest) = info
+                    .versions
+                    .iter()
+                    .max_by(|a, b| a.version.cmp(&b.version))
+                {
+                    if !newest.description.is_empty() {
+                        println!("  {}", newest.description);
+                    }
+                    println!("  parameters: {}", newest.parameters.join(", "));
+                }
+                for e in &info.versions {
+                    let mark = if Some(e.version.to_string()) == info.selected {
+                        "*"
+                    } else {
+                        " "
+                    };
+                    println!(
+                        "  {mark} {:<10} {}{}  content {}",
+                        e.version.to_string(),
+                        if e.yanked { "(yanked) " } else { "" },
+                        human_size(e.size),
+                        &e.content_hash[..16]
+                    );
+                }
+                if info.selected.is_none() {
+                    println!("  no version matches {}", req.req);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Search {
+            words,
+            registry,
+            json,
+        } => {
+            let ctx = ctx()?;
+            let hits = runtime()?.block_on(ops::query::search(
+                &ctx,
+                &words.join(" "),
+                registry.as_deref(),
+            ))?;
+            if json {
+                print_json(&hits);
+            } else {
+                for h in &hits {
+                    println!("{} = \"{}\"    # {}", h.name, h.version, h.description);
+                }
+                if hits.is_empty() {
+                    eprintln!("no model matches '{}'", words.join(" "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Verify { json } => {
+            let v = ops::query::verify(&ctx()?)?;
+            if json {
+                print_json(&v);
+            } else {
+                for p in &v.problems {
+                    eprintln!("{} {}: {}: {}", p.name, p.version, p.path, p.message);
+                }
+                status(
+                    g,
+                    "Verified",
+                    &format!(
+                        "{} installed models, {} files, {} problems",
+                        v.checked,
+                        v.files,
+                        v.problems.len()
+                    ),
+                );
+            }
+            Ok(if v.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PkgCommand::Keygen {
+            base,
+            unencrypted,
+            force,
+        } => {
+            let password = if unencrypted {
+                None
+            } else {
+                Some(key_password()?)
+            };
+            let k = ops::keys::keygen(&base, password.as_deref(), force)?;
+            status(g, "Created", &format!("key {}", k.key_id));
+            println!("secret key: {}", k.secret.display());
+            println!("public key: {}  ({})", k.public.display(), k.public_key);
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Sign {
+            file,
+            key,
+            trusted_comment,
+        } => {
+            let signer = ops::keys::signer(key.as_deref())?;
+            let out = ops::keys::sign_file(&file, &signer, trusted_comment.as_deref())?;
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Registry(RegistryCommand::Init {
+            dir,
+            name,
+            artifacts,
+            key,
+        }) => {
+            let signer = ops::keys::signer(key.as_deref())?;
+            let artifacts = artifacts
+                .iter()
+                .map(|u| artifact_location(u))
+                .collect::<Result<Vec<_>>>()?;
+            ops::keys::registry_init(&dir, &name, artifacts, &signer)?;
+            status(
+                g,
+                "Created",
+                &format!(
+                    "registry '{name}' in {} (key {})",
+                    dir.display(),
+                    signer.key_id
+                ),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Publish {
+            input,
+            registry,
+            store,
+            key,
+            with_recipe,
+            json,
+        } => {
+            let signer = ops::keys::signer(key.as_deref())?;
+            let recipe = if with_recipe {
+                Some(recipe_path(&input)?)
+            } else {
+                None
+            };
+            let p =
+                ops::keys::publish_to_dir(&input, &registry, store.as_deref(), &signer, recipe)?;
+            let (verb, e) = match &p {
+                Published::Added(e) => ("Published", e),
+                Published::Unchanged(e) => ("Unchanged", e),
+            };
+            if json {
+                print_json(&serde_json::json!({ "status": verb.to_lowercase(), "entry": e }));
+            } else {
+                status(
+                    g,
+                    verb,
+                    &format!(
+                        "{} {} (content {})",
+                        e.name,
+                        e.version,
+                        &e.content_hash[..16]
+                    ),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Yank {
+            spec,
+            registry,
+            undo,
+            key,
+        } => {
+            let (name, version) = spec.split_once('@').ok_or_else(|| {
+                Error::Usage(format!(
+                    "'{spec}': give NAME@VERSION, e.g. coalescent/kingman@1.1.0"
+                ))
+            })?;
+            let version = semver::Version::parse(version).map_err(|e| {
+                Error::Usage(format!(
+                    "'{spec}': '{version}' is not an exact version ({e})"
+                ))
+            })?;
+            let signer = ops::keys::signer(key.as_deref())?;
+            ops::keys::yank(&registry, name, &version, undo, &signer)?;
+            status(
+                g,
+                if undo { "Unyanked" } else { "Yanked" },
+                &format!("{name} {version}"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn human_size(n: u64) -> String {
+    if n < 10 * 1024 {
+        format!("{n} B")
+    } else if n < 10 * 1024 * 1024 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{} MiB", n / (1024 * 1024))
+    }
+}
+
+fn key_password() -> Result<String> {
+    if let Ok(p) = std::env::var("PTD_SIGNING_KEY_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "the secret key needs a password: set PTD_SIGNING_KEY_PASSWORD, or pass --unencrypted"
+                .into(),
+        ));
+    }
+    let a = rpassword::prompt_password("Password for the new secret key: ")
+        .map_err(|e| Error::io("<terminal>", e))?;
+    let b = rpassword::prompt_password("Repeat the password: ")
+        .map_err(|e| Error::io("<terminal>", e))?;
+    if a != b || a.is_empty() {
+        return Err(Error::Usage("the passwords are empty or differ".into()));
+    }
+    Ok(a)
+}
+
+fn artifact_location(url: &str) -> Result<ArtifactLocation> {
+    let kind = if url.starts_with("file://") {
+        "file"
+    } else if url.starts_with("https://github.com/") {
+        "github-releases"
+    } else if url.starts_with("s3://") {
+        "s3"
+    } else if url.starts_with("https://") {
+        "https"
+    } else if url.starts_with("http://") {
+        "http"
+    } else {
+        return Err(Error::Usage(format!(
+            "artifact location '{url}': use an http(s):// or file:// URL template with {{file}}"
+        )));
+    };
+    if !url.contains("{file}") {
+        return Err(Error::Usage(format!(
+            "artifact location '{url}' must contain {{file}}, where the archive's file name goes"
+        )));
+    }
+    Ok(ArtifactLocation {
+        kind: kind.into(),
+        url: url.into(),
+    })
+}
+
+/// The path of a recipe's `model.toml` relative to the `models/` directory that holds it.
+fn recipe_path(input: &Path) -> Result<String> {
+    let file = if input.is_dir() {
+        input.join("model.toml")
+    } else {
+        input.to_path_buf()
+    };
+    let abs = std::fs::canonicalize(&file).map_err(|e| Error::io(&file, e))?;
+    let parts: Vec<String> = abs
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let at = parts.iter().rposition(|p| p == "models").ok_or_else(|| {
+        Error::Usage(format!(
+            "--with-recipe: {} is not inside a models/ directory",
+            abs.display()
+        ))
+    })?;
+    Ok(parts[at + 1..].join("/"))
+}

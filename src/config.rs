@@ -1,0 +1,145 @@
+//! The user's configuration, `$PTD_HOME/config.toml`:
+//!
+//! ```toml
+//! [registries.lab]
+//! index = "https://models.example.org/index"   # URL, file:// URL or directory
+//! keys = ["RWQ..."]            # pin the registry's public keys (else trusted on first use)
+//! token-env = "LAB_TOKEN"      # read the bearer token from this variable ...
+//! # token = "..."              # ... or write it here
+//!
+//! [http]
+//! ca-bundle = "/etc/ssl/lab-ca.pem"
+//! ```
+//!
+//! A token can also come from `PTD_REGISTRY_<NAME>_TOKEN` (name upper-cased, `-` as `_`), which
+//! wins over the file.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A named registry.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryEntry {
+    pub index: String,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpConfig {
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// `config.toml`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryEntry>,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+}
+
+/// The environment variable that may hold a registry's token.
+pub fn token_variable(name: &str) -> String {
+    let n: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("PTD_REGISTRY_{n}_TOKEN")
+}
+
+impl Config {
+    /// Reads `path`; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Io { file, source }),
+        };
+        Config::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: file.into(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        for (name, r) in &c.registries {
+            if name == "default" {
+                return Err(ConfigError::Invalid {
+                    file: file.into(),
+                    message: "[registries.default]: 'default' names the registry built into ptd; choose another name".into(),
+                });
+            }
+            if r.token.is_some() && r.token_env.is_some() {
+                return Err(ConfigError::Invalid {
+                    file: file.into(),
+                    message: format!(
+                        "[registries.{name}]: give either 'token' or 'token-env', not both"
+                    ),
+                });
+            }
+        }
+        Ok(c)
+    }
+
+    /// The bearer token for registry `name`, if any: `PTD_REGISTRY_<NAME>_TOKEN`, then the
+    /// variable named by `token-env`, then `token`.
+    pub fn token(&self, name: &str) -> Option<String> {
+        if let Ok(t) = std::env::var(token_variable(name))
+            && !t.is_empty()
+        {
+            return Some(t);
+        }
+        let r = self.registries.get(name)?;
+        if let Some(v) = &r.token_env {
+            return std::env::var(v).ok().filter(|t| !t.is_empty());
+        }
+        r.token.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_registries_and_rejects_mistakes() {
+        let c = Config::parse(
+            "[registries.lab]\nindex = \"https://x.org/i\"\nkeys = [\"RWabc\"]\ntoken = \"t\"\n[http]\nca-bundle = \"/ca.pem\"\n",
+            "config.toml",
+        )
+        .unwrap();
+        assert_eq!(c.registries["lab"].index, "https://x.org/i");
+        assert_eq!(c.http.ca_bundle.as_deref(), Some(Path::new("/ca.pem")));
+        assert_eq!(c.token("lab").as_deref(), Some("t"));
+        let e = Config::parse("[registries.lab]\nindx = \"x\"\n", "config.toml").unwrap_err();
+        assert!(e.to_string().contains("config.toml") && e.to_string().contains("indx"));
+        assert!(Config::parse("[registries.default]\nindex = \"x\"\n", "c").is_err());
+        assert_eq!(token_variable("my-lab"), "PTD_REGISTRY_MY_LAB_TOKEN");
+    }
+}

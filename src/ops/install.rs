@@ -1,0 +1,97 @@
+//! Installing resolved versions, in parallel, and reporting what happened.
+
+use super::{Context, Opened};
+use crate::Result;
+use crate::index::IndexEntry;
+use crate::install::{Installer, Origin, Outcome};
+use crate::resolve::{Requirement, resolve};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One installed version, as reported to the user (`--json` prints a list of these).
+#[derive(Clone, Debug, Serialize)]
+pub struct Item {
+    pub name: String,
+    pub version: String,
+    pub registry: String,
+    pub archive_sha256: String,
+    pub content_hash: String,
+    pub phasic_hash: String,
+    /// `store`, `downloaded`, `rebuilt` or `installed` (already installed before).
+    pub action: String,
+    /// Where the archive came from, in words.
+    pub origin: String,
+    /// The symbolic DAG in phasic's cache (tier 1).
+    pub symbolic: String,
+    /// Files placed in the JAX compilation cache (tier 2) for this platform.
+    pub jax_files: usize,
+}
+
+impl Item {
+    pub fn from_outcome(ctx: &Context, o: &Outcome) -> Item {
+        let i = &o.installed;
+        let action = match (&o.origin, o.already) {
+            (_, true) => "installed",
+            (Origin::Store, false) => "store",
+            (Origin::Downloaded(_), false) => "downloaded",
+            (Origin::Rebuilt { .. }, false) => "rebuilt",
+        };
+        Item {
+            name: i.name.clone(),
+            version: i.version.clone(),
+            registry: i.registry.clone(),
+            archive_sha256: i.archive_sha256.clone(),
+            content_hash: i.content_hash.clone(),
+            phasic_hash: i.phasic_hash.clone(),
+            action: action.into(),
+            origin: if o.already {
+                "already installed".into()
+            } else {
+                o.origin.describe()
+            },
+            symbolic: ctx
+                .home
+                .symbolic()
+                .join(format!("{}.json", i.phasic_hash))
+                .display()
+                .to_string(),
+            jax_files: o.jax_files,
+        }
+    }
+}
+
+/// Installs the given versions of one registry concurrently (downloads overlap). Every
+/// version is installed atomically; the first error is returned after all have finished.
+pub async fn install_entries(
+    ctx: &Context,
+    opened: &Opened,
+    entries: &[IndexEntry],
+) -> Result<Vec<Item>> {
+    let installer = Installer {
+        home: &ctx.home,
+        http: &opened.http,
+        registry: &opened.registry,
+        label: &opened.label,
+        offline: ctx.offline,
+    };
+    let results =
+        futures_util::future::join_all(entries.iter().map(|e| installer.install(e))).await;
+    let mut items = Vec::new();
+    for r in results {
+        items.push(Item::from_outcome(ctx, &r?));
+    }
+    Ok(items)
+}
+
+/// `ptd install NAME@REQ ...` outside a project: resolve against one registry and install into
+/// the user's cache.
+pub async fn install_requirements(
+    ctx: &Context,
+    requirements: &[Requirement],
+    registry: Option<&str>,
+) -> Result<Vec<Item>> {
+    let opened = ctx.open(registry).await?;
+    let resolved = resolve(&opened.registry, requirements, &BTreeMap::new()).await?;
+    let entries: Vec<IndexEntry> = resolved.into_values().collect();
+    install_entries(ctx, &opened, &entries).await
+}

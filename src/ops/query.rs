@@ -1,0 +1,186 @@
+//! Looking at registries and at what is installed: `list`, `info`, `search`, `verify`.
+
+use super::Context;
+use crate::bundle::Manifest;
+use crate::fetch::hash_file;
+use crate::index::IndexEntry;
+use crate::install::db::{Db, Installed};
+use crate::resolve::Requirement;
+use crate::{Error, Result};
+use serde::Serialize;
+
+/// Everything installed, by name and version.
+pub fn list(ctx: &Context) -> Result<Vec<Installed>> {
+    if !ctx.home.db_path().is_file() {
+        return Ok(Vec::new());
+    }
+    Ok(Db::open(&ctx.home.db_path())?.list()?)
+}
+
+/// A model in a registry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Info {
+    pub registry: String,
+    pub name: String,
+    /// The newest version matching the requirement (yanked ones excluded).
+    pub selected: Option<String>,
+    pub versions: Vec<IndexEntry>,
+}
+
+/// `ptd info NAME[@REQ]`.
+pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> Result<Info> {
+    let o = ctx.open(registry).await?;
+    let versions = o.registry.entries(&req.name).await?;
+    let selected = versions
+        .iter()
+        .filter(|e| !e.yanked && req.req.matches(&e.version))
+        .map(|e| &e.version)
+        .max()
+        .map(|v| v.to_string());
+    Ok(Info {
+        registry: o.label,
+        name: req.name.clone(),
+        selected,
+        versions,
+    })
+}
+
+/// One search hit.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hit {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// `ptd search WORD`: models whose name, description or keywords contain every word
+/// (case-insensitive), with their newest version that is not yanked.
+pub async fn search(ctx: &Context, query: &str, registry: Option<&str>) -> Result<Vec<Hit>> {
+    let o = ctx.open(registry).await?;
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let mut hits = Vec::new();
+    for name in o.registry.model_names() {
+        let entries = o.registry.entries(&name).await?;
+        let Some(newest) = entries
+            .iter()
+            .filter(|e| !e.yanked)
+            .max_by(|a, b| a.version.cmp(&b.version))
+        else {
+            continue;
+        };
+        let text = format!(
+            "{} {} {}",
+            name,
+            newest.description,
+            newest.keywords.join(" ")
+        )
+        .to_lowercase();
+        if words.iter().all(|w| text.contains(w.as_str())) {
+            hits.push(Hit {
+                name,
+                version: newest.version.to_string(),
+                description: newest.description.clone(),
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// A problem `ptd verify` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    pub name: String,
+    pub version: String,
+    pub path: String,
+    pub message: String,
+}
+
+/// The result of `ptd verify`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verified {
+    pub checked: usize,
+    pub files: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// `ptd verify`: re-hashes every installed archive, every extracted file (against its
+/// manifest and the content hash) and every symbolic DAG in the cache tier.
+pub fn verify(ctx: &Context) -> Result<Verified> {
+    let installed = list(ctx)?;
+    let mut problems = Vec::new();
+    let mut files = 0;
+    for i in &installed {
+        let mut problem = |path: &std::path::Path, message: String| {
+            problems.push(Problem {
+                name: i.name.clone(),
+                version: i.version.clone(),
+                path: path.display().to_string(),
+                message,
+            })
+        };
+        let archive = ctx.home.archive_path(&i.archive_sha256);
+        files += 1;
+        match hash_file(&archive) {
+            Ok(h) if h == i.archive_sha256 => {}
+            Ok(h) => problem(
+                &archive,
+                format!("SHA-256 is {h}, expected {}", i.archive_sha256),
+            ),
+            Err(e) => problem(&archive, e.to_string()),
+        }
+        let dir = ctx.home.bundle_dir(&i.content_hash);
+        let mpath = dir.join("manifest.json");
+        let manifest: Manifest = match std::fs::read(&mpath)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                problem(&mpath, e);
+                continue;
+            }
+        };
+        if crate::bundle::content_hash(&manifest.files).as_deref() != Some(&i.content_hash) {
+            problem(
+                &mpath,
+                "the manifest's files do not give the installed content hash".into(),
+            );
+        }
+        let mut dag_sha = None;
+        for f in &manifest.files {
+            let p = dir.join(&f.path);
+            files += 1;
+            match hash_file(&p) {
+                Ok(h) if h == f.sha256 => {}
+                Ok(h) => problem(
+                    &p,
+                    format!("SHA-256 is {h}, the manifest says {}", f.sha256),
+                ),
+                Err(e) => problem(&p, e.to_string()),
+            }
+            if f.path == "dag.json" {
+                dag_sha = Some(f.sha256.clone());
+            }
+        }
+        let sym = ctx.home.symbolic().join(format!("{}.json", i.phasic_hash));
+        files += 1;
+        match (hash_file(&sym), dag_sha) {
+            (Ok(h), Some(want)) if h == want => {}
+            (Ok(h), Some(want)) => {
+                problem(&sym, format!("SHA-256 is {h}, the bundle's DAG is {want}"))
+            }
+            (Ok(_), None) => problem(&mpath, "the manifest lists no dag.json".into()),
+            (Err(e), _) => problem(&sym, e.to_string()),
+        }
+    }
+    Ok(Verified {
+        checked: installed.len(),
+        files,
+        problems,
+    })
+}
+
+/// Parses `NAME[@REQ]` for commands.
+pub fn requirement(spec: &str) -> Result<Requirement> {
+    Requirement::parse(spec).map_err(Error::from)
+}
