@@ -55,11 +55,14 @@ pub struct Token {
     pub hosts: Vec<String>,
 }
 
-/// The host of a URL, if it has one.
+/// The authority a token is bound to: `host:port` of a URL (the port made explicit).
 pub fn host_of(url: &str) -> Option<String> {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    Some(match u.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
 }
 
 /// Options for the HTTP client.

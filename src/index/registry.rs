@@ -95,16 +95,28 @@ impl Registry {
                 }
             }
         };
-        let snap_bytes = source
-            .read("snapshot.json")
-            .await?
-            .ok_or_else(|| missing("snapshot.json"))?;
-        let sig = source
-            .read("snapshot.json.minisig")
-            .await?
-            .ok_or_else(|| missing("snapshot.json.minisig"))?;
-        let sig = String::from_utf8(sig).map_err(|_| missing("snapshot.json.minisig"))?;
-        let snapshot = Snapshot::verify(&snap_bytes, &sig, &keys, &config.name)?;
+        // A publisher replaces the signature, then the snapshot; a reader caught between the
+        // two renames reads both again once.
+        let mut attempt = 0;
+        let snapshot = loop {
+            let snap_bytes = source
+                .read("snapshot.json")
+                .await?
+                .ok_or_else(|| missing("snapshot.json"))?;
+            let sig = source
+                .read("snapshot.json.minisig")
+                .await?
+                .ok_or_else(|| missing("snapshot.json.minisig"))?;
+            let sig = String::from_utf8(sig).map_err(|_| missing("snapshot.json.minisig"))?;
+            match Snapshot::verify(&snap_bytes, &sig, &keys, &config.name) {
+                Ok(s) => break s,
+                Err(_) if attempt == 0 && source.local_dir().is_some() => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         if snapshot.registry != config.name {
             return Err(IndexError::Invalid {
                 file: format!("{where_}/snapshot.json"),

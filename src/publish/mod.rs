@@ -107,7 +107,7 @@ impl IndexDir {
         let mut bytes = serde_json::to_vec_pretty(&config).expect("config");
         bytes.push(b'\n');
         write_atomic(&config_path, &bytes).map_err(io(&config_path))?;
-        self.resign(signer, 0)
+        self.write_snapshot(signer, 0)
     }
 
     pub fn config(&self) -> Result<RegistryConfig, PublishError> {
@@ -196,12 +196,19 @@ impl IndexDir {
             .unwrap_or(0)
     }
 
+    /// Signs a new snapshot of the index as it is on disk (after editing index files by hand or
+    /// by script), one version above the current one.
+    pub fn resign(&self, signer: &Signer) -> Result<(), PublishError> {
+        let _l = self.lock()?;
+        self.resign_next(signer)
+    }
+
     fn resign_next(&self, signer: &Signer) -> Result<(), PublishError> {
-        self.resign(signer, self.current_version())
+        self.write_snapshot(signer, self.current_version())
     }
 
     /// Writes a new snapshot (version `previous + 1`) over every index file, and signs it.
-    fn resign(&self, signer: &Signer, previous: u64) -> Result<(), PublishError> {
+    fn write_snapshot(&self, signer: &Signer, previous: u64) -> Result<(), PublishError> {
         let config = self.config()?;
         let mut files = BTreeMap::new();
         collect(&self.dir, &self.dir, &mut files)?;
@@ -219,7 +226,7 @@ impl IndexDir {
         let sp = self.dir.join("snapshot.json.minisig");
         let p = self.dir.join("snapshot.json");
         // Signature first: a reader that sees the new snapshot also finds its signature; a
-        // reader between the two renames sees a mismatch and retries.
+        // reader between the two renames sees a mismatch and reads both again.
         write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
         write_atomic(&p, &bytes).map_err(io(&p))?;
         Ok(())

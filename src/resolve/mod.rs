@@ -6,7 +6,9 @@
 //! PubGrub, whose explanation of a conflict is reported in words.
 
 use crate::index::{IndexEntry, IndexError, registry::Registry};
-use pubgrub::{DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter};
+use pubgrub::{
+    DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter, VersionSet,
+};
 use semver::{Version, VersionReq};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -64,6 +66,67 @@ impl std::fmt::Display for Requirement {
 }
 
 const ROOT: &str = "<requirements>";
+
+/// A set of versions that remembers the requirement it came from, so that a conflict is
+/// explained with `^1.2` rather than with the list of versions `^1.2` matched.
+#[derive(Clone, Debug)]
+struct ReqSet {
+    ranges: Ranges<Version>,
+    label: Option<std::sync::Arc<str>>,
+}
+
+impl PartialEq for ReqSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.ranges == other.ranges
+    }
+}
+impl Eq for ReqSet {}
+
+impl std::fmt::Display for ReqSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.label {
+            Some(l) => write!(f, "{l}"),
+            None => write!(f, "{}", self.ranges),
+        }
+    }
+}
+
+impl ReqSet {
+    fn plain(ranges: Ranges<Version>) -> ReqSet {
+        ReqSet {
+            ranges,
+            label: None,
+        }
+    }
+}
+
+impl VersionSet for ReqSet {
+    type V = Version;
+    fn empty() -> Self {
+        ReqSet::plain(Ranges::empty())
+    }
+    fn singleton(v: Version) -> Self {
+        ReqSet::plain(Ranges::singleton(v))
+    }
+    fn complement(&self) -> Self {
+        ReqSet::plain(self.ranges.complement())
+    }
+    fn intersection(&self, other: &Self) -> Self {
+        let r = self.ranges.intersection(&other.ranges);
+        // Keep a label when the intersection is one of the two sets unchanged.
+        let label = if r == self.ranges {
+            self.label.clone()
+        } else if r == other.ranges {
+            other.label.clone()
+        } else {
+            None
+        };
+        ReqSet { ranges: r, label }
+    }
+    fn contains(&self, v: &Version) -> bool {
+        self.ranges.contains(v)
+    }
+}
 
 /// Resolves `roots` (and their dependencies) to one version per model.
 ///
@@ -123,15 +186,18 @@ fn solve<'a>(
     candidates: &dyn Fn(&str, bool) -> Vec<&'a IndexEntry>,
     prefer_locked: bool,
 ) -> Result<BTreeMap<String, IndexEntry>, ResolveError> {
-    let mut p: OfflineDependencyProvider<String, Ranges<Version>> =
-        OfflineDependencyProvider::new();
-    let matching = |name: &str, req: &VersionReq| -> Ranges<Version> {
-        candidates(name, prefer_locked)
+    let mut p: OfflineDependencyProvider<String, ReqSet> = OfflineDependencyProvider::new();
+    let matching = |name: &str, req: &VersionReq| -> ReqSet {
+        let ranges = candidates(name, prefer_locked)
             .iter()
             .filter(|e| req.matches(&e.version))
             .fold(Ranges::empty(), |r, e| {
                 r.union(&Ranges::singleton(e.version.clone()))
-            })
+            });
+        ReqSet {
+            ranges,
+            label: Some(req.to_string().into()),
+        }
     };
     p.add_dependencies(
         ROOT.to_string(),
@@ -143,7 +209,7 @@ fn solve<'a>(
     );
     for (name, entries) in all {
         for e in entries {
-            let deps: Vec<(String, Ranges<Version>)> = e
+            let deps: Vec<(String, ReqSet)> = e
                 .deps
                 .iter()
                 .map(|d| (d.name.clone(), matching(&d.name, &d.req)))
@@ -167,7 +233,14 @@ fn solve<'a>(
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
             Err(ResolveError::Conflict(
-                DefaultStringReporter::report(&tree).replace(ROOT, "your requirements"),
+                DefaultStringReporter::report(&tree)
+                    .replace(&format!("{ROOT} 0.0.0"), "your requirements")
+                    .replace(ROOT, "your requirements")
+                    .replace("your requirements depends on", "you require")
+                    .replace(
+                        "your requirements is forbidden",
+                        "these cannot be met together",
+                    ),
             ))
         }
         Err(e) => Err(ResolveError::Conflict(e.to_string())),

@@ -68,6 +68,30 @@ pub fn generate(password: Option<&str>) -> Result<NewKeys, SignError> {
     })
 }
 
+/// An unencrypted secret key whose checksum field is zero, as `minisign -G -W` (0.11) writes
+/// it. Accepted only if the key signs a message that its own public key verifies.
+fn unencrypted_without_checksum(text: &str) -> Option<minisign::SecretKey> {
+    use base64::Engine;
+    let line = text.lines().nth(1)?.trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .ok()?;
+    // sig_alg(2) kdf_alg(2) chk_alg(2) salt(32) ops(8) mem(8) keynum(8) sk(64) chk(32)
+    if bytes.len() != 158 || bytes[2..4] != [0, 0] || bytes[126..].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let sk = minisign::SecretKey::from_bytes(&bytes).ok()?;
+    let pk = minisign::PublicKey::from_secret_key(&sk).ok()?;
+    let probe = b"ptd key self-test";
+    let sig = minisign::sign(Some(&pk), &sk, std::io::Cursor::new(probe), Some("t"), None).ok()?;
+    let key = TrustedKey::parse(&pk.to_base64()).ok()?;
+    Signature::parse(&sig.into_string(), "self-test")
+        .ok()?
+        .verify(probe, &[key], "self-test")
+        .ok()?;
+    Some(sk)
+}
+
 /// A secret key ready to sign.
 pub struct Signer {
     sk: minisign::SecretKey,
@@ -90,7 +114,9 @@ impl Signer {
             .map_err(|e| err(format!("not a minisign secret key: {e}")))?;
         let sk = match password {
             Some(p) => sk_box.into_secret_key(Some(p.to_string())),
-            None => sk_box.into_unencrypted_secret_key(),
+            None => sk_box
+                .into_unencrypted_secret_key()
+                .or_else(|e| unencrypted_without_checksum(text).ok_or(e)),
         }
         .map_err(|e| {
             err(format!(

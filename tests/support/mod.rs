@@ -1,0 +1,254 @@
+//! Shared set-up for the integration tests: isolated ptd homes, a signed registry published with
+//! the real `ptd` binary, and a real HTTP server on 127.0.0.1 serving it.
+#![allow(dead_code)]
+
+#[path = "http_server.rs"]
+pub mod http_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const PTD: &str = env!("CARGO_BIN_EXE_ptd");
+
+/// The repository's `models/` directory.
+pub fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// An isolated user: `$HOME`, `$PTD_HOME`, phasic's and JAX's caches, all in a temporary dir.
+pub struct User {
+    pub dir: tempfile::TempDir,
+}
+
+impl User {
+    pub fn new() -> User {
+        User {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("ptd-home")
+    }
+    pub fn phasic_cache(&self) -> PathBuf {
+        self.dir.path().join("phasic-cache")
+    }
+    pub fn jax_cache(&self) -> PathBuf {
+        self.dir.path().join("jax-cache")
+    }
+    /// A `ptd` command run as this user, in `cwd`.
+    pub fn cmd(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(PTD);
+        c.args(args)
+            .current_dir(cwd)
+            .env("HOME", self.dir.path())
+            .env("PTD_HOME", self.home())
+            .env("PHASIC_CACHE_DIR", self.phasic_cache())
+            .env("JAX_COMPILATION_CACHE_DIR", self.jax_cache())
+            .env("PTD_HTTP_BACKOFF_MS", "5")
+            .env("PTD_HTTP_TIMEOUT_MS", "5000")
+            .env_remove("PTD_SIGNING_KEY")
+            .env_remove("PTD_SIGNING_KEY_PASSWORD")
+            .env_remove("PTD_REGISTRY_TOKEN")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY");
+        c
+    }
+    /// Runs `ptd` in the user's directory; panics with its output unless it succeeds.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        self.ok_in(self.dir.path(), args)
+    }
+    pub fn ok_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let out = self.cmd(cwd, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ptd {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+    /// Runs `ptd`, expects failure, returns its standard error.
+    pub fn fails(&self, args: &[&str]) -> String {
+        self.fails_in(self.dir.path(), args)
+    }
+    pub fn fails_in(&self, cwd: &Path, args: &[&str]) -> String {
+        let out = self.cmd(cwd, args).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "ptd {args:?} should have failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "ptd panicked: {err}");
+        err
+    }
+    /// Everything installed, from `ptd list --json`.
+    pub fn installed(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&["list", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+    /// Files in the cache tiers and the store (not temporary files).
+    pub fn cached_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (root, skip_tmp) in [
+            (self.home(), true),
+            (self.phasic_cache(), false),
+            (self.jax_cache(), false),
+        ] {
+            for e in walk(&root) {
+                let rel = e.strip_prefix(&root).unwrap().display().to_string();
+                let ignored = (skip_tmp && (rel.starts_with("tmp") || rel.starts_with("locks")))
+                    || rel.starts_with("registries")
+                    || rel.starts_with("ptd.db");
+                if !ignored {
+                    out.push(rel);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Every file under `dir` (recursively); empty if it does not exist.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A registry published with the `ptd` binary: index under `<root>/index`, archives under
+/// `<root>/artifacts`, served over HTTP from `<root>`.
+pub struct HttpRegistry {
+    pub root: tempfile::TempDir,
+    pub server: http_server::FileServer,
+    pub key: PathBuf,
+    pub publisher: User,
+}
+
+impl HttpRegistry {
+    /// A registry named `lab` whose archives are downloaded from `artifact_urls` (templates;
+    /// `{server}` is replaced by this registry's server URL).
+    pub fn with_locations(artifact_urls: &[&str]) -> HttpRegistry {
+        let root = tempfile::tempdir().unwrap();
+        let server = http_server::FileServer::start(root.path());
+        let publisher = User::new();
+        let base = publisher.dir.path().join("lab");
+        publisher.ok(&["keygen", "-o", base.to_str().unwrap(), "--unencrypted"]);
+        let key = base.with_extension("key");
+        let mut args: Vec<String> = vec![
+            "registry".into(),
+            "init".into(),
+            root.path().join("index").display().to_string(),
+            "--name".into(),
+            "lab".into(),
+            "--key".into(),
+            key.display().to_string(),
+        ];
+        for u in artifact_urls {
+            args.push("--artifacts".into());
+            args.push(u.replace("{server}", &server.url()));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        publisher.ok(&args);
+        HttpRegistry {
+            root,
+            server,
+            key,
+            publisher,
+        }
+    }
+
+    pub fn new() -> HttpRegistry {
+        HttpRegistry::with_locations(&["{server}/artifacts/{file}"])
+    }
+
+    pub fn index_url(&self) -> String {
+        format!("{}/index", self.server.url())
+    }
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.path().join("index")
+    }
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.path().join("artifacts")
+    }
+    /// Publishes a recipe (a path under the repository's `models/`, or any model directory).
+    pub fn publish(&self, recipe: &Path) {
+        self.publisher.ok(&[
+            "publish",
+            recipe.to_str().unwrap(),
+            "--registry",
+            self.index_dir().to_str().unwrap(),
+            "--store",
+            self.artifacts().to_str().unwrap(),
+            "--key",
+            self.key.to_str().unwrap(),
+        ]);
+    }
+    /// Publishes every kingman version of the repository and reliability/erlang.
+    pub fn publish_standard(&self) {
+        let k = models().join("coalescent/kingman");
+        for v in ["1.0.0", "1.1.0", "1.2.0"] {
+            self.publish(&k.join("versions").join(v));
+        }
+        self.publish(&k);
+        self.publish(&models().join("reliability/erlang"));
+    }
+    pub fn yank(&self, spec: &str, undo: bool) {
+        let index = self.index_dir();
+        let mut args = vec![
+            "yank",
+            spec,
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            self.key.to_str().unwrap(),
+        ];
+        if undo {
+            args.push("--undo");
+        }
+        self.publisher.ok(&args);
+    }
+    /// URL path of an archive.
+    pub fn archive_path(name: &str, version: &str) -> String {
+        format!(
+            "/artifacts/{}-{version}.ptd.tar.zst",
+            name.replace('/', "-")
+        )
+    }
+    pub fn archive_file(&self, name: &str, version: &str) -> PathBuf {
+        self.root
+            .path()
+            .join(Self::archive_path(name, version).trim_start_matches('/'))
+    }
+}
+
+/// E[T^k] of the time to the most recent common ancestor of `n` lineages under Kingman's
+/// coalescent with pairwise rate `theta`: the first two moments of a sum of independent
+/// exponentials with rates theta*C(k,2), k = 2..n.
+pub fn kingman_moments(n: u32, theta: f64) -> (f64, f64) {
+    let rates: Vec<f64> = (2..=n)
+        .map(|k| theta * f64::from(k * (k - 1)) / 2.0)
+        .collect();
+    let mean: f64 = rates.iter().map(|r| 1.0 / r).sum();
+    let var: f64 = rates.iter().map(|r| 1.0 / (r * r)).sum();
+    (mean, var + mean * mean)
+}
+
+pub fn rel_err(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
