@@ -147,7 +147,14 @@ fn install_lock_and_reinstall_from_the_lock() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert_eq!(json(&out)["problems"].as_array().unwrap().len(), 1);
+    // The cached DAG is a hard link to the bundle's copy: both are reported.
+    let problems = json(&out)["problems"].as_array().unwrap().clone();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["path"] == sym.display().to_string()),
+        "{problems:?}"
+    );
 
     user.ok_in(&project, &["remove", "coalescent/kingman"]);
     let lock3 = std::fs::read_to_string(project.join("ptd.lock")).unwrap();
@@ -641,4 +648,215 @@ fn a_registry_cannot_be_rolled_back() {
     }
     let err = user.fails(&["info", "coalescent/kingman", "--registry", &url]);
     assert!(err.contains("rolled-back"), "{err}");
+}
+
+#[test]
+fn jax_cache_entries_for_this_platform_go_to_tier_two() {
+    let reg = HttpRegistry::new();
+    let jax_src = reg.publisher.dir.path().join("jax-linux");
+    std::fs::create_dir_all(&jax_src).unwrap();
+    std::fs::write(
+        jax_src.join("jit_moments-8f1e2a"),
+        b"compiled executable bytes",
+    )
+    .unwrap();
+    std::fs::write(jax_src.join("jit_moments-8f1e2a-atime"), b"0").unwrap();
+    let other = reg.publisher.dir.path().join("jax-mac");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("jit_moments-77aa"), b"other platform").unwrap();
+    reg.publisher.ok(&[
+        "publish",
+        models().join("reliability/erlang").to_str().unwrap(),
+        "--registry",
+        reg.index_dir().to_str().unwrap(),
+        "--store",
+        reg.artifacts().to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+        "--jax-cache",
+        &format!("test-linux={}", jax_src.display()),
+        "--jax-cache",
+        &format!("test-mac={}", other.display()),
+    ]);
+    let url = reg.index_url();
+    let platform_file = "/artifacts/reliability-erlang-1.0.0.test-linux.jax.tar.zst";
+
+    // Another platform gets the bundle and no JAX files.
+    let user = User::new();
+    let out = user
+        .cmd(
+            user.dir.path(),
+            &[
+                "install",
+                "reliability/erlang",
+                "--registry",
+                &url,
+                "--json",
+            ],
+        )
+        .env("PTD_PLATFORM", "test-windows")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(json(&out)["installed"][0]["jax_files"], 0);
+    assert!(walk(&user.jax_cache()).is_empty());
+
+    // A tampered platform archive: nothing is installed.
+    let path = reg.root.path().join(platform_file.trim_start_matches('/'));
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    let user = User::new();
+    let out = user
+        .cmd(
+            user.dir.path(),
+            &["install", "reliability/erlang", "--registry", &url],
+        )
+        .env("PTD_PLATFORM", "test-linux")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256"));
+    assert!(user.installed().is_empty());
+    assert!(walk(&user.jax_cache()).is_empty());
+    assert!(walk(&user.phasic_cache()).is_empty());
+    assert!(walk(&user.home().join("bundles")).is_empty());
+
+    // Intact, the entries for this platform land in the JAX cache, byte for byte.
+    std::fs::write(&path, &good).unwrap();
+    let out = user
+        .cmd(
+            user.dir.path(),
+            &[
+                "install",
+                "reliability/erlang",
+                "--registry",
+                &url,
+                "--json",
+            ],
+        )
+        .env("PTD_PLATFORM", "test-linux")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["installed"][0]["jax_files"], 2);
+    assert_eq!(
+        std::fs::read(user.jax_cache().join("jit_moments-8f1e2a")).unwrap(),
+        b"compiled executable bytes"
+    );
+    assert!(!user.jax_cache().join("jit_moments-77aa").exists());
+}
+
+#[test]
+fn a_directory_registry_with_file_locations_and_a_reset_connection() {
+    // Index in a directory, archives behind file:// (a lab's shared filesystem).
+    let reg = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
+    // The template was written before the root was known: point it at the real directory.
+    let cfg = reg.index_dir().join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("{root}", reg.root.path().to_str().unwrap()),
+    )
+    .unwrap();
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        reg.index_dir().to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+    reg.publish_standard();
+    let user = User::new();
+    let dir = reg.index_dir();
+    let out = user.ok(&[
+        "install",
+        "coalescent/kingman@~1.2.0",
+        "--registry",
+        &format!("file://{}", dir.display()),
+        "--json",
+    ]);
+    let item = &json(&out)["installed"][0];
+    assert_eq!(item["version"], "1.2.1");
+    assert!(
+        item["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("downloaded from file://")
+    );
+    let m = installed_moments(&user, item, "1.5");
+    let (m1, m2) = kingman_moments(10, 1.5);
+    assert!(rel_err(m[0], m1) < 1e-10 && rel_err(m[1], m2) < 1e-10);
+    // The same registry named by its plain path is the same registry (canonical label).
+    let out = user.ok(&[
+        "install",
+        "coalescent/kingman@~1.2.0",
+        "--registry",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(json(&out)["installed"][0]["action"], "installed");
+
+    // Over HTTP, a connection reset mid-request is retried.
+    let web = HttpRegistry::new();
+    web.publish_standard();
+    let path = HttpRegistry::archive_path("reliability/erlang", "1.0.0");
+    web.server.set_fault(&path, Fault::Reset { times: 1 });
+    user.ok(&[
+        "install",
+        "reliability/erlang",
+        "--registry",
+        &web.index_url(),
+    ]);
+    assert_eq!(web.server.requests(&path), 2);
+}
+
+#[test]
+fn http_proxy_from_the_environment_is_used() {
+    let reg = HttpRegistry::new();
+    reg.publish_standard();
+    // The proxy is another server holding the same files; the registry's own server is gone.
+    let index_url = reg.index_url();
+    let HttpRegistry { server, root, .. } = reg;
+    drop(server);
+    let proxy = FileServer::start(root.path());
+    let user = User::new();
+    let out = user
+        .cmd(
+            user.dir.path(),
+            &["install", "reliability/erlang", "--registry", &index_url],
+        )
+        .env("HTTP_PROXY", proxy.url())
+        .env("NO_PROXY", "example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = proxy.log();
+    assert!(
+        log.iter()
+            .any(|r| r.target.starts_with("http://127.0.0.1:")),
+        "requests did not go through the proxy: {log:?}"
+    );
+    // NO_PROXY naming the host bypasses the proxy (and then the dead server fails).
+    let user = User::new();
+    let out = user
+        .cmd(
+            user.dir.path(),
+            &["install", "reliability/erlang", "--registry", &index_url],
+        )
+        .env("HTTP_PROXY", proxy.url())
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }

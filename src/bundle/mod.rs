@@ -352,9 +352,14 @@ fn read_entries(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, Bund
     Ok(files)
 }
 
-/// Unpacks and verifies bundle bytes: entry names, order and types, each file's size and
-/// SHA-256 against the manifest, and the content hash. Nothing is written to disk.
-pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
+/// An archive's files: (name, bytes), in archive order.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Verifies bundle bytes without interpreting the payload: entry names, order and types, the
+/// manifest's format, each file's size and SHA-256, the content hash, and that `meta.json` names
+/// the manifest's model and version. This is what installing needs: the archive's signature
+/// binds the content hash, which binds every file. Returns the manifest and the files.
+pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError> {
     let invalid = |message: String| BundleError::Invalid {
         file: name.to_string(),
         message,
@@ -388,6 +393,29 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
             "manifest.json: content_hash does not match the files".into(),
         ));
     }
+    #[derive(Deserialize)]
+    struct NameVersion {
+        name: String,
+        version: semver::Version,
+    }
+    let nv: NameVersion =
+        serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
+    if nv.name != manifest.name || nv.version != manifest.version {
+        return Err(invalid(
+            "meta.json and manifest.json disagree on name or version".into(),
+        ));
+    }
+    Ok((manifest, files))
+}
+
+/// Unpacks and verifies bundle bytes: entry names, order and types, each file's size and
+/// SHA-256 against the manifest, and the content hash. Nothing is written to disk.
+pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.to_string(),
+        message,
+    };
+    let (manifest, files) = verify(bytes, name)?;
     let meta: ModelMeta =
         serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
     let text =

@@ -129,6 +129,10 @@ pub enum PkgCommand {
         /// the bundle from the recipe when no artifact location answers.
         #[arg(long)]
         with_recipe: bool,
+        /// JAX compilation-cache files built on a platform, as PLATFORM=DIR (repeatable); each
+        /// becomes a signed platform archive of this version.
+        #[arg(long = "jax-cache", value_name = "PLATFORM=DIR")]
+        jax_cache: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -156,6 +160,12 @@ pub enum RegistryCommand {
         /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}'.
         #[arg(long = "artifacts", value_name = "URL")]
         artifacts: Vec<String>,
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Sign a new snapshot of DIR's index files as they are (after editing them by hand).
+    Resign {
+        dir: PathBuf,
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -511,22 +521,49 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        PkgCommand::Registry(RegistryCommand::Resign { dir, key }) => {
+            let signer = ops::keys::signer(key.as_deref())?;
+            ptd::publish::IndexDir::new(&dir)
+                .resign(&signer)
+                .map_err(Error::from)?;
+            status(g, "Signed", &format!("a new snapshot of {}", dir.display()));
+            Ok(ExitCode::SUCCESS)
+        }
         PkgCommand::Publish {
             input,
             registry,
             store,
             key,
             with_recipe,
+            jax_cache,
             json,
         } => {
+            let jax = jax_cache
+                .iter()
+                .map(|s| {
+                    s.split_once('=')
+                        .map(|(p, d)| (p.to_string(), PathBuf::from(d)))
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--jax-cache '{s}': give PLATFORM=DIR, e.g. linux-x86_64=./jax-cache"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let signer = ops::keys::signer(key.as_deref())?;
             let recipe = if with_recipe {
                 Some(recipe_path(&input)?)
             } else {
                 None
             };
-            let p =
-                ops::keys::publish_to_dir(&input, &registry, store.as_deref(), &signer, recipe)?;
+            let p = ops::keys::publish_to_dir(
+                &input,
+                &registry,
+                store.as_deref(),
+                &signer,
+                recipe,
+                &jax,
+            )?;
             let (verb, e) = match &p {
                 Published::Added(e) => ("Published", e),
                 Published::Unchanged(e) => ("Unchanged", e),

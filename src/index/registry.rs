@@ -39,12 +39,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
 impl Registry {
     /// Opens a registry: reads `config.json`, establishes the trusted keys, verifies the
     /// snapshot's signature, checks `config.json` against it, and refuses rolled-back or
-    /// expired snapshots. `state_root` keeps, per registry, the newest snapshot version seen and
-    /// the keys trusted on first use.
+    /// expired snapshots. `state_dir` is this registry's own state directory (see [`state_id`]):
+    /// the newest snapshot version seen and the keys trusted on first use.
     pub async fn open(
         source: IndexSource,
         trust: KeyTrust,
-        state_root: &Path,
+        state_dir: &Path,
         now: std::time::SystemTime,
     ) -> Result<Registry, IndexError> {
         let where_ = source.describe();
@@ -66,9 +66,7 @@ impl Registry {
                 .collect::<Result<Vec<_>, _>>()?,
             KeyTrust::FirstUse => {
                 let keys = config.trusted_keys()?;
-                let path = state_root
-                    .join(state_id(&config.name))
-                    .join("trusted-keys.json");
+                let path = state_dir.join("trusted-keys.json");
                 let ids: Vec<String> = keys.iter().map(|k| k.key_id.clone()).collect();
                 match std::fs::read(&path) {
                     Ok(b) => {
@@ -129,7 +127,7 @@ impl Registry {
         snapshot.check_file("config.json", &config_bytes)?;
         if !source.is_embedded() {
             snapshot.check_expiry(now)?;
-            remember_version(state_root, &snapshot)?;
+            remember_version(state_dir, &snapshot)?;
         }
         Ok(Registry {
             source,
@@ -185,9 +183,17 @@ impl Registry {
     }
 }
 
-/// Directory name for a registry's state.
-pub fn state_id(name: &str) -> String {
-    name.chars()
+/// Directory name for a registry's state, from how the user names it (a configured name, a URL
+/// or a path): readable, and unique through a hash of the whole label. Two registries that call
+/// themselves by the same name in their `config.json` never share state.
+pub fn state_id(label: &str) -> String {
+    let readable: String = label
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -195,11 +201,13 @@ pub fn state_id(name: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    let hash = &super::sha256_hex(label.as_bytes())[..12];
+    format!("{}-{hash}", readable.trim_matches('_'))
 }
 
-fn remember_version(state_root: &Path, s: &Snapshot) -> Result<(), IndexError> {
-    let dir: PathBuf = state_root.join(state_id(&s.registry));
+fn remember_version(state_dir: &Path, s: &Snapshot) -> Result<(), IndexError> {
+    let dir: PathBuf = state_dir.to_path_buf();
     let path = dir.join("snapshot-version");
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     // Serialise concurrent updates of the counter.

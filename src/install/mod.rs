@@ -20,7 +20,7 @@
 
 pub mod db;
 
-use crate::bundle::{self, Bundle};
+use crate::bundle;
 use crate::fetch::{FetchError, Http};
 use crate::index::registry::Registry;
 use crate::index::source::{EMBEDDED_MODELS, write_atomic};
@@ -268,8 +268,9 @@ impl Installer<'_> {
                 .is_file()
             && self.home.archive_path(&i.archive_sha256).is_file()
         {
+            let platform_files = self.obtain_platform(entry).await?;
             self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
-            let jax_files = self.place_tier2(entry).await?;
+            let jax_files = self.place_tier2(&platform_files)?;
             return Ok(Outcome {
                 jax_files,
                 installed: i,
@@ -279,10 +280,28 @@ impl Installer<'_> {
         }
         let (archive_sha, origin) = self.obtain(entry).await?;
         let path = self.home.archive_path(&archive_sha);
-        let bytes = std::fs::read(&path).map_err(|e| InstallError::io(&path, e))?;
-        let b = bundle::unpack(&bytes, &path.display().to_string())?;
-        self.check_matches(entry, &b)?;
-        let dir = self.extract(&b, &bytes)?;
+        // Decompressing and hashing run on the blocking pool, so that several bundles are
+        // verified at once.
+        let (size, manifest, files) = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
+                let bytes = std::fs::read(&path).map_err(|e| InstallError::io(&path, e))?;
+                let (m, f) = bundle::verify(&bytes, &path.display().to_string())?;
+                Ok((bytes.len() as u64, m, f))
+            })
+            .await
+            .expect("verify task")?
+        };
+        self.check_matches(entry, &manifest)?;
+        // Everything is verified before anything is placed.
+        let platform_files = self.obtain_platform(entry).await?;
+        let dir = {
+            let home = self.home.clone();
+            let content_hash = manifest.content_hash.clone();
+            tokio::task::spawn_blocking(move || extract(&home, &content_hash, &files))
+                .await
+                .expect("extract task")?
+        };
         let installed = Installed {
             name: entry.name.clone(),
             version: entry.version.to_string(),
@@ -291,12 +310,12 @@ impl Installer<'_> {
             content_hash: entry.content_hash.clone(),
             phasic_hash: entry.phasic_hash.clone(),
             canonical_hash: entry.canonical_hash.clone(),
-            size: bytes.len() as u64,
+            size,
             installed_at: now_rfc3339(),
             origin: origin.describe(),
         };
         self.place_tier1(&installed, &dir)?;
-        let jax_files = self.place_tier2(entry).await?;
+        let jax_files = self.place_tier2(&platform_files)?;
         db.record(&installed)?;
         Ok(Outcome {
             jax_files,
@@ -306,8 +325,7 @@ impl Installer<'_> {
         })
     }
 
-    fn check_matches(&self, e: &IndexEntry, b: &Bundle) -> Result<(), InstallError> {
-        let m = &b.manifest;
+    fn check_matches(&self, e: &IndexEntry, m: &bundle::Manifest) -> Result<(), InstallError> {
         let mismatch = |message: String| InstallError::Mismatch {
             name: e.name.clone(),
             version: e.version.to_string(),
@@ -454,24 +472,19 @@ impl Installer<'_> {
                 }
             }
         };
-        let verified = (|| -> Result<(), InstallError> {
-            let data = std::fs::read(&part).map_err(|err| InstallError::io(&part, err))?;
-            let sig = Signature::parse(&sig_text, &sig_url)?;
-            if sig.key_id != e.key_id {
-                return Err(mismatch(format!(
-                    "{sig_url} was made by key {}, the index says {}",
-                    sig.key_id, e.key_id
-                )));
-            }
-            let comment = sig.verify(&data, &self.registry.keys, url)?;
-            if comment != item.trusted_comment {
-                return Err(mismatch(format!(
-                    "{sig_url}: the signed comment '{comment}' is not '{}' (a signature of another file)",
-                    item.trusted_comment
-                )));
-            }
-            Ok(())
-        })();
+        let verified = {
+            let (part, keys) = (part.clone(), self.registry.keys.clone());
+            let (key_id, want) = (e.key_id.clone(), item.trusted_comment.to_string());
+            let (url, sig_url) = (url.to_string(), sig_url.clone());
+            let what = (e.name.clone(), e.version.to_string());
+            tokio::task::spawn_blocking(move || {
+                check_signature(
+                    &part, &sig_text, &sig_url, &url, &key_id, &keys, &want, what,
+                )
+            })
+            .await
+            .expect("signature task")
+        };
         if let Err(err) = verified {
             let _ = std::fs::remove_file(&part);
             return Err(err);
@@ -483,13 +496,16 @@ impl Installer<'_> {
         Ok(())
     }
 
-    /// Tier 2: the JAX compilation-cache entries built for this platform, if the version has
-    /// any. Each platform archive is downloaded and verified like the bundle, then its files are
-    /// written into the JAX cache directory (each through a temporary name and a rename).
-    async fn place_tier2(&self, e: &IndexEntry) -> Result<usize, InstallError> {
+    /// The JAX compilation-cache entries built for this platform, if the version has any: the
+    /// platform archive is downloaded and verified like the bundle (size, SHA-256, signature and
+    /// its trusted comment), and its files read.
+    async fn obtain_platform(
+        &self,
+        e: &IndexEntry,
+    ) -> Result<Vec<(String, Vec<u8>)>, InstallError> {
         let platform = current_platform();
         let Some(a) = e.artifacts.iter().find(|a| a.platform == platform) else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
         let lock_path = self.home.locks().join(format!("{}.lock", a.sha256));
         let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
@@ -543,10 +559,18 @@ impl Installer<'_> {
             }
         }
         let bytes = std::fs::read(&dest).map_err(|err| InstallError::io(&dest, err))?;
-        let files = bundle::plain_files(&bytes, &a.file)?;
+        Ok(bundle::plain_files(&bytes, &a.file)?)
+    }
+
+    /// Tier 2: writes the platform archive's files into the JAX cache directory, each through a
+    /// temporary name and a rename.
+    fn place_tier2(&self, files: &[(String, Vec<u8>)]) -> Result<usize, InstallError> {
+        if files.is_empty() {
+            return Ok(0);
+        }
         let jax = &self.home.jax_cache;
         std::fs::create_dir_all(jax).map_err(|err| InstallError::io(jax, err))?;
-        for (name, data) in &files {
+        for (name, data) in files {
             let p = jax.join(name);
             let same = std::fs::metadata(&p).is_ok_and(|m| m.len() == data.len() as u64);
             if !same {
@@ -617,36 +641,6 @@ impl Installer<'_> {
         ))
     }
 
-    /// Writes the verified files into `bundles/<content hash>/`, renaming a complete directory
-    /// into place.
-    fn extract(&self, b: &Bundle, archive: &[u8]) -> Result<PathBuf, InstallError> {
-        let dir = self.home.bundle_dir(&b.manifest.content_hash);
-        if dir.join("manifest.json").is_file() {
-            return Ok(dir);
-        }
-        let tmp = tempfile::Builder::new()
-            .prefix("extract-")
-            .tempdir_in(self.home.tmp())
-            .map_err(|e| InstallError::io(&self.home.tmp(), e))?;
-        for (name, data) in bundle::files(archive)? {
-            let p = tmp.path().join(&name);
-            std::fs::write(&p, data).map_err(|e| InstallError::io(&p, e))?;
-        }
-        let staged = tmp.keep();
-        match std::fs::rename(&staged, &dir) {
-            Ok(()) => Ok(dir),
-            Err(_) if dir.join("manifest.json").is_file() => {
-                // Another process won the race with identical content.
-                let _ = std::fs::remove_dir_all(&staged);
-                Ok(dir)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&staged);
-                Err(InstallError::io(&dir, e))
-            }
-        }
-    }
-
     /// Tier 1: `symbolic/<phasic hash>.json` + `.meta`, and its row in `index.db`.
     fn place_tier1(&self, i: &Installed, bundle_dir: &Path) -> Result<(), InstallError> {
         place_tier1(self.home, i, bundle_dir)
@@ -672,8 +666,14 @@ pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), 
         .map(|m| m.len() == size)
         .unwrap_or(false);
     if !dag_ok {
-        let tmp = tempfile::NamedTempFile::new_in(&sym).map_err(|e| InstallError::io(&sym, e))?;
-        std::fs::copy(&dag_src, tmp.path()).map_err(|e| InstallError::io(&dag_src, e))?;
+        // A hard link to the bundle's verified copy when both are on one filesystem (no second
+        // copy of a large DAG), else a copy; either way renamed into place.
+        let tmp = tempfile::Builder::new()
+            .prefix(".link-")
+            .make_in(&sym, |p| {
+                std::fs::hard_link(&dag_src, p).or_else(|_| std::fs::copy(&dag_src, p).map(drop))
+            })
+            .map_err(|e| InstallError::io(&dag_src, e))?;
         tmp.persist(&target)
             .map_err(|e| InstallError::io(&target, e.error))?;
     }
@@ -716,4 +716,73 @@ fn copy_local(src: &Path, part: &Path, sha: &str, size: u64) -> Result<(), Insta
     })?;
     crate::fetch::verify_file(part, &format!("file://{}", src.display()), sha, size)?;
     Ok(())
+}
+
+/// Checks a downloaded file's minisign signature: made by `key_id`, one of `keys`, over these
+/// bytes, with the trusted comment `want`.
+#[allow(clippy::too_many_arguments)]
+fn check_signature(
+    part: &Path,
+    sig_text: &str,
+    sig_url: &str,
+    url: &str,
+    key_id: &str,
+    keys: &[crate::sign::TrustedKey],
+    want: &str,
+    (name, version): (String, String),
+) -> Result<(), InstallError> {
+    let mismatch = |message: String| InstallError::Mismatch {
+        name: name.clone(),
+        version: version.clone(),
+        message,
+    };
+    let data = std::fs::read(part).map_err(|err| InstallError::io(part, err))?;
+    let sig = Signature::parse(sig_text, sig_url)?;
+    if sig.key_id != key_id {
+        return Err(mismatch(format!(
+            "{sig_url} was made by key {}, the index says {key_id}",
+            sig.key_id
+        )));
+    }
+    let comment = sig.verify(&data, keys, url)?;
+    if comment != want {
+        return Err(mismatch(format!(
+            "{sig_url}: the signed comment '{comment}' is not '{want}' (a signature of another file)"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the verified files into `bundles/<content hash>/`, renaming a complete directory
+/// into place.
+fn extract(
+    home: &Home,
+    content_hash: &str,
+    files: &[(String, Vec<u8>)],
+) -> Result<PathBuf, InstallError> {
+    let dir = home.bundle_dir(content_hash);
+    if dir.join("manifest.json").is_file() {
+        return Ok(dir);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("extract-")
+        .tempdir_in(home.tmp())
+        .map_err(|e| InstallError::io(&home.tmp(), e))?;
+    for (name, data) in files {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, data).map_err(|e| InstallError::io(&p, e))?;
+    }
+    let staged = tmp.keep();
+    match std::fs::rename(&staged, &dir) {
+        Ok(()) => Ok(dir),
+        Err(_) if dir.join("manifest.json").is_file() => {
+            // Another process won the race with identical content.
+            let _ = std::fs::remove_dir_all(&staged);
+            Ok(dir)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Err(InstallError::io(&dir, e))
+        }
+    }
 }

@@ -4,7 +4,7 @@ use crate::bundle::{self, Built};
 use crate::index::source::write_atomic;
 use crate::index::{ArtifactLocation, IndexEntry, archive_trusted_comment};
 use crate::input::Input;
-use crate::publish::{IndexDir, Published, sign_archive};
+use crate::publish::{IndexDir, Published, sign_archive, sign_platform_archive};
 use crate::sign::{Signer, generate};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -151,19 +151,50 @@ fn store_dir(index: &IndexDir, store: Option<&Path>) -> Result<PathBuf> {
 
 /// `ptd publish`: build (or read) the bundle, sign it, write archive and signature into the
 /// store, add the index line and re-sign the snapshot.
+///
+/// `jax` lists (platform, directory) pairs: each directory's files (JAX compilation-cache
+/// entries built on that platform) become a signed platform archive of this version.
 pub fn publish_to_dir(
     input: &Path,
     index_dir: &Path,
     store: Option<&Path>,
     signer: &Signer,
     recipe: Option<String>,
+    jax: &[(String, PathBuf)],
 ) -> Result<Published> {
     let index = IndexDir::new(index_dir);
     let store = store_dir(&index, store)?;
     let input = Input::open(input)?;
     let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
-    let entry: IndexEntry = sign_archive(&built, &store, signer, recipe)?;
+    let mut entry: IndexEntry = sign_archive(&built, &store, signer, recipe)?;
+    for (platform, dir) in jax {
+        let files = plain_dir_files(dir)?;
+        sign_platform_archive(&mut entry, platform, &files, &store, signer)?;
+    }
     Ok(index.add(entry, signer)?)
+}
+
+/// The regular files directly in `dir`, sorted by name.
+fn plain_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let p = e.path();
+        if !p.is_file() {
+            return Err(Error::Usage(format!(
+                "{}: a JAX cache directory must hold only files",
+                p.display()
+            )));
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        out.push((name, data));
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("{}: no files", dir.display())));
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// `ptd yank NAME@VERSION [--undo]`.

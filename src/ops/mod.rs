@@ -120,7 +120,10 @@ impl Context {
         let registry = Registry::open(
             source,
             trust,
-            &self.home.registries(),
+            &self
+                .home
+                .registries()
+                .join(crate::index::registry::state_id(&label)),
             std::time::SystemTime::now(),
         )
         .await?;

@@ -267,6 +267,57 @@ fn collect(
     Ok(())
 }
 
+/// Packs JAX compilation-cache files for one platform into a signed platform archive beside the
+/// bundle's (`<bundle stem>.<platform>.jax.tar.zst` + `.minisig`) and records it in the entry.
+pub fn sign_platform_archive(
+    entry: &mut IndexEntry,
+    platform: &str,
+    files: &[(String, Vec<u8>)],
+    artifacts_dir: &Path,
+    signer: &Signer,
+) -> Result<(), PublishError> {
+    let ok_platform = !platform.is_empty()
+        && platform
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok_platform {
+        return Err(PublishError::Refused(format!(
+            "platform '{platform}': use letters, digits, '-', '_' and '.', e.g. linux-x86_64"
+        )));
+    }
+    if entry.artifacts.iter().any(|a| a.platform == platform) {
+        return Err(PublishError::Refused(format!(
+            "{} {} already has a JAX archive for {platform}",
+            entry.name, entry.version
+        )));
+    }
+    let bytes = crate::bundle::pack_entries(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    let stem = entry.file.trim_end_matches(".ptd.tar.zst");
+    let file = format!("{stem}.{platform}.jax.tar.zst");
+    let sig = signer.sign(
+        &bytes,
+        &crate::install::platform_trusted_comment(
+            &entry.name,
+            &entry.version,
+            platform,
+            &entry.content_hash,
+        ),
+    )?;
+    std::fs::create_dir_all(artifacts_dir).map_err(io(artifacts_dir))?;
+    let ap = artifacts_dir.join(&file);
+    let sp = artifacts_dir.join(format!("{file}.minisig"));
+    write_atomic(&ap, &bytes).map_err(io(&ap))?;
+    write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
+    entry.artifacts.push(crate::index::PlatformArtifact {
+        platform: platform.into(),
+        file,
+        sha256: sha256_hex(&bytes),
+        size: bytes.len() as u64,
+    });
+    entry.artifacts.sort_by(|a, b| a.platform.cmp(&b.platform));
+    Ok(())
+}
+
 /// Signs a built bundle's archive: writes `<file>` and `<file>.minisig` into `artifacts_dir`
 /// and returns the index entry for it.
 pub fn sign_archive(

@@ -34,6 +34,9 @@ pub enum Fault {
 pub struct LoggedRequest {
     pub method: String,
     pub path: String,
+    /// The request target as sent: a path, or an absolute URL when the client used this server
+    /// as an HTTP proxy.
+    pub target: String,
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub status: u16,
@@ -168,9 +171,39 @@ fn http_date(t: SystemTime) -> String {
     )
 }
 
+fn mtime_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Parses an IMF-fixdate into seconds since the Unix epoch.
+fn parse_http_date(s: &str) -> Option<u64> {
+    let mut f = s.split_whitespace().skip(1);
+    let d: i64 = f.next()?.parse().ok()?;
+    let mon = f.next()?;
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = months.iter().position(|x| *x == mon)? as i64 + 1;
+    let y: i64 = f.next()?.parse().ok()?;
+    let mut hms = f.next()?.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days since 1970-01-01 from a civil date (inverse of the algorithm in `http_date`).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
 struct Request {
     method: String,
     path: String,
+    target: String,
     headers: Vec<(String, String)>,
 }
 
@@ -205,10 +238,16 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         let mut body = vec![0; len];
         r.read_exact(&mut body).ok()?;
     }
-    let path = target.split('?').next().unwrap_or("/").to_string();
+    // An absolute-form target (a proxy request) is served as its path.
+    let local = match target.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
+        None => target.as_str(),
+    };
+    let path = local.split('?').next().unwrap_or("/").to_string();
     Some(Request {
         method,
         path,
+        target,
         headers,
     })
 }
@@ -250,6 +289,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             lock(state).log.push(LoggedRequest {
                 method: req.method.clone(),
                 path: req.path.clone(),
+                target: req.target.clone(),
                 headers: req.headers.clone(),
                 status,
             })
@@ -264,14 +304,14 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             Some(Fault::Delay(d)) => std::thread::sleep(*d),
             Some(Fault::Status { status, .. }) => {
                 log(*status);
-                if simple(&mut out, *status, &[], b"injected fault\n").is_err() {
+                if simple(&mut out, *status, &[], b"injected fault\n").is_err() || close {
                     return;
                 }
                 continue;
             }
             Some(Fault::Redirect(to)) => {
                 log(302);
-                if simple(&mut out, 302, &[("Location", to.as_str())], b"").is_err() {
+                if simple(&mut out, 302, &[("Location", to.as_str())], b"").is_err() || close {
                     return;
                 }
                 continue;
@@ -281,7 +321,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             {
                 log(401);
                 let www = [("WWW-Authenticate", "Bearer")];
-                if simple(&mut out, 401, &www, b"token required\n").is_err() {
+                if simple(&mut out, 401, &www, b"token required\n").is_err() || close {
                     return;
                 }
                 continue;
@@ -293,7 +333,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         }
         if req.method != "GET" && req.method != "HEAD" {
             log(405);
-            if simple(&mut out, 405, &[], b"").is_err() {
+            if simple(&mut out, 405, &[], b"").is_err() || close {
                 return;
             }
             continue;
@@ -308,7 +348,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             },
             _ => {
                 log(404);
-                if simple(&mut out, 404, &[], b"not found\n").is_err() {
+                if simple(&mut out, 404, &[], b"not found\n").is_err() || close {
                     return;
                 }
                 continue;
@@ -322,7 +362,9 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         let last_modified = http_date(mtime);
         let not_modified = match header(&req, "if-none-match") {
             Some(v) => v.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
-            None => header(&req, "if-modified-since").is_some_and(|v| v == last_modified),
+            None => header(&req, "if-modified-since")
+                .and_then(parse_http_date)
+                .is_some_and(|since| since >= mtime_secs(mtime)),
         };
         if not_modified {
             log(304);
@@ -333,6 +375,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
                 b"",
             )
             .is_err()
+                || close
             {
                 return;
             }
@@ -348,17 +391,19 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         ];
         if let Some(spec) = header(&req, "range").and_then(|r| r.strip_prefix("bytes=")) {
             let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
-            let start: usize = a.trim().parse().unwrap_or(0);
-            let end: usize = b
-                .trim()
-                .parse::<usize>()
-                .map(|e| e + 1)
-                .unwrap_or(total)
-                .min(total);
+            let (start, end) = if a.trim().is_empty() {
+                // Suffix range: the last N bytes.
+                let n: usize = b.trim().parse().unwrap_or(0);
+                (total - n.min(total), if n == 0 { 0 } else { total })
+            } else {
+                let start: usize = a.trim().parse().unwrap_or(0);
+                let end = b.trim().parse::<usize>().map(|e| e + 1).unwrap_or(total);
+                (start, end.min(total))
+            };
             if start >= total || start >= end {
                 log(416);
                 let cr = format!("bytes */{total}");
-                if simple(&mut out, 416, &[("Content-Range", &cr)], b"").is_err() {
+                if simple(&mut out, 416, &[("Content-Range", &cr)], b"").is_err() || close {
                     return;
                 }
                 continue;
@@ -385,6 +430,9 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             return;
         }
         if req.method == "HEAD" {
+            if close {
+                return;
+            }
             continue;
         }
         let send = match truncate {
