@@ -165,8 +165,7 @@ fn dependencies_are_solved_and_conflicts_explained() {
     let err = f.resolve(&["lab/app@2", "lab/lib@1"], &[]).unwrap_err();
     assert!(err.contains("cannot all be met"), "{err}");
     assert!(
-        err.contains("lab/app 2.0.0 depends on lab/lib ^2")
-            && err.contains("you require lab/lib ^1"),
+        err.contains("depends on lab/lib ^2") && err.contains("you require lab/lib ^1"),
         "{err}"
     );
     // A dependency on a model the registry lacks is named.

@@ -188,6 +188,7 @@ pub fn parse_index_file(
         message: "not UTF-8".into(),
     })?;
     let mut out: Vec<IndexEntry> = Vec::new();
+    let mut seen: std::collections::HashSet<semver::Version> = std::collections::HashSet::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -224,7 +225,7 @@ pub fn parse_index_file(
                 e.file
             )));
         }
-        if out.iter().any(|o| o.version == e.version) {
+        if !seen.insert(e.version.clone()) {
             return Err(bad(format!("version {} is listed twice", e.version)));
         }
         out.push(e);

@@ -152,21 +152,18 @@ pub async fn resolve(
                 }
             }
         }
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.version.cmp(&b.version));
         all.insert(name, entries);
     }
     // First try to keep every locked version; then solve afresh.
-    let candidates = |name: &str, prefer_locked: bool| -> Vec<&IndexEntry> {
-        all[name]
-            .iter()
-            .filter(|e| {
-                let is_locked = locked.get(name) == Some(&e.version);
-                if prefer_locked && locked.contains_key(name) {
-                    is_locked
-                } else {
-                    !e.yanked || is_locked
-                }
-            })
-            .collect()
+    let candidates = |name: &str, e: &IndexEntry, prefer_locked: bool| -> bool {
+        let is_locked = locked.get(name) == Some(&e.version);
+        if prefer_locked && locked.contains_key(name) {
+            is_locked
+        } else {
+            !e.yanked || is_locked
+        }
     };
     for prefer_locked in [true, false] {
         match solve(roots, &all, &candidates, prefer_locked) {
@@ -183,17 +180,31 @@ pub async fn resolve(
 fn solve<'a>(
     roots: &[Requirement],
     all: &'a BTreeMap<String, Vec<IndexEntry>>,
-    candidates: &dyn Fn(&str, bool) -> Vec<&'a IndexEntry>,
+    candidates: &dyn Fn(&str, &IndexEntry, bool) -> bool,
     prefer_locked: bool,
 ) -> Result<BTreeMap<String, IndexEntry>, ResolveError> {
     let mut p: OfflineDependencyProvider<String, ReqSet> = OfflineDependencyProvider::new();
+    // The versions of `name` that are candidates and match `req`, as a few ranges: each run of
+    // consecutive listed versions that all qualify becomes one range reaching up to the next
+    // listed version (no other version exists in between), so building the set is linear in
+    // the number of versions.
     let matching = |name: &str, req: &VersionReq| -> ReqSet {
-        let ranges = candidates(name, prefer_locked)
-            .iter()
-            .filter(|e| req.matches(&e.version))
-            .fold(Ranges::empty(), |r, e| {
-                r.union(&Ranges::singleton(e.version.clone()))
-            });
+        let mut ranges = Ranges::empty();
+        let mut start: Option<&Version> = None;
+        for e in &all[name] {
+            let ok = candidates(name, e, prefer_locked) && req.matches(&e.version);
+            match (ok, start) {
+                (true, None) => start = Some(&e.version),
+                (false, Some(s)) => {
+                    ranges = ranges.union(&Ranges::between(s.clone(), e.version.clone()));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            ranges = ranges.union(&Ranges::higher_than(s.clone()));
+        }
         ReqSet {
             ranges,
             label: Some(req.to_string().into()),
