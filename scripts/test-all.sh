@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs ptd's whole test suite on a fresh machine, installing what it needs first:
-# a Python virtual environment (.venv) with phasic 0.32.1 and its run-time dependencies and the
-# minisign tool, then
-# the Rust tests (cargo test) and the interoperability tests against phasic (pytest).
+# a Python virtual environment (.venv) with phasic 0.32.1 and its run-time dependencies, the
+# minisign and openssl tools, then the Rust tests (cargo test) and the interoperability tests
+# against phasic (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,16 +22,22 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   "$venv/bin/python" -m pip install --quiet -r "$req"
   echo "$want" > "$stamp"
 fi
-# The minisign tool, for the signature interoperability tests (Debian's package).
-if ! command -v minisign >/dev/null 2>&1; then
-  echo "==> installing minisign"
+# Debian packages the tests use: minisign (signature interoperability) and openssl (a private
+# CA for the HTTPS test).
+missing=()
+for tool in minisign openssl; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if (( ${#missing[@]} )); then
+  echo "==> installing ${missing[*]}"
   sudo=""
   if [[ "$(id -u)" -ne 0 ]]; then sudo="sudo"; fi
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq minisign >/dev/null
+  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # Fails loudly (and so fails CI) if anything the suite needs is missing.
-minisign -v
+minisign -v >/dev/null
+openssl version >/dev/null
 "$venv/bin/python" -c "import phasic, jax, pytest; from phasic.phasic_pybind import hash"
 
 echo "==> cargo test"

@@ -142,6 +142,13 @@ impl Http {
                     url: ca.display().to_string(),
                     message: format!("not a PEM certificate bundle: {e}"),
                 })?;
+            if certs.is_empty() {
+                return Err(FetchError::Http {
+                    url: ca.display().to_string(),
+                    message: "no PEM certificate (-----BEGIN CERTIFICATE-----) in this CA bundle"
+                        .into(),
+                });
+            }
             for c in certs {
                 b = b.add_root_certificate(c);
             }
