@@ -502,14 +502,10 @@ fn tokens_go_only_to_the_registry_hosts() {
     .unwrap();
     let err = user.fails(&["install", "reliability/erlang", "--registry", "lab"]);
     assert!(err.contains("401"), "{err}");
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &["install", "reliability/erlang", "--registry", "lab"],
-        )
-        .env("LAB_TOKEN", "s3cret")
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", "lab"],
+        &[("LAB_TOKEN", "s3cret")],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -683,20 +679,16 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
 
     // Another platform gets the bundle and no JAX files.
     let user = User::new();
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &[
-                "install",
-                "reliability/erlang",
-                "--registry",
-                &url,
-                "--json",
-            ],
-        )
-        .env("PTD_PLATFORM", "test-windows")
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            &url,
+            "--json",
+        ],
+        &[("PTD_PLATFORM", "test-windows")],
+    );
     assert!(out.status.success());
     assert_eq!(json(&out)["installed"][0]["jax_files"], 0);
     assert!(walk(&user.jax_cache()).is_empty());
@@ -709,14 +701,10 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
     bad[n - 3] ^= 1;
     std::fs::write(&path, &bad).unwrap();
     let user = User::new();
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &["install", "reliability/erlang", "--registry", &url],
-        )
-        .env("PTD_PLATFORM", "test-linux")
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", &url],
+        &[("PTD_PLATFORM", "test-linux")],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256"));
     assert!(user.installed().is_empty());
@@ -726,20 +714,16 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
 
     // Intact, the entries for this platform land in the JAX cache, byte for byte.
     std::fs::write(&path, &good).unwrap();
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &[
-                "install",
-                "reliability/erlang",
-                "--registry",
-                &url,
-                "--json",
-            ],
-        )
-        .env("PTD_PLATFORM", "test-linux")
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            &url,
+            "--json",
+        ],
+        &[("PTD_PLATFORM", "test-linux")],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -827,15 +811,13 @@ fn http_proxy_from_the_environment_is_used() {
     drop(server);
     let proxy = FileServer::start(root.path());
     let user = User::new();
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &["install", "reliability/erlang", "--registry", &index_url],
-        )
-        .env("HTTP_PROXY", proxy.url())
-        .env("NO_PROXY", "example.invalid")
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", &index_url],
+        &[
+            ("HTTP_PROXY", &proxy.url()),
+            ("NO_PROXY", "example.invalid"),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -849,14 +831,9 @@ fn http_proxy_from_the_environment_is_used() {
     );
     // NO_PROXY naming the host bypasses the proxy (and then the dead server fails).
     let user = User::new();
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &["install", "reliability/erlang", "--registry", &index_url],
-        )
-        .env("HTTP_PROXY", proxy.url())
-        .env("NO_PROXY", "127.0.0.1")
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", &index_url],
+        &[("HTTP_PROXY", &proxy.url()), ("NO_PROXY", "127.0.0.1")],
+    );
     assert!(!out.status.success());
 }

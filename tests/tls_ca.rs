@@ -131,14 +131,10 @@ fn a_private_ca_is_trusted_only_when_configured() {
     let err = user.fails(&["install", "reliability/erlang", "--registry", &index]);
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &["install", "reliability/erlang", "--registry", &index],
-        )
-        .env("PTD_CA_BUNDLE", d.join("ca.pem"))
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", &index],
+        &[("PTD_CA_BUNDLE", d.join("ca.pem").to_str().unwrap())],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -161,14 +157,10 @@ fn a_private_ca_is_trusted_only_when_configured() {
     // A bundle that is not PEM is named in a clear error.
     let bad = d.join("not-a-ca.pem");
     std::fs::write(&bad, "hello").unwrap();
-    let out = user
-        .cmd(
-            user.dir.path(),
-            &["info", "reliability/erlang", "--registry", &index],
-        )
-        .env("PTD_CA_BUNDLE", &bad)
-        .output()
-        .unwrap();
+    let out = user.run_env(
+        &["info", "reliability/erlang", "--registry", &index],
+        &[("PTD_CA_BUNDLE", bad.to_str().unwrap())],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not-a-ca.pem"), "{err}");

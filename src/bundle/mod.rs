@@ -257,9 +257,14 @@ pub fn pack_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) 
     zstd::bulk::compress(&tar, ZSTD_LEVEL).expect("zstd compression in memory")
 }
 
-/// The files of a flat archive (a platform archive of JAX cache entries): regular files with
-/// plain names (no directories, no `..`, no hidden names), each name once.
-pub fn plain_files(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+/// Reads a tar + zstd archive of regular files, asking `check(name, files so far)` about each
+/// entry before reading it (an `Err` message stops the read). At most [`MAX_FILE_BYTES`] are
+/// decompressed.
+fn read_tar_zst(
+    bytes: &[u8],
+    name: &str,
+    mut check: impl FnMut(&str, &[(String, Vec<u8>)]) -> Result<(), String>,
+) -> Result<Files, BundleError> {
     let invalid = |message: String| BundleError::Invalid {
         file: name.to_string(),
         message,
@@ -267,7 +272,7 @@ pub fn plain_files(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, B
     let dec = zstd::stream::read::Decoder::new(bytes)
         .map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
     let mut archive = tar::Archive::new(dec.take(MAX_FILE_BYTES));
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Files = Vec::new();
     let entries = archive
         .entries()
         .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
@@ -275,19 +280,9 @@ pub fn plain_files(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, B
         let mut entry = entry.map_err(|e| invalid(format!("damaged archive: {e}")))?;
         let raw = entry.path_bytes().into_owned();
         let path = String::from_utf8(raw).map_err(|_| invalid("entry name is not UTF-8".into()))?;
-        let plain = !path.is_empty()
-            && !path.starts_with('.')
-            && path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
-        if !plain {
-            return Err(invalid(format!("entry '{path}' is not a plain file name")));
-        }
+        check(&path, &files).map_err(invalid)?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(invalid(format!("entry '{path}' is not a regular file")));
-        }
-        if files.iter().any(|(p, _)| *p == path) {
-            return Err(invalid(format!("entry '{path}' appears twice")));
         }
         let mut data = Vec::new();
         entry
@@ -298,56 +293,54 @@ pub fn plain_files(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, B
     Ok(files)
 }
 
+/// The files of a flat archive (a platform archive of JAX cache entries): regular files with
+/// plain names (no directories, no `..`, no hidden names), each name once.
+pub fn plain_files(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
+    read_tar_zst(bytes, name, |path, files| {
+        let plain = !path.is_empty()
+            && !path.starts_with('.')
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+        if !plain {
+            return Err(format!("entry '{path}' is not a plain file name"));
+        }
+        if files.iter().any(|(p, _)| p == path) {
+            return Err(format!("entry '{path}' appears twice"));
+        }
+        Ok(())
+    })
+}
+
 /// The archive's entries (name, bytes), checked for names, order and types only.
-pub fn files(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+pub fn files(bytes: &[u8]) -> Result<Files, BundleError> {
     read_entries(bytes, "bundle")
 }
 
-fn read_entries(bytes: &[u8], name: &str) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
-    let invalid = |message: String| BundleError::Invalid {
-        file: name.to_string(),
-        message,
-    };
-    let dec = zstd::stream::read::Decoder::new(bytes)
-        .map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
-    let mut archive = tar::Archive::new(dec.take(MAX_FILE_BYTES));
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let entries = archive
-        .entries()
-        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("damaged archive: {e}")))?;
-        let path = entry
-            .path()
-            .map_err(|e| invalid(format!("bad entry name: {e}")))?
-            .to_string_lossy()
-            .into_owned();
+fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
+    let files = read_tar_zst(bytes, name, |path, files| {
         let expected = if files.is_empty() {
             "manifest.json"
         } else {
             PAYLOAD.get(files.len() - 1).copied().unwrap_or("")
         };
         if path != expected {
-            return Err(invalid(format!(
+            return Err(format!(
                 "unexpected entry '{path}' at position {} (expected '{expected}')",
                 files.len()
-            )));
+            ));
         }
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(invalid(format!("entry '{path}' is not a regular file")));
-        }
-        let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| invalid(format!("cannot read entry '{path}': {e}")))?;
-        files.push((path, data));
-    }
+        Ok(())
+    })?;
     if files.len() != 1 + PAYLOAD.len() {
-        return Err(invalid(format!(
-            "has {} entries, expected {}",
-            files.len(),
-            1 + PAYLOAD.len()
-        )));
+        return Err(BundleError::Invalid {
+            file: name.to_string(),
+            message: format!(
+                "has {} entries, expected {}",
+                files.len(),
+                1 + PAYLOAD.len()
+            ),
+        });
     }
     Ok(files)
 }

@@ -53,21 +53,28 @@ CREATE INDEX IF NOT EXISTS installed_phasic ON installed(phasic_hash);
 CREATE INDEX IF NOT EXISTS installed_content ON installed(content_hash);
 ";
 
+/// Opens a database shared by concurrent processes: WAL journal, a generous busy timeout, and
+/// the schema created if missing.
+fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
+    let p = path.display().to_string();
+    let err = |source| DbError {
+        path: p.clone(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)?;
+    conn.execute_batch(schema).map_err(err)?;
+    Ok((conn, p))
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Db, DbError> {
-        let p = path.display().to_string();
-        let err = |source| DbError {
-            path: p.clone(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Db { conn, path: p })
+        let (conn, path) = connect(path, SCHEMA)?;
+        Ok(Db { conn, path })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
@@ -157,6 +164,20 @@ impl Db {
     }
 }
 
+const SYMBOLIC_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS cache_entries (
+    hash_key TEXT PRIMARY KEY,
+    file_path TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    accessed_at TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    vertices INTEGER,
+    edges INTEGER,
+    elimination_time_ms REAL,
+    phasic_version TEXT,
+    metadata TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_accessed ON cache_entries(accessed_at);";
+
 /// The symbolic tier's index (`$PHASIC_CACHE_DIR/symbolic/index.db`), with the schema of the
 /// two-tier cache design.
 pub struct SymbolicIndex {
@@ -166,32 +187,8 @@ pub struct SymbolicIndex {
 
 impl SymbolicIndex {
     pub fn open(path: &Path) -> Result<SymbolicIndex, DbError> {
-        let p = path.display().to_string();
-        let err = |source| DbError {
-            path: p.clone(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS cache_entries (
-                hash_key TEXT PRIMARY KEY,
-                file_path TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                accessed_at TEXT NOT NULL,
-                size_bytes INTEGER NOT NULL,
-                vertices INTEGER,
-                edges INTEGER,
-                elimination_time_ms REAL,
-                phasic_version TEXT,
-                metadata TEXT
-            );
-            CREATE INDEX IF NOT EXISTS idx_accessed ON cache_entries(accessed_at);",
-        )
-        .map_err(err)?;
-        Ok(SymbolicIndex { conn, path: p })
+        let (conn, path) = connect(path, SYMBOLIC_SCHEMA)?;
+        Ok(SymbolicIndex { conn, path })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -267,6 +267,16 @@ fn collect(
     Ok(())
 }
 
+/// Writes `dir/file` and `dir/file.minisig`, each atomically.
+fn write_signed(dir: &Path, file: &str, bytes: &[u8], sig: &str) -> Result<(), PublishError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let ap = dir.join(file);
+    let sp = dir.join(format!("{file}.minisig"));
+    write_atomic(&ap, bytes).map_err(io(&ap))?;
+    write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
+    Ok(())
+}
+
 /// Packs JAX compilation-cache files for one platform into a signed platform archive beside the
 /// bundle's (`<bundle stem>.<platform>.jax.tar.zst` + `.minisig`) and records it in the entry.
 pub fn sign_platform_archive(
@@ -303,11 +313,7 @@ pub fn sign_platform_archive(
             &entry.content_hash,
         ),
     )?;
-    std::fs::create_dir_all(artifacts_dir).map_err(io(artifacts_dir))?;
-    let ap = artifacts_dir.join(&file);
-    let sp = artifacts_dir.join(format!("{file}.minisig"));
-    write_atomic(&ap, &bytes).map_err(io(&ap))?;
-    write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
+    write_signed(artifacts_dir, &file, &bytes, &sig)?;
     entry.artifacts.push(crate::index::PlatformArtifact {
         platform: platform.into(),
         file,
@@ -333,11 +339,7 @@ pub fn sign_archive(
         &bytes,
         &archive_trusted_comment(&m.name, &m.version, &m.content_hash),
     )?;
-    std::fs::create_dir_all(artifacts_dir).map_err(io(artifacts_dir))?;
-    let ap = artifacts_dir.join(&file);
-    let sp = artifacts_dir.join(format!("{file}.minisig"));
-    write_atomic(&ap, &bytes).map_err(io(&ap))?;
-    write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
+    write_signed(artifacts_dir, &file, &bytes, &sig)?;
     Ok(IndexEntry {
         name: m.name.clone(),
         version: m.version.clone(),

@@ -56,6 +56,15 @@ impl User {
             .env_remove("ALL_PROXY");
         c
     }
+    /// Runs `ptd` in the user's directory with extra environment variables, whatever the
+    /// outcome.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(self.dir.path(), args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
     /// Runs `ptd` in the user's directory; panics with its output unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> Output {
         self.ok_in(self.dir.path(), args)
