@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs ptd's whole test suite on a fresh machine, installing what it needs first:
 # a Python virtual environment (.venv) with phasic 0.32.1 and its run-time dependencies, the
-# minisign and openssl tools, then the Rust tests (cargo test) and the interoperability tests
-# against phasic (pytest).
+# minisign and openssl tools and the s3s-fs S3 server, then the Rust tests (cargo test) and the
+# interoperability tests against phasic (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +35,13 @@ if (( ${#missing[@]} )); then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# An S3 server that checks request signatures, for the publishing tests.
+if [[ ! -x .tools/bin/s3s-fs ]]; then
+  echo "==> installing s3s-fs 0.14.1 into .tools/"
+  cargo install --quiet --locked --root .tools s3s-fs@0.14.1 --features binary
+fi
 # Fails loudly (and so fails CI) if anything the suite needs is missing.
+.tools/bin/s3s-fs --help >/dev/null
 minisign -v >/dev/null
 openssl version >/dev/null
 "$venv/bin/python" -c "import phasic, jax, pytest; from phasic.phasic_pybind import hash"

@@ -6,7 +6,6 @@ use ptd::ops::install::Item;
 use ptd::ops::project::{Locked, Update};
 use ptd::ops::{self, Context};
 use ptd::project::{DEFAULT_REGISTRY, Project};
-use ptd::publish::Published;
 use ptd::resolve::Requirement;
 use ptd::{Error, Result};
 use std::io::IsTerminal;
@@ -120,11 +119,21 @@ pub enum PkgCommand {
         /// The registry's index directory.
         #[arg(long)]
         registry: PathBuf,
-        /// Where archives go (default: the registry's file:// artifact location).
+        /// Where archives go: a directory, file://DIR or s3://BUCKET/PREFIX (default: the
+        /// registry's first file:// or s3:// artifact location).
         #[arg(long)]
-        store: Option<PathBuf>,
+        store: Option<String>,
+        /// Endpoint of the S3-compatible service for --store s3://... (not needed for AWS).
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// Region of the bucket for --store s3://...
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Show what would be uploaded and added; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Record the recipe's path under models/ in the index, so that clients can rebuild
         /// the bundle from the recipe when no artifact location answers.
         #[arg(long)]
@@ -160,6 +169,12 @@ pub enum RegistryCommand {
         /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}'.
         #[arg(long = "artifacts", value_name = "URL")]
         artifacts: Vec<String>,
+        /// Endpoint of the S3-compatible service for s3:// locations (not needed for AWS).
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// Region of the bucket for s3:// locations.
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -502,14 +517,16 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             dir,
             name,
             artifacts,
+            s3_endpoint,
+            s3_region,
             key,
         }) => {
             let signer = ops::keys::signer(key.as_deref())?;
             let artifacts = artifacts
                 .iter()
-                .map(|u| artifact_location(u))
+                .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
                 .collect::<Result<Vec<_>>>()?;
-            ops::keys::registry_init(&dir, &name, artifacts, &signer)?;
+            ops::publish::registry_init(&dir, &name, artifacts, &signer)?;
             status(
                 g,
                 "Created",
@@ -533,7 +550,10 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             input,
             registry,
             store,
+            s3_endpoint,
+            s3_region,
             key,
+            dry_run,
             with_recipe,
             jax_cache,
             json,
@@ -556,21 +576,37 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             } else {
                 None
             };
-            let p = ops::keys::publish_to_dir(
-                &input,
-                &registry,
-                store.as_deref(),
-                &signer,
+            let store = store
+                .map(|s| {
+                    ptd::publish::store::Store::from_spec(
+                        &s,
+                        s3_endpoint.as_deref(),
+                        s3_region.as_deref(),
+                    )
+                })
+                .transpose()
+                .map_err(Error::from)?;
+            let report = runtime()?.block_on(ops::publish::publish(ops::publish::Request {
+                input: &input,
+                index: &registry,
+                store,
+                signer: &signer,
                 recipe,
-                &jax,
-            )?;
-            let (verb, e) = match &p {
-                Published::Added(e) => ("Published", e),
-                Published::Unchanged(e) => ("Unchanged", e),
-            };
+                jax: &jax,
+                dry_run,
+            }))?;
             if json {
-                print_json(&serde_json::json!({ "status": verb.to_lowercase(), "entry": e }));
+                print_json(&report);
             } else {
+                for f in &report.files {
+                    status(g, &f.action, &format!("{} ({} bytes)", f.to, f.size));
+                }
+                let e = &report.entry;
+                let verb = match report.status.as_str() {
+                    "published" => "Published",
+                    "unchanged" => "Unchanged",
+                    _ => "Dry run",
+                };
                 status(
                     g,
                     verb,
@@ -601,7 +637,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 ))
             })?;
             let signer = ops::keys::signer(key.as_deref())?;
-            ops::keys::yank(&registry, name, &version, undo, &signer)?;
+            ops::publish::yank(&registry, name, &version, undo, &signer)?;
             status(
                 g,
                 if undo { "Unyanked" } else { "Yanked" },
@@ -644,7 +680,11 @@ fn key_password() -> Result<String> {
     Ok(a)
 }
 
-fn artifact_location(url: &str) -> Result<ArtifactLocation> {
+fn artifact_location(
+    url: &str,
+    s3_endpoint: Option<&str>,
+    s3_region: Option<&str>,
+) -> Result<ArtifactLocation> {
     let kind = if url.starts_with("file://") {
         "file"
     } else if url.starts_with("https://github.com/") {
@@ -657,7 +697,7 @@ fn artifact_location(url: &str) -> Result<ArtifactLocation> {
         "http"
     } else {
         return Err(Error::Usage(format!(
-            "artifact location '{url}': use an http(s):// or file:// URL template with {{file}}"
+            "artifact location '{url}': use an http(s)://, s3:// or file:// URL template with {{file}}"
         )));
     };
     if !url.contains("{file}") {
@@ -665,9 +705,12 @@ fn artifact_location(url: &str) -> Result<ArtifactLocation> {
             "artifact location '{url}' must contain {{file}}, where the archive's file name goes"
         )));
     }
+    let s3 = kind == "s3";
     Ok(ArtifactLocation {
         kind: kind.into(),
         url: url.into(),
+        endpoint: s3_endpoint.filter(|_| s3).map(str::to_string),
+        region: s3_region.filter(|_| s3).map(str::to_string),
     })
 }
 

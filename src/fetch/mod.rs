@@ -2,6 +2,8 @@
 //! computed on the way, bounded retries with backoff, resumption with `Range`, and bearer
 //! tokens sent only to the host they belong to.
 
+pub mod s3;
+
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::io::{IsTerminal, Write};

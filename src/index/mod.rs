@@ -29,6 +29,12 @@ pub struct ArtifactLocation {
     pub kind: String,
     /// A URL template with `{file}`, `{tag}`, `{name}`, `{namespace}`, `{model}`, `{version}`.
     pub url: String,
+    /// For `s3://bucket/...` locations on an S3-compatible service other than AWS: its endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// For `s3://` locations: the bucket's region (default `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// A public key a registry signs with.

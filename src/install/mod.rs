@@ -196,6 +196,8 @@ pub fn now_rfc3339() -> String {
 /// A file to download and verify against its signature.
 struct Signed<'a> {
     url: &'a str,
+    /// The location `url` was expanded from (endpoint and region of `s3://` locations).
+    location: &'a crate::index::ArtifactLocation,
     sha256: &'a str,
     size: u64,
     trusted_comment: &'a str,
@@ -369,7 +371,7 @@ impl Installer<'_> {
         if !self.offline {
             for loc in &self.registry.config.artifacts {
                 let url = expand_url(&loc.url, e, &e.file);
-                match self.fetch_verified(e, &url, &dest).await {
+                match self.fetch_verified(e, &url, loc, &dest).await {
                     Ok(()) => return Ok((e.sha256.clone(), Origin::Downloaded(url))),
                     Err(InstallError::Fetch(f)) if f.is_transport() => tried.push(f.to_string()),
                     Err(InstallError::Fetch(FetchError::Io { path, source }))
@@ -408,11 +410,13 @@ impl Installer<'_> {
         &self,
         e: &IndexEntry,
         url: &str,
+        location: &crate::index::ArtifactLocation,
         dest: &Path,
     ) -> Result<(), InstallError> {
         let want = archive_trusted_comment(&e.name, &e.version, &e.content_hash);
         let item = Signed {
             url,
+            location,
             sha256: &e.sha256,
             size: e.size,
             trusted_comment: &want,
@@ -447,6 +451,26 @@ impl Installer<'_> {
                     return Err(mismatch(format!(
                         "{sig_url}: no signature beside the archive"
                     )));
+                }
+            }
+        } else if url.starts_with("s3://") {
+            let target = crate::fetch::s3::S3Url::parse(url)?;
+            let bucket = crate::fetch::s3::Bucket::new(
+                &target.bucket,
+                item.location.endpoint.as_deref(),
+                item.location.region.as_deref(),
+            )?;
+            bucket
+                .download(&target.key, &part, item.sha256, item.size)
+                .await?;
+            match bucket.get(&format!("{}.minisig", target.key)).await {
+                Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+                other => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(mismatch(match other {
+                        Err(err) => format!("{err}: the signature could not be fetched"),
+                        _ => format!("{sig_url}: no signature beside the archive"),
+                    }));
                 }
             }
         } else {
@@ -524,6 +548,7 @@ impl Installer<'_> {
                     let url = expand_url(&loc.url, e, &a.file);
                     let item = Signed {
                         url: &url,
+                        location: loc,
                         sha256: &a.sha256,
                         size: a.size,
                         trusted_comment: &want,

@@ -1,10 +1,8 @@
-//! Keys, signatures and publishing into a registry whose index is a local directory.
+//! Keys and signatures: `keygen`, `sign`, and where a publisher's signing key comes from.
 
-use crate::bundle::{self, Built};
+use crate::bundle;
+use crate::index::archive_trusted_comment;
 use crate::index::source::write_atomic;
-use crate::index::{ArtifactLocation, IndexEntry, archive_trusted_comment};
-use crate::input::Input;
-use crate::publish::{IndexDir, Published, sign_archive, sign_platform_archive};
 use crate::sign::{Signer, generate};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -108,103 +106,4 @@ pub fn sign_file(file: &Path, signer: &Signer, comment: Option<&str>) -> Result<
     let out = PathBuf::from(format!("{}.minisig", file.display()));
     write_atomic(&out, sig.as_bytes()).map_err(|e| Error::io(&out, e))?;
     Ok(out)
-}
-
-/// `ptd registry init DIR`: `config.json` and a first signed snapshot.
-pub fn registry_init(
-    dir: &Path,
-    name: &str,
-    artifacts: Vec<ArtifactLocation>,
-    signer: &Signer,
-) -> Result<()> {
-    IndexDir::new(dir).init(name, artifacts, signer)?;
-    Ok(())
-}
-
-/// Where publishing writes archives when the index is a local directory: `store`, else the
-/// registry's first `file://` artifact location.
-fn store_dir(index: &IndexDir, store: Option<&Path>) -> Result<PathBuf> {
-    if let Some(s) = store {
-        return Ok(s.to_path_buf());
-    }
-    let config = index.config()?;
-    for a in &config.artifacts {
-        if let Some(p) = a.url.strip_prefix("file://") {
-            let dir = p
-                .rsplit_once('/')
-                .map(|(d, _)| d)
-                .filter(|d| !d.contains('{'))
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "artifact location {} must end in /{{file}} under a fixed directory",
-                        a.url
-                    ))
-                })?;
-            return Ok(PathBuf::from(dir));
-        }
-    }
-    Err(Error::Usage(format!(
-        "registry '{}' has no file:// artifact location; pass --store DIR",
-        config.name
-    )))
-}
-
-/// `ptd publish`: build (or read) the bundle, sign it, write archive and signature into the
-/// store, add the index line and re-sign the snapshot.
-///
-/// `jax` lists (platform, directory) pairs: each directory's files (JAX compilation-cache
-/// entries built on that platform) become a signed platform archive of this version.
-pub fn publish_to_dir(
-    input: &Path,
-    index_dir: &Path,
-    store: Option<&Path>,
-    signer: &Signer,
-    recipe: Option<String>,
-    jax: &[(String, PathBuf)],
-) -> Result<Published> {
-    let index = IndexDir::new(index_dir);
-    let store = store_dir(&index, store)?;
-    let input = Input::open(input)?;
-    let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
-    let mut entry: IndexEntry = sign_archive(&built, &store, signer, recipe)?;
-    for (platform, dir) in jax {
-        let files = plain_dir_files(dir)?;
-        sign_platform_archive(&mut entry, platform, &files, &store, signer)?;
-    }
-    Ok(index.add(entry, signer)?)
-}
-
-/// The regular files directly in `dir`, sorted by name.
-fn plain_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let p = e.path();
-        if !p.is_file() {
-            return Err(Error::Usage(format!(
-                "{}: a JAX cache directory must hold only files",
-                p.display()
-            )));
-        }
-        let name = e.file_name().to_string_lossy().into_owned();
-        let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        out.push((name, data));
-    }
-    if out.is_empty() {
-        return Err(Error::Usage(format!("{}: no files", dir.display())));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// `ptd yank NAME@VERSION [--undo]`.
-pub fn yank(
-    index_dir: &Path,
-    name: &str,
-    version: &semver::Version,
-    undo: bool,
-    signer: &Signer,
-) -> Result<()> {
-    IndexDir::new(index_dir).yank(name, version, !undo, signer)?;
-    Ok(())
 }

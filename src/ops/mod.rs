@@ -4,6 +4,7 @@
 pub mod install;
 pub mod keys;
 pub mod project;
+pub mod publish;
 pub mod query;
 
 use crate::config::Config;

@@ -4,6 +4,8 @@
 //! A published version is immutable: publishing it again with other content is refused, and
 //! publishing the same content again changes nothing.
 
+pub mod store;
+
 use crate::bundle::Built;
 use crate::index::source::write_atomic;
 use crate::index::{
@@ -116,7 +118,8 @@ impl IndexDir {
         Ok(RegistryConfig::parse(&bytes, &p.display().to_string())?)
     }
 
-    fn read_entries(&self, name: &str) -> Result<Vec<IndexEntry>, PublishError> {
+    /// The published versions of `name` (none if it has no index file).
+    pub fn read_entries(&self, name: &str) -> Result<Vec<IndexEntry>, PublishError> {
         let p = self.dir.join(index_path(name));
         match std::fs::read(&p) {
             Ok(b) => Ok(parse_index_file(&b, name, &p.display().to_string())?),
@@ -267,25 +270,18 @@ fn collect(
     Ok(())
 }
 
-/// Writes `dir/file` and `dir/file.minisig`, each atomically.
-fn write_signed(dir: &Path, file: &str, bytes: &[u8], sig: &str) -> Result<(), PublishError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let ap = dir.join(file);
-    let sp = dir.join(format!("{file}.minisig"));
-    write_atomic(&ap, bytes).map_err(io(&ap))?;
-    write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
-    Ok(())
-}
+/// Files to upload: (file name, bytes).
+pub type Upload = Vec<(String, Vec<u8>)>;
 
-/// Packs JAX compilation-cache files for one platform into a signed platform archive beside the
-/// bundle's (`<bundle stem>.<platform>.jax.tar.zst` + `.minisig`) and records it in the entry.
+/// Packs JAX compilation-cache files for one platform into a signed platform archive
+/// (`<bundle stem>.<platform>.jax.tar.zst` + `.minisig`), records it in the entry and returns
+/// both files.
 pub fn sign_platform_archive(
     entry: &mut IndexEntry,
     platform: &str,
     files: &[(String, Vec<u8>)],
-    artifacts_dir: &Path,
     signer: &Signer,
-) -> Result<(), PublishError> {
+) -> Result<Upload, PublishError> {
     let ok_platform = !platform.is_empty()
         && platform
             .chars()
@@ -313,25 +309,26 @@ pub fn sign_platform_archive(
             &entry.content_hash,
         ),
     )?;
-    write_signed(artifacts_dir, &file, &bytes, &sig)?;
     entry.artifacts.push(crate::index::PlatformArtifact {
         platform: platform.into(),
-        file,
+        file: file.clone(),
         sha256: sha256_hex(&bytes),
         size: bytes.len() as u64,
     });
     entry.artifacts.sort_by(|a, b| a.platform.cmp(&b.platform));
-    Ok(())
+    Ok(vec![
+        (file.clone(), bytes),
+        (format!("{file}.minisig"), sig.into_bytes()),
+    ])
 }
 
-/// Signs a built bundle's archive: writes `<file>` and `<file>.minisig` into `artifacts_dir`
-/// and returns the index entry for it.
+/// Signs a built bundle's archive; returns the index entry for it and the files to upload
+/// (`<file>` and `<file>.minisig`).
 pub fn sign_archive(
     built: &Built,
-    artifacts_dir: &Path,
     signer: &Signer,
     recipe: Option<String>,
-) -> Result<IndexEntry, PublishError> {
+) -> Result<(IndexEntry, Upload), PublishError> {
     let bytes = built.pack();
     let m = &built.manifest;
     let file = built.file_name();
@@ -339,8 +336,11 @@ pub fn sign_archive(
         &bytes,
         &archive_trusted_comment(&m.name, &m.version, &m.content_hash),
     )?;
-    write_signed(artifacts_dir, &file, &bytes, &sig)?;
-    Ok(IndexEntry {
+    let upload = vec![
+        (file.clone(), bytes.clone()),
+        (format!("{file}.minisig"), sig.into_bytes()),
+    ];
+    let entry = IndexEntry {
         name: m.name.clone(),
         version: m.version.clone(),
         file,
@@ -364,5 +364,6 @@ pub fn sign_archive(
         description: built.meta.description.clone(),
         keywords: built.meta.keywords.clone(),
         recipe,
-    })
+    };
+    Ok((entry, upload))
 }

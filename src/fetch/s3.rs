@@ -1,0 +1,229 @@
+//! S3 and S3-compatible buckets through object_store: `s3://bucket/key` locations, with the
+//! endpoint and region a registry names and the credentials of the standard AWS environment
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`). Without
+//! credentials requests go unsigned, for public buckets.
+
+use super::FetchError;
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+/// A bucket and the key of one object in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct S3Url {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Url {
+    /// Parses `s3://bucket/key`.
+    pub fn parse(url: &str) -> Result<S3Url, FetchError> {
+        let bad = || FetchError::Http {
+            url: url.into(),
+            message: "not an s3://bucket/key URL".into(),
+        };
+        let rest = url.strip_prefix("s3://").ok_or_else(bad)?;
+        let (bucket, key) = rest.split_once('/').ok_or_else(bad)?;
+        if bucket.is_empty() || key.is_empty() {
+            return Err(bad());
+        }
+        Ok(S3Url {
+            bucket: bucket.into(),
+            key: key.into(),
+        })
+    }
+}
+
+/// A bucket client.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    store: AmazonS3,
+    pub name: String,
+    endpoint: Option<String>,
+}
+
+/// What an S3 error means for the user.
+fn s3_err(what: &str, e: object_store::Error) -> FetchError {
+    let hint = match &e {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
+            ": the credentials were refused; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and the bucket policy)"
+        }
+        _ => "",
+    };
+    FetchError::Http {
+        url: what.into(),
+        message: format!("{e}{hint}"),
+    }
+}
+
+/// Whether an S3 error is a missing object.
+pub fn is_not_found(e: &FetchError) -> bool {
+    matches!(e, FetchError::Status { status: 404, .. })
+}
+
+impl Bucket {
+    /// A client for `bucket` at `endpoint` (AWS when absent) in `region` (else `AWS_REGION`,
+    /// else `us-east-1`).
+    pub fn new(
+        bucket: &str,
+        endpoint: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Bucket, FetchError> {
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(e) = endpoint {
+            b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+        }
+        if let Some(r) = region {
+            b = b.with_region(r);
+        } else if std::env::var("AWS_REGION").is_err()
+            && std::env::var("AWS_DEFAULT_REGION").is_err()
+        {
+            b = b.with_region("us-east-1");
+        }
+        if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+            b = b.with_skip_signature(true);
+        }
+        let store = b
+            .build()
+            .map_err(|e| s3_err(&format!("s3://{bucket}"), e))?;
+        Ok(Bucket {
+            store,
+            name: bucket.into(),
+            endpoint: endpoint.map(str::to_string),
+        })
+    }
+
+    pub fn describe(&self, key: &str) -> String {
+        match &self.endpoint {
+            Some(e) => format!("s3://{}/{key} (at {e})", self.name),
+            None => format!("s3://{}/{key}", self.name),
+        }
+    }
+
+    /// The whole object; `None` if there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, FetchError> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => {
+                let b = r
+                    .bytes()
+                    .await
+                    .map_err(|e| s3_err(&self.describe(key), e))?;
+                Ok(Some(b.to_vec()))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(s3_err(&self.describe(key), e)),
+        }
+    }
+
+    /// Streams an object into `part`, checking size and SHA-256 (object_store retries
+    /// transient failures itself).
+    pub async fn download(
+        &self,
+        key: &str,
+        part: &Path,
+        want_sha256: &str,
+        want_size: u64,
+    ) -> Result<(), FetchError> {
+        let what = self.describe(key);
+        let r = match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(FetchError::Status {
+                    url: what,
+                    status: 404,
+                });
+            }
+            Err(e) => return Err(s3_err(&what, e)),
+        };
+        let io = |e| FetchError::Io {
+            path: part.display().to_string(),
+            source: e,
+        };
+        let mut file = std::fs::File::create(part).map_err(io)?;
+        let mut hasher = Sha256::new();
+        let mut n: u64 = 0;
+        let mut stream = r.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| s3_err(&what, e))?;
+            n += chunk.len() as u64;
+            if n > want_size {
+                drop(file);
+                let _ = std::fs::remove_file(part);
+                return Err(FetchError::Size {
+                    url: what,
+                    got: n,
+                    want: want_size,
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).map_err(io)?;
+        }
+        file.sync_all().map_err(io)?;
+        let got = hex::encode(hasher.finalize());
+        if n != want_size {
+            let _ = std::fs::remove_file(part);
+            return Err(FetchError::Size {
+                url: what,
+                got: n,
+                want: want_size,
+            });
+        }
+        if got != want_sha256 {
+            let _ = std::fs::remove_file(part);
+            return Err(FetchError::Checksum {
+                url: what,
+                got,
+                want: want_sha256.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes an object only if the key is free. Returns false if an object is already there
+    /// (the caller compares contents). Objects of at least `multipart_from` bytes are uploaded in
+    /// parts after checking that the key is free.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        multipart_from: usize,
+    ) -> Result<bool, FetchError> {
+        let what = self.describe(key);
+        let path = ObjectPath::from(key);
+        if bytes.len() >= multipart_from {
+            match self.store.head(&path).await {
+                Ok(_) => return Ok(false),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(s3_err(&what, e)),
+            }
+            let upload = self
+                .store
+                .put_multipart(&path)
+                .await
+                .map_err(|e| s3_err(&what, e))?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
+            w.write(bytes);
+            w.finish().await.map_err(|e| s3_err(&what, e))?;
+            return Ok(true);
+        }
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(s3_err(&what, e)),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Publishing: create a registry, publish a model version (build, sign, upload to the artifact
+//! store, add the index line, re-sign the snapshot), yank. The index is a local directory (a
+//! checkout of the index repository); the store is the registry's first writable artifact
+//! location, or the one given.
+
+use crate::bundle::{self, Built};
+use crate::index::{ArtifactLocation, IndexEntry};
+use crate::input::Input;
+use crate::publish::store::{Put, Store};
+use crate::publish::{IndexDir, PublishError, sign_archive, sign_platform_archive};
+use crate::sign::Signer;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// `ptd registry init DIR`: `config.json` and a first signed snapshot.
+pub fn registry_init(
+    dir: &Path,
+    name: &str,
+    artifacts: Vec<ArtifactLocation>,
+    signer: &Signer,
+) -> Result<()> {
+    IndexDir::new(dir).init(name, artifacts, signer)?;
+    Ok(())
+}
+
+/// What to publish and where.
+pub struct Request<'a> {
+    /// A model directory, a graph file or a bundle.
+    pub input: &'a Path,
+    /// The index directory.
+    pub index: &'a Path,
+    /// Overrides the registry's artifact location: a directory, `file://` or `s3://` URL.
+    pub store: Option<Store>,
+    pub signer: &'a Signer,
+    /// The recipe's path under `models/`, recorded in the index line.
+    pub recipe: Option<String>,
+    /// JAX compilation-cache files per platform: (platform, directory).
+    pub jax: &'a [(String, PathBuf)],
+    /// Only say what would be done.
+    pub dry_run: bool,
+}
+
+/// One file and what happened (or would happen) to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Uploaded {
+    pub file: String,
+    pub to: String,
+    pub size: u64,
+    /// `created`, `unchanged` or `would upload`.
+    pub action: String,
+}
+
+/// The outcome of a publish.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `published`, `unchanged` (the same content was already published) or `dry-run`.
+    pub status: String,
+    pub entry: IndexEntry,
+    pub files: Vec<Uploaded>,
+}
+
+/// The regular files directly in `dir`, sorted by name.
+fn plain_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let p = e.path();
+        if !p.is_file() {
+            return Err(Error::Usage(format!(
+                "{}: a JAX cache directory must hold only files",
+                p.display()
+            )));
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        out.push((name, data));
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("{}: no files", dir.display())));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The store to publish into: the one given, else the registry's first writable location.
+fn choose_store(index: &IndexDir, given: Option<Store>) -> Result<Store> {
+    if let Some(s) = given {
+        return Ok(s);
+    }
+    let config = index.config()?;
+    for loc in &config.artifacts {
+        if let Some(s) = Store::from_location(loc)? {
+            return Ok(s);
+        }
+    }
+    Err(Error::Usage(format!(
+        "registry '{}' has no artifact location ptd can write (file:// or s3://); pass --store DIR|s3://BUCKET/PREFIX",
+        config.name
+    )))
+}
+
+/// `ptd publish`. A version already published with the same content is a no-op; with other
+/// content it is refused before anything is uploaded. Files go to the store first, the index
+/// line last, so a reader never sees a line whose archive is missing.
+pub async fn publish(req: Request<'_>) -> Result<Report> {
+    let index = IndexDir::new(req.index);
+    let input = Input::open(req.input)?;
+    let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
+    let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
+    for (platform, dir) in req.jax {
+        let files = plain_dir_files(dir)?;
+        upload.extend(sign_platform_archive(
+            &mut entry, platform, &files, req.signer,
+        )?);
+    }
+    if let Some(old) = index
+        .read_entries(&entry.name)?
+        .into_iter()
+        .find(|e| e.version == entry.version)
+    {
+        if old.content_hash == entry.content_hash {
+            return Ok(Report {
+                status: "unchanged".into(),
+                entry: old,
+                files: Vec::new(),
+            });
+        }
+        return Err(PublishError::Exists {
+            name: entry.name.clone(),
+            version: entry.version.to_string(),
+            existing: old.content_hash,
+        }
+        .into());
+    }
+    let store = choose_store(&index, req.store)?;
+    let mut files = Vec::new();
+    for (file, bytes) in &upload {
+        let action = if req.dry_run {
+            "would upload".to_string()
+        } else {
+            match store.put_new(file, bytes).await? {
+                Put::Created => "created".into(),
+                Put::Unchanged => "unchanged".into(),
+            }
+        };
+        files.push(Uploaded {
+            file: file.clone(),
+            to: store.describe(file),
+            size: bytes.len() as u64,
+            action,
+        });
+    }
+    if req.dry_run {
+        return Ok(Report {
+            status: "dry-run".into(),
+            entry,
+            files,
+        });
+    }
+    index.add(entry.clone(), req.signer)?;
+    Ok(Report {
+        status: "published".into(),
+        entry,
+        files,
+    })
+}
+
+/// `ptd yank NAME@VERSION [--undo]`.
+pub fn yank(
+    index_dir: &Path,
+    name: &str,
+    version: &semver::Version,
+    undo: bool,
+    signer: &Signer,
+) -> Result<()> {
+    IndexDir::new(index_dir).yank(name, version, !undo, signer)?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Publishing into an S3-compatible bucket and installing from it, against a real S3 server
+//! started on 127.0.0.1: s3s-fs, which checks request signatures. `scripts/test-all.sh`
+//! installs it into `.tools/`; without it this test fails rather than skips.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use support::{User, kingman_moments, models, rel_err};
+
+const KEY_ID: &str = "ptdtestaccess";
+const SECRET: &str = "ptdtestsecret";
+
+struct S3Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s3s_fs() -> PathBuf {
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs");
+    if local.is_file() {
+        return local;
+    }
+    let probe = Command::new("s3s-fs").arg("--help").output();
+    assert!(
+        probe.is_ok(),
+        "s3s-fs is missing: run scripts/test-all.sh (it installs s3s-fs 0.14.1 into .tools/)"
+    );
+    PathBuf::from("s3s-fs")
+}
+
+fn start_s3() -> S3Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(s3s_fs())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--access-key",
+            KEY_ID,
+            "--secret-key",
+            SECRET,
+            "--domain",
+            "localhost",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return S3Server {
+                child,
+                port,
+                _dir: dir,
+            };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("s3s-fs did not start");
+}
+
+fn creds(secret: &str) -> [(&'static str, &str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_REGION", "us-east-1"),
+    ]
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn publish_to_s3_then_install_from_the_bucket() {
+    let s3 = start_s3();
+    let endpoint = format!("http://127.0.0.1:{}", s3.port);
+    let publisher = User::new();
+    let d = publisher.dir.path();
+    let key = d.join("lab");
+    publisher.ok(&["keygen", "-o", key.to_str().unwrap(), "--unencrypted"]);
+    let key = key.with_extension("key");
+    let index = d.join("index");
+    publisher.ok(&[
+        "registry",
+        "init",
+        index.to_str().unwrap(),
+        "--name",
+        "lab",
+        "--artifacts",
+        "s3://models/archives/{file}",
+        "--s3-endpoint",
+        &endpoint,
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let kingman = models().join("coalescent/kingman");
+    let publish = |args: &[&str], secret: &str| {
+        let mut a = vec![
+            "publish",
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--json",
+        ];
+        a.extend_from_slice(args);
+        publisher.run_env(&a, &creds(secret))
+    };
+
+    // --dry-run uploads nothing and leaves the index alone.
+    let before = std::fs::read(index.join("snapshot.json")).unwrap();
+    let out = publish(&[kingman.to_str().unwrap(), "--dry-run"], SECRET);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["status"], "dry-run");
+    assert_eq!(r["files"][0]["action"], "would upload");
+    assert!(
+        r["files"][0]["to"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://models/archives/coalescent-kingman-1.2.1.ptd.tar.zst")
+    );
+    assert_eq!(std::fs::read(index.join("snapshot.json")).unwrap(), before);
+
+    // Bad credentials: a clear error, nothing in the index.
+    let out = publish(&[kingman.to_str().unwrap()], "wrong-secret");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("credentials were refused"), "{err}");
+    assert!(!index.join("coalescent/kingman").exists());
+
+    // Publish, archive and signature land in the bucket; the index line follows.
+    let out = publish(&[kingman.to_str().unwrap()], SECRET);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["status"], "published");
+    let actions: Vec<&str> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["created", "created"]);
+    // The same content again is a no-op.
+    let out = publish(&[kingman.to_str().unwrap()], SECRET);
+    assert_eq!(json(&out)["status"], "unchanged");
+    // A large archive goes up in parts.
+    let out = publisher.run_env(
+        &[
+            "publish",
+            models().join("reliability/erlang").to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &[
+            creds(SECRET)[0],
+            creds(SECRET)[1],
+            creds(SECRET)[2],
+            ("PTD_S3_MULTIPART_BYTES", "1"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Another index pointing at the same bucket cannot overwrite the stored archive with other
+    // bytes under the same name.
+    let other_index = d.join("other-index");
+    publisher.ok(&[
+        "registry",
+        "init",
+        other_index.to_str().unwrap(),
+        "--name",
+        "other",
+        "--artifacts",
+        "s3://models/archives/{file}",
+        "--s3-endpoint",
+        &endpoint,
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let changed = d.join("kingman-changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    let text = std::fs::read_to_string(kingman.join("model.toml"))
+        .unwrap()
+        .replace("samples = 10", "samples = 11");
+    std::fs::write(changed.join("model.toml"), text).unwrap();
+    let out = publisher.run_env(
+        &[
+            "publish",
+            changed.to_str().unwrap(),
+            "--registry",
+            other_index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &creds(SECRET),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already exists with other bytes"), "{err}");
+    assert!(!other_index.join("coalescent/kingman").exists());
+    // And the same registry refuses it before uploading anything.
+    let out = publish(&[changed.to_str().unwrap()], SECRET);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already published with other content"));
+
+    // A user installs from the bucket into a clean cache.
+    let user = User::new();
+    let reg = index.to_str().unwrap();
+    let out = user.run_env(
+        &[
+            "install",
+            "coalescent/kingman@1.2",
+            "reliability/erlang",
+            "--registry",
+            reg,
+            "--json",
+        ],
+        &creds(SECRET),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items = json(&out)["installed"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    let k = items
+        .iter()
+        .find(|i| i["name"] == "coalescent/kingman")
+        .unwrap();
+    assert!(
+        k["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("downloaded from s3://models/archives/"),
+        "{k}"
+    );
+    let archive = user.home().join("archives").join(format!(
+        "{}.ptd.tar.zst",
+        k["archive_sha256"].as_str().unwrap()
+    ));
+    let out = user.ok(&[
+        "eval",
+        archive.to_str().unwrap(),
+        "--theta",
+        "0.3",
+        "--json",
+    ]);
+    let m = json(&out)["moments"].clone();
+    let (m1, m2) = kingman_moments(10, 0.3);
+    assert!(rel_err(m[0].as_f64().unwrap(), m1) < 1e-10);
+    assert!(rel_err(m[1].as_f64().unwrap(), m2) < 1e-10);
+    user.ok(&["verify"]);
+    // Without credentials the private bucket refuses, and ptd says so.
+    let user = User::new();
+    let err = user.fails(&["install", "reliability/erlang", "--registry", reg]);
+    assert!(err.contains("credentials were refused"), "{err}");
+    assert!(user.installed().is_empty());
+}
