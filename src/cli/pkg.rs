@@ -175,8 +175,13 @@ pub enum RegistryCommand {
         /// Region of the bucket for s3:// locations.
         #[arg(long, value_name = "REGION")]
         s3_region: Option<String>,
+        /// The registry's secret key (else PTD_SIGNING_KEY; with neither, a new key pair is
+        /// made under $PTD_HOME/keys/).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Do not encrypt a newly made secret key.
+        #[arg(long)]
+        unencrypted: bool,
     },
     /// Sign a new snapshot of DIR's index files as they are (after editing them by hand).
     Resign {
@@ -520,13 +525,39 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             s3_endpoint,
             s3_region,
             key,
+            unencrypted,
         }) => {
-            let signer = ops::keys::signer(key.as_deref())?;
+            let has_key =
+                key.is_some() || std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
+            let (signer, generated) = if has_key {
+                (ops::keys::signer(key.as_deref())?, None)
+            } else {
+                let password = if unencrypted {
+                    None
+                } else {
+                    Some(key_password()?)
+                };
+                let home = ptd::install::Home::from_env();
+                let (s, files) = ops::publish::new_registry_key(&home, &name, password.as_deref())?;
+                (s, Some(files))
+            };
             let artifacts = artifacts
                 .iter()
                 .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
                 .collect::<Result<Vec<_>>>()?;
             ops::publish::registry_init(&dir, &name, artifacts, &signer)?;
+            if let Some(k) = generated {
+                status(
+                    g,
+                    "Created",
+                    &format!(
+                        "key {}: secret {} (keep it out of the index; give it to CI as a secret), public {}",
+                        k.key_id,
+                        k.secret.display(),
+                        k.public.display()
+                    ),
+                );
+            }
             status(
                 g,
                 "Created",

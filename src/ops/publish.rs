@@ -13,15 +13,61 @@ use crate::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// `ptd registry init DIR`: `config.json` and a first signed snapshot.
+/// `ptd registry init DIR`: `config.json`, a first signed snapshot and a `README.md` that
+/// tells users how to reach the registry and which key to pin.
 pub fn registry_init(
     dir: &Path,
     name: &str,
     artifacts: Vec<ArtifactLocation>,
     signer: &Signer,
 ) -> Result<()> {
-    IndexDir::new(dir).init(name, artifacts, signer)?;
+    IndexDir::new(dir).init(name, artifacts.clone(), signer)?;
+    let readme = dir.join("README.md");
+    if !readme.exists() {
+        let locations: String = artifacts
+            .iter()
+            .map(|a| format!("- `{}` ({})\n", a.url, a.kind))
+            .collect();
+        let text = format!(
+            "# ptd registry `{name}`\n\n\
+             This directory is a ptd registry index (format 1, see ptd's `docs/registry-protocol.md`):\n\
+             `config.json`, one file of JSON lines per model under `<namespace>/<name>`, and\n\
+             `snapshot.json`, signed in `snapshot.json.minisig`.\n\n\
+             Archives are downloaded from, in order:\n\n{locations}\n\
+             Index and archives are signed with minisign key `{id}`:\n\n    {pk}\n\n\
+             ## Using it\n\n\
+             Add it to `$PTD_HOME/config.toml` (default `~/.ptd/config.toml`), pinning the key:\n\n\
+             ```toml\n[registries.{name}]\nindex = \"<URL or path of this directory>\"\nkeys = [\"{pk}\"]\n```\n\n\
+             then `ptd install --registry {name} NAMESPACE/MODEL@REQ`, or `registry = \"{name}\"` in a\n\
+             project's `ptd.toml`.\n\n\
+             ## Publishing\n\n\
+             `ptd publish <model dir> --registry <this directory> --key <secret key>` builds, signs\n\
+             and uploads the archive, then adds its line here and re-signs the snapshot; commit the\n\
+             result. `ptd yank NAME@VERSION --registry <this directory>` marks a version yanked.\n\
+             Never edit the index files by hand without `ptd registry resign`.\n",
+            id = signer.key_id,
+            pk = signer.public_key(),
+        );
+        crate::index::source::write_atomic(&readme, text.as_bytes())
+            .map_err(|e| Error::io(&readme, e))?;
+    }
     Ok(())
+}
+
+/// A new key pair for a new registry, under `$PTD_HOME/keys/<name>.key` / `.pub` (never inside
+/// the index, which is published): its signer and files.
+pub fn new_registry_key(
+    home: &crate::install::Home,
+    name: &str,
+    password: Option<&str>,
+) -> Result<(Signer, super::keys::KeyFiles)> {
+    let base = home
+        .root
+        .join("keys")
+        .join(crate::index::registry::state_id(name));
+    let files = super::keys::keygen(&base, password, false)?;
+    let signer = Signer::read(&files.secret, password)?;
+    Ok((signer, files))
 }
 
 /// What to publish and where.

@@ -59,7 +59,12 @@ pub fn generate(password: Option<&str>) -> Result<NewKeys, SignError> {
     let key_id = key_id_of(kp.pk.keynum());
     let public_key = kp.pk.to_base64();
     let public_file = kp.pk.to_box().map_err(err)?.into_string();
-    let secret_file = kp.sk.to_box(None).map_err(err)?.into_string();
+    let comment = if password.is_some() {
+        "minisign encrypted secret key"
+    } else {
+        "minisign unencrypted secret key"
+    };
+    let secret_file = kp.sk.to_box(Some(comment)).map_err(err)?.into_string();
     Ok(NewKeys {
         public_file,
         secret_file,

@@ -1,0 +1,195 @@
+//! A registry on a shared filesystem: `ptd registry init` (with a new, encrypted key), publish,
+//! then install, lock and verify from it; yank and undo; a changed bundle under a published
+//! version refused.
+
+mod support;
+
+use support::{User, models};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn a_directory_registry_from_init_to_install() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("index");
+    let store = shared.path().join("archives");
+    let password = [("PTD_SIGNING_KEY_PASSWORD", "a long pass phrase")];
+    let init = [
+        "registry",
+        "init",
+        index.to_str().unwrap(),
+        "--name",
+        "lab",
+        "--artifacts",
+        &format!("file://{}/{{file}}", store.display()),
+    ];
+    // Without a password and without --unencrypted, no key is made.
+    let err = publisher.fails(&init);
+    assert!(err.contains("PTD_SIGNING_KEY_PASSWORD"), "{err}");
+    assert!(!index.join("config.json").exists());
+    let out = publisher.run_env(&init, &password);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The secret key is encrypted and kept under $PTD_HOME, never in the index.
+    let keys = support::walk(&publisher.home().join("keys"));
+    let secret = keys
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "key"))
+        .unwrap()
+        .clone();
+    assert!(
+        std::fs::read_to_string(&secret)
+            .unwrap()
+            .starts_with("untrusted comment: minisign encrypted secret key")
+    );
+    assert!(
+        support::walk(&index)
+            .iter()
+            .all(|p| p.extension().is_none_or(|e| e != "key"))
+    );
+    let readme = std::fs::read_to_string(index.join("README.md")).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index.join("config.json")).unwrap()).unwrap();
+    assert!(readme.contains(config["keys"][0]["public_key"].as_str().unwrap()));
+
+    let publish = |dir: &std::path::Path| {
+        publisher.run_env(
+            &[
+                "publish",
+                dir.to_str().unwrap(),
+                "--registry",
+                index.to_str().unwrap(),
+                "--key",
+                secret.to_str().unwrap(),
+                "--json",
+            ],
+            &password,
+        )
+    };
+    for m in ["coalescent/kingman", "queue/mm1k"] {
+        let out = publish(&models().join(m));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json(&out)["status"], "published");
+    }
+    // A changed bundle under a published version is refused; the index does not change.
+    let before = std::fs::read(index.join("snapshot.json")).unwrap();
+    let changed = publisher.dir.path().join("mm1k");
+    std::fs::create_dir_all(&changed).unwrap();
+    std::fs::write(
+        changed.join("model.toml"),
+        std::fs::read_to_string(models().join("queue/mm1k/model.toml"))
+            .unwrap()
+            .replace("capacity = 20", "capacity = 21"),
+    )
+    .unwrap();
+    let out = publish(&changed);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already published with other content"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(index.join("snapshot.json")).unwrap(), before);
+
+    // A user on the shared filesystem pins the key and installs, locks and verifies.
+    let user = User::new();
+    std::fs::create_dir_all(user.home()).unwrap();
+    std::fs::write(
+        user.home().join("config.toml"),
+        format!(
+            "[registries.lab]\nindex = \"{}\"\nkeys = [\"{}\"]\n",
+            index.display(),
+            config["keys"][0]["public_key"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let project = user.dir.path().join("p");
+    user.ok(&["init", project.to_str().unwrap()]);
+    user.ok_in(&project, &["add", "queue/mm1k", "--registry", "lab"]);
+    user.ok_in(
+        &project,
+        &["add", "coalescent/kingman@1", "--registry", "lab"],
+    );
+    let out = user.ok_in(&project, &["install", "--locked", "--json"]);
+    assert_eq!(json(&out)["installed"].as_array().unwrap().len(), 2);
+    user.ok(&["verify"]);
+    let lock = std::fs::read_to_string(project.join("ptd.lock")).unwrap();
+    assert!(lock.contains("registry = \"lab\""), "{lock}");
+
+    // Yank, then undo: new resolutions see it gone, then back.
+    let yank = |undo: bool| {
+        let mut a = vec![
+            "yank",
+            "queue/mm1k@1.0.0",
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            secret.to_str().unwrap(),
+        ];
+        if undo {
+            a.push("--undo");
+        }
+        let out = publisher.run_env(&a, &password);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    yank(false);
+    let err = user.fails(&["install", "queue/mm1k", "--registry", "lab"]);
+    assert!(err.contains("yanked"), "{err}");
+    // The locked project still installs it.
+    user.ok_in(&project, &["install", "--locked"]);
+    yank(true);
+    user.ok(&["install", "queue/mm1k", "--registry", "lab"]);
+
+    // A key that is not the pinned one is refused, even if the index now lists it.
+    let other = publisher.dir.path().join("other");
+    publisher.ok(&["keygen", "-o", other.to_str().unwrap(), "--unencrypted"]);
+    let mut cfg = config.clone();
+    let pk = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let pk_line = pk.lines().nth(1).unwrap().trim().to_string();
+    let id = pk
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    cfg["keys"] = serde_json::json!([{ "id": id, "public_key": pk_line }]);
+    std::fs::write(
+        index.join("config.json"),
+        serde_json::to_vec_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    publisher.ok(&[
+        "registry",
+        "resign",
+        index.to_str().unwrap(),
+        "--key",
+        other.with_extension("key").to_str().unwrap(),
+    ]);
+    let err = user.fails(&["info", "queue/mm1k", "--registry", "lab"]);
+    assert!(
+        err.contains(&id) || err.to_lowercase().contains("key"),
+        "{err}"
+    );
+}
