@@ -718,7 +718,9 @@ fn artifact_location(
 ) -> Result<ArtifactLocation> {
     let kind = if url.starts_with("file://") {
         "file"
-    } else if url.starts_with("https://github.com/") {
+    } else if url.starts_with("https://github.com/")
+        || url.contains("/releases/download/{tag}/{file}")
+    {
         "github-releases"
     } else if url.starts_with("s3://") {
         "s3"

@@ -54,13 +54,27 @@ CREATE INDEX IF NOT EXISTS installed_content ON installed(content_hash);
 ";
 
 /// Opens a database shared by concurrent processes: WAL journal, a generous busy timeout, and
-/// the schema created if missing.
+/// the schema created if missing. Switching a new database to WAL and creating its tables can
+/// fail at once with "database is locked" when several processes do it together (SQLite does
+/// not wait there), so that step holds a lock file beside the database.
 fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
     let p = path.display().to_string();
     let err = |source| DbError {
         path: p.clone(),
         source,
     };
+    let lock_path = path.with_extension("db.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(|e| {
+            err(rusqlite::Error::InvalidPath(
+                format!("{}: {e}", lock_path.display()).into(),
+            ))
+        })?;
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -68,6 +82,7 @@ fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(err)?;
     conn.execute_batch(schema).map_err(err)?;
+    drop(lock);
     Ok((conn, p))
 }
 

@@ -222,12 +222,18 @@ pub fn platform_trusted_comment(
     format!("ptd-jax name={name} version={version} platform={platform} content_hash={content_hash}")
 }
 
+/// The release tag of a version: `<namespace>-<name>-v<version>`.
+pub fn release_tag(e: &IndexEntry) -> String {
+    let (ns, model) = e.name.split_once('/').unwrap_or(("", &e.name));
+    format!("{ns}-{model}-v{}", e.version)
+}
+
 /// Expands an artifact URL template for an index entry.
 pub fn expand_url(template: &str, e: &IndexEntry, file: &str) -> String {
     let (ns, model) = e.name.split_once('/').unwrap_or(("", &e.name));
     template
         .replace("{file}", file)
-        .replace("{tag}", &format!("{ns}-{model}-v{}", e.version))
+        .replace("{tag}", &release_tag(e))
         .replace("{name}", &e.name)
         .replace("{namespace}", ns)
         .replace("{model}", model)

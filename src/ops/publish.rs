@@ -141,7 +141,7 @@ fn choose_store(index: &IndexDir, given: Option<Store>) -> Result<Store> {
         }
     }
     Err(Error::Usage(format!(
-        "registry '{}' has no artifact location ptd can write (file:// or s3://); pass --store DIR|s3://BUCKET/PREFIX",
+        "registry '{}' has no artifact location ptd can write (file://, s3:// or GitHub releases); pass --store DIR|s3://BUCKET/PREFIX|github:OWNER/REPO",
         config.name
     )))
 }
@@ -180,19 +180,20 @@ pub async fn publish(req: Request<'_>) -> Result<Report> {
         .into());
     }
     let store = choose_store(&index, req.store)?;
+    let tag = crate::install::release_tag(&entry);
     let mut files = Vec::new();
     for (file, bytes) in &upload {
         let action = if req.dry_run {
             "would upload".to_string()
         } else {
-            match store.put_new(file, bytes).await? {
+            match store.put_new(&tag, file, bytes).await? {
                 Put::Created => "created".into(),
                 Put::Unchanged => "unchanged".into(),
             }
         };
         files.push(Uploaded {
             file: file.clone(),
-            to: store.describe(file),
+            to: store.describe(&tag, file),
             size: bytes.len() as u64,
             action,
         });

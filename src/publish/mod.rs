@@ -4,6 +4,7 @@
 //! A published version is immutable: publishing it again with other content is refused, and
 //! publishing the same content again changes nothing.
 
+pub mod github;
 pub mod store;
 
 use crate::bundle::Built;

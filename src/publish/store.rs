@@ -12,7 +12,12 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum Store {
     Dir(PathBuf),
-    S3 { bucket: Bucket, prefix: String },
+    S3 {
+        bucket: Bucket,
+        prefix: String,
+    },
+    /// One release per version (its tag), files as assets.
+    GitHub(super::github::Releases),
 }
 
 /// What writing one file did.
@@ -45,8 +50,13 @@ fn prefix_of(template: &str) -> Result<&str, PublishError> {
 
 impl Store {
     /// The store behind one of a registry's artifact locations, if it is writable by ptd
-    /// (`file://` and `s3://`).
+    /// (`file://`, `s3://` and GitHub releases).
     pub fn from_location(loc: &ArtifactLocation) -> Result<Option<Store>, PublishError> {
+        if loc.kind == "github-releases" {
+            return Ok(Some(Store::GitHub(super::github::Releases::from_template(
+                &loc.url,
+            )?)));
+        }
         if let Some(p) = loc.url.strip_prefix("file://") {
             return Ok(Some(Store::Dir(PathBuf::from(prefix_of(p)?))));
         }
@@ -61,12 +71,18 @@ impl Store {
         Ok(None)
     }
 
-    /// `--store`: a directory, `file://DIR`, or `s3://bucket[/prefix]`.
+    /// `--store`: a directory, `file://DIR`, `s3://bucket[/prefix]` or `github:OWNER/REPO`.
     pub fn from_spec(
         spec: &str,
         endpoint: Option<&str>,
         region: Option<&str>,
     ) -> Result<Store, PublishError> {
+        if let Some(repo) = spec.strip_prefix("github:") {
+            let (owner, name) = repo.split_once('/').ok_or_else(|| {
+                PublishError::Refused(format!("--store {spec}: use github:OWNER/REPO"))
+            })?;
+            return Ok(Store::GitHub(super::github::Releases::new(owner, name)?));
+        }
         if spec.starts_with("s3://") {
             let spec = if spec.trim_start_matches("s3://").contains('/') {
                 spec.to_string()
@@ -97,23 +113,26 @@ impl Store {
         }
     }
 
-    /// Where `file` goes, for messages.
-    pub fn describe(&self, file: &str) -> String {
+    /// Where `file` of the version tagged `tag` goes, for messages.
+    pub fn describe(&self, tag: &str, file: &str) -> String {
         match self {
             Store::Dir(d) => d.join(file).display().to_string(),
             Store::S3 { bucket, prefix } => bucket.describe(&Store::key(prefix, file)),
+            Store::GitHub(r) => r.describe(tag, file),
         }
     }
 
-    /// Writes `file` unless it exists; an existing file with other bytes is refused.
-    pub async fn put_new(&self, file: &str, bytes: &[u8]) -> Result<Put, PublishError> {
+    /// Writes `file` of the version tagged `tag` unless it exists; an existing file with other
+    /// bytes is refused.
+    pub async fn put_new(&self, tag: &str, file: &str, bytes: &[u8]) -> Result<Put, PublishError> {
         let differs = || {
             PublishError::Refused(format!(
                 "{} already exists with other bytes; a published file never changes: publish a new version",
-                self.describe(file)
+                self.describe(tag, file)
             ))
         };
         match self {
+            Store::GitHub(r) => r.put_new(tag, file, bytes).await,
             Store::Dir(d) => {
                 let p = d.join(file);
                 std::fs::create_dir_all(d).map_err(|source| PublishError::Io {

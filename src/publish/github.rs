@@ -1,0 +1,221 @@
+//! GitHub releases as an artifact store, through octocrab: one release per model version (tag
+//! `<namespace>-<name>-v<version>`), the archive and its signature as assets. The token comes
+//! from `GITHUB_TOKEN`; the API from `GITHUB_API_URL` (set by GitHub Actions; default
+//! `https://api.github.com`). Uploads go to the release's own `upload_url`.
+
+use super::PublishError;
+use super::store::Put;
+use octocrab::Octocrab;
+
+/// A repository's releases.
+#[derive(Debug)]
+pub struct Releases {
+    crab: Octocrab,
+    api: String,
+    token: String,
+    pub owner: String,
+    pub repo: String,
+}
+
+fn gh_err(what: &str, e: octocrab::Error) -> PublishError {
+    let detail = match &e {
+        octocrab::Error::GitHub { source, .. } => {
+            let hint = if source.status_code.as_u16() == 401 {
+                ": GITHUB_TOKEN was refused (is it valid, with contents: write permission?)"
+            } else {
+                ""
+            };
+            format!(
+                "GitHub answered {} {}{hint}",
+                source.status_code.as_u16(),
+                source.message
+            )
+        }
+        other => other.to_string(),
+    };
+    PublishError::Refused(format!("{what}: {detail}"))
+}
+
+fn status_of(e: &octocrab::Error) -> Option<u16> {
+    match e {
+        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
+        _ => None,
+    }
+}
+
+impl Releases {
+    /// From an artifact location `<host>/<owner>/<repo>/releases/download/{tag}/{file}`.
+    pub fn from_template(template: &str) -> Result<Releases, PublishError> {
+        let bad = || {
+            PublishError::Refused(format!(
+                "artifact location {template}: a GitHub releases location looks like https://github.com/OWNER/REPO/releases/download/{{tag}}/{{file}}"
+            ))
+        };
+        let path = template
+            .split_once("://")
+            .map(|(_, r)| r)
+            .and_then(|r| r.split_once('/'))
+            .map(|(_, p)| p)
+            .ok_or_else(bad)?;
+        let parts: Vec<&str> = path.split('/').collect();
+        match parts.as_slice() {
+            [owner, repo, "releases", "download", "{tag}", "{file}"] => Releases::new(owner, repo),
+            _ => Err(bad()),
+        }
+    }
+
+    pub fn new(owner: &str, repo: &str) -> Result<Releases, PublishError> {
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                PublishError::Refused(
+                    "publishing to GitHub releases needs a token in GITHUB_TOKEN (contents: write)"
+                        .into(),
+                )
+            })?;
+        let api = std::env::var("GITHUB_API_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "https://api.github.com".into());
+        let crab = Octocrab::builder()
+            .base_uri(api.as_str())
+            .map_err(|e| gh_err(&api, e))?
+            .personal_token(token.clone())
+            .build()
+            .map_err(|e| gh_err(&api, e))?;
+        Ok(Releases {
+            crab,
+            api,
+            token,
+            owner: owner.into(),
+            repo: repo.into(),
+        })
+    }
+
+    /// A client that also authenticates to the upload host a release names in its
+    /// `upload_url` (uploads.github.com on github.com; another path on GitHub Enterprise).
+    fn uploader(&self, upload_url: &str) -> Result<Octocrab, PublishError> {
+        let origin: String = match upload_url.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.split('/').next().unwrap_or(rest);
+                format!("{scheme}://{host}")
+            }
+            None => {
+                return Err(PublishError::Refused(format!(
+                    "GitHub gave an upload URL without a scheme: {upload_url}"
+                )));
+            }
+        };
+        Octocrab::builder()
+            .base_uri(self.api.as_str())
+            .map_err(|e| gh_err(&self.api, e))?
+            .upload_uri(origin.as_str())
+            .map_err(|e| gh_err(&origin, e))?
+            .personal_token(self.token.clone())
+            .build()
+            .map_err(|e| gh_err(&origin, e))
+    }
+
+    pub fn describe(&self, tag: &str, file: &str) -> String {
+        format!(
+            "GitHub release {}/{} {tag}, asset {file}",
+            self.owner, self.repo
+        )
+    }
+
+    /// The release for `tag`, created if missing.
+    async fn release(&self, tag: &str) -> Result<octocrab::models::repos::Release, PublishError> {
+        let repo = self.crab.repos(&self.owner, &self.repo);
+        let rel = repo.releases();
+        match rel.get_by_tag(tag).await {
+            Ok(r) => return Ok(r),
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(gh_err(&self.describe(tag, "-"), e)),
+        }
+        let body = format!("Published by ptd: archive and minisign signature of {tag}.");
+        match rel.create(tag).name(tag).body(&body).send().await {
+            Ok(r) => Ok(r),
+            // Created meanwhile by another publisher.
+            Err(e) if status_of(&e) == Some(422) => rel
+                .get_by_tag(tag)
+                .await
+                .map_err(|e| gh_err(&self.describe(tag, "-"), e)),
+            Err(e) => Err(gh_err(&self.describe(tag, "-"), e)),
+        }
+    }
+
+    /// The bytes of the asset called `file`, if the release has one.
+    async fn existing(
+        &self,
+        release_id: u64,
+        tag: &str,
+        file: &str,
+    ) -> Result<Option<Vec<u8>>, PublishError> {
+        let repo = self.crab.repos(&self.owner, &self.repo);
+        let rel = repo.releases();
+        let mut page = 1u32;
+        loop {
+            let assets = rel
+                .assets(release_id)
+                .per_page(100)
+                .page(page)
+                .send()
+                .await
+                .map_err(|e| gh_err(&self.describe(tag, file), e))?;
+            let n = assets.items.len();
+            if let Some(a) = assets.items.into_iter().find(|a| a.name == file) {
+                // The public download URL, fetched without the token.
+                let bytes = reqwest::get(a.browser_download_url.as_str())
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| PublishError::Refused(format!("{}: {e}", a.browser_download_url)))?
+                    .bytes()
+                    .await
+                    .map_err(|e| {
+                        PublishError::Refused(format!("{}: {e}", a.browser_download_url))
+                    })?;
+                return Ok(Some(bytes.to_vec()));
+            }
+            if n < 100 {
+                return Ok(None);
+            }
+            page += 1;
+        }
+    }
+
+    /// Uploads `file` as an asset of the release `tag` unless one by that name exists; an
+    /// existing asset with other bytes is refused.
+    pub async fn put_new(&self, tag: &str, file: &str, bytes: &[u8]) -> Result<Put, PublishError> {
+        let release = self.release(tag).await?;
+        let id = release.id.into_inner();
+        let differs = || {
+            PublishError::Refused(format!(
+                "{} already exists with other bytes; a published file never changes: publish a new version",
+                self.describe(tag, file)
+            ))
+        };
+        if let Some(old) = self.existing(id, tag, file).await? {
+            return if old == bytes {
+                Ok(Put::Unchanged)
+            } else {
+                Err(differs())
+            };
+        }
+        let uploader = self.uploader(&release.upload_url)?;
+        let repo = uploader.repos(&self.owner, &self.repo);
+        let rel = repo.releases();
+        match rel
+            .upload_asset(id, file, bytes::Bytes::copy_from_slice(bytes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Put::Created),
+            Err(e) if status_of(&e) == Some(422) => match self.existing(id, tag, file).await? {
+                Some(old) if old == bytes => Ok(Put::Unchanged),
+                _ => Err(differs()),
+            },
+            Err(e) => Err(gh_err(&self.describe(tag, file), e)),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Publishing to GitHub releases and installing through the assets' download URLs, against a
+//! local stand-in for GitHub's API (GitHub itself cannot be reached from tests): token required,
+//! 404/422 as GitHub answers them, a separate upload host, downloads redirected to storage.
+
+mod support;
+
+#[path = "support/github.rs"]
+mod github;
+
+use github::GitHub;
+use support::{User, kingman_moments, models, rel_err};
+
+const TOKEN: &str = "ghp_publishertoken";
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn publish_to_github_releases_then_install_from_the_assets() {
+    let gh = GitHub::start("lab", "models", TOKEN);
+    let publisher = User::new();
+    let d = publisher.dir.path();
+    let key = d.join("lab");
+    publisher.ok(&["keygen", "-o", key.to_str().unwrap(), "--unencrypted"]);
+    let key = key.with_extension("key");
+    let index = d.join("index");
+    publisher.ok(&[
+        "registry",
+        "init",
+        index.to_str().unwrap(),
+        "--name",
+        "lab",
+        "--artifacts",
+        &gh.download_template(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let config = std::fs::read_to_string(index.join("config.json")).unwrap();
+    assert!(config.contains("\"github-releases\""), "{config}");
+    let api = gh.api_url();
+    let publish = |dir: &std::path::Path, idx: &std::path::Path, token: Option<&str>| {
+        let mut env = vec![("GITHUB_API_URL", api.as_str())];
+        if let Some(t) = token {
+            env.push(("GITHUB_TOKEN", t));
+        }
+        publisher.run_env(
+            &[
+                "publish",
+                dir.to_str().unwrap(),
+                "--registry",
+                idx.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--json",
+            ],
+            &env,
+        )
+    };
+    let kingman = models().join("coalescent/kingman");
+
+    // No token, or a wrong one: clear errors, nothing published.
+    let out = publish(&kingman, &index, None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GITHUB_TOKEN"));
+    let out = publish(&kingman, &index, Some("ghp_wrong"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("401") && err.contains("GITHUB_TOKEN was refused"),
+        "{err}"
+    );
+    assert!(gh.releases().is_empty());
+    assert!(!index.join("coalescent/kingman").exists());
+
+    // Published: one release per version, archive and signature as assets.
+    let out = publish(&kingman, &index, Some(TOKEN));
+    assert!(
+        out.status.success(),
+        "{}\n{:#?}",
+        String::from_utf8_lossy(&out.stderr),
+        gh.log()
+    );
+    assert_eq!(json(&out)["status"], "published");
+    let out = publish(&models().join("queue/mm1k"), &index, Some(TOKEN));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(releases[0].0, "coalescent-kingman-v1.2.1");
+    assert_eq!(
+        releases[0].1,
+        [
+            "coalescent-kingman-1.2.1.ptd.tar.zst",
+            "coalescent-kingman-1.2.1.ptd.tar.zst.minisig"
+        ]
+    );
+    // Uploads went to the upload host named by the release, with the token.
+    let log = gh.log();
+    assert!(log.iter().any(|(h, m, _, a)| h == "uploads"
+        && m == "POST"
+        && a.as_deref() == Some(&format!("Bearer {TOKEN}"))));
+
+    // The same content again changes nothing; other content under the same version is refused
+    // by the index and, through another index, by the existing release asset.
+    assert_eq!(
+        json(&publish(&kingman, &index, Some(TOKEN)))["status"],
+        "unchanged"
+    );
+    let other_index = d.join("other");
+    publisher.ok(&[
+        "registry",
+        "init",
+        other_index.to_str().unwrap(),
+        "--name",
+        "other",
+        "--artifacts",
+        &gh.download_template(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let changed = d.join("kingman-changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    std::fs::write(
+        changed.join("model.toml"),
+        std::fs::read_to_string(kingman.join("model.toml"))
+            .unwrap()
+            .replace("samples = 10", "samples = 12"),
+    )
+    .unwrap();
+    let out = publish(&changed, &other_index, Some(TOKEN));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already exists with other bytes"), "{err}");
+    let out = publish(&changed, &index, Some(TOKEN));
+    assert!(!out.status.success());
+
+    // A user installs through the assets' public download URLs (302 to storage), with no token.
+    let user = User::new();
+    let out = user.ok(&[
+        "install",
+        "coalescent/kingman@1.2",
+        "--registry",
+        index.to_str().unwrap(),
+        "--json",
+    ]);
+    let item = json(&out)["installed"][0].clone();
+    assert!(
+        item["origin"]
+            .as_str()
+            .unwrap()
+            .contains("/lab/models/releases/download/coalescent-kingman-v1.2.1/"),
+        "{item}"
+    );
+    let archive = user.home().join("archives").join(format!(
+        "{}.ptd.tar.zst",
+        item["archive_sha256"].as_str().unwrap()
+    ));
+    let out = user.ok(&["eval", archive.to_str().unwrap(), "--theta", "2", "--json"]);
+    let m = json(&out)["moments"].clone();
+    let (m1, m2) = kingman_moments(10, 2.0);
+    assert!(rel_err(m[0].as_f64().unwrap(), m1) < 1e-10);
+    assert!(rel_err(m[1].as_f64().unwrap(), m2) < 1e-10);
+    // The download host never saw a token.
+    assert!(
+        gh.log()
+            .iter()
+            .filter(|(h, ..)| h == "downloads")
+            .all(|(.., a)| a.is_none())
+    );
+}
