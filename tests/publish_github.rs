@@ -178,3 +178,112 @@ fn publish_to_github_releases_then_install_from_the_assets() {
             .all(|(.., a)| a.is_none())
     );
 }
+
+#[test]
+fn publishing_from_ci_opens_a_pull_request_on_the_index_repository() {
+    let gh = GitHub::start("lab", "index", TOKEN);
+    let publisher = User::new();
+    let d = publisher.dir.path();
+    let key = d.join("lab");
+    publisher.ok(&["keygen", "-o", key.to_str().unwrap(), "--unencrypted"]);
+    let key = key.with_extension("key");
+    // The index as committed on main, under registry-index/; archives on a shared filesystem.
+    let seed = d.join("seed");
+    let store = d.join("archives");
+    publisher.ok(&[
+        "registry",
+        "init",
+        seed.to_str().unwrap(),
+        "--name",
+        "lab",
+        "--artifacts",
+        &format!("file://{}/{{file}}", store.display()),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let files: Vec<(String, Vec<u8>)> = support::walk(&seed)
+        .into_iter()
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            let rel = p.strip_prefix(&seed).unwrap().display().to_string();
+            (format!("registry-index/{rel}"), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    gh.seed("main", &files);
+    let main_before = gh.branch("main").unwrap();
+
+    let api = gh.api_url();
+    let run = || {
+        publisher.run_env(
+            &[
+                "publish",
+                models().join("coalescent/kingman").to_str().unwrap(),
+                "--index-repo",
+                "lab/index",
+                "--key",
+                key.to_str().unwrap(),
+                "--json",
+            ],
+            &[("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &api)],
+        )
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["status"], "published");
+    assert_eq!(r["pull_request"]["number"], 1);
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].2, "ptd-publish/coalescent-kingman-v1.2.1");
+    assert_eq!(pulls[0].3, "main");
+    assert!(
+        pulls[0]
+            .4
+            .contains(r["entry"]["content_hash"].as_str().unwrap())
+    );
+    // main is untouched; the branch has the new index line and a new signed snapshot.
+    assert_eq!(gh.branch("main").unwrap(), main_before);
+    let branch = gh.branch("ptd-publish/coalescent-kingman-v1.2.1").unwrap();
+    assert!(branch.contains_key("registry-index/coalescent/kingman"));
+    assert_ne!(
+        branch["registry-index/snapshot.json"],
+        main_before["registry-index/snapshot.json"]
+    );
+    // What the pull request proposes is a valid, installable index.
+    let merged = d.join("merged");
+    for (path, bytes) in &branch {
+        let rel = path.strip_prefix("registry-index/").unwrap();
+        let p = merged.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let user = User::new();
+    let out = user.ok(&[
+        "install",
+        "coalescent/kingman@1.2",
+        "--registry",
+        merged.to_str().unwrap(),
+        "--json",
+    ]);
+    let item = json(&out)["installed"][0].clone();
+    let archive = user.home().join("archives").join(format!(
+        "{}.ptd.tar.zst",
+        item["archive_sha256"].as_str().unwrap()
+    ));
+    let out = user.ok(&["eval", archive.to_str().unwrap(), "--theta", "1", "--json"]);
+    let (m1, _) = kingman_moments(10, 1.0);
+    assert!(rel_err(json(&out)["moments"][0].as_f64().unwrap(), m1) < 1e-10);
+
+    // Publishing the same version again while its pull request is open is refused clearly.
+    let out = run();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("pull request"),
+        "{err}"
+    );
+}

@@ -116,9 +116,19 @@ pub enum PkgCommand {
     Publish {
         /// A model directory, a graph file or a bundle.
         input: PathBuf,
-        /// The registry's index directory.
-        #[arg(long)]
-        registry: PathBuf,
+        /// The registry's index directory (a checkout of the index; commit the result).
+        #[arg(long, required_unless_present = "index_repo")]
+        registry: Option<PathBuf>,
+        /// The index is in this GitHub repository (OWNER/REPO): read it there and open a pull
+        /// request with the change (token in GITHUB_TOKEN), no git checkout needed.
+        #[arg(long, value_name = "OWNER/REPO", conflicts_with = "registry")]
+        index_repo: Option<String>,
+        /// The index's directory inside --index-repo.
+        #[arg(long, value_name = "PATH", default_value = "registry-index")]
+        index_path: String,
+        /// The branch of --index-repo the pull request targets.
+        #[arg(long, value_name = "BRANCH", default_value = "main")]
+        base: String,
         /// Where archives go: a directory, file://DIR or s3://BUCKET/PREFIX (default: the
         /// registry's first file:// or s3:// artifact location).
         #[arg(long)]
@@ -580,6 +590,9 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
         PkgCommand::Publish {
             input,
             registry,
+            index_repo,
+            index_path,
+            base,
             store,
             s3_endpoint,
             s3_region,
@@ -607,6 +620,9 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             } else {
                 None
             };
+            // GitHub clients need the runtime when they are built.
+            let rt = runtime()?;
+            let _guard = rt.enter();
             let store = store
                 .map(|s| {
                     ptd::publish::store::Store::from_spec(
@@ -617,9 +633,15 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 })
                 .transpose()
                 .map_err(Error::from)?;
-            let report = runtime()?.block_on(ops::publish::publish(ops::publish::Request {
+            let index_repo = index_repo
+                .map(|r| ptd::publish::pull_request::IndexRepo::new(&r, &index_path, &base))
+                .transpose()
+                .map_err(Error::from)?;
+            let registry = registry.unwrap_or_default();
+            let report = rt.block_on(ops::publish::publish(ops::publish::Request {
                 input: &input,
                 index: &registry,
+                index_repo,
                 store,
                 signer: &signer,
                 recipe,
@@ -631,6 +653,13 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             } else {
                 for f in &report.files {
                     status(g, &f.action, &format!("{} ({} bytes)", f.to, f.size));
+                }
+                if let Some(pr) = &report.pull_request {
+                    status(
+                        g,
+                        "Proposed",
+                        &format!("pull request #{} {} ({})", pr.number, pr.url, pr.branch),
+                    );
                 }
                 let e = &report.entry;
                 let verb = match report.status.as_str() {

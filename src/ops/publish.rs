@@ -85,6 +85,9 @@ pub struct Request<'a> {
     pub jax: &'a [(String, PathBuf)],
     /// Only say what would be done.
     pub dry_run: bool,
+    /// The index is in this GitHub repository: change it through a pull request instead of in
+    /// `index` (which is then unused).
+    pub index_repo: Option<crate::publish::pull_request::IndexRepo>,
 }
 
 /// One file and what happened (or would happen) to it.
@@ -104,6 +107,9 @@ pub struct Report {
     pub status: String,
     pub entry: IndexEntry,
     pub files: Vec<Uploaded>,
+    /// The pull request that adds the index line, when the index is on GitHub.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<crate::publish::pull_request::PullRequest>,
 }
 
 /// The regular files directly in `dir`, sorted by name.
@@ -149,7 +155,42 @@ fn choose_store(index: &IndexDir, given: Option<Store>) -> Result<Store> {
 /// `ptd publish`. A version already published with the same content is a no-op; with other
 /// content it is refused before anything is uploaded. Files go to the store first, the index
 /// line last, so a reader never sees a line whose archive is missing.
-pub async fn publish(req: Request<'_>) -> Result<Report> {
+pub async fn publish(mut req: Request<'_>) -> Result<Report> {
+    let Some(repo) = req.index_repo.take() else {
+        return publish_local(req).await;
+    };
+    // A copy of the index at the base branch, changed locally, then proposed.
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let checkout = repo.checkout(tmp.path()).await?;
+    let dry_run = req.dry_run;
+    let mut report = publish_local(Request {
+        index: tmp.path(),
+        ..req
+    })
+    .await?;
+    if report.status == "published" && !dry_run {
+        let e = &report.entry;
+        let tag = crate::install::release_tag(e);
+        let title = format!("Publish {} {}", e.name, e.version);
+        let body = format!(
+            "Adds {} {} to the index (content hash {}, archive SHA-256 {}, signed by key {}) and re-signs the snapshot.\n\nOpened by ptd publish.",
+            e.name, e.version, e.content_hash, e.sha256, e.key_id
+        );
+        report.pull_request = Some(
+            repo.propose(
+                tmp.path(),
+                &checkout,
+                &format!("ptd-publish/{tag}"),
+                &title,
+                &body,
+            )
+            .await?,
+        );
+    }
+    Ok(report)
+}
+
+async fn publish_local(req: Request<'_>) -> Result<Report> {
     let index = IndexDir::new(req.index);
     let input = Input::open(req.input)?;
     let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
@@ -170,6 +211,7 @@ pub async fn publish(req: Request<'_>) -> Result<Report> {
                 status: "unchanged".into(),
                 entry: old,
                 files: Vec::new(),
+                pull_request: None,
             });
         }
         return Err(PublishError::Exists {
@@ -182,11 +224,23 @@ pub async fn publish(req: Request<'_>) -> Result<Report> {
     let store = choose_store(&index, req.store)?;
     let tag = crate::install::release_tag(&entry);
     let mut files = Vec::new();
+    let signer = req.signer;
     for (file, bytes) in &upload {
+        // A signature already stored is as good as ours if it signs the same file, with the
+        // same comment, by the same key.
+        let signed = file
+            .strip_suffix(".minisig")
+            .and_then(|f| upload.iter().find(|(n, _)| n == f));
+        let same = |old: &[u8]| -> bool {
+            match signed {
+                None => old == bytes.as_slice(),
+                Some((_, data)) => equivalent_signature(old, bytes, data, signer),
+            }
+        };
         let action = if req.dry_run {
             "would upload".to_string()
         } else {
-            match store.put_new(&tag, file, bytes).await? {
+            match store.put_new(&tag, file, bytes, &same).await? {
                 Put::Created => "created".into(),
                 Put::Unchanged => "unchanged".into(),
             }
@@ -203,6 +257,7 @@ pub async fn publish(req: Request<'_>) -> Result<Report> {
             status: "dry-run".into(),
             entry,
             files,
+            pull_request: None,
         });
     }
     index.add(entry.clone(), req.signer)?;
@@ -210,7 +265,27 @@ pub async fn publish(req: Request<'_>) -> Result<Report> {
         status: "published".into(),
         entry,
         files,
+        pull_request: None,
     })
+}
+
+/// Whether the stored signature `old` is valid for `data`, made by `signer`'s key, with the
+/// same trusted comment as `new`.
+fn equivalent_signature(old: &[u8], new: &[u8], data: &[u8], signer: &Signer) -> bool {
+    let parse = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|t| crate::sign::Signature::parse(t, "signature").ok())
+    };
+    let (Some(old), Some(new)) = (parse(old), parse(new)) else {
+        return false;
+    };
+    let Ok(key) = crate::sign::TrustedKey::parse(&signer.public_key()) else {
+        return false;
+    };
+    old.key_id == signer.key_id
+        && old.trusted_comment() == new.trusted_comment()
+        && old.verify(data, &[key], "signature").is_ok()
 }
 
 /// `ptd yank NAME@VERSION [--undo]`.

@@ -185,8 +185,14 @@ impl Releases {
     }
 
     /// Uploads `file` as an asset of the release `tag` unless one by that name exists; an
-    /// existing asset with other bytes is refused.
-    pub async fn put_new(&self, tag: &str, file: &str, bytes: &[u8]) -> Result<Put, PublishError> {
+    /// existing asset is accepted only if `same` says so.
+    pub async fn put_new(
+        &self,
+        tag: &str,
+        file: &str,
+        bytes: &[u8],
+        same: &(dyn Fn(&[u8]) -> bool + Sync),
+    ) -> Result<Put, PublishError> {
         let release = self.release(tag).await?;
         let id = release.id.into_inner();
         let differs = || {
@@ -196,7 +202,7 @@ impl Releases {
             ))
         };
         if let Some(old) = self.existing(id, tag, file).await? {
-            return if old == bytes {
+            return if same(&old) {
                 Ok(Put::Unchanged)
             } else {
                 Err(differs())
@@ -212,7 +218,7 @@ impl Releases {
         {
             Ok(_) => Ok(Put::Created),
             Err(e) if status_of(&e) == Some(422) => match self.existing(id, tag, file).await? {
-                Some(old) if old == bytes => Ok(Put::Unchanged),
+                Some(old) if same(&old) => Ok(Put::Unchanged),
                 _ => Err(differs()),
             },
             Err(e) => Err(gh_err(&self.describe(tag, file), e)),

@@ -5,6 +5,7 @@
 //! publishing the same content again changes nothing.
 
 pub mod github;
+pub mod pull_request;
 pub mod store;
 
 use crate::bundle::Built;

@@ -122,9 +122,16 @@ impl Store {
         }
     }
 
-    /// Writes `file` of the version tagged `tag` unless it exists; an existing file with other
-    /// bytes is refused.
-    pub async fn put_new(&self, tag: &str, file: &str, bytes: &[u8]) -> Result<Put, PublishError> {
+    /// Writes `file` of the version tagged `tag` unless it exists; an existing file is accepted
+    /// only if `same` says it is equivalent (the same bytes; for a signature, a valid signature
+    /// of the same file with the same comment by the same key, since signatures are randomised).
+    pub async fn put_new(
+        &self,
+        tag: &str,
+        file: &str,
+        bytes: &[u8],
+        same: &(dyn Fn(&[u8]) -> bool + Sync),
+    ) -> Result<Put, PublishError> {
         let differs = || {
             PublishError::Refused(format!(
                 "{} already exists with other bytes; a published file never changes: publish a new version",
@@ -132,7 +139,7 @@ impl Store {
             ))
         };
         match self {
-            Store::GitHub(r) => r.put_new(tag, file, bytes).await,
+            Store::GitHub(r) => r.put_new(tag, file, bytes, same).await,
             Store::Dir(d) => {
                 let p = d.join(file);
                 std::fs::create_dir_all(d).map_err(|source| PublishError::Io {
@@ -149,7 +156,7 @@ impl Store {
                 match tmp.persist_noclobber(&p) {
                     Ok(_) => Ok(Put::Created),
                     Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                        if std::fs::read(&p).map_err(io)? == bytes {
+                        if same(&std::fs::read(&p).map_err(io)?) {
                             Ok(Put::Unchanged)
                         } else {
                             Err(differs())
@@ -169,7 +176,7 @@ impl Store {
                     return Ok(Put::Created);
                 }
                 match bucket.get(&key).await.map_err(fetch)? {
-                    Some(existing) if existing == bytes => Ok(Put::Unchanged),
+                    Some(existing) if same(&existing) => Ok(Put::Unchanged),
                     _ => Err(differs()),
                 }
             }

@@ -29,6 +29,12 @@ struct Release {
 
 #[derive(Default)]
 struct State {
+    /// Branch → (head commit sha, files by path).
+    branches:
+        std::collections::BTreeMap<String, (String, std::collections::BTreeMap<String, Vec<u8>>)>,
+    /// Pull requests: (number, title, head, base, body).
+    pulls: Vec<(u64, String, String, String, String)>,
+    commits: u64,
     releases: Vec<Release>,
     next_id: u64,
     /// (host, method, path, authorization header)
@@ -156,6 +162,20 @@ fn redirect(to: String) -> Resp {
 
 const TIME: &str = "2026-11-24T12:00:00Z";
 
+/// A stable 40-hex identifier of some bytes (stands for git's blob and commit ids).
+fn blob_sha(b: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut out = String::new();
+    for round in 0..3u8 {
+        for x in b.iter().chain(std::iter::once(&round)) {
+            h ^= u64::from(*x);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        out.push_str(&format!("{h:016x}"));
+    }
+    out[..40].to_string()
+}
+
 impl GitHub {
     pub fn start(owner: &str, repo: &str, token: &str) -> GitHub {
         let bind = || {
@@ -232,6 +252,33 @@ impl GitHub {
                 )
             })
             .collect()
+    }
+    /// Puts files on a branch (creating it), as a commit.
+    pub fn seed(&self, branch: &str, files: &[(String, Vec<u8>)]) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.commits += 1;
+        let sha = blob_sha(format!("commit{}", s.commits).as_bytes());
+        let entry = s
+            .branches
+            .entry(branch.to_string())
+            .or_insert_with(|| (String::new(), Default::default()));
+        entry.0 = sha;
+        for (p, b) in files {
+            entry.1.insert(p.clone(), b.clone());
+        }
+    }
+    /// The files of a branch, if it exists.
+    pub fn branch(&self, branch: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.branches.get(branch).map(|(_, f)| f.clone())
+    }
+    /// Open pull requests: (number, title, head, base, body).
+    pub fn pulls(&self) -> Vec<(u64, String, String, String, String)> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pulls
+            .clone()
     }
     /// Requests seen: (host, method, path, Authorization header).
     pub fn log(&self) -> Vec<(String, String, String, Option<String>)> {
@@ -352,6 +399,12 @@ impl Handle {
     }
 
     fn api(&self, req: &Req) -> Resp {
+        let repo_prefix = format!("/repos/{}/{}/", self.owner, self.repo);
+        if let Some(rest) = req.path.strip_prefix(&repo_prefix)
+            && !rest.starts_with("releases")
+        {
+            return self.repo_api(req, rest);
+        }
         let prefix = format!("/repos/{}/{}/releases", self.owner, self.repo);
         let Some(rest) = req.path.strip_prefix(&prefix) else {
             return not_found();
@@ -426,6 +479,156 @@ impl Handle {
             },
             _ => not_found(),
         }
+    }
+
+    fn content_json(&self, path: &str, data: &[u8]) -> serde_json::Value {
+        use base64::Engine;
+        serde_json::json!({
+            "type": "file",
+            "encoding": "base64",
+            "size": data.len(),
+            "name": path.rsplit('/').next().unwrap_or(path),
+            "path": path,
+            "content": base64::engine::general_purpose::STANDARD.encode(data),
+            "sha": blob_sha(data),
+            "url": format!("{}/repos/{}/{}/contents/{path}", self.api, self.owner, self.repo),
+            "git_url": null,
+            "html_url": null,
+            "download_url": null,
+            "_links": {"self": "", "git": null, "html": null},
+        })
+    }
+
+    /// Git refs, contents and pull requests.
+    fn repo_api(&self, req: &Req, rest: &str) -> Resp {
+        use base64::Engine;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(branch) = rest.strip_prefix("git/ref/heads/") {
+            return match s.branches.get(branch) {
+                Some((sha, _)) if req.method == "GET" => json(
+                    200,
+                    serde_json::json!({"ref": format!("refs/heads/{branch}"), "node_id": "REF", "url": "", "object": {"sha": sha, "type": "commit", "url": ""}}),
+                ),
+                _ => not_found(),
+            };
+        }
+        if rest == "git/refs" && req.method == "POST" {
+            let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let (Some(r), Some(sha)) = (v["ref"].as_str(), v["sha"].as_str()) else {
+                return json(422, serde_json::json!({"message": "Invalid request."}));
+            };
+            let Some(name) = r.strip_prefix("refs/heads/") else {
+                return json(
+                    422,
+                    serde_json::json!({"message": "Reference name is invalid"}),
+                );
+            };
+            if s.branches.contains_key(name) {
+                return json(
+                    422,
+                    serde_json::json!({"message": "Reference already exists"}),
+                );
+            }
+            let Some(files) = s
+                .branches
+                .values()
+                .find(|(h, _)| h == sha)
+                .map(|(_, f)| f.clone())
+            else {
+                return json(422, serde_json::json!({"message": "Object does not exist"}));
+            };
+            s.branches.insert(name.into(), (sha.into(), files));
+            return json(
+                201,
+                serde_json::json!({"ref": r, "node_id": "REF", "url": "", "object": {"sha": sha, "type": "commit", "url": ""}}),
+            );
+        }
+        if let Some(path) = rest.strip_prefix("contents/") {
+            let branch = req.param("ref").unwrap_or_else(|| "main".into());
+            if req.method == "GET" {
+                return match s.branches.get(&branch).and_then(|(_, f)| f.get(path)) {
+                    Some(d) => json(200, self.content_json(path, d)),
+                    None => not_found(),
+                };
+            }
+            if req.method == "PUT" {
+                let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let branch = v["branch"].as_str().unwrap_or("main").to_string();
+                let Some(data) = v["content"]
+                    .as_str()
+                    .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+                else {
+                    return json(
+                        422,
+                        serde_json::json!({"message": "content is not valid Base64"}),
+                    );
+                };
+                s.commits += 1;
+                let commit = blob_sha(format!("commit{}", s.commits).as_bytes());
+                let Some((head, files)) = s.branches.get_mut(&branch) else {
+                    return json(
+                        404,
+                        serde_json::json!({"message": format!("Branch {branch} not found")}),
+                    );
+                };
+                let status = match (files.get(path), v["sha"].as_str()) {
+                    (Some(_), None) => {
+                        return json(
+                            422,
+                            serde_json::json!({"message": "Invalid request.\n\n\"sha\" wasn't supplied."}),
+                        );
+                    }
+                    (Some(old), Some(sha)) if blob_sha(old) != sha => {
+                        return json(
+                            409,
+                            serde_json::json!({"message": format!("{path} does not match {sha}")}),
+                        );
+                    }
+                    (Some(_), Some(_)) => 200,
+                    (None, _) => 201,
+                };
+                files.insert(path.to_string(), data.clone());
+                *head = commit.clone();
+                return json(
+                    status,
+                    serde_json::json!({"content": self.content_json(path, &data), "commit": {"sha": commit, "message": v["message"]}}),
+                );
+            }
+        }
+        if rest == "pulls" && req.method == "POST" {
+            let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let head = v["head"].as_str().unwrap_or_default().to_string();
+            let base = v["base"].as_str().unwrap_or_default().to_string();
+            if !s.branches.contains_key(&head) || !s.branches.contains_key(&base) {
+                return json(
+                    422,
+                    serde_json::json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}]}),
+                );
+            }
+            let number = s.pulls.len() as u64 + 1;
+            s.pulls.push((
+                number,
+                v["title"].as_str().unwrap_or_default().into(),
+                head.clone(),
+                base.clone(),
+                v["body"].as_str().unwrap_or_default().into(),
+            ));
+            let url = format!(
+                "{}/repos/{}/{}/pulls/{number}",
+                self.api, self.owner, self.repo
+            );
+            return json(
+                201,
+                serde_json::json!({
+                    "id": 5000 + number, "number": number, "url": url, "state": "open",
+                    "html_url": format!("{}/{}/{}/pull/{number}", self.downloads, self.owner, self.repo),
+                    "title": v["title"], "body": v["body"],
+                    "head": {"ref": head, "sha": s.branches[&head].0, "label": null},
+                    "base": {"ref": base, "sha": s.branches[&base].0, "label": null},
+                }),
+            );
+        }
+        not_found()
     }
 
     fn upload(&self, req: &Req) -> Resp {
