@@ -177,6 +177,52 @@ fn publish_to_github_releases_then_install_from_the_assets() {
             .filter(|(h, ..)| h == "downloads")
             .all(|(.., a)| a.is_none())
     );
+
+    // Private repository: the public URLs answer 404; with GITHUB_TOKEN the assets come through
+    // the API (302 to storage, without the token).
+    gh.set_private(true);
+    let user = User::new();
+    let reg = index.to_str().unwrap();
+    let err = user.fails(&["install", "queue/mm1k", "--registry", reg]);
+    assert!(err.contains("404"), "{err}");
+    let out = user.run_env(
+        &["install", "queue/mm1k", "--registry", reg, "--json"],
+        &[
+            ("GITHUB_TOKEN", "ghp_readertoken_ok"),
+            ("GITHUB_API_URL", &api),
+        ],
+    );
+    // The reader's token is checked like any other: a wrong one gets 401.
+    assert!(!out.status.success());
+    let out = user.run_env(
+        &["install", "queue/mm1k", "--registry", reg, "--json"],
+        &[("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &api)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item = json(&out)["installed"][0].clone();
+    assert!(
+        item["origin"]
+            .as_str()
+            .unwrap()
+            .contains("/repos/lab/models/releases/assets/"),
+        "{item}"
+    );
+    let log = gh.log();
+    assert!(log.iter().any(|(h, m, p, a)| h == "api"
+        && m == "GET"
+        && p.contains("/releases/assets/")
+        && a.as_deref() == Some(&format!("Bearer {TOKEN}"))));
+    assert!(
+        log.iter()
+            .filter(|(h, ..)| h == "downloads")
+            .all(|(.., a)| a.is_none()),
+        "the token reached the storage host"
+    );
+    user.ok(&["verify"]);
 }
 
 #[test]

@@ -292,4 +292,23 @@ fn publish_to_s3_then_install_from_the_bucket() {
     let err = user.fails(&["install", "reliability/erlang", "--registry", reg]);
     assert!(err.contains("credentials were refused"), "{err}");
     assert!(user.installed().is_empty());
+    // Credentials from an AWS profile in ~/.aws work like the environment's.
+    let aws = user.dir.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!("[default]\naws_access_key_id = nobody\naws_secret_access_key = x\n\n[lab]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    std::fs::write(aws.join("config"), "[profile lab]\nregion = us-east-1\n").unwrap();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", reg],
+        &[("AWS_PROFILE", "lab")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(user.installed().len(), 1);
 }

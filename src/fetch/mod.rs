@@ -2,6 +2,7 @@
 //! computed on the way, bounded retries with backoff, resumption with `Range`, and bearer
 //! tokens sent only to the host they belong to.
 
+pub mod github;
 pub mod s3;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -82,6 +83,9 @@ pub struct HttpOptions {
     /// Give up on a connection or a stalled body after this long.
     pub timeout: Duration,
     pub quiet: bool,
+    /// An `Accept` header for every request (GitHub's API serves asset bytes only for
+    /// `application/octet-stream`).
+    pub accept: Option<String>,
 }
 
 impl HttpOptions {
@@ -99,6 +103,7 @@ impl HttpOptions {
             backoff: Duration::from_millis(ms("PTD_HTTP_BACKOFF_MS", 250)),
             timeout: Duration::from_millis(ms("PTD_HTTP_TIMEOUT_MS", 30_000)),
             quiet: false,
+            accept: None,
         }
     }
 }
@@ -172,6 +177,9 @@ impl Http {
             && host_of(url).is_some_and(|h| t.hosts.contains(&h))
         {
             rb = rb.bearer_auth(&t.value);
+        }
+        if let Some(a) = &self.opts.accept {
+            rb = rb.header(reqwest::header::ACCEPT, a);
         }
         rb
     }

@@ -38,6 +38,67 @@ impl S3Url {
     }
 }
 
+/// Credentials and region of an AWS profile.
+#[derive(Debug, Default, PartialEq)]
+pub struct Profile {
+    pub key_id: Option<String>,
+    pub secret: Option<String>,
+    pub token: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The section `name` of an INI file, as key/value pairs.
+fn ini_section(text: &str, names: &[String]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(h) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = names.iter().any(|n| n == h.trim());
+            continue;
+        }
+        if inside && let Some((k, v)) = line.split_once('=') {
+            out.push((k.trim().to_lowercase(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// The AWS profile `$AWS_PROFILE` (else `default`) from `~/.aws/credentials` and
+/// `~/.aws/config` (or `$AWS_SHARED_CREDENTIALS_FILE`, `$AWS_CONFIG_FILE`).
+pub fn aws_profile() -> Option<Profile> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
+    let name = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    let creds_file = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| home.join(".aws/credentials"));
+    let config_file = std::env::var_os("AWS_CONFIG_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| home.join(".aws/config"));
+    let mut p = Profile::default();
+    let get = |pairs: &[(String, String)], k: &str| {
+        pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
+    };
+    if let Ok(t) = std::fs::read_to_string(creds_file) {
+        let s = ini_section(&t, std::slice::from_ref(&name));
+        p.key_id = get(&s, "aws_access_key_id");
+        p.secret = get(&s, "aws_secret_access_key");
+        p.token = get(&s, "aws_session_token");
+    }
+    if let Ok(t) = std::fs::read_to_string(config_file) {
+        let s = ini_section(&t, &[format!("profile {name}"), name.clone()]);
+        p.region = get(&s, "region");
+        if p.key_id.is_none() {
+            p.key_id = get(&s, "aws_access_key_id");
+            p.secret = get(&s, "aws_secret_access_key");
+        }
+    }
+    (p != Profile::default()).then_some(p)
+}
+
 /// A bucket client.
 #[derive(Clone, Debug)]
 pub struct Bucket {
@@ -78,15 +139,33 @@ impl Bucket {
         if let Some(e) = endpoint {
             b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
         }
-        if let Some(r) = region {
-            b = b.with_region(r);
-        } else if std::env::var("AWS_REGION").is_err()
-            && std::env::var("AWS_DEFAULT_REGION").is_err()
-        {
-            b = b.with_region("us-east-1");
+        let env_keys = std::env::var("AWS_ACCESS_KEY_ID").is_ok();
+        let profile = if env_keys { None } else { aws_profile() };
+        let env_region =
+            std::env::var("AWS_REGION").is_ok() || std::env::var("AWS_DEFAULT_REGION").is_ok();
+        let profile_region = profile.as_ref().and_then(|p| p.region.clone());
+        match (region, profile_region) {
+            (Some(r), _) => b = b.with_region(r),
+            _ if env_region => {}
+            (None, Some(r)) => b = b.with_region(r),
+            (None, None) => b = b.with_region("us-east-1"),
         }
-        if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-            b = b.with_skip_signature(true);
+        match profile {
+            Some(Profile {
+                key_id: Some(id),
+                secret,
+                token,
+                ..
+            }) => {
+                b = b
+                    .with_access_key_id(id)
+                    .with_secret_access_key(secret.unwrap_or_default());
+                if let Some(t) = token {
+                    b = b.with_token(t);
+                }
+            }
+            _ if !env_keys => b = b.with_skip_signature(true),
+            _ => {}
         }
         let store = b
             .build()
@@ -225,5 +304,20 @@ impl Bucket {
             | Err(object_store::Error::Precondition { .. }) => Ok(false),
             Err(e) => Err(s3_err(&what, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_sections() {
+        let t = "[default]\naws_access_key_id = a\n\n[lab]\naws_access_key_id = b\naws_secret_access_key = c\n";
+        let s = ini_section(t, &["lab".to_string()]);
+        assert_eq!(s[0], ("aws_access_key_id".into(), "b".into()));
+        let c = "[profile lab]\nregion = eu-north-1\n";
+        let s = ini_section(c, &["profile lab".into(), "lab".into()]);
+        assert_eq!(s[0].1, "eu-north-1");
     }
 }

@@ -198,6 +198,8 @@ struct Signed<'a> {
     url: &'a str,
     /// The location `url` was expanded from (endpoint and region of `s3://` locations).
     location: &'a crate::index::ArtifactLocation,
+    /// Another client and signature URL for `url` (private GitHub release assets).
+    via: Option<(&'a Http, &'a str)>,
     sha256: &'a str,
     size: u64,
     trusted_comment: &'a str,
@@ -377,7 +379,41 @@ impl Installer<'_> {
         if !self.offline {
             for loc in &self.registry.config.artifacts {
                 let url = expand_url(&loc.url, e, &e.file);
-                match self.fetch_verified(e, &url, loc, &dest).await {
+                let mut result = self.fetch_verified(e, &url, loc, &dest).await;
+                // A private repository's assets: through the API, with GITHUB_TOKEN.
+                if loc.kind == "github-releases"
+                    && matches!(
+                        &result,
+                        Err(InstallError::Fetch(FetchError::Status {
+                            status: 404 | 401 | 403,
+                            ..
+                        }))
+                    )
+                    && let Some(private) =
+                        crate::fetch::github::PrivateAssets::new(&loc.url, self.http.options())?
+                {
+                    let tag = release_tag(e);
+                    match private.asset_urls(&tag, &e.file).await {
+                        Ok((asset, sig)) => {
+                            let want =
+                                archive_trusted_comment(&e.name, &e.version, &e.content_hash);
+                            let item = Signed {
+                                url: &asset,
+                                location: loc,
+                                via: Some((&private.http, &sig)),
+                                sha256: &e.sha256,
+                                size: e.size,
+                                trusted_comment: &want,
+                            };
+                            result = self.fetch_signed(e, &item, &dest).await;
+                            if result.is_ok() {
+                                return Ok((e.sha256.clone(), Origin::Downloaded(asset)));
+                            }
+                        }
+                        Err(f) => result = Err(InstallError::Fetch(f)),
+                    }
+                }
+                match result {
                     Ok(()) => return Ok((e.sha256.clone(), Origin::Downloaded(url))),
                     Err(InstallError::Fetch(f)) if f.is_transport() => tried.push(f.to_string()),
                     Err(InstallError::Fetch(FetchError::Io { path, source }))
@@ -423,6 +459,7 @@ impl Installer<'_> {
         let item = Signed {
             url,
             location,
+            via: None,
             sha256: &e.sha256,
             size: e.size,
             trusted_comment: &want,
@@ -480,16 +517,19 @@ impl Installer<'_> {
                 }
             }
         } else {
-            self.http
-                .download(
-                    url,
-                    &part,
-                    item.sha256,
-                    item.size,
-                    &format!("{} {}", e.name, e.version),
-                )
-                .await?;
-            match self.http.get_conditional(&sig_url, None, None).await {
+            let (http, sig_url) = match item.via {
+                Some((h, s)) => (h, s.to_string()),
+                None => (self.http, sig_url.clone()),
+            };
+            http.download(
+                url,
+                &part,
+                item.sha256,
+                item.size,
+                &format!("{} {}", e.name, e.version),
+            )
+            .await?;
+            match http.get_conditional(&sig_url, None, None).await {
                 Ok(crate::fetch::Conditional::Body { bytes, .. }) => {
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
@@ -555,6 +595,7 @@ impl Installer<'_> {
                     let item = Signed {
                         url: &url,
                         location: loc,
+                        via: None,
                         sha256: &a.sha256,
                         size: a.size,
                         trusted_comment: &want,

@@ -35,6 +35,8 @@ struct State {
     /// Pull requests: (number, title, head, base, body).
     pulls: Vec<(u64, String, String, String, String)>,
     commits: u64,
+    /// Release downloads need the API (the repository is private).
+    private: bool,
     releases: Vec<Release>,
     next_id: u64,
     /// (host, method, path, authorization header)
@@ -271,6 +273,10 @@ impl GitHub {
     pub fn branch(&self, branch: &str) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.branches.get(branch).map(|(_, f)| f.clone())
+    }
+    /// Makes the repository private: public download URLs answer 404.
+    pub fn set_private(&self, private: bool) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).private = private;
     }
     /// Open pull requests: (number, title, head, base, body).
     pub fn pulls(&self) -> Vec<(u64, String, String, String, String)> {
@@ -689,6 +695,9 @@ impl Handle {
             return not_found();
         }
         let prefix = format!("/{}/{}/releases/download/", self.owner, self.repo);
+        if s.private {
+            return not_found();
+        }
         if let Some((tag, name)) = req
             .path
             .strip_prefix(&prefix)
