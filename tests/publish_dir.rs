@@ -78,15 +78,37 @@ fn a_directory_registry_from_init_to_install() {
             &password,
         )
     };
-    for m in ["coalescent/kingman", "queue/mm1k"] {
-        let out = publish(&models().join(m));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(json(&out)["status"], "published");
-    }
+    let out = publish(&models().join("coalescent/kingman"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["status"], "published");
+    // The publisher can name the registry as configured in $PTD_HOME/config.toml.
+    std::fs::write(
+        publisher.home().join("config.toml"),
+        format!("[registries.lab]\nindex = \"{}\"\n", index.display()),
+    )
+    .unwrap();
+    let out = publisher.run_env(
+        &[
+            "publish",
+            models().join("queue/mm1k").to_str().unwrap(),
+            "--registry",
+            "lab",
+            "--key",
+            secret.to_str().unwrap(),
+            "--json",
+        ],
+        &password,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["status"], "published");
     // A changed bundle under a published version is refused; the index does not change.
     let before = std::fs::read(index.join("snapshot.json")).unwrap();
     let changed = publisher.dir.path().join("mm1k");

@@ -324,12 +324,104 @@ fn publishing_from_ci_opens_a_pull_request_on_the_index_repository() {
     let (m1, _) = kingman_moments(10, 1.0);
     assert!(rel_err(json(&out)["moments"][0].as_f64().unwrap(), m1) < 1e-10);
 
-    // Publishing the same version again while its pull request is open is refused clearly.
-    let out = run();
+    // Publishing the same version again while its pull request is open is refused clearly
+    // (here naming the index by its GitHub URL).
+    let out = publisher.run_env(
+        &[
+            "publish",
+            models().join("coalescent/kingman").to_str().unwrap(),
+            "--registry",
+            "https://github.com/lab/index/tree/main/registry-index",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &[("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &api)],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("already exists") && err.contains("pull request"),
         "{err}"
     );
+}
+
+/// The stand-in answers as GitHub documents: 401 without or with a wrong token, 422 for a tag or
+/// an asset name that exists, 404 for what is not there, uploads only on the upload host.
+#[test]
+fn the_github_stand_in_answers_like_github() {
+    let gh = GitHub::start("o", "r", TOKEN);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let api = gh.api_url();
+        let create = |tok: Option<&str>| {
+            let mut r = c
+                .post(format!("{api}/repos/o/r/releases"))
+                .json(&serde_json::json!({"tag_name": "t-v1"}));
+            if let Some(t) = tok {
+                r = r.bearer_auth(t);
+            }
+            r.send()
+        };
+        let r = create(None).await.unwrap();
+        assert_eq!(r.status(), 401);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["message"], "Requires authentication");
+        assert_eq!(create(Some("nope")).await.unwrap().status(), 401);
+        let r = create(Some(TOKEN)).await.unwrap();
+        assert_eq!(r.status(), 201);
+        let rel: serde_json::Value = r.json().await.unwrap();
+        let r = create(Some(TOKEN)).await.unwrap();
+        assert_eq!(r.status(), 422);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["errors"][0]["code"], "already_exists");
+        let upload = rel["upload_url"]
+            .as_str()
+            .unwrap()
+            .replace("{?name,label}", "");
+        assert!(upload.starts_with(&gh.uploads_url()));
+        // The API host does not take uploads.
+        let on_api = upload.replace(&gh.uploads_url(), &api);
+        let r = c
+            .post(format!("{on_api}?name=a.bin"))
+            .bearer_auth(TOKEN)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        for expect in [201, 422] {
+            let r = c
+                .post(format!("{upload}?name=a.bin"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/octet-stream")
+                .body("bytes")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), expect);
+        }
+        let r = c
+            .get(format!("{api}/repos/o/r/releases/tags/missing"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let r = c
+            .get(format!(
+                "{}/o/r/releases/download/t-v1/a.bin",
+                gh.downloads_url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+    });
 }

@@ -116,9 +116,11 @@ pub enum PkgCommand {
     Publish {
         /// A model directory, a graph file or a bundle.
         input: PathBuf,
-        /// The registry's index directory (a checkout of the index; commit the result).
+        /// The registry's index: a directory (a checkout; commit the result), a name from
+        /// $PTD_HOME/config.toml, or https://github.com/OWNER/REPO[/tree/BRANCH/PATH] (a pull
+        /// request is opened).
         #[arg(long, required_unless_present = "index_repo")]
-        registry: Option<PathBuf>,
+        registry: Option<String>,
         /// The index is in this GitHub repository (OWNER/REPO): read it there and open a pull
         /// request with the change (token in GITHUB_TOKEN), no git checkout needed.
         #[arg(long, value_name = "OWNER/REPO", conflicts_with = "registry")]
@@ -589,7 +591,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
         }
         PkgCommand::Publish {
             input,
-            registry,
+            registry: registry_spec,
             index_repo,
             index_path,
             base,
@@ -633,11 +635,18 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 })
                 .transpose()
                 .map_err(Error::from)?;
-            let index_repo = index_repo
+            let mut index_repo = index_repo
                 .map(|r| ptd::publish::pull_request::IndexRepo::new(&r, &index_path, &base))
                 .transpose()
                 .map_err(Error::from)?;
-            let registry = registry.unwrap_or_default();
+            let mut registry = PathBuf::new();
+            if let Some(spec) = &registry_spec {
+                let config = Context::from_env(g.offline, g.quiet)?.config;
+                match ops::publish::index_target(&config, spec, &index_path, &base)? {
+                    ops::publish::IndexTarget::Dir(d) => registry = d,
+                    ops::publish::IndexTarget::Repo(r) => index_repo = Some(r),
+                }
+            }
             let report = rt.block_on(ops::publish::publish(ops::publish::Request {
                 input: &input,
                 index: &registry,

@@ -288,6 +288,60 @@ fn equivalent_signature(old: &[u8], new: &[u8], data: &[u8], signer: &Signer) ->
         && old.verify(data, &[key], "signature").is_ok()
 }
 
+/// Where a publisher's `--registry` points: a local index directory, or an index in a GitHub
+/// repository (changed through a pull request).
+pub enum IndexTarget {
+    Dir(PathBuf),
+    Repo(crate::publish::pull_request::IndexRepo),
+}
+
+/// Resolves `--registry`: a name from `$PTD_HOME/config.toml` (its `index`), a directory or
+/// `file://` URL, or `https://github.com/OWNER/REPO[/tree/BRANCH[/PATH]]` (PATH defaults to
+/// `index_path`, BRANCH to `base`).
+pub fn index_target(
+    config: &crate::config::Config,
+    spec: &str,
+    index_path: &str,
+    base: &str,
+) -> Result<IndexTarget> {
+    let spec = config
+        .registries
+        .get(spec)
+        .map(|r| r.index.as_str())
+        .unwrap_or(spec);
+    if let Some(rest) = spec.strip_prefix("https://github.com/") {
+        let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let (repo, branch, path) = match parts.as_slice() {
+            [o, r] => (format!("{o}/{r}"), base.to_string(), index_path.to_string()),
+            [o, r, "tree", b, p @ ..] => (
+                format!("{o}/{r}"),
+                b.to_string(),
+                if p.is_empty() {
+                    index_path.to_string()
+                } else {
+                    p.join("/")
+                },
+            ),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--registry {spec}: use https://github.com/OWNER/REPO[/tree/BRANCH/PATH]"
+                )));
+            }
+        };
+        return Ok(IndexTarget::Repo(
+            crate::publish::pull_request::IndexRepo::new(&repo, &path, &branch)?,
+        ));
+    }
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        return Err(Error::Usage(format!(
+            "--registry {spec}: an index served over HTTP cannot be changed from here; publish into its checkout (a directory) or its GitHub repository"
+        )));
+    }
+    Ok(IndexTarget::Dir(PathBuf::from(
+        spec.strip_prefix("file://").unwrap_or(spec),
+    )))
+}
+
 /// `ptd yank NAME@VERSION [--undo]`.
 pub fn yank(
     index_dir: &Path,
