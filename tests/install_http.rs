@@ -4,12 +4,7 @@
 mod support;
 
 use support::http_server::{Fault, FileServer};
-use support::{HttpRegistry, User, kingman_moments, models, rel_err, walk};
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
+use support::{HttpRegistry, User, json, kingman_moments, models, rel_err, walk};
 
 /// Moments of an installed bundle, evaluated from the archive in the store.
 fn installed_moments(user: &User, item: &serde_json::Value, theta: &str) -> Vec<f64> {

@@ -4,17 +4,7 @@
 
 mod support;
 
-use support::{User, models};
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use support::{User, json, models};
 
 #[test]
 fn a_directory_registry_from_init_to_install() {

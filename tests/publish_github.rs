@@ -8,19 +8,9 @@ mod support;
 mod github;
 
 use github::GitHub;
-use support::{User, kingman_moments, models, rel_err};
+use support::{User, json, kingman_moments, models, rel_err};
 
 const TOKEN: &str = "ghp_publishertoken";
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 #[test]
 fn publish_to_github_releases_then_install_from_the_assets() {

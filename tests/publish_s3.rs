@@ -6,7 +6,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use support::{User, kingman_moments, models, rel_err};
+use support::{User, json, kingman_moments, models, rel_err};
 
 const KEY_ID: &str = "ptdtestaccess";
 const SECRET: &str = "ptdtestsecret";
@@ -80,16 +80,6 @@ fn creds(secret: &str) -> [(&'static str, &str); 3] {
         ("AWS_SECRET_ACCESS_KEY", secret),
         ("AWS_REGION", "us-east-1"),
     ]
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 #[test]

@@ -36,6 +36,33 @@ fn gh_err(what: &str, e: octocrab::Error) -> PublishError {
     PublishError::Refused(format!("{what}: {detail}"))
 }
 
+/// An authenticated client for `GITHUB_API_URL` (default `https://api.github.com`) with the
+/// token in `GITHUB_TOKEN`, and both; `purpose` and `permission` explain a missing token.
+pub(super) fn client(
+    purpose: &str,
+    permission: &str,
+) -> Result<(Octocrab, String, String), PublishError> {
+    let token = std::env::var("GITHUB_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            PublishError::Refused(format!(
+                "{purpose} needs a token in GITHUB_TOKEN ({permission})"
+            ))
+        })?;
+    let api = std::env::var("GITHUB_API_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "https://api.github.com".into());
+    let crab = Octocrab::builder()
+        .base_uri(api.as_str())
+        .map_err(|e| gh_err(&api, e))?
+        .personal_token(token.clone())
+        .build()
+        .map_err(|e| gh_err(&api, e))?;
+    Ok((crab, api, token))
+}
+
 fn status_of(e: &octocrab::Error) -> Option<u16> {
     match e {
         octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
@@ -65,25 +92,7 @@ impl Releases {
     }
 
     pub fn new(owner: &str, repo: &str) -> Result<Releases, PublishError> {
-        let token = std::env::var("GITHUB_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                PublishError::Refused(
-                    "publishing to GitHub releases needs a token in GITHUB_TOKEN (contents: write)"
-                        .into(),
-                )
-            })?;
-        let api = std::env::var("GITHUB_API_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "https://api.github.com".into());
-        let crab = Octocrab::builder()
-            .base_uri(api.as_str())
-            .map_err(|e| gh_err(&api, e))?
-            .personal_token(token.clone())
-            .build()
-            .map_err(|e| gh_err(&api, e))?;
+        let (crab, api, token) = client("publishing to GitHub releases", "contents: write")?;
         Ok(Releases {
             crab,
             api,
@@ -195,12 +204,7 @@ impl Releases {
     ) -> Result<Put, PublishError> {
         let release = self.release(tag).await?;
         let id = release.id.into_inner();
-        let differs = || {
-            PublishError::Refused(format!(
-                "{} already exists with other bytes; a published file never changes: publish a new version",
-                self.describe(tag, file)
-            ))
-        };
+        let differs = || super::store::differs(&self.describe(tag, file));
         if let Some(old) = self.existing(id, tag, file).await? {
             return if same(&old) {
                 Ok(Put::Unchanged)

@@ -60,25 +60,10 @@ impl IndexRepo {
         let (owner, repo) = spec.split_once('/').ok_or_else(|| {
             PublishError::Refused(format!("--index-repo '{spec}': use OWNER/REPO"))
         })?;
-        let token = std::env::var("GITHUB_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                PublishError::Refused(
-                    "opening an index pull request needs GITHUB_TOKEN (contents and pull-requests: write)"
-                        .into(),
-                )
-            })?;
-        let api = std::env::var("GITHUB_API_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "https://api.github.com".into());
-        let crab = Octocrab::builder()
-            .base_uri(api.as_str())
-            .map_err(|e| err(&api, e))?
-            .personal_token(token)
-            .build()
-            .map_err(|e| err(&api, e))?;
+        let (crab, _, _) = super::github::client(
+            "opening an index pull request",
+            "contents and pull-requests: write",
+        )?;
         Ok(IndexRepo {
             crab,
             owner: owner.into(),

@@ -28,6 +28,13 @@ pub enum Put {
     Unchanged,
 }
 
+/// The refusal to replace a stored file.
+pub(super) fn differs(what: &str) -> PublishError {
+    PublishError::Refused(format!(
+        "{what} already exists with other bytes; a published file never changes: publish a new version"
+    ))
+}
+
 /// Size from which S3 uploads go in parts: `$PTD_S3_MULTIPART_BYTES`, else 64 MiB.
 fn multipart_from() -> usize {
     std::env::var("PTD_S3_MULTIPART_BYTES")
@@ -132,12 +139,7 @@ impl Store {
         bytes: &[u8],
         same: &(dyn Fn(&[u8]) -> bool + Sync),
     ) -> Result<Put, PublishError> {
-        let differs = || {
-            PublishError::Refused(format!(
-                "{} already exists with other bytes; a published file never changes: publish a new version",
-                self.describe(tag, file)
-            ))
-        };
+        let differs = || differs(&self.describe(tag, file));
         match self {
             Store::GitHub(r) => r.put_new(tag, file, bytes, same).await,
             Store::Dir(d) => {

@@ -258,6 +258,17 @@ pub fn kingman_moments(n: u32, theta: f64) -> (f64, f64) {
     (mean, var + mean * mean)
 }
 
+/// A command's standard output as JSON; panics showing both streams if it is not.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 pub fn rel_err(a: f64, b: f64) -> f64 {
     ((a - b) / b).abs()
 }
