@@ -145,19 +145,19 @@ fn a_directory_registry_from_init_to_install() {
     assert!(lock.contains("registry = \"lab\""), "{lock}");
 
     // Yank, then undo: new resolutions see it gone, then back.
+    // As in CI: the key's text itself in PTD_SIGNING_KEY, its password beside it.
+    let key_text = std::fs::read_to_string(&secret).unwrap();
     let yank = |undo: bool| {
         let mut a = vec![
             "yank",
             "queue/mm1k@1.0.0",
             "--registry",
             index.to_str().unwrap(),
-            "--key",
-            secret.to_str().unwrap(),
         ];
         if undo {
             a.push("--undo");
         }
-        let out = publisher.run_env(&a, &password);
+        let out = publisher.run_env(&a, &[password[0], ("PTD_SIGNING_KEY", &key_text)]);
         assert!(
             out.status.success(),
             "{}",
