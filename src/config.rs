@@ -9,6 +9,10 @@
 //!
 //! [http]
 //! ca-bundle = "/etc/ssl/lab-ca.pem"
+//!
+//! [cache]
+//! max-size = "20GB"        # defaults for `ptd cache gc`
+//! max-age = "90days"
 //! ```
 //!
 //! A token can also come from `PTD_REGISTRY_<NAME>_TOKEN` (name upper-cased, `-` as `_`), which
@@ -35,6 +39,16 @@ pub struct HttpConfig {
     pub ca_bundle: Option<PathBuf>,
 }
 
+/// `[cache]`: defaults for `ptd cache gc`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheConfig {
+    /// e.g. "20GB".
+    pub max_size: Option<String>,
+    /// e.g. "90days".
+    pub max_age: Option<String>,
+}
+
 /// `config.toml`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +57,8 @@ pub struct Config {
     pub registries: BTreeMap<String, RegistryEntry>,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,8 @@ pub enum Error {
     Project(#[from] crate::project::ProjectError),
     #[error(transparent)]
     Db(#[from] crate::install::db::DbError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
     #[error("{path}: {source}")]
     Io {
         path: String,

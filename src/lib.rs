@@ -7,6 +7,7 @@
 //! verifies them and places them in the store and the cache tiers ([`install`]).
 
 pub mod bundle;
+pub mod cache;
 pub mod config;
 pub mod eliminate;
 pub mod error;

@@ -112,6 +112,9 @@ pub enum PkgCommand {
     /// Registry maintenance.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// See, bound and repair the store and the cache tiers.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Build, sign and publish a model into a registry whose index is a local directory.
     Publish {
         /// A model directory, a graph file or a bundle.
@@ -167,6 +170,39 @@ pub enum PkgCommand {
         undo: bool,
         #[arg(long)]
         key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CacheCommand {
+    /// Entries, bytes, hits and misses, oldest and newest use, per tier; the directories.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evict least recently used versions (never what a project's ptd.lock pins, unless
+    /// --force). Defaults from [cache] in $PTD_HOME/config.toml.
+    Gc {
+        /// e.g. 20GB, 500MiB.
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// e.g. 90days, 12h.
+        #[arg(long, value_name = "AGE")]
+        max_age: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        /// Also evict versions that lockfiles pin.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every entry; with --repair, remove damaged versions and install them again.
+    Verify {
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -581,6 +617,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        PkgCommand::Cache(c) => cache_command(c, g),
         PkgCommand::Registry(RegistryCommand::Resign { dir, key }) => {
             let signer = ops::keys::signer(key.as_deref())?;
             ptd::publish::IndexDir::new(&dir)
@@ -713,6 +750,119 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 &format!("{name} {version}"),
             );
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
+    let ctx = Context::from_env(g.offline, g.quiet)?;
+    match c {
+        CacheCommand::Info { json } => {
+            let info = ptd::cache::info(&ctx.home)?;
+            if json {
+                print_json(&info);
+            } else {
+                for (tier, t) in [
+                    ("store", &info.store),
+                    ("symbolic (tier 1)", &info.symbolic),
+                    ("jax (tier 2)", &info.jax),
+                ] {
+                    println!(
+                        "{tier:<18} {:>6} entries {:>10}  hits {} misses {}  used {} .. {}  {}",
+                        t.entries,
+                        human_size(t.bytes),
+                        t.hits,
+                        t.misses,
+                        t.oldest_use.as_deref().unwrap_or("-"),
+                        t.newest_use.as_deref().unwrap_or("-"),
+                        t.dir
+                    );
+                }
+                for p in &info.projects {
+                    println!("project            {p}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Gc {
+            max_size,
+            max_age,
+            dry_run,
+            force,
+            json,
+        } => {
+            let limits = ops::cache::limits(
+                &ctx,
+                max_size.as_deref(),
+                max_age.as_deref(),
+                force,
+                dry_run,
+            )?;
+            let r = ops::cache::gc(&ctx, &limits)?;
+            if json {
+                print_json(&r);
+            } else {
+                let verb = if dry_run { "Would evict" } else { "Evicted" };
+                for e in &r.evicted {
+                    status(
+                        g,
+                        verb,
+                        &format!(
+                            "{} {} [{}] ({}, last used {})",
+                            e.name,
+                            e.version,
+                            e.registry,
+                            human_size(e.bytes),
+                            e.last_used
+                        ),
+                    );
+                }
+                for k in &r.kept_pinned {
+                    status(
+                        g,
+                        "Kept",
+                        &format!("{k} (pinned by a ptd.lock; --force evicts it)"),
+                    );
+                }
+                status(
+                    g,
+                    "Store",
+                    &format!(
+                        "{} -> {}",
+                        human_size(r.bytes_before),
+                        human_size(r.bytes_after)
+                    ),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Verify { repair, json } => {
+            let r = runtime()?.block_on(ops::cache::verify_and_repair(&ctx, repair))?;
+            if json {
+                print_json(&r);
+            } else {
+                for p in &r.problems {
+                    eprintln!("{} {}: {}: {}", p.name, p.version, p.path, p.message);
+                }
+                for x in &r.repaired {
+                    status(g, "Repaired", x);
+                }
+                status(
+                    g,
+                    "Verified",
+                    &format!(
+                        "{} installed models, {} files, {} problems",
+                        r.checked,
+                        r.files,
+                        r.problems.len()
+                    ),
+                );
+            }
+            Ok(if r.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

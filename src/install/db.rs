@@ -51,6 +51,23 @@ CREATE TABLE IF NOT EXISTS installed (
 );
 CREATE INDEX IF NOT EXISTS installed_phasic ON installed(phasic_hash);
 CREATE INDEX IF NOT EXISTS installed_content ON installed(content_hash);
+CREATE TABLE IF NOT EXISTS usage (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    registry TEXT NOT NULL,
+    last_used TEXT NOT NULL,
+    uses INTEGER NOT NULL,
+    PRIMARY KEY (name, version, registry)
+);
+CREATE TABLE IF NOT EXISTS stats (
+    tier TEXT PRIMARY KEY,
+    hits INTEGER NOT NULL,
+    misses INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projects (
+    lock_path TEXT PRIMARY KEY,
+    last_used TEXT NOT NULL
+);
 ";
 
 /// Opens a database shared by concurrent processes: WAL journal, a generous busy timeout, and
@@ -177,6 +194,141 @@ impl Db {
             .optional()
             .map_err(self.err())
     }
+
+    /// Records a use of an installed version (for least-recently-used eviction).
+    pub fn touch(
+        &self,
+        name: &str,
+        version: &str,
+        registry: &str,
+        now: &str,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO usage (name, version, registry, last_used, uses) VALUES (?1, ?2, ?3, ?4, 1)
+                 ON CONFLICT(name, version, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
+                params![name, version, registry, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Counts a hit (found in the cache) or a miss (fetched or rebuilt) for a tier.
+    pub fn count(&self, tier: &str, hit: bool) -> Result<(), DbError> {
+        let (h, m) = if hit { (1, 0) } else { (0, 1) };
+        self.conn
+            .execute(
+                "INSERT INTO stats (tier, hits, misses) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(tier) DO UPDATE SET hits = hits + ?2, misses = misses + ?3",
+                params![tier, h, m],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Hits and misses per tier.
+    pub fn stats(&self) -> Result<Vec<(String, u64, u64)>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT tier, hits, misses FROM stats ORDER BY tier")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Remembers a project's lockfile, whose versions garbage collection keeps.
+    pub fn note_project(&self, lock_path: &str, now: &str) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO projects (lock_path, last_used) VALUES (?1, ?2)
+                 ON CONFLICT(lock_path) DO UPDATE SET last_used = ?2",
+                params![lock_path, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Lockfiles of the projects seen, most recent first.
+    pub fn projects(&self) -> Result<Vec<String>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT lock_path FROM projects ORDER BY last_used DESC")
+            .map_err(self.err())?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Forgets a project.
+    pub fn forget_project(&self, lock_path: &str) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "DELETE FROM projects WHERE lock_path = ?1",
+                params![lock_path],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Every installed version with its last use (its install time if never used since).
+    pub fn with_last_use(&self) -> Result<Vec<(Installed, String)>, DbError> {
+        let cols = Self::COLS
+            .split(", ")
+            .map(|c| format!("i.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {cols}, COALESCE(u.last_used, i.installed_at) FROM installed i
+                 LEFT JOIN usage u ON u.name = i.name AND u.version = i.version AND u.registry = i.registry
+                 ORDER BY 11, i.name"
+            ))
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| Ok((Self::row(r)?, r.get::<_, String>(10)?)))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Removes an installed version's rows.
+    pub fn remove(&self, name: &str, version: &str, registry: &str) -> Result<(), DbError> {
+        for table in ["installed", "usage"] {
+            self.conn
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE name = ?1 AND version = ?2 AND registry = ?3"
+                    ),
+                    params![name, version, registry],
+                )
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// How many installed versions use a content hash / a phasic hash.
+    pub fn users(&self, column: &str, hash: &str) -> Result<u64, DbError> {
+        let column = if column == "phasic_hash" {
+            "phasic_hash"
+        } else {
+            "content_hash"
+        };
+        self.conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM installed WHERE {column} = ?1"),
+                params![hash],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
 }
 
 const SYMBOLIC_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS cache_entries (
@@ -204,6 +356,41 @@ impl SymbolicIndex {
     pub fn open(path: &Path) -> Result<SymbolicIndex, DbError> {
         let (conn, path) = connect(path, SYMBOLIC_SCHEMA)?;
         Ok(SymbolicIndex { conn, path })
+    }
+
+    /// Removes an entry.
+    pub fn remove(&self, hash: &str) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "DELETE FROM cache_entries WHERE hash_key = ?1",
+                params![hash],
+            )
+            .map_err(|source| DbError {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Entries, bytes, oldest and newest access.
+    pub fn summary(&self) -> Result<(u64, u64, Option<String>, Option<String>), DbError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MIN(accessed_at), MAX(accessed_at) FROM cache_entries",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .map_err(|source| DbError {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -253,7 +253,7 @@ pub struct Installer<'a> {
     pub offline: bool,
 }
 
-fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
+pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -268,8 +268,16 @@ impl Installer<'_> {
     /// Installs one version (idempotent).
     pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
         let db = self.home.open_db()?;
+        // One process at a time installs (or evicts) a given archive; the others wait and
+        // then find it installed.
+        let lock_path = self.home.locks().join(format!("{}.lock", entry.sha256));
+        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+            .await
+            .expect("lock task")?;
         let registry = self.label.to_string();
-        if let Some(i) = db.get(&entry.name, &entry.version.to_string(), &registry)?
+        let version = entry.version.to_string();
+        let now = now_rfc3339();
+        if let Some(i) = db.get(&entry.name, &version, &registry)?
             && i.content_hash == entry.content_hash
             && self
                 .home
@@ -281,6 +289,8 @@ impl Installer<'_> {
             let platform_files = self.obtain_platform(entry).await?;
             self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
             let jax_files = self.place_tier2(&platform_files)?;
+            db.touch(&entry.name, &version, &registry, &now)?;
+            db.count("store", true)?;
             return Ok(Outcome {
                 jax_files,
                 installed: i,
@@ -327,6 +337,8 @@ impl Installer<'_> {
         self.place_tier1(&installed, &dir)?;
         let jax_files = self.place_tier2(&platform_files)?;
         db.record(&installed)?;
+        db.touch(&entry.name, &version, self.label, &now)?;
+        db.count("store", false)?;
         Ok(Outcome {
             jax_files,
             installed,
@@ -361,13 +373,10 @@ impl Installer<'_> {
         Ok(())
     }
 
-    /// Gets the archive into the store; returns its SHA-256 and origin. Holds the archive's
-    /// lock, so concurrent installs of the same archive download it once.
+    /// Gets the archive into the store; returns its SHA-256 and origin. The caller holds the
+    /// archive's lock, so concurrent installs of the same archive download it once.
     async fn obtain(&self, e: &IndexEntry) -> Result<(String, Origin), InstallError> {
-        let lock_path = self.home.locks().join(format!("{}.lock", e.sha256));
-        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
-            .await
-            .expect("lock task")?;
+        // The caller holds the archive's lock.
         let dest = self.home.archive_path(&e.sha256);
         if dest.is_file()
             && crate::fetch::verify_file(&dest, &dest.display().to_string(), &e.sha256, e.size)

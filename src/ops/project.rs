@@ -213,6 +213,13 @@ fn all_installed(ctx: &Context, lock: &Lockfile) -> Result<Option<Vec<Item>>> {
         if !in_place {
             return Ok(None);
         }
+        db.touch(
+            &i.name,
+            &i.version,
+            &i.registry,
+            &crate::install::now_rfc3339(),
+        )?;
+        db.count("store", true)?;
         items.push(Item {
             name: i.name,
             version: i.version,
@@ -237,7 +244,15 @@ pub async fn install(
     locked: bool,
 ) -> Result<(Locked, Vec<Item>)> {
     let (l, mut opened) = lock(ctx, project, &Update::Nothing, locked).await?;
+    let note = |ctx: &Context| -> Result<()> {
+        let db = ctx.home.open_db()?;
+        let path =
+            std::fs::canonicalize(project.lock_path()).unwrap_or_else(|_| project.lock_path());
+        db.note_project(&path.display().to_string(), &crate::install::now_rfc3339())?;
+        Ok(())
+    };
     if let Some(items) = all_installed(ctx, &l.lock)? {
+        note(ctx)?;
         return Ok((l, items));
     }
     let mut by_registry: BTreeMap<&str, Vec<&LockedModel>> = BTreeMap::new();
@@ -276,5 +291,6 @@ pub async fn install(
         }
         items.extend(install_entries(ctx, o, &entries).await?);
     }
+    note(ctx)?;
     Ok((l, items))
 }

@@ -1,0 +1,359 @@
+//! Managing what is installed: a summary of the store and both cache tiers, and eviction of the
+//! least recently used versions down to a size or age, never of what a project's lockfile pins.
+//!
+//! Eviction of a version takes the same per-archive lock as installing it, removes its database
+//! rows first, then its files, each directory renamed away before it is deleted, so a reader
+//! sees an entry either whole or not at all.
+
+use crate::install::db::{Db, DbError, SymbolicIndex};
+use crate::install::{Home, InstallError, lock_file};
+use crate::project::Lockfile;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Bytes of a file or of everything under a directory (0 if missing).
+pub fn disk_bytes(p: &Path) -> u64 {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| disk_bytes(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+/// Parses a size: `500M`, `10GB`, `1.5GiB`, `123` (bytes). Decimal (kB, MB, GB, TB) and binary
+/// (KiB, MiB, GiB, TiB; K, M, G, T) units.
+pub fn parse_size(text: &str) -> Result<u64, CacheError> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        CacheError::Invalid(format!(
+            "size '{text}': expected a number and a unit, e.g. 500M or 10GB"
+        ))
+    })?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024f64.powi(4),
+        u => {
+            return Err(CacheError::Invalid(format!(
+                "size '{text}': unknown unit '{u}' (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            )));
+        }
+    };
+    Ok((n * mult).round() as u64)
+}
+
+/// One tier's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TierInfo {
+    pub dir: String,
+    pub entries: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub oldest_use: Option<String>,
+    pub newest_use: Option<String>,
+}
+
+/// `ptd cache info`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Info {
+    /// Archives and extracted bundles under `$PTD_HOME`.
+    pub store: TierInfo,
+    /// Tier 1: symbolic DAGs under `$PHASIC_CACHE_DIR/symbolic`.
+    pub symbolic: TierInfo,
+    /// Tier 2: `$JAX_COMPILATION_CACHE_DIR`.
+    pub jax: TierInfo,
+    /// Projects whose lockfiles pin versions.
+    pub projects: Vec<String>,
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Summarises the store and both tiers.
+pub fn info(home: &Home) -> Result<Info, CacheError> {
+    let mut store = TierInfo {
+        dir: home.root.display().to_string(),
+        ..Default::default()
+    };
+    let mut projects = Vec::new();
+    let mut stats = Vec::new();
+    if home.db_path().is_file() {
+        let db = Db::open(&home.db_path())?;
+        let rows = db.with_last_use()?;
+        store.entries = rows.len() as u64;
+        store.oldest_use = rows.iter().map(|(_, u)| u.clone()).min();
+        store.newest_use = rows.iter().map(|(_, u)| u.clone()).max();
+        projects = db.projects()?;
+        stats = db.stats()?;
+    }
+    store.bytes = disk_bytes(&home.archives()) + disk_bytes(&home.bundles());
+    let stat = |tier: &str| {
+        stats
+            .iter()
+            .find(|(t, ..)| t == tier)
+            .map(|(_, h, m)| (*h, *m))
+            .unwrap_or((0, 0))
+    };
+    (store.hits, store.misses) = stat("store");
+    let sym_dir = home.symbolic();
+    let mut symbolic = TierInfo {
+        dir: sym_dir.display().to_string(),
+        ..Default::default()
+    };
+    if sym_dir.join("index.db").is_file() {
+        let idx = SymbolicIndex::open(&sym_dir.join("index.db"))?;
+        let (n, bytes, oldest, newest) = idx.summary()?;
+        (symbolic.entries, symbolic.bytes) = (n, bytes);
+        (symbolic.oldest_use, symbolic.newest_use) = (oldest, newest);
+    }
+    (symbolic.hits, symbolic.misses) = stat("symbolic");
+    let mut jax = TierInfo {
+        dir: home.jax_cache.display().to_string(),
+        ..Default::default()
+    };
+    if let Ok(rd) = std::fs::read_dir(&home.jax_cache) {
+        let mut times = Vec::new();
+        for e in rd.flatten() {
+            if let Ok(m) = e.metadata()
+                && m.is_file()
+            {
+                jax.entries += 1;
+                jax.bytes += m.len();
+                if let Ok(t) = m.accessed().or_else(|_| m.modified()) {
+                    times.push(t);
+                }
+            }
+        }
+        jax.oldest_use = times.iter().min().map(|t| rfc3339(*t));
+        jax.newest_use = times.iter().max().map(|t| rfc3339(*t));
+    }
+    (jax.hits, jax.misses) = stat("jax");
+    Ok(Info {
+        store,
+        symbolic,
+        jax,
+        projects,
+    })
+}
+
+/// Limits for [`gc`].
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// Evict least recently used versions until the store and tier 1 hold at most this much.
+    pub max_size: Option<u64>,
+    /// Evict versions not used for this long.
+    pub max_age: Option<std::time::Duration>,
+    /// Also evict what lockfiles pin.
+    pub force: bool,
+    pub dry_run: bool,
+}
+
+/// One evicted (or, in a dry run, evictable) version.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evicted {
+    pub name: String,
+    pub version: String,
+    pub registry: String,
+    pub last_used: String,
+    pub bytes: u64,
+}
+
+/// What [`gc`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct GcReport {
+    pub evicted: Vec<Evicted>,
+    pub freed: u64,
+    pub kept_pinned: Vec<String>,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub dry_run: bool,
+}
+
+/// (name, version, registry) of every version a known project's lockfile pins; lockfiles that no
+/// longer exist are forgotten.
+fn pinned(db: &Db) -> Result<BTreeSet<(String, String, String)>, CacheError> {
+    let mut out = BTreeSet::new();
+    for path in db.projects()? {
+        match Lockfile::read(Path::new(&path)) {
+            Ok(Some(l)) => {
+                for m in l.models {
+                    out.insert((m.name, m.version.to_string(), m.registry));
+                }
+            }
+            Ok(None) => db.forget_project(&path)?,
+            // A lockfile that cannot be read pins nothing it can name; keep remembering it.
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Least-recently-used eviction.
+pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
+    let empty = GcReport {
+        evicted: Vec::new(),
+        freed: 0,
+        kept_pinned: Vec::new(),
+        bytes_before: 0,
+        bytes_after: 0,
+        dry_run: limits.dry_run,
+    };
+    if !home.db_path().is_file() {
+        return Ok(empty);
+    }
+    let db = Db::open(&home.db_path())?;
+    let pins = if limits.force {
+        BTreeSet::new()
+    } else {
+        pinned(&db)?
+    };
+    let size_of = |i: &crate::install::db::Installed| {
+        disk_bytes(&home.bundle_dir(&i.content_hash))
+            + disk_bytes(&home.archive_path(&i.archive_sha256))
+    };
+    let rows = db.with_last_use()?;
+    let before = disk_bytes(&home.archives()) + disk_bytes(&home.bundles());
+    let mut total = before;
+    let now = std::time::SystemTime::now();
+    let mut report = GcReport {
+        bytes_before: before,
+        ..empty
+    };
+    for (i, last_used) in rows {
+        let key = (i.name.clone(), i.version.clone(), i.registry.clone());
+        let too_old = limits.max_age.is_some_and(|age| {
+            humantime::parse_rfc3339(&last_used)
+                .map(|t| now.duration_since(t).unwrap_or_default() >= age)
+                .unwrap_or(true)
+        });
+        let too_big = limits.max_size.is_some_and(|m| total > m);
+        if !(too_old || too_big) {
+            continue;
+        }
+        if pins.contains(&key) {
+            report
+                .kept_pinned
+                .push(format!("{} {} [{}]", i.name, i.version, i.registry));
+            continue;
+        }
+        let bytes = size_of(&i);
+        if !limits.dry_run {
+            evict(home, &db, &i)?;
+        }
+        total = total.saturating_sub(bytes);
+        report.freed += bytes;
+        report.evicted.push(Evicted {
+            name: i.name,
+            version: i.version,
+            registry: i.registry,
+            last_used,
+            bytes,
+        });
+    }
+    report.bytes_after = if limits.dry_run {
+        total
+    } else {
+        disk_bytes(&home.archives()) + disk_bytes(&home.bundles())
+    };
+    Ok(report)
+}
+
+/// Removes one installed version: rows first, then files no other installed version uses.
+pub fn evict(home: &Home, db: &Db, i: &crate::install::db::Installed) -> Result<(), CacheError> {
+    let _lock = lock_file(&home.locks().join(format!("{}.lock", i.archive_sha256)))?;
+    db.remove(&i.name, &i.version, &i.registry)?;
+    if db.users("content_hash", &i.content_hash)? == 0 {
+        remove_dir_atomically(home, &home.bundle_dir(&i.content_hash))?;
+        remove_file(&home.archive_path(&i.archive_sha256))?;
+    }
+    if db.users("phasic_hash", &i.phasic_hash)? == 0 {
+        let sym = home.symbolic();
+        remove_file(&sym.join(format!("{}.json", i.phasic_hash)))?;
+        remove_file(&sym.join(format!("{}.meta", i.phasic_hash)))?;
+        if sym.join("index.db").is_file() {
+            SymbolicIndex::open(&sym.join("index.db"))?.remove(&i.phasic_hash)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_file(p: &Path) -> Result<(), CacheError> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(p)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Renames a directory into `tmp/` (one atomic step), then deletes it there.
+fn remove_dir_atomically(home: &Home, dir: &Path) -> Result<(), CacheError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(home.tmp()).map_err(io(&home.tmp()))?;
+    let away = tempfile::Builder::new()
+        .prefix("evict-")
+        .tempdir_in(home.tmp())
+        .map_err(io(&home.tmp()))?
+        .keep();
+    let target = away.join("bundle");
+    std::fs::rename(dir, &target).map_err(io(dir))?;
+    std::fs::remove_dir_all(&away).map_err(io(&away))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units_and_errors_name_the_value() {
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
+        assert_eq!(parse_size("10GB").unwrap(), 10_000_000_000);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 1_610_612_736);
+        assert!(parse_size("ten").unwrap_err().to_string().contains("'ten'"));
+        assert!(
+            parse_size("5 parsecs")
+                .unwrap_err()
+                .to_string()
+                .contains("parsecs")
+        );
+    }
+}

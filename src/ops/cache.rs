@@ -1,0 +1,101 @@
+//! `ptd cache`: info, gc with the configured defaults, verify and repair.
+
+use super::Context;
+use super::query::{Problem, verify};
+use crate::cache::{self, GcReport, Limits};
+use crate::install::db::Db;
+use crate::{Error, Result};
+use serde::Serialize;
+
+/// Limits from the command line, else from `[cache]` in `$PTD_HOME/config.toml`.
+pub fn limits(
+    ctx: &Context,
+    max_size: Option<&str>,
+    max_age: Option<&str>,
+    force: bool,
+    dry_run: bool,
+) -> Result<Limits> {
+    let size = max_size.or(ctx.config.cache.max_size.as_deref());
+    let age = max_age.or(ctx.config.cache.max_age.as_deref());
+    if size.is_none() && age.is_none() {
+        return Err(Error::Usage(
+            "give --max-size and/or --max-age (or set [cache] max-size / max-age in $PTD_HOME/config.toml)"
+                .into(),
+        ));
+    }
+    Ok(Limits {
+        max_size: size.map(cache::parse_size).transpose()?,
+        max_age: age
+            .map(|a| {
+                humantime::parse_duration(a)
+                    .map_err(|e| Error::Usage(format!("max-age '{a}': {e} (e.g. 30days, 12h)")))
+            })
+            .transpose()?,
+        force,
+        dry_run,
+    })
+}
+
+pub fn gc(ctx: &Context, limits: &Limits) -> Result<GcReport> {
+    Ok(cache::gc(&ctx.home, limits)?)
+}
+
+/// What `ptd cache verify` found and, with repair, did.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    pub checked: usize,
+    pub files: usize,
+    pub problems: Vec<Problem>,
+    /// Versions removed and installed again.
+    pub repaired: Vec<String>,
+}
+
+/// Re-hashes everything; with `repair`, evicts each damaged version and installs it again from
+/// its registry (downloaded, or rebuilt for the default registry), verified as any install.
+pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyReport> {
+    let v = verify(ctx)?;
+    let mut repaired = Vec::new();
+    if repair && !v.problems.is_empty() {
+        let db = Db::open(&ctx.home.db_path())?;
+        let mut damaged: Vec<(String, String)> = v
+            .problems
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        damaged.sort();
+        damaged.dedup();
+        for (name, version) in damaged {
+            let rows: Vec<_> = db
+                .list()?
+                .into_iter()
+                .filter(|i| i.name == name && i.version == version)
+                .collect();
+            for i in rows {
+                cache::evict(&ctx.home, &db, &i)?;
+                // The exact version, yanked or not, from the registry it came from.
+                let opened = ctx.open(Some(&i.registry)).await?;
+                let entry = opened
+                    .registry
+                    .entries(&i.name)
+                    .await?
+                    .into_iter()
+                    .find(|e| e.version.to_string() == i.version && e.content_hash == i.content_hash)
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "{} {} is damaged and registry {} no longer lists it with the same content: it was removed; install another version",
+                            i.name, i.version, i.registry
+                        ))
+                    })?;
+                super::install::install_entries(ctx, &opened, &[entry]).await?;
+                repaired.push(format!("{} {} [{}]", i.name, i.version, i.registry));
+            }
+        }
+    }
+    let after = if repaired.is_empty() { v } else { verify(ctx)? };
+    Ok(VerifyReport {
+        checked: after.checked,
+        files: after.files,
+        problems: after.problems,
+        repaired,
+    })
+}

@@ -1,0 +1,174 @@
+//! `ptd cache`: info, least-recently-used eviction that spares what lockfiles pin, and verify
+//! with repair, on real directories and the real SQLite database.
+
+mod support;
+
+use support::{User, json, walk};
+
+fn install(user: &User, spec: &str) -> serde_json::Value {
+    json(&user.ok(&["--offline", "install", spec, "--json"]))["installed"][0].clone()
+}
+
+#[test]
+fn info_counts_entries_bytes_hits_and_misses() {
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    install(&user, "queue/mm1k");
+    install(&user, "coalescent/kingman@1.2");
+    let info = json(&user.ok(&["cache", "info", "--json"]));
+    assert_eq!(info["store"]["entries"], 2);
+    assert_eq!(info["store"]["misses"], 2);
+    assert_eq!(info["store"]["hits"], 1);
+    let on_disk: u64 = walk(&user.home().join("archives"))
+        .iter()
+        .chain(walk(&user.home().join("bundles")).iter())
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(info["store"]["bytes"], on_disk);
+    assert_eq!(info["symbolic"]["entries"], 2);
+    let dag = user
+        .phasic_cache()
+        .join("symbolic")
+        .join(format!("{}.json", k["phasic_hash"].as_str().unwrap()));
+    assert!(info["symbolic"]["bytes"].as_u64().unwrap() >= std::fs::metadata(dag).unwrap().len());
+    assert_eq!(info["jax"]["entries"], 0);
+    assert!(
+        info["store"]["oldest_use"].as_str().unwrap()
+            <= info["store"]["newest_use"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn gc_evicts_least_recently_used_and_spares_locked_versions() {
+    let user = User::new();
+    // A project pins kingman; mm1k and erlang are installed outside it.
+    let p = user.dir.path().join("study");
+    user.ok(&["init", p.to_str().unwrap()]);
+    user.ok_in(&p, &["--offline", "add", "coalescent/kingman@1.2"]);
+    user.ok_in(&p, &["--offline", "install"]);
+    let mm1k = install(&user, "queue/mm1k");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    install(&user, "reliability/erlang");
+
+    // Nothing to do without limits (and none configured).
+    let err = user.fails(&["cache", "gc"]);
+    assert!(err.contains("--max-size"), "{err}");
+
+    // A dry run lists, removes nothing.
+    let before = walk(&user.home().join("bundles")).len();
+    let r = json(&user.ok(&["cache", "gc", "--max-size", "0", "--dry-run", "--json"]));
+    assert_eq!(r["evicted"].as_array().unwrap().len(), 2);
+    assert_eq!(walk(&user.home().join("bundles")).len(), before);
+
+    // Least recently used first: mm1k goes before erlang when one eviction is enough.
+    let sizes: std::collections::BTreeMap<String, u64> = r["evicted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let total = r["bytes_before"].as_u64().unwrap();
+    let limit = total - sizes["queue/mm1k"];
+    let r = json(&user.ok(&["cache", "gc", "--max-size", &limit.to_string(), "--json"]));
+    let names: Vec<&str> = r["evicted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["queue/mm1k"]);
+    assert!(r["bytes_after"].as_u64().unwrap() <= limit);
+    // Its files are gone from the store and from tier 1; the database agrees.
+    let content = mm1k["content_hash"].as_str().unwrap();
+    assert!(!user.home().join("bundles").join(content).exists());
+    assert!(
+        !user
+            .home()
+            .join("archives")
+            .join(format!(
+                "{}.ptd.tar.zst",
+                mm1k["archive_sha256"].as_str().unwrap()
+            ))
+            .exists()
+    );
+    assert!(
+        !user
+            .phasic_cache()
+            .join("symbolic")
+            .join(format!("{}.json", mm1k["phasic_hash"].as_str().unwrap()))
+            .exists()
+    );
+    let names: Vec<String> = user
+        .installed()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["coalescent/kingman", "reliability/erlang"]);
+    user.ok(&["verify"]);
+
+    // Everything older than now: erlang goes, the locked kingman stays.
+    let r = json(&user.ok(&["cache", "gc", "--max-age", "0s", "--json"]));
+    assert_eq!(r["evicted"][0]["name"], "reliability/erlang");
+    assert_eq!(r["kept_pinned"].as_array().unwrap().len(), 1);
+    // The project still installs from the cache, with nothing to fetch.
+    let out = json(&user.ok_in(&p, &["--offline", "install", "--locked", "--json"]));
+    assert_eq!(out["installed"][0]["action"], "installed");
+    // Defaults from config.toml; --force evicts pinned versions too.
+    std::fs::write(
+        user.home().join("config.toml"),
+        "[cache]\nmax-size = \"0B\"\n",
+    )
+    .unwrap();
+    let r = json(&user.ok(&["cache", "gc", "--json"]));
+    assert!(r["evicted"].as_array().unwrap().is_empty());
+    let r = json(&user.ok(&["cache", "gc", "--force", "--json"]));
+    assert_eq!(r["evicted"][0]["name"], "coalescent/kingman");
+    assert!(user.installed().is_empty());
+    assert!(walk(&user.home().join("bundles")).is_empty());
+    assert!(walk(&user.home().join("archives")).is_empty());
+    // The project reinstalls (rebuilt from the embedded recipe).
+    let out = json(&user.ok_in(&p, &["--offline", "install", "--locked", "--json"]));
+    assert_eq!(out["installed"][0]["action"], "rebuilt");
+}
+
+#[test]
+fn verify_repair_reinstalls_a_corrupted_entry() {
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    install(&user, "queue/mm1k");
+    let content = k["content_hash"].as_str().unwrap();
+    let graph = user.home().join("bundles").join(content).join("graph.json");
+    let mut bytes = std::fs::read(&graph).unwrap();
+    bytes[5] ^= 0x20;
+    std::fs::write(&graph, &bytes).unwrap();
+    let out = user
+        .cmd(user.dir.path(), &["cache", "verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let r = json(&out);
+    assert_eq!(r["problems"].as_array().unwrap().len(), 1);
+    assert_eq!(r["problems"][0]["name"], "coalescent/kingman");
+    let out = user
+        .cmd(
+            user.dir.path(),
+            &["--offline", "cache", "verify", "--repair", "--json"],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["repaired"][0], "coalescent/kingman 1.2.1 [default]");
+    assert!(r["problems"].as_array().unwrap().is_empty());
+    assert_ne!(std::fs::read(&graph).unwrap(), bytes);
+    assert_eq!(user.installed().len(), 2);
+}
