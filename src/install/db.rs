@@ -213,6 +213,45 @@ impl Db {
         Ok(())
     }
 
+    /// Records, in one transaction, uses of installed versions found in the store (hits) and the
+    /// project lockfile that asked for them.
+    pub fn record_hits(
+        &mut self,
+        uses: &[(String, String, String)],
+        now: &str,
+        project: Option<&str>,
+    ) -> Result<(), DbError> {
+        let path = self.path.clone();
+        let err = |source| DbError {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        for (name, version, registry) in uses {
+            tx.execute(
+                "INSERT INTO usage (name, version, registry, last_used, uses) VALUES (?1, ?2, ?3, ?4, 1)
+                 ON CONFLICT(name, version, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
+                params![name, version, registry, now],
+            )
+            .map_err(err)?;
+        }
+        tx.execute(
+            "INSERT INTO stats (tier, hits, misses) VALUES ('store', ?1, 0)
+             ON CONFLICT(tier) DO UPDATE SET hits = hits + ?1",
+            params![uses.len() as i64],
+        )
+        .map_err(err)?;
+        if let Some(p) = project {
+            tx.execute(
+                "INSERT INTO projects (lock_path, last_used) VALUES (?1, ?2)
+                 ON CONFLICT(lock_path) DO UPDATE SET last_used = ?2",
+                params![p, now],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Counts a hit (found in the cache) or a miss (fetched or rebuilt) for a tier.
     pub fn count(&self, tier: &str, hit: bool) -> Result<(), DbError> {
         let (h, m) = if hit { (1, 0) } else { (0, 1) };

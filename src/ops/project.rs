@@ -186,16 +186,18 @@ pub async fn lock(
     ))
 }
 
-/// Whether everything the lock pins is installed and in place (no registry is consulted).
-fn all_installed(ctx: &Context, lock: &Lockfile) -> Result<Option<Vec<Item>>> {
+/// Whether everything the lock pins is installed and in place (no registry is consulted); if
+/// so, the uses are recorded (one transaction) with the project's lockfile.
+fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Option<Vec<Item>>> {
     if lock.models.is_empty() {
         return Ok(Some(Vec::new()));
     }
     if !ctx.home.db_path().is_file() {
         return Ok(None);
     }
-    let db = Db::open(&ctx.home.db_path())?;
+    let mut db = Db::open(&ctx.home.db_path())?;
     let mut items = Vec::new();
+    let mut uses = Vec::new();
     for m in &lock.models {
         let Some(i) = db.get(&m.name, &m.version.to_string(), &m.registry)? else {
             return Ok(None);
@@ -213,13 +215,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile) -> Result<Option<Vec<Item>>> {
         if !in_place {
             return Ok(None);
         }
-        db.touch(
-            &i.name,
-            &i.version,
-            &i.registry,
-            &crate::install::now_rfc3339(),
-        )?;
-        db.count("store", true)?;
+        uses.push((i.name.clone(), i.version.clone(), i.registry.clone()));
         items.push(Item {
             name: i.name,
             version: i.version,
@@ -233,6 +229,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile) -> Result<Option<Vec<Item>>> {
             jax_files: 0,
         });
     }
+    db.record_hits(&uses, &crate::install::now_rfc3339(), Some(lock_path))?;
     Ok(Some(items))
 }
 
@@ -244,15 +241,11 @@ pub async fn install(
     locked: bool,
 ) -> Result<(Locked, Vec<Item>)> {
     let (l, mut opened) = lock(ctx, project, &Update::Nothing, locked).await?;
-    let note = |ctx: &Context| -> Result<()> {
-        let db = ctx.home.open_db()?;
-        let path =
-            std::fs::canonicalize(project.lock_path()).unwrap_or_else(|_| project.lock_path());
-        db.note_project(&path.display().to_string(), &crate::install::now_rfc3339())?;
-        Ok(())
-    };
-    if let Some(items) = all_installed(ctx, &l.lock)? {
-        note(ctx)?;
+    let lock_path = std::fs::canonicalize(project.lock_path())
+        .unwrap_or_else(|_| project.lock_path())
+        .display()
+        .to_string();
+    if let Some(items) = all_installed(ctx, &l.lock, &lock_path)? {
         return Ok((l, items));
     }
     let mut by_registry: BTreeMap<&str, Vec<&LockedModel>> = BTreeMap::new();
@@ -291,6 +284,8 @@ pub async fn install(
         }
         items.extend(install_entries(ctx, o, &entries).await?);
     }
-    note(ctx)?;
+    ctx.home
+        .open_db()?
+        .note_project(&lock_path, &crate::install::now_rfc3339())?;
     Ok((l, items))
 }
