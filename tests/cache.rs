@@ -172,3 +172,28 @@ fn verify_repair_reinstalls_a_corrupted_entry() {
     assert_ne!(std::fs::read(&graph).unwrap(), bytes);
     assert_eq!(user.installed().len(), 2);
 }
+
+#[test]
+fn path_finds_an_installed_dag_by_name_or_hash() {
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    install(&user, "coalescent/kingman@=1.0.0");
+    let dag = |q: &str| String::from_utf8(user.ok(&["cache", "path", q]).stdout).unwrap();
+    let phasic = k["phasic_hash"].as_str().unwrap();
+    let first = dag("coalescent/kingman");
+    assert_eq!(first.lines().count(), 2);
+    assert!(
+        first
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(&format!("{phasic}.json")),
+        "newest first"
+    );
+    assert_eq!(dag("coalescent/kingman@1.2").lines().count(), 1);
+    assert!(dag(&phasic[..12]).contains(phasic));
+    assert!(dag(&k["content_hash"].as_str().unwrap()[..10]).contains(phasic));
+    assert!(std::path::Path::new(first.lines().next().unwrap()).is_file());
+    let err = user.fails(&["cache", "path", "queue/mm1k"]);
+    assert!(err.contains("nothing installed matches"), "{err}");
+}

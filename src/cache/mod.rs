@@ -116,14 +116,15 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
     let mut stats = Vec::new();
     if home.db_path().is_file() {
         let db = Db::open(&home.db_path())?;
-        let rows = db.with_last_use()?;
-        store.entries = rows.len() as u64;
-        store.oldest_use = rows.iter().map(|(_, u)| u.clone()).min();
-        store.newest_use = rows.iter().map(|(_, u)| u.clone()).max();
+        (
+            store.entries,
+            store.bytes,
+            store.oldest_use,
+            store.newest_use,
+        ) = db.summary()?;
         projects = db.projects()?;
         stats = db.stats()?;
     }
-    store.bytes = disk_bytes(&home.archives()) + disk_bytes(&home.bundles());
     let stat = |tier: &str| {
         stats
             .iter()
@@ -171,6 +172,68 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
         jax,
         projects,
     })
+}
+
+/// An installed version found by [`find`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Found {
+    pub name: String,
+    pub version: String,
+    pub registry: String,
+    pub content_hash: String,
+    pub phasic_hash: String,
+    /// The symbolic DAG in tier 1.
+    pub dag: String,
+    /// The extracted bundle.
+    pub bundle: String,
+}
+
+/// Finds installed versions by `NAME`, `NAME@REQ`, or a hash prefix (content or phasic hash, at
+/// least 8 hex digits); newest version first.
+pub fn find(home: &Home, query: &str) -> Result<Vec<Found>, CacheError> {
+    if !home.db_path().is_file() {
+        return Ok(Vec::new());
+    }
+    let db = Db::open(&home.db_path())?;
+    let is_hash = query.len() >= 8 && query.chars().all(|c| c.is_ascii_hexdigit());
+    let rows = if is_hash {
+        db.find(None, Some(query))?
+    } else {
+        let (name, req) = match query.split_once('@') {
+            Some((n, r)) => (
+                n,
+                Some(semver::VersionReq::parse(r).map_err(|e| {
+                    CacheError::Invalid(format!(
+                        "'{query}': '{r}' is not a version requirement ({e})"
+                    ))
+                })?),
+            ),
+            None => (query, None),
+        };
+        db.find(Some(name), None)?
+            .into_iter()
+            .filter(|i| {
+                req.as_ref()
+                    .is_none_or(|r| semver::Version::parse(&i.version).is_ok_and(|v| r.matches(&v)))
+            })
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|i| Found {
+            dag: home
+                .symbolic()
+                .join(format!("{}.json", i.phasic_hash))
+                .display()
+                .to_string(),
+            bundle: home.bundle_dir(&i.content_hash).display().to_string(),
+            name: i.name,
+            version: i.version,
+            registry: i.registry,
+            content_hash: i.content_hash,
+            phasic_hash: i.phasic_hash,
+        })
+        .collect())
 }
 
 /// Limits for [`gc`].

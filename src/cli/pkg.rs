@@ -197,6 +197,13 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Where an installed model's symbolic DAG and bundle are: by NAME[@REQ] or a content or
+    /// phasic hash prefix (8+ hex digits); newest version first.
+    Path {
+        query: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every entry; with --repair, remove damaged versions and install them again.
     Verify {
         #[arg(long)]
@@ -833,6 +840,22 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                         human_size(r.bytes_after)
                     ),
                 );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Path { query, json } => {
+            let found = ptd::cache::find(&ctx.home, &query)?;
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "nothing installed matches '{query}' (see `ptd list`)"
+                )));
+            }
+            if json {
+                print_json(&found);
+            } else {
+                for f in &found {
+                    println!("{}", f.dag);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS installed (
 );
 CREATE INDEX IF NOT EXISTS installed_phasic ON installed(phasic_hash);
 CREATE INDEX IF NOT EXISTS installed_content ON installed(content_hash);
+CREATE INDEX IF NOT EXISTS installed_name ON installed(name);
 CREATE TABLE IF NOT EXISTS usage (
     name TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -63,6 +64,10 @@ CREATE TABLE IF NOT EXISTS stats (
     tier TEXT PRIMARY KEY,
     hits INTEGER NOT NULL,
     misses INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sizes (
+    content_hash TEXT PRIMARY KEY,
+    bundle_bytes INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS projects (
     lock_path TEXT PRIMARY KEY,
@@ -193,6 +198,78 @@ impl Db {
             )
             .optional()
             .map_err(self.err())
+    }
+
+    /// Records the bytes of an extracted bundle.
+    pub fn record_size(&self, content_hash: &str, bundle_bytes: u64) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO sizes (content_hash, bundle_bytes) VALUES (?1, ?2)",
+                params![content_hash, bundle_bytes as i64],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Installed versions, the store's bytes (archives + extracted bundles, each counted once),
+    /// and the oldest and newest use, from the database alone.
+    pub fn summary(&self) -> Result<(u64, u64, Option<String>, Option<String>), DbError> {
+        self.conn
+            .query_row(
+                "SELECT
+                   (SELECT COUNT(*) FROM installed),
+                   (SELECT COALESCE(SUM(size), 0) FROM (SELECT DISTINCT archive_sha256, size FROM installed))
+                   + (SELECT COALESCE(SUM(s.bundle_bytes), 0) FROM sizes s
+                      WHERE s.content_hash IN (SELECT content_hash FROM installed)),
+                   (SELECT MIN(COALESCE(u.last_used, i.installed_at)) FROM installed i LEFT JOIN usage u
+                      ON u.name = i.name AND u.version = i.version AND u.registry = i.registry),
+                   (SELECT MAX(COALESCE(u.last_used, i.installed_at)) FROM installed i LEFT JOIN usage u
+                      ON u.name = i.name AND u.version = i.version AND u.registry = i.registry)",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .map_err(self.err())
+    }
+
+    /// The installed versions named `name` (newest first), or whose content, phasic or
+    /// canonical hash starts with `hash_prefix`.
+    pub fn find(
+        &self,
+        name: Option<&str>,
+        hash_prefix: Option<&str>,
+    ) -> Result<Vec<Installed>, DbError> {
+        let (sql, arg) = match (name, hash_prefix) {
+            (Some(n), _) => (
+                format!("SELECT {} FROM installed WHERE name = ?1", Self::COLS),
+                n.to_string(),
+            ),
+            (None, Some(h)) => (
+                format!(
+                    "SELECT {} FROM installed WHERE content_hash >= ?1 AND content_hash < ?1 || 'g'
+                     UNION SELECT {} FROM installed WHERE phasic_hash >= ?1 AND phasic_hash < ?1 || 'g'",
+                    Self::COLS,
+                    Self::COLS
+                ),
+                h.to_ascii_lowercase(),
+            ),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let rows = st.query_map(params![arg], Self::row).map_err(self.err())?;
+        let mut out: Vec<Installed> = rows.collect::<Result<_, _>>().map_err(self.err())?;
+        out.sort_by(|a, b| {
+            semver::Version::parse(&b.version)
+                .ok()
+                .cmp(&semver::Version::parse(&a.version).ok())
+        });
+        Ok(out)
     }
 
     /// Records a use of an installed version (for least-recently-used eviction).

@@ -315,6 +315,7 @@ impl Installer<'_> {
         self.check_matches(entry, &manifest)?;
         // Everything is verified before anything is placed.
         let platform_files = self.obtain_platform(entry).await?;
+        let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
         let dir = {
             let home = self.home.clone();
             let content_hash = manifest.content_hash.clone();
@@ -337,6 +338,7 @@ impl Installer<'_> {
         self.place_tier1(&installed, &dir)?;
         let jax_files = self.place_tier2(&platform_files)?;
         db.record(&installed)?;
+        db.record_size(&installed.content_hash, bundle_bytes)?;
         db.touch(&entry.name, &version, self.label, &now)?;
         db.count("store", false)?;
         Ok(Outcome {
