@@ -91,7 +91,12 @@ fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .and_then(|f| f.lock().map(|()| f))
+        .and_then(|f| {
+            if crate::install::locks_enabled() {
+                f.lock()?;
+            }
+            Ok(f)
+        })
         .map_err(|e| {
             err(rusqlite::Error::InvalidPath(
                 format!("{}: {e}", lock_path.display()).into(),
@@ -99,11 +104,24 @@ fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
         })?;
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(err)?;
-    conn.execute_batch(schema).map_err(err)?;
+    // Without the lock file, switching to WAL can meet "database is locked" at once: retry.
+    let mut attempt = 0;
+    loop {
+        let setup = conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| conn.execute_batch(schema));
+        match setup {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 200 =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
     drop(lock);
     Ok((conn, p))
 }

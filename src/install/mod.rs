@@ -253,6 +253,16 @@ pub struct Installer<'a> {
     pub offline: bool,
 }
 
+/// Whether ptd takes file locks. `PTD_NO_FILE_LOCKS=1` turns them off, for filesystems where
+/// they fail silently or hang (some NFS and Lustre set-ups): every cache write is still a
+/// rename of a complete, verified file or directory, so concurrent processes may do the same
+/// work twice but never leave a partial entry.
+pub fn locks_enabled() -> bool {
+    std::env::var_os("PTD_NO_FILE_LOCKS").is_none_or(|v| v.is_empty() || v == "0")
+}
+
+/// Opens `path` and takes an exclusive lock on it (released when the file is dropped), unless
+/// locks are off.
 pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -260,7 +270,9 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
         .write(true)
         .open(path)
         .map_err(|e| InstallError::io(path, e))?;
-    f.lock().map_err(|e| InstallError::io(path, e))?;
+    if locks_enabled() {
+        f.lock().map_err(|e| InstallError::io(path, e))?;
+    }
     Ok(f)
 }
 
@@ -488,7 +500,15 @@ impl Installer<'_> {
         dest: &Path,
     ) -> Result<(), InstallError> {
         let url = item.url;
-        let part = self.home.tmp().join(format!("{}.part", item.sha256));
+        // With locks, one process at a time writes the partial file and a later attempt can
+        // resume it; without them each process writes its own.
+        let part = if locks_enabled() {
+            self.home.tmp().join(format!("{}.part", item.sha256))
+        } else {
+            self.home
+                .tmp()
+                .join(format!("{}.{}.part", item.sha256, std::process::id()))
+        };
         let sig_url = format!("{url}.minisig");
         let mismatch = |message: String| InstallError::Mismatch {
             name: e.name.clone(),
