@@ -197,3 +197,86 @@ fn path_finds_an_installed_dag_by_name_or_hash() {
     let err = user.fails(&["cache", "path", "queue/mm1k"]);
     assert!(err.contains("nothing installed matches"), "{err}");
 }
+
+#[test]
+fn export_and_import_move_verified_models_between_machines() {
+    let online = User::new();
+    let k = install(&online, "coalescent/kingman@1.2");
+    install(&online, "queue/mm1k");
+    install(&online, "reliability/erlang");
+    let d = online.dir.path();
+    online.ok(&[
+        "keygen",
+        "-o",
+        d.join("lab").to_str().unwrap(),
+        "--unencrypted",
+    ]);
+    let file = d.join("models.ptd-export");
+    let out = json(&online.ok(&[
+        "cache",
+        "export",
+        file.to_str().unwrap(),
+        "coalescent/kingman",
+        "queue/mm1k",
+        "--key",
+        d.join("lab.key").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(out["entries"].as_array().unwrap().len(), 2);
+    let pubkey = d.join("lab.pub");
+
+    // Another key is not trusted; nothing lands.
+    let air = User::new();
+    air.ok(&[
+        "keygen",
+        "-o",
+        air.dir.path().join("other").to_str().unwrap(),
+        "--unencrypted",
+    ]);
+    let other = air.dir.path().join("other.pub");
+    let err = air.fails(&[
+        "cache",
+        "import",
+        file.to_str().unwrap(),
+        "--trust",
+        other.to_str().unwrap(),
+    ]);
+    assert!(err.contains("key"), "{err}");
+    assert!(air.installed().is_empty());
+    // A damaged export: nothing lands.
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n / 3] ^= 1;
+    std::fs::write(&file, &bad).unwrap();
+    let err = air.fails(&[
+        "cache",
+        "import",
+        file.to_str().unwrap(),
+        "--trust",
+        pubkey.to_str().unwrap(),
+    ]);
+    assert!(err.to_lowercase().contains("signature"), "{err}");
+    assert!(air.installed().is_empty());
+    assert!(walk(&air.home().join("bundles")).is_empty());
+
+    // Intact: both versions installed, verified, usable offline, same bytes as the source.
+    std::fs::write(&file, &good).unwrap();
+    let out = json(&air.ok(&[
+        "cache",
+        "import",
+        file.to_str().unwrap(),
+        "--trust",
+        pubkey.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(out["imported"].as_array().unwrap().len(), 2);
+    air.ok(&["verify"]);
+    let dag = String::from_utf8(air.ok(&["cache", "path", "coalescent/kingman"]).stdout).unwrap();
+    assert!(dag.contains(k["phasic_hash"].as_str().unwrap()));
+    let p = air.dir.path().join("p");
+    air.ok(&["init", p.to_str().unwrap()]);
+    air.ok_in(&p, &["--offline", "add", "coalescent/kingman@1.2"]);
+    let r = json(&air.ok_in(&p, &["--offline", "install", "--json"]));
+    assert_eq!(r["installed"][0]["action"], "installed");
+}

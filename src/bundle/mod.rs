@@ -312,6 +312,27 @@ pub fn plain_files(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
     })
 }
 
+/// The files of an export archive: `export.json`, then `archives/<sha256>.ptd.tar.zst` entries
+/// (one directory level, plain names, each once).
+pub fn plain_or_nested_files(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
+    read_tar_zst(bytes, name, |path, files| {
+        let ok = path == "export.json"
+            || path.strip_prefix("archives/").is_some_and(|f| {
+                !f.is_empty()
+                    && !f.starts_with('.')
+                    && f.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            });
+        if !ok {
+            return Err(format!("entry '{path}' is not part of a ptd export"));
+        }
+        if files.iter().any(|(p, _)| p == path) {
+            return Err(format!("entry '{path}' appears twice"));
+        }
+        Ok(())
+    })
+}
+
 /// The archive's entries (name, bytes), checked for names, order and types only.
 pub fn files(bytes: &[u8]) -> Result<Files, BundleError> {
     read_entries(bytes, "bundle")

@@ -5,6 +5,8 @@
 //! rows first, then its files, each directory renamed away before it is deleted, so a reader
 //! sees an entry either whole or not at all.
 
+pub mod transfer;
+
 use crate::install::db::{Db, DbError, SymbolicIndex};
 use crate::install::{Home, InstallError, lock_file};
 use crate::project::Lockfile;
@@ -27,7 +29,7 @@ pub enum CacheError {
     Invalid(String),
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> CacheError + '_ {
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> CacheError + '_ {
     move |source| CacheError::Io {
         path: path.display().to_string(),
         source,

@@ -204,6 +204,28 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write chosen installed models (all if none named) to one signed archive, for machines
+    /// without network access.
+    Export {
+        file: PathBuf,
+        /// NAME[@REQ] or hash prefixes.
+        models: Vec<String>,
+        /// Secret key to sign with (else PTD_SIGNING_KEY).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the models of an export, after checking its signature with a trusted key and
+    /// every archive against its record.
+    Import {
+        file: PathBuf,
+        /// The exporter's public key: a .pub file or its RW... line (repeatable).
+        #[arg(long = "trust", value_name = "KEY", required = true)]
+        trust: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every entry; with --repair, remove damaged versions and install them again.
     Verify {
         #[arg(long)]
@@ -855,6 +877,43 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
             } else {
                 for f in &found {
                     println!("{}", f.dag);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Export {
+            file,
+            models,
+            key,
+            json,
+        } => {
+            let signer = ops::keys::signer(key.as_deref())?;
+            let manifest = ops::cache::export(&ctx, &file, &models, &signer)?;
+            if json {
+                print_json(&manifest);
+            } else {
+                for e in &manifest.entries {
+                    status(
+                        g,
+                        "Exported",
+                        &format!("{} {} [{}]", e.name, e.version, e.registry),
+                    );
+                }
+                println!("{}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Import { file, trust, json } => {
+            let installed = ops::cache::import(&ctx, &file, &trust)?;
+            if json {
+                print_json(&serde_json::json!({ "imported": installed }));
+            } else {
+                for i in &installed {
+                    status(
+                        g,
+                        "Imported",
+                        &format!("{} {} [{}]", i.name, i.version, i.registry),
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

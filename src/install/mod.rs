@@ -889,3 +889,62 @@ fn extract(
         }
     }
 }
+
+/// Installs a verified archive that did not come from a registry download (an import): checks
+/// it against the expected hashes, stores it, extracts it, places tier 1 and records it, like
+/// [`Installer::install`] after its download. `expect` holds the name, version, archive SHA-256,
+/// content and graph hashes the archive must have; `label` is the registry it is recorded under.
+pub fn install_archive(
+    home: &Home,
+    expect: &Installed,
+    bytes: &[u8],
+) -> Result<Installed, InstallError> {
+    let mismatch = |message: String| InstallError::Mismatch {
+        name: expect.name.clone(),
+        version: expect.version.clone(),
+        message,
+    };
+    let db = home.open_db()?;
+    let _lock = lock_file(&home.locks().join(format!("{}.lock", expect.archive_sha256)))?;
+    let sha = crate::index::sha256_hex(bytes);
+    if sha != expect.archive_sha256 {
+        return Err(mismatch(format!(
+            "the archive has SHA-256 {sha}, expected {}",
+            expect.archive_sha256
+        )));
+    }
+    let (m, files) = bundle::verify(bytes, &format!("{} {}", expect.name, expect.version))?;
+    if m.name != expect.name
+        || m.version.to_string() != expect.version
+        || m.content_hash != expect.content_hash
+        || m.hashes.phasic != expect.phasic_hash
+        || m.hashes.canonical != expect.canonical_hash
+    {
+        return Err(mismatch(
+            "the archive's manifest does not match its record (name, version or hashes)".into(),
+        ));
+    }
+    let dest = home.archive_path(&sha);
+    if !dest.is_file() {
+        write_atomic(&dest, bytes).map_err(|e| InstallError::io(&dest, e))?;
+    }
+    let dir = extract(home, &m.content_hash, &files)?;
+    let installed = Installed {
+        size: bytes.len() as u64,
+        installed_at: now_rfc3339(),
+        ..expect.clone()
+    };
+    place_tier1(home, &installed, &dir)?;
+    db.record(&installed)?;
+    db.record_size(
+        &installed.content_hash,
+        files.iter().map(|(_, d)| d.len() as u64).sum(),
+    )?;
+    db.touch(
+        &installed.name,
+        &installed.version,
+        &installed.registry,
+        &installed.installed_at,
+    )?;
+    Ok(installed)
+}

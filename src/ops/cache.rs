@@ -99,3 +99,50 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
         repaired,
     })
 }
+
+/// `ptd cache export FILE [QUERY...]`.
+pub fn export(
+    ctx: &Context,
+    file: &std::path::Path,
+    queries: &[String],
+    signer: &crate::sign::Signer,
+) -> Result<cache::transfer::ExportManifest> {
+    let mut chosen = Vec::new();
+    if !queries.is_empty() {
+        let db = Db::open(&ctx.home.db_path())?;
+        let all = db.list()?;
+        for q in queries {
+            let found = cache::find(&ctx.home, q)?;
+            if found.is_empty() {
+                return Err(Error::Usage(format!("nothing installed matches '{q}'")));
+            }
+            for f in found {
+                if let Some(i) = all.iter().find(|i| {
+                    i.name == f.name && i.version == f.version && i.registry == f.registry
+                }) && !chosen.contains(i)
+                {
+                    chosen.push(i.clone());
+                }
+            }
+        }
+    }
+    Ok(cache::transfer::export(&ctx.home, &chosen, file, signer)?)
+}
+
+/// `ptd cache import FILE --trust KEY...`.
+pub fn import(
+    ctx: &Context,
+    file: &std::path::Path,
+    trust: &[String],
+) -> Result<Vec<crate::install::db::Installed>> {
+    let mut keys = Vec::new();
+    for t in trust {
+        let text = if std::path::Path::new(t).is_file() {
+            std::fs::read_to_string(t).map_err(|e| Error::io(t, e))?
+        } else {
+            t.clone()
+        };
+        keys.push(crate::sign::TrustedKey::parse(&text)?);
+    }
+    Ok(cache::transfer::import(&ctx.home, file, &keys)?)
+}
