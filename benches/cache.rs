@@ -13,6 +13,7 @@ fn home_with(n: usize) -> (tempfile::TempDir, Home, String) {
         root: dir.path().join("ptd"),
         phasic_cache: dir.path().join("phasic"),
         jax_cache: dir.path().join("jax"),
+        shared: None,
     };
     home.open_db().unwrap();
     std::fs::create_dir_all(home.symbolic()).unwrap();

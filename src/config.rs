@@ -13,6 +13,7 @@
 //! [cache]
 //! max-size = "20GB"        # defaults for `ptd cache gc`
 //! max-age = "90days"
+//! shared = "/cluster/ptd"  # read-only second layer (another ptd home)
 //! ```
 //!
 //! A token can also come from `PTD_REGISTRY_<NAME>_TOKEN` (name upper-cased, `-` as `_`), which
@@ -47,6 +48,9 @@ pub struct CacheConfig {
     pub max_size: Option<String>,
     /// e.g. "90days".
     pub max_age: Option<String>,
+    /// A read-only second layer: another ptd home (e.g. on a shared filesystem) whose archives
+    /// are used, verified, before downloading.
+    pub shared: Option<std::path::PathBuf>,
 }
 
 /// `config.toml`.

@@ -280,3 +280,74 @@ fn export_and_import_move_verified_models_between_machines() {
     let r = json(&air.ok_in(&p, &["--offline", "install", "--json"]));
     assert_eq!(r["installed"][0]["action"], "installed");
 }
+
+#[test]
+fn a_shared_layer_is_used_before_downloading_and_sync_copies_what_is_missing() {
+    // The cluster's shared ptd home, filled once.
+    let shared = User::new();
+    let k = install(&shared, "coalescent/kingman@1.2");
+    install(&shared, "queue/mm1k");
+
+    // A user whose config names it as the second layer gets verified copies, no rebuild.
+    let user = User::new();
+    std::fs::create_dir_all(user.home()).unwrap();
+    std::fs::write(
+        user.home().join("config.toml"),
+        format!("[cache]\nshared = \"{}\"\n", shared.home().display()),
+    )
+    .unwrap();
+    let got = install(&user, "coalescent/kingman@1.2");
+    assert_eq!(got["action"], "shared");
+    assert_eq!(got["archive_sha256"], k["archive_sha256"]);
+    user.ok(&["verify"]);
+    // A damaged copy in the shared layer is not used: the version is rebuilt instead.
+    let sha = shared
+        .installed()
+        .into_iter()
+        .find(|i| i["name"] == "queue/mm1k")
+        .unwrap()["archive_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = shared
+        .home()
+        .join("archives")
+        .join(format!("{sha}.ptd.tar.zst"));
+    let good = std::fs::read(&p).unwrap();
+    let mut bad = good.clone();
+    bad[40] ^= 1;
+    std::fs::write(&p, &bad).unwrap();
+    assert_eq!(install(&user, "queue/mm1k")["action"], "rebuilt");
+    std::fs::write(&p, &good).unwrap();
+
+    // sync copies only what is missing, verified.
+    let other = User::new();
+    install(&other, "queue/mm1k");
+    let r = json(&other.ok(&["cache", "sync", shared.home().to_str().unwrap(), "--json"]));
+    assert_eq!(r["copied"].as_array().unwrap().len(), 1);
+    assert_eq!(r["copied"][0]["name"], "coalescent/kingman");
+    assert_eq!(r["present"], 1);
+    other.ok(&["verify"]);
+    let r = json(&other.ok(&["cache", "sync", shared.home().to_str().unwrap(), "--json"]));
+    assert!(r["copied"].as_array().unwrap().is_empty());
+    // A damaged archive in the source is refused and not installed.
+    let third = User::new();
+    std::fs::write(&p, &bad).unwrap();
+    let out = third
+        .cmd(
+            third.dir.path(),
+            &["cache", "sync", shared.home().to_str().unwrap(), "--json"],
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let r = json(&out);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+    let names: Vec<String> = third
+        .installed()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["coalescent/kingman"]);
+    third.ok(&["verify"]);
+}

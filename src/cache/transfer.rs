@@ -185,3 +185,67 @@ pub fn import(
     }
     Ok(out)
 }
+
+/// What `ptd cache sync` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncReport {
+    pub copied: Vec<Installed>,
+    /// Versions already installed here.
+    pub present: usize,
+    /// Versions that could not be copied: (version, why). Nothing of them was installed.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Copies into `home` every version installed in the ptd home `from` that is missing here,
+/// verifying each archive (SHA-256 and manifest) as an install does. `from` is only read.
+pub fn sync(home: &Home, from: &Path) -> Result<SyncReport, CacheError> {
+    let db_path = from.join("ptd.db");
+    if !db_path.is_file() {
+        return Err(CacheError::Invalid(format!(
+            "{}: not a ptd home (no ptd.db)",
+            from.display()
+        )));
+    }
+    let theirs = Db::open(&db_path)?.list()?;
+    let ours = if home.db_path().is_file() {
+        Db::open(&home.db_path())?.list()?
+    } else {
+        Vec::new()
+    };
+    let source = Home {
+        root: from.to_path_buf(),
+        ..home.clone()
+    };
+    let mut report = SyncReport {
+        copied: Vec::new(),
+        present: 0,
+        failed: Vec::new(),
+    };
+    for i in theirs {
+        if ours.iter().any(|o| {
+            o.name == i.name
+                && o.version == i.version
+                && o.registry == i.registry
+                && o.content_hash == i.content_hash
+        }) {
+            report.present += 1;
+            continue;
+        }
+        let label = format!("{} {} [{}]", i.name, i.version, i.registry);
+        let p = source.archive_path(&i.archive_sha256);
+        let result = std::fs::read(&p)
+            .map_err(|e| format!("{}: {e}", p.display()))
+            .and_then(|bytes| {
+                let expect = Installed {
+                    origin: format!("synced from {}", from.display()),
+                    ..i.clone()
+                };
+                install_archive(home, &expect, &bytes).map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(done) => report.copied.push(done),
+            Err(why) => report.failed.push((label, why)),
+        }
+    }
+    Ok(report)
+}

@@ -226,6 +226,13 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Copy, verified, every version installed in another ptd home (a shared cache, another
+    /// account) that is missing here.
+    Sync {
+        from: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every entry; with --repair, remove damaged versions and install them again.
     Verify {
         #[arg(long)]
@@ -917,6 +924,38 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Sync { from, json } => {
+            let r = ptd::cache::transfer::sync(&ctx.home, &from)?;
+            if json {
+                print_json(&r);
+            } else {
+                for i in &r.copied {
+                    status(
+                        g,
+                        "Copied",
+                        &format!("{} {} [{}]", i.name, i.version, i.registry),
+                    );
+                }
+                for (v, why) in &r.failed {
+                    eprintln!("error: {v}: {why}");
+                }
+                status(
+                    g,
+                    "Synced",
+                    &format!(
+                        "{} copied, {} already here, {} failed",
+                        r.copied.len(),
+                        r.present,
+                        r.failed.len()
+                    ),
+                );
+            }
+            Ok(if r.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         CacheCommand::Verify { repair, json } => {
             let r = runtime()?.block_on(ops::cache::verify_and_repair(&ctx, repair))?;

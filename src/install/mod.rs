@@ -36,6 +36,9 @@ pub struct Home {
     pub root: PathBuf,
     pub phasic_cache: PathBuf,
     pub jax_cache: PathBuf,
+    /// A read-only second layer: another ptd home (for example on a cluster's shared
+    /// filesystem) whose verified archives are used before anything is downloaded.
+    pub shared: Option<PathBuf>,
 }
 
 fn home_dir() -> PathBuf {
@@ -57,6 +60,7 @@ impl Home {
             root: var("PTD_HOME", ".ptd"),
             phasic_cache: var("PHASIC_CACHE_DIR", ".phasic_cache"),
             jax_cache: var("JAX_COMPILATION_CACHE_DIR", ".jax_cache"),
+            shared: None,
         }
     }
 
@@ -150,6 +154,8 @@ impl InstallError {
 pub enum Origin {
     /// Already in the store.
     Store,
+    /// Copied (verified) from the shared cache layer.
+    Shared(String),
     Downloaded(String),
     /// Rebuilt from the registry's recipe; the content hash matched the index.
     Rebuilt {
@@ -162,6 +168,7 @@ impl Origin {
     pub fn describe(&self) -> String {
         match self {
             Origin::Store => "already in the store".into(),
+            Origin::Shared(p) => format!("copied from the shared cache {p}"),
             Origin::Downloaded(u) => format!("downloaded from {u}"),
             Origin::Rebuilt {
                 recipe,
@@ -397,6 +404,28 @@ impl Installer<'_> {
                 .is_ok()
         {
             return Ok((e.sha256.clone(), Origin::Store));
+        }
+        if let Some(shared) = &self.home.shared {
+            let src = Home {
+                root: shared.clone(),
+                ..self.home.clone()
+            }
+            .archive_path(&e.sha256);
+            if src.is_file() {
+                let part =
+                    self.home
+                        .tmp()
+                        .join(format!("{}.{}.part", e.sha256, std::process::id()));
+                // Read-only and unlocked: a damaged or partial copy there is simply not used.
+                if copy_local(&src, &part, &e.sha256, e.size).is_ok() {
+                    std::fs::rename(&part, &dest).map_err(|err| InstallError::io(&dest, err))?;
+                    return Ok((
+                        e.sha256.clone(),
+                        Origin::Shared(shared.display().to_string()),
+                    ));
+                }
+                let _ = std::fs::remove_file(&part);
+            }
         }
         let mut tried = Vec::new();
         if !self.offline {

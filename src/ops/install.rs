@@ -33,6 +33,7 @@ impl Item {
         let action = match (&o.origin, o.already) {
             (_, true) => "installed",
             (Origin::Store, false) => "store",
+            (Origin::Shared(_), false) => "shared",
             (Origin::Downloaded(_), false) => "downloaded",
             (Origin::Rebuilt { .. }, false) => "rebuilt",
         };

@@ -38,8 +38,9 @@ pub struct Opened {
 impl Context {
     /// Reads `$PTD_HOME/config.toml` and the environment.
     pub fn from_env(offline: bool, quiet: bool) -> Result<Context> {
-        let home = Home::from_env();
+        let mut home = Home::from_env();
         let config = Config::load(&home.root.join("config.toml"))?;
+        home.shared = config.cache.shared.clone();
         Ok(Context {
             home,
             config,
