@@ -351,3 +351,37 @@ fn a_shared_layer_is_used_before_downloading_and_sync_copies_what_is_missing() {
     assert_eq!(names, ["coalescent/kingman"]);
     third.ok(&["verify"]);
 }
+
+#[test]
+fn the_jax_tier_is_listed_and_vacuumed_by_last_use() {
+    let user = User::new();
+    let jax = user.jax_cache();
+    std::fs::create_dir_all(&jax).unwrap();
+    std::fs::write(jax.join("jit_old-1"), vec![0u8; 300]).unwrap();
+    std::fs::write(jax.join("jit_new-2"), vec![0u8; 500]).unwrap();
+    // Age one entry by two days.
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400);
+    std::fs::File::options()
+        .write(true)
+        .open(jax.join("jit_old-1"))
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(two_days_ago)
+                .set_modified(two_days_ago),
+        )
+        .unwrap();
+    let list = json(&user.ok(&["cache", "jax", "--json"]));
+    assert_eq!(list[0]["name"], "jit_old-1", "least recently used first");
+    assert_eq!(list[0]["bytes"], 300);
+    let info = json(&user.ok(&["cache", "info", "--json"]));
+    assert_eq!(info["jax"]["entries"], 2);
+    assert_eq!(info["jax"]["bytes"], 800);
+    let r = json(&user.ok(&["cache", "jax", "--vacuum", "1day", "--dry-run", "--json"]));
+    assert_eq!(r.as_array().unwrap().len(), 1);
+    assert!(jax.join("jit_old-1").exists());
+    user.ok(&["cache", "jax", "--vacuum", "1day"]);
+    assert!(!jax.join("jit_old-1").exists() && jax.join("jit_new-2").exists());
+    user.ok(&["cache", "jax", "--clear"]);
+    assert!(walk(&jax).is_empty());
+}

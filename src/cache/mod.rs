@@ -102,6 +102,8 @@ pub struct Info {
     pub jax: TierInfo,
     /// Projects whose lockfiles pin versions.
     pub projects: Vec<String>,
+    /// The read-only shared layer, if configured.
+    pub shared: Option<String>,
 }
 
 fn rfc3339(t: std::time::SystemTime) -> String {
@@ -173,6 +175,7 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
         symbolic,
         jax,
         projects,
+        shared: home.shared.as_ref().map(|p| p.display().to_string()),
     })
 }
 
@@ -236,6 +239,67 @@ pub fn find(home: &Home, query: &str) -> Result<Vec<Found>, CacheError> {
             phasic_hash: i.phasic_hash,
         })
         .collect())
+}
+
+/// One file of the JAX compilation cache (tier 2).
+#[derive(Clone, Debug, Serialize)]
+pub struct JaxEntry {
+    pub name: String,
+    pub bytes: u64,
+    /// Last access (or modification, where access times are not kept).
+    pub last_used: String,
+}
+
+/// The JAX tier's files, least recently used first.
+pub fn jax_entries(home: &Home) -> Vec<JaxEntry> {
+    let mut out: Vec<(std::time::SystemTime, JaxEntry)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&home.jax_cache) {
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if !m.is_file() {
+                continue;
+            }
+            let t = m
+                .accessed()
+                .or_else(|_| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            out.push((
+                t,
+                JaxEntry {
+                    name: e.file_name().to_string_lossy().into_owned(),
+                    bytes: m.len(),
+                    last_used: rfc3339(t),
+                },
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Removes JAX cache files unused for `max_age` (all of them when `None`); returns them.
+pub fn vacuum_jax(
+    home: &Home,
+    max_age: Option<std::time::Duration>,
+    dry_run: bool,
+) -> Result<Vec<JaxEntry>, CacheError> {
+    let now = std::time::SystemTime::now();
+    let mut removed = Vec::new();
+    for e in jax_entries(home) {
+        let old = match max_age {
+            None => true,
+            Some(age) => humantime::parse_rfc3339(&e.last_used)
+                .map(|t| now.duration_since(t).unwrap_or_default() >= age)
+                .unwrap_or(true),
+        };
+        if old {
+            if !dry_run {
+                remove_file(&home.jax_cache.join(&e.name))?;
+            }
+            removed.push(e);
+        }
+    }
+    Ok(removed)
 }
 
 /// Limits for [`gc`].

@@ -226,6 +226,20 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The JAX compilation cache (tier 2): list its entries, or remove those unused for AGE
+    /// (all with --all).
+    Jax {
+        /// Remove entries unused for this long (e.g. 30days).
+        #[arg(long, value_name = "AGE")]
+        vacuum: Option<String>,
+        /// Remove every entry (clear the tier).
+        #[arg(long, conflicts_with = "vacuum")]
+        clear: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy, verified, every version installed in another ptd home (a shared cache, another
     /// account) that is missing here.
     Sync {
@@ -921,6 +935,33 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                         "Imported",
                         &format!("{} {} [{}]", i.name, i.version, i.registry),
                     );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Jax {
+            vacuum,
+            clear,
+            dry_run,
+            json,
+        } => {
+            let entries = if vacuum.is_some() || clear {
+                let age = vacuum
+                    .map(|a| {
+                        humantime::parse_duration(&a).map_err(|e| {
+                            Error::Usage(format!("--vacuum '{a}': {e} (e.g. 30days, 12h)"))
+                        })
+                    })
+                    .transpose()?;
+                ptd::cache::vacuum_jax(&ctx.home, age, dry_run)?
+            } else {
+                ptd::cache::jax_entries(&ctx.home)
+            };
+            if json {
+                print_json(&entries);
+            } else {
+                for e in &entries {
+                    println!("{}  {:>10}  {}", e.last_used, human_size(e.bytes), e.name);
                 }
             }
             Ok(ExitCode::SUCCESS)
