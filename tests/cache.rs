@@ -385,3 +385,63 @@ fn the_jax_tier_is_listed_and_vacuumed_by_last_use() {
     user.ok(&["cache", "jax", "--clear"]);
     assert!(walk(&jax).is_empty());
 }
+
+#[test]
+fn install_gc_and_sync_at_once_leave_a_consistent_cache() {
+    let source = User::new();
+    install(&source, "coalescent/kingman@1.2");
+    install(&source, "reliability/erlang");
+    let user = User::new();
+    install(&user, "queue/mm1k");
+    let src = source.home().display().to_string();
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        for args in [
+            vec![
+                "--offline",
+                "install",
+                "coalescent/kingman@1.2",
+                "queue/mm1k",
+            ],
+            vec!["--offline", "install", "reliability/erlang"],
+            vec!["cache", "gc", "--max-size", "0"],
+            vec!["cache", "sync", src.as_str()],
+        ] {
+            children.push(
+                user.cmd(user.dir.path(), &args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+    }
+    // Whatever survived is complete: every row's files verify, and no temporary files remain.
+    user.ok(&["verify"]);
+    for i in user.installed() {
+        let content = i["content_hash"].as_str().unwrap();
+        assert!(
+            user.home()
+                .join("bundles")
+                .join(content)
+                .join("manifest.json")
+                .is_file()
+        );
+    }
+    assert!(
+        walk(&user.home().join("tmp")).is_empty(),
+        "{:?}",
+        walk(&user.home().join("tmp"))
+    );
+    // And it can be brought back to full.
+    install(&user, "coalescent/kingman@1.2");
+    install(&user, "queue/mm1k");
+    install(&user, "reliability/erlang");
+    user.ok(&["verify"]);
+    assert_eq!(user.installed().len(), 3);
+}
