@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS projects (
 );
 ";
 
+/// Entries, bytes, oldest and newest use.
+pub type Summary = (u64, u64, Option<String>, Option<String>);
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    Ok((
+        r.get::<_, i64>(0)? as u64,
+        r.get::<_, i64>(1)? as u64,
+        r.get(2)?,
+        r.get(3)?,
+    ))
+}
+
 /// Opens a database shared by concurrent processes: WAL journal, a generous busy timeout, and
 /// the schema created if missing. Switching a new database to WAL and creating its tables can
 /// fail at once with "database is locked" when several processes do it together (SQLite does
@@ -231,7 +243,7 @@ impl Db {
 
     /// Installed versions, the store's bytes (archives + extracted bundles, each counted once),
     /// and the oldest and newest use, from the database alone.
-    pub fn summary(&self) -> Result<(u64, u64, Option<String>, Option<String>), DbError> {
+    pub fn summary(&self) -> Result<Summary, DbError> {
         self.conn
             .query_row(
                 "SELECT
@@ -244,14 +256,7 @@ impl Db {
                    (SELECT MAX(COALESCE(u.last_used, i.installed_at)) FROM installed i LEFT JOIN usage u
                       ON u.name = i.name AND u.version = i.version AND u.registry = i.registry)",
                 [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get::<_, i64>(1)? as u64,
-                        r.get(2)?,
-                        r.get(3)?,
-                    ))
-                },
+                summary_row,
             )
             .map_err(self.err())
     }
@@ -507,19 +512,12 @@ impl SymbolicIndex {
     }
 
     /// Entries, bytes, oldest and newest access.
-    pub fn summary(&self) -> Result<(u64, u64, Option<String>, Option<String>), DbError> {
+    pub fn summary(&self) -> Result<Summary, DbError> {
         self.conn
             .query_row(
                 "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MIN(accessed_at), MAX(accessed_at) FROM cache_entries",
                 [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get::<_, i64>(1)? as u64,
-                        r.get(2)?,
-                        r.get(3)?,
-                    ))
-                },
+                summary_row,
             )
             .map_err(|source| DbError {
                 path: self.path.clone(),
