@@ -779,6 +779,17 @@ impl Installer<'_> {
     }
 }
 
+/// Puts `src`'s bytes at the new path `dst` as cheaply as the filesystem allows: a reflink
+/// (copy-on-write clone: shares blocks, but the files stay independent), else a hard link
+/// (shares the file itself), else a copy.
+pub fn place_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
+    if reflink_copy::reflink(src, dst).is_ok() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(dst);
+    std::fs::hard_link(src, dst).or_else(|_| std::fs::copy(src, dst).map(drop))
+}
+
 /// Places an installed bundle's DAG into the symbolic tier.
 pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), InstallError> {
     let sym = home.symbolic();
@@ -798,13 +809,11 @@ pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), 
         .map(|m| m.len() == size)
         .unwrap_or(false);
     if !dag_ok {
-        // A hard link to the bundle's verified copy when both are on one filesystem (no second
-        // copy of a large DAG), else a copy; either way renamed into place.
+        // A reflink or hard link to the bundle's verified copy when the filesystem allows (no
+        // second copy of a large DAG), else a copy; either way renamed into place.
         let tmp = tempfile::Builder::new()
             .prefix(".link-")
-            .make_in(&sym, |p| {
-                std::fs::hard_link(&dag_src, p).or_else(|_| std::fs::copy(&dag_src, p).map(drop))
-            })
+            .make_in(&sym, |p| place_copy(&dag_src, p))
             .map_err(|e| InstallError::io(&dag_src, e))?;
         tmp.persist(&target)
             .map_err(|e| InstallError::io(&target, e.error))?;
