@@ -331,7 +331,19 @@ impl Installer<'_> {
             .await
             .expect("verify task")?
         };
-        self.check_matches(entry, &manifest)?;
+        let installed = Installed {
+            name: entry.name.clone(),
+            version,
+            registry,
+            archive_sha256: archive_sha,
+            content_hash: entry.content_hash.clone(),
+            phasic_hash: entry.phasic_hash.clone(),
+            canonical_hash: entry.canonical_hash.clone(),
+            size,
+            installed_at: now,
+            origin: origin.describe(),
+        };
+        check_manifest(&installed, &manifest)?;
         // Everything is verified before anything is placed.
         let platform_files = self.obtain_platform(entry).await?;
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
@@ -342,23 +354,9 @@ impl Installer<'_> {
                 .await
                 .expect("extract task")?
         };
-        let installed = Installed {
-            name: entry.name.clone(),
-            version: entry.version.to_string(),
-            registry,
-            archive_sha256: archive_sha,
-            content_hash: entry.content_hash.clone(),
-            phasic_hash: entry.phasic_hash.clone(),
-            canonical_hash: entry.canonical_hash.clone(),
-            size,
-            installed_at: now_rfc3339(),
-            origin: origin.describe(),
-        };
         self.place_tier1(&installed, &dir)?;
         let jax_files = self.place_tier2(&platform_files)?;
-        db.record(&installed)?;
-        db.record_size(&installed.content_hash, bundle_bytes)?;
-        db.touch(&entry.name, &version, self.label, &now)?;
+        record_installed(&db, &installed, bundle_bytes)?;
         db.count("store", false)?;
         Ok(Outcome {
             jax_files,
@@ -366,32 +364,6 @@ impl Installer<'_> {
             origin,
             already: false,
         })
-    }
-
-    fn check_matches(&self, e: &IndexEntry, m: &bundle::Manifest) -> Result<(), InstallError> {
-        let mismatch = |message: String| InstallError::Mismatch {
-            name: e.name.clone(),
-            version: e.version.to_string(),
-            message,
-        };
-        if m.name != e.name || m.version != e.version {
-            return Err(mismatch(format!(
-                "the archive holds {} {}",
-                m.name, m.version
-            )));
-        }
-        if m.content_hash != e.content_hash {
-            return Err(mismatch(format!(
-                "the archive's content hash {} differs from the index's {}",
-                m.content_hash, e.content_hash
-            )));
-        }
-        if m.hashes.phasic != e.phasic_hash || m.hashes.canonical != e.canonical_hash {
-            return Err(mismatch(
-                "the archive's graph hashes differ from the index's".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// Gets the archive into the store; returns its SHA-256 and origin. The caller holds the
@@ -928,6 +900,42 @@ fn extract(
     }
 }
 
+/// Checks a verified archive's manifest against the record it is to be installed under: model,
+/// version, content hash and graph hashes.
+fn check_manifest(expect: &Installed, m: &bundle::Manifest) -> Result<(), InstallError> {
+    let mismatch = |message: String| InstallError::Mismatch {
+        name: expect.name.clone(),
+        version: expect.version.clone(),
+        message,
+    };
+    if m.name != expect.name || m.version.to_string() != expect.version {
+        return Err(mismatch(format!(
+            "the archive holds {} {}",
+            m.name, m.version
+        )));
+    }
+    if m.content_hash != expect.content_hash {
+        return Err(mismatch(format!(
+            "the archive's content hash {} differs from the record's {}",
+            m.content_hash, expect.content_hash
+        )));
+    }
+    if m.hashes.phasic != expect.phasic_hash || m.hashes.canonical != expect.canonical_hash {
+        return Err(mismatch(
+            "the archive's graph hashes differ from the record's".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Records an installed version, its bundle's size and its first use.
+fn record_installed(db: &Db, i: &Installed, bundle_bytes: u64) -> Result<(), InstallError> {
+    db.record(i)?;
+    db.record_size(&i.content_hash, bundle_bytes)?;
+    db.touch(&i.name, &i.version, &i.registry, &i.installed_at)?;
+    Ok(())
+}
+
 /// Installs a verified archive that did not come from a registry download (an import): checks
 /// it against the expected hashes, stores it, extracts it, places tier 1 and records it, like
 /// [`Installer::install`] after its download. `expect` holds the name, version, archive SHA-256,
@@ -952,16 +960,7 @@ pub fn install_archive(
         )));
     }
     let (m, files) = bundle::verify(bytes, &format!("{} {}", expect.name, expect.version))?;
-    if m.name != expect.name
-        || m.version.to_string() != expect.version
-        || m.content_hash != expect.content_hash
-        || m.hashes.phasic != expect.phasic_hash
-        || m.hashes.canonical != expect.canonical_hash
-    {
-        return Err(mismatch(
-            "the archive's manifest does not match its record (name, version or hashes)".into(),
-        ));
-    }
+    check_manifest(expect, &m)?;
     let dest = home.archive_path(&sha);
     if !dest.is_file() {
         write_atomic(&dest, bytes).map_err(|e| InstallError::io(&dest, e))?;
@@ -973,16 +972,10 @@ pub fn install_archive(
         ..expect.clone()
     };
     place_tier1(home, &installed, &dir)?;
-    db.record(&installed)?;
-    db.record_size(
-        &installed.content_hash,
+    record_installed(
+        &db,
+        &installed,
         files.iter().map(|(_, d)| d.len() as u64).sum(),
-    )?;
-    db.touch(
-        &installed.name,
-        &installed.version,
-        &installed.registry,
-        &installed.installed_at,
     )?;
     Ok(installed)
 }
