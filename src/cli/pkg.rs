@@ -334,6 +334,21 @@ fn report_lock(g: Global, l: &Locked) {
     }
 }
 
+/// After an edit of `ptd.toml` in memory: re-lock, and save the edit only if locking worked.
+fn relock_and_save(
+    ctx: &Context,
+    project: &Project,
+    g: Global,
+    verb: &str,
+    what: &str,
+) -> Result<ExitCode> {
+    let (l, _) = runtime()?.block_on(ops::project::lock(ctx, project, &Update::Nothing, false))?;
+    project.save()?;
+    status(g, verb, what);
+    report_lock(g, &l);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn current_dir() -> Result<PathBuf> {
     std::env::current_dir().map_err(|e| Error::io(".", e))
 }
@@ -410,13 +425,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             let label = registry.unwrap_or_else(|| DEFAULT_REGISTRY.into());
             ctx.registry_label(Some(&label))?;
             project.add(&req, &label);
-            let rt = runtime()?;
-            let (l, _) =
-                rt.block_on(ops::project::lock(&ctx, &project, &Update::Nothing, false))?;
-            project.save()?;
-            status(g, "Adding", &format!("{req} to ptd.toml"));
-            report_lock(g, &l);
-            Ok(ExitCode::SUCCESS)
+            relock_and_save(&ctx, &project, g, "Adding", &format!("{req} to ptd.toml"))
         }
         PkgCommand::Remove { name } => {
             let ctx = ctx()?;
@@ -427,13 +436,13 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                     project.root.join("ptd.toml").display()
                 )));
             }
-            let rt = runtime()?;
-            let (l, _) =
-                rt.block_on(ops::project::lock(&ctx, &project, &Update::Nothing, false))?;
-            project.save()?;
-            status(g, "Removing", &format!("{name} from ptd.toml"));
-            report_lock(g, &l);
-            Ok(ExitCode::SUCCESS)
+            relock_and_save(
+                &ctx,
+                &project,
+                g,
+                "Removing",
+                &format!("{name} from ptd.toml"),
+            )
         }
         PkgCommand::Lock { locked } => {
             let ctx = ctx()?;
@@ -565,31 +574,13 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PkgCommand::Verify { json } => {
-            let v = ops::query::verify(&ctx()?)?;
-            if json {
-                print_json(&v);
-            } else {
-                for p in &v.problems {
-                    eprintln!("{} {}: {}: {}", p.name, p.version, p.path, p.message);
-                }
-                status(
-                    g,
-                    "Verified",
-                    &format!(
-                        "{} installed models, {} files, {} problems",
-                        v.checked,
-                        v.files,
-                        v.problems.len()
-                    ),
-                );
-            }
-            Ok(if v.problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        PkgCommand::Verify { json } => cache_command(
+            CacheCommand::Verify {
+                repair: false,
+                json,
+            },
+            g,
+        ),
         PkgCommand::Keygen {
             base,
             unencrypted,
