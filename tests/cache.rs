@@ -205,12 +205,7 @@ fn export_and_import_move_verified_models_between_machines() {
     install(&online, "queue/mm1k");
     install(&online, "reliability/erlang");
     let d = online.dir.path();
-    online.ok(&[
-        "keygen",
-        "-o",
-        d.join("lab").to_str().unwrap(),
-        "--unencrypted",
-    ]);
+    let secret = online.keygen(&d.join("lab"));
     let file = d.join("models.ptd-export");
     let out = json(&online.ok(&[
         "cache",
@@ -219,7 +214,7 @@ fn export_and_import_move_verified_models_between_machines() {
         "coalescent/kingman",
         "queue/mm1k",
         "--key",
-        d.join("lab.key").to_str().unwrap(),
+        secret.to_str().unwrap(),
         "--json",
     ]));
     assert_eq!(out["entries"].as_array().unwrap().len(), 2);
@@ -227,13 +222,9 @@ fn export_and_import_move_verified_models_between_machines() {
 
     // Another key is not trusted; nothing lands.
     let air = User::new();
-    air.ok(&[
-        "keygen",
-        "-o",
-        air.dir.path().join("other").to_str().unwrap(),
-        "--unencrypted",
-    ]);
-    let other = air.dir.path().join("other.pub");
+    let other = air
+        .keygen(&air.dir.path().join("other"))
+        .with_extension("pub");
     let err = air.fails(&[
         "cache",
         "import",

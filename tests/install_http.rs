@@ -219,14 +219,14 @@ fn signatures_by_other_keys_or_for_other_bundles_are_rejected() {
     let original = std::fs::read_to_string(&sig).unwrap();
 
     // A valid signature of the same bytes by a key the registry does not list.
-    let other = reg.publisher.dir.path().join("intruder");
-    reg.publisher
-        .ok(&["keygen", "-o", other.to_str().unwrap(), "--unencrypted"]);
+    let other = reg
+        .publisher
+        .keygen(&reg.publisher.dir.path().join("intruder"));
     reg.publisher.ok(&[
         "sign",
         archive.to_str().unwrap(),
         "--key",
-        other.with_extension("key").to_str().unwrap(),
+        other.to_str().unwrap(),
     ]);
     let err = user.fails(&["install", "coalescent/kingman@1.2", "--registry", &url]);
     assert!(err.contains("made by key"), "{err}");

@@ -21,7 +21,7 @@ fn ptd_signatures_verify_with_minisign() {
     let user = User::new();
     let d = user.dir.path();
     let base = d.join("k");
-    user.ok(&["keygen", "-o", base.to_str().unwrap(), "--unencrypted"]);
+    user.keygen(&base);
     // A bundle, signed with the trusted comment ptd checks.
     let out = user.ok(&[
         "build",

@@ -173,8 +173,7 @@ fn a_directory_registry_from_init_to_install() {
     user.ok(&["install", "queue/mm1k", "--registry", "lab"]);
 
     // A key that is not the pinned one is refused, even if the index now lists it.
-    let other = publisher.dir.path().join("other");
-    publisher.ok(&["keygen", "-o", other.to_str().unwrap(), "--unencrypted"]);
+    let other = publisher.keygen(&publisher.dir.path().join("other"));
     let mut cfg = config.clone();
     let pk = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let pk_line = pk.lines().nth(1).unwrap().trim().to_string();

@@ -17,21 +17,9 @@ fn publish_to_github_releases_then_install_from_the_assets() {
     let gh = GitHub::start("lab", "models", TOKEN);
     let publisher = User::new();
     let d = publisher.dir.path();
-    let key = d.join("lab");
-    publisher.ok(&["keygen", "-o", key.to_str().unwrap(), "--unencrypted"]);
-    let key = key.with_extension("key");
+    let key = publisher.keygen(&d.join("lab"));
     let index = d.join("index");
-    publisher.ok(&[
-        "registry",
-        "init",
-        index.to_str().unwrap(),
-        "--name",
-        "lab",
-        "--artifacts",
-        &gh.download_template(),
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+    publisher.init_registry(&index, "lab", &[&gh.download_template()], &[], &key);
     let config = std::fs::read_to_string(index.join("config.json")).unwrap();
     assert!(config.contains("\"github-releases\""), "{config}");
     let api = gh.api_url();
@@ -107,17 +95,7 @@ fn publish_to_github_releases_then_install_from_the_assets() {
         "unchanged"
     );
     let other_index = d.join("other");
-    publisher.ok(&[
-        "registry",
-        "init",
-        other_index.to_str().unwrap(),
-        "--name",
-        "other",
-        "--artifacts",
-        &gh.download_template(),
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+    publisher.init_registry(&other_index, "other", &[&gh.download_template()], &[], &key);
     let changed = d.join("kingman-changed");
     std::fs::create_dir_all(&changed).unwrap();
     std::fs::write(
@@ -220,23 +198,17 @@ fn publishing_from_ci_opens_a_pull_request_on_the_index_repository() {
     let gh = GitHub::start("lab", "index", TOKEN);
     let publisher = User::new();
     let d = publisher.dir.path();
-    let key = d.join("lab");
-    publisher.ok(&["keygen", "-o", key.to_str().unwrap(), "--unencrypted"]);
-    let key = key.with_extension("key");
+    let key = publisher.keygen(&d.join("lab"));
     // The index as committed on main, under registry-index/; archives on a shared filesystem.
     let seed = d.join("seed");
     let store = d.join("archives");
-    publisher.ok(&[
-        "registry",
-        "init",
-        seed.to_str().unwrap(),
-        "--name",
+    publisher.init_registry(
+        &seed,
         "lab",
-        "--artifacts",
-        &format!("file://{}/{{file}}", store.display()),
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+        &[&format!("file://{}/{{file}}", store.display())],
+        &[],
+        &key,
+    );
     let files: Vec<(String, Vec<u8>)> = support::walk(&seed)
         .into_iter()
         .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))

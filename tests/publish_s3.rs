@@ -88,23 +88,15 @@ fn publish_to_s3_then_install_from_the_bucket() {
     let endpoint = format!("http://127.0.0.1:{}", s3.port);
     let publisher = User::new();
     let d = publisher.dir.path();
-    let key = d.join("lab");
-    publisher.ok(&["keygen", "-o", key.to_str().unwrap(), "--unencrypted"]);
-    let key = key.with_extension("key");
+    let key = publisher.keygen(&d.join("lab"));
     let index = d.join("index");
-    publisher.ok(&[
-        "registry",
-        "init",
-        index.to_str().unwrap(),
-        "--name",
+    publisher.init_registry(
+        &index,
         "lab",
-        "--artifacts",
-        "s3://models/archives/{file}",
-        "--s3-endpoint",
-        &endpoint,
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+        &["s3://models/archives/{file}"],
+        &["--s3-endpoint", &endpoint],
+        &key,
+    );
     let kingman = models().join("coalescent/kingman");
     let publish = |args: &[&str], secret: &str| {
         let mut a = vec![
@@ -190,19 +182,13 @@ fn publish_to_s3_then_install_from_the_bucket() {
     // Another index pointing at the same bucket cannot overwrite the stored archive with other
     // bytes under the same name.
     let other_index = d.join("other-index");
-    publisher.ok(&[
-        "registry",
-        "init",
-        other_index.to_str().unwrap(),
-        "--name",
+    publisher.init_registry(
+        &other_index,
         "other",
-        "--artifacts",
-        "s3://models/archives/{file}",
-        "--s3-endpoint",
-        &endpoint,
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+        &["s3://models/archives/{file}"],
+        &["--s3-endpoint", &endpoint],
+        &key,
+    );
     let changed = d.join("kingman-changed");
     std::fs::create_dir_all(&changed).unwrap();
     let text = std::fs::read_to_string(kingman.join("model.toml"))

@@ -171,7 +171,7 @@ impl IndexRepo {
         body: &str,
     ) -> Result<PullRequest, PublishError> {
         let mut changed: Vec<(String, Vec<u8>)> = Vec::new();
-        for p in walk(dir) {
+        for p in crate::index::source::files_under(dir) {
             let rel = p
                 .strip_prefix(dir)
                 .expect("under dir")
@@ -250,20 +250,4 @@ impl IndexRepo {
                 .collect(),
         })
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -95,6 +95,28 @@ impl User {
         assert!(!err.contains("panicked"), "ptd panicked: {err}");
         err
     }
+    /// Makes an unencrypted key pair `<base>.key` / `<base>.pub`; returns the secret key.
+    pub fn keygen(&self, base: &Path) -> PathBuf {
+        self.ok(&["keygen", "-o", base.to_str().unwrap(), "--unencrypted"]);
+        base.with_extension("key")
+    }
+    /// `ptd registry init INDEX --name NAME --artifacts URL... EXTRA... --key KEY`.
+    pub fn init_registry(
+        &self,
+        index: &Path,
+        name: &str,
+        artifacts: &[&str],
+        extra: &[&str],
+        key: &Path,
+    ) {
+        let mut args = vec!["registry", "init", index.to_str().unwrap(), "--name", name];
+        for a in artifacts {
+            args.extend(["--artifacts", a]);
+        }
+        args.extend_from_slice(extra);
+        args.extend(["--key", key.to_str().unwrap()]);
+        self.ok(&args);
+    }
     /// Everything installed, from `ptd list --json`.
     pub fn installed(&self) -> Vec<serde_json::Value> {
         let out = self.ok(&["list", "--json"]);
@@ -124,20 +146,7 @@ impl User {
 
 /// Every file under `dir` (recursively); empty if it does not exist.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
+    ptd::index::source::files_under(dir)
 }
 
 /// A registry published with the `ptd` binary: index under `<root>/index`, archives under
@@ -156,24 +165,13 @@ impl HttpRegistry {
         let root = tempfile::tempdir().unwrap();
         let server = http_server::FileServer::start(root.path());
         let publisher = User::new();
-        let base = publisher.dir.path().join("lab");
-        publisher.ok(&["keygen", "-o", base.to_str().unwrap(), "--unencrypted"]);
-        let key = base.with_extension("key");
-        let mut args: Vec<String> = vec![
-            "registry".into(),
-            "init".into(),
-            root.path().join("index").display().to_string(),
-            "--name".into(),
-            "lab".into(),
-            "--key".into(),
-            key.display().to_string(),
-        ];
-        for u in artifact_urls {
-            args.push("--artifacts".into());
-            args.push(u.replace("{server}", &server.url()));
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        publisher.ok(&args);
+        let key = publisher.keygen(&publisher.dir.path().join("lab"));
+        let locations: Vec<String> = artifact_urls
+            .iter()
+            .map(|u| u.replace("{server}", &server.url()))
+            .collect();
+        let locations: Vec<&str> = locations.iter().map(String::as_str).collect();
+        publisher.init_registry(&root.path().join("index"), "lab", &locations, &[], &key);
         HttpRegistry {
             root,
             server,
