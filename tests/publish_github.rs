@@ -4,10 +4,7 @@
 
 mod support;
 
-#[path = "support/github.rs"]
-mod github;
-
-use github::GitHub;
+use support::github::GitHub;
 use support::{User, json, kingman_moments, models, rel_err};
 
 const TOKEN: &str = "ghp_publishertoken";

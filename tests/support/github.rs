@@ -5,7 +5,7 @@
 //! GitHub's shape. One repository, `owner/repo`, as the test names it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -77,44 +77,17 @@ impl Req {
 }
 
 fn read_req(r: &mut BufReader<TcpStream>) -> Option<Req> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut it = line.split_whitespace();
-    let method = it.next()?.to_string();
-    let target = it.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    let (path, query) = match target.split_once('?') {
+    let raw = super::http_server::read_raw_request(r)?;
+    let (path, query) = match raw.target.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target, String::new()),
+        None => (raw.target.clone(), String::new()),
     };
     Some(Req {
-        method,
+        method: raw.method,
         path,
         query,
-        headers,
-        body,
+        headers: raw.headers,
+        body: raw.body,
     })
 }
 

@@ -207,7 +207,17 @@ struct Request {
     headers: Vec<(String, String)>,
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+/// One HTTP/1.1 request as read from a connection: method, target, headers (names
+/// lower-cased) and body (`Content-Length` bytes).
+pub struct RawRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one request; `None` when the client closed the connection or sent garbage.
+pub fn read_raw_request(r: &mut BufReader<TcpStream>) -> Option<RawRequest> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -234,10 +244,23 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    if len > 0 {
-        let mut body = vec![0; len];
-        r.read_exact(&mut body).ok()?;
-    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some(RawRequest {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+    let RawRequest {
+        method,
+        target,
+        headers,
+        ..
+    } = read_raw_request(r)?;
     // An absolute-form target (a proxy request) is served as its path.
     let local = match target.strip_prefix("http://") {
         Some(rest) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),

@@ -2,6 +2,8 @@
 //! the real `ptd` binary, and a real HTTP server on 127.0.0.1 serving it.
 #![allow(dead_code)]
 
+#[path = "github.rs"]
+pub mod github;
 #[path = "http_server.rs"]
 pub mod http_server;
 
