@@ -23,6 +23,8 @@ pub struct PrivateAssets {
     repo: String,
     /// Sends the token to the API host only, asking for raw bytes.
     pub http: Http,
+    /// The same, asking for JSON (release metadata).
+    json: Http,
 }
 
 impl PrivateAssets {
@@ -46,9 +48,12 @@ impl PrivateAssets {
             value: token,
             hosts: host_of(&api).into_iter().collect(),
         });
+        opts.accept = Some("application/vnd.github+json".into());
+        let json = Http::new(opts.clone())?;
         opts.accept = Some("application/octet-stream".into());
         Ok(Some(PrivateAssets {
             http: Http::new(opts)?,
+            json,
             api,
             owner,
             repo,
@@ -61,10 +66,7 @@ impl PrivateAssets {
             "{}/repos/{}/{}/releases/tags/{tag}",
             self.api, self.owner, self.repo
         );
-        let mut opts = self.http.options().clone();
-        opts.accept = Some("application/vnd.github+json".into());
-        let json_http = Http::new(opts)?;
-        let body = match json_http.get_conditional(&url, None, None).await? {
+        let body = match self.json.get_conditional(&url, None, None).await? {
             super::Conditional::Body { bytes, .. } => bytes,
             _ => {
                 return Err(FetchError::Status { url, status: 404 });

@@ -73,22 +73,12 @@ fn status_of(e: &octocrab::Error) -> Option<u16> {
 impl Releases {
     /// From an artifact location `<host>/<owner>/<repo>/releases/download/{tag}/{file}`.
     pub fn from_template(template: &str) -> Result<Releases, PublishError> {
-        let bad = || {
+        let (owner, repo) = crate::fetch::github::repo_of_template(template).ok_or_else(|| {
             PublishError::Refused(format!(
                 "artifact location {template}: a GitHub releases location looks like https://github.com/OWNER/REPO/releases/download/{{tag}}/{{file}}"
             ))
-        };
-        let path = template
-            .split_once("://")
-            .map(|(_, r)| r)
-            .and_then(|r| r.split_once('/'))
-            .map(|(_, p)| p)
-            .ok_or_else(bad)?;
-        let parts: Vec<&str> = path.split('/').collect();
-        match parts.as_slice() {
-            [owner, repo, "releases", "download", "{tag}", "{file}"] => Releases::new(owner, repo),
-            _ => Err(bad()),
-        }
+        })?;
+        Releases::new(&owner, &repo)
     }
 
     pub fn new(owner: &str, repo: &str) -> Result<Releases, PublishError> {
