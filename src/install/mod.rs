@@ -286,7 +286,7 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
 impl Installer<'_> {
     /// Installs one version (idempotent).
     pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
-        let db = self.home.open_db()?;
+        let mut db = self.home.open_db()?;
         // One process at a time installs (or evicts) a given archive; the others wait and
         // then find it installed.
         let lock_path = self.home.locks().join(format!("{}.lock", entry.sha256));
@@ -308,8 +308,11 @@ impl Installer<'_> {
             let platform_files = self.obtain_platform(entry).await?;
             self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
             let jax_files = self.place_tier2(&platform_files)?;
-            db.touch(&entry.name, &version, &registry, &now)?;
-            db.count("store", true)?;
+            db.record_hits(
+                &[(entry.name.clone(), version.clone(), registry.clone())],
+                &now,
+                None,
+            )?;
             return Ok(Outcome {
                 jax_files,
                 installed: i,
