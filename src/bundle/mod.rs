@@ -333,11 +333,6 @@ pub fn plain_or_nested_files(bytes: &[u8], name: &str) -> Result<Files, BundleEr
     })
 }
 
-/// The archive's entries (name, bytes), checked for names, order and types only.
-pub fn files(bytes: &[u8]) -> Result<Files, BundleError> {
-    read_entries(bytes, "bundle")
-}
-
 fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
     let files = read_tar_zst(bytes, name, |path, files| {
         let expected = if files.is_empty() {

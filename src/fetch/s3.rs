@@ -122,11 +122,6 @@ fn s3_err(what: &str, e: object_store::Error) -> FetchError {
     }
 }
 
-/// Whether an S3 error is a missing object.
-pub fn is_not_found(e: &FetchError) -> bool {
-    matches!(e, FetchError::Status { status: 404, .. })
-}
-
 impl Bucket {
     /// A client for `bucket` at `endpoint` (AWS when absent) in `region` (else `AWS_REGION`,
     /// else `us-east-1`).
