@@ -115,21 +115,10 @@ fn offline_install_from_the_embedded_registry() {
     assert!(err.contains("rebuilt from the recipe"), "{err}");
 
     // The cached DAG evaluates to Kingman's moments for 10 lineages.
-    let archive = user.home().join("archives").join(format!(
-        "{}.ptd.tar.zst",
-        item["archive_sha256"].as_str().unwrap()
-    ));
-    let out = user.ok(&[
-        "eval",
-        archive.to_str().unwrap(),
-        "--theta",
-        "2.5",
-        "--json",
-    ]);
-    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = user.installed_moments(item, "2.5");
     let (m1, m2) = kingman_moments(10, 2.5);
-    assert!(rel_err(m["moments"][0].as_f64().unwrap(), m1) < 1e-10);
-    assert!(rel_err(m["moments"][1].as_f64().unwrap(), m2) < 1e-10);
+    assert!(rel_err(m[0], m1) < 1e-10);
+    assert!(rel_err(m[1], m2) < 1e-10);
 
     // The yanked 1.1.0 is not chosen by a range, and an exact request explains why.
     let err = user.fails(&["--offline", "install", "coalescent/kingman@~1.1"]);

@@ -6,27 +6,6 @@ mod support;
 use support::http_server::{Fault, FileServer};
 use support::{HttpRegistry, User, json, kingman_moments, models, rel_err, walk};
 
-/// Moments of an installed bundle, evaluated from the archive in the store.
-fn installed_moments(user: &User, item: &serde_json::Value, theta: &str) -> Vec<f64> {
-    let archive = user.home().join("archives").join(format!(
-        "{}.ptd.tar.zst",
-        item["archive_sha256"].as_str().unwrap()
-    ));
-    let out = user.ok(&[
-        "eval",
-        archive.to_str().unwrap(),
-        "--theta",
-        theta,
-        "--json",
-    ]);
-    json(&out)["moments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_f64().unwrap())
-        .collect()
-}
-
 #[test]
 fn install_lock_and_reinstall_from_the_lock() {
     let reg = HttpRegistry::new();
@@ -53,7 +32,7 @@ fn install_lock_and_reinstall_from_the_lock() {
     let archive = HttpRegistry::archive_path("coalescent/kingman", "1.2.1");
     assert_eq!(reg.server.hits(&archive), 1);
     // The installed DAG gives Kingman's moments.
-    let m = installed_moments(&user, &items[0], "0.7");
+    let m = user.installed_moments(&items[0], "0.7");
     let (m1, m2) = kingman_moments(10, 0.7);
     assert!(
         rel_err(m[0], m1) < 1e-10 && rel_err(m[1], m2) < 1e-10,
@@ -787,7 +766,7 @@ fn a_directory_registry_with_file_locations_and_a_reset_connection() {
             .unwrap()
             .starts_with("downloaded from file://")
     );
-    let m = installed_moments(&user, item, "1.5");
+    let m = user.installed_moments(item, "1.5");
     let (m1, m2) = kingman_moments(10, 1.5);
     assert!(rel_err(m[0], m1) < 1e-10 && rel_err(m[1], m2) < 1e-10);
     // The same registry named by its plain path is the same registry (canonical label).

@@ -126,15 +126,10 @@ fn publish_to_github_releases_then_install_from_the_assets() {
             .contains("/lab/models/releases/download/coalescent-kingman-v1.2.1/"),
         "{item}"
     );
-    let archive = user.home().join("archives").join(format!(
-        "{}.ptd.tar.zst",
-        item["archive_sha256"].as_str().unwrap()
-    ));
-    let out = user.ok(&["eval", archive.to_str().unwrap(), "--theta", "2", "--json"]);
-    let m = json(&out)["moments"].clone();
+    let m = user.installed_moments(&item, "2");
     let (m1, m2) = kingman_moments(10, 2.0);
-    assert!(rel_err(m[0].as_f64().unwrap(), m1) < 1e-10);
-    assert!(rel_err(m[1].as_f64().unwrap(), m2) < 1e-10);
+    assert!(rel_err(m[0], m1) < 1e-10);
+    assert!(rel_err(m[1], m2) < 1e-10);
     // The download host never saw a token.
     assert!(
         gh.log()
@@ -275,13 +270,8 @@ fn publishing_from_ci_opens_a_pull_request_on_the_index_repository() {
         "--json",
     ]);
     let item = json(&out)["installed"][0].clone();
-    let archive = user.home().join("archives").join(format!(
-        "{}.ptd.tar.zst",
-        item["archive_sha256"].as_str().unwrap()
-    ));
-    let out = user.ok(&["eval", archive.to_str().unwrap(), "--theta", "1", "--json"]);
     let (m1, _) = kingman_moments(10, 1.0);
-    assert!(rel_err(json(&out)["moments"][0].as_f64().unwrap(), m1) < 1e-10);
+    assert!(rel_err(user.installed_moments(&item, "1")[0], m1) < 1e-10);
 
     // Publishing the same version again while its pull request is open is refused clearly
     // (here naming the index by its GitHub URL).

@@ -247,21 +247,10 @@ fn publish_to_s3_then_install_from_the_bucket() {
             .starts_with("downloaded from s3://models/archives/"),
         "{k}"
     );
-    let archive = user.home().join("archives").join(format!(
-        "{}.ptd.tar.zst",
-        k["archive_sha256"].as_str().unwrap()
-    ));
-    let out = user.ok(&[
-        "eval",
-        archive.to_str().unwrap(),
-        "--theta",
-        "0.3",
-        "--json",
-    ]);
-    let m = json(&out)["moments"].clone();
+    let m = user.installed_moments(k, "0.3");
     let (m1, m2) = kingman_moments(10, 0.3);
-    assert!(rel_err(m[0].as_f64().unwrap(), m1) < 1e-10);
-    assert!(rel_err(m[1].as_f64().unwrap(), m2) < 1e-10);
+    assert!(rel_err(m[0], m1) < 1e-10);
+    assert!(rel_err(m[1], m2) < 1e-10);
     user.ok(&["verify"]);
     // Without credentials the private bucket refuses, and ptd says so.
     let user = User::new();

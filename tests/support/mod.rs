@@ -119,6 +119,27 @@ impl User {
         args.extend(["--key", key.to_str().unwrap()]);
         self.ok(&args);
     }
+    /// `ptd eval` of an installed version's archive (an item of `ptd install --json`): its
+    /// first two moments at `theta`.
+    pub fn installed_moments(&self, item: &serde_json::Value, theta: &str) -> Vec<f64> {
+        let archive = self.home().join("archives").join(format!(
+            "{}.ptd.tar.zst",
+            item["archive_sha256"].as_str().unwrap()
+        ));
+        let out = self.ok(&[
+            "eval",
+            archive.to_str().unwrap(),
+            "--theta",
+            theta,
+            "--json",
+        ]);
+        json(&out)["moments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_f64().unwrap())
+            .collect()
+    }
     /// Everything installed, from `ptd list --json`.
     pub fn installed(&self) -> Vec<serde_json::Value> {
         let out = self.ok(&["list", "--json"]);
