@@ -14,6 +14,7 @@ Peak memory is the maximum resident set of one process that loads the graph file
 the first two moments: `ptd eval` for ptd, a Python process for phasic (minus its resident set
 after `import phasic`, which loads jax).
 """
+
 import argparse
 import json
 import os
@@ -58,7 +59,16 @@ print(json.dumps({'hash': hash_t, 'first': first_t, 'new': new_t}))
 
 
 def criterion(bench, n):
-    est = ROOT / "target" / "criterion" / "block-counting" / bench / str(n) / "new" / "estimates.json"
+    est = (
+        ROOT
+        / "target"
+        / "criterion"
+        / "block-counting"
+        / bench
+        / str(n)
+        / "new"
+        / "estimates.json"
+    )
     return json.loads(est.read_text())["median"]["point_estimate"] / 1e9
 
 
@@ -80,14 +90,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", default="20,30,40")
     ap.add_argument("--check", action="store_true")
-    ap.add_argument("--skip-cargo", action="store_true", help="reuse existing criterion results")
+    ap.add_argument(
+        "--skip-cargo", action="store_true", help="reuse existing criterion results"
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.samples.split(",")]
     env = dict(os.environ, PTD_BENCH_SAMPLES=args.samples)
     if not args.skip_cargo:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        subprocess.run(["cargo", "bench", "--quiet", "--bench", "builder", "--", "--noplot"],
-                       cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["cargo", "bench", "--quiet", "--bench", "builder", "--", "--noplot"],
+            cwd=ROOT,
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     work = Path(tempfile.mkdtemp(prefix="ptd-bench-"))
     penv = dict(os.environ, PHASIC_CACHE_DIR=str(work / "phasic-cache"))
     penv.pop("PHASIC_REWARD_COMPUTE_CACHE", None)
@@ -97,33 +115,65 @@ def main():
         model = work / f"bc{n}"
         model.mkdir()
         (model / "model.toml").write_text(
-            "[model]\nname = \"bench/block-counting\"\nversion = \"1.0.0\"\ndescription = \"\"\n"
-            "license = \"CC0-1.0\"\nparameters = [\"theta\"]\n\n[generator]\n"
-            f"name = \"coalescent/block-counting\"\nargs = {{ samples = {n} }}\n")
+            '[model]\nname = "bench/block-counting"\nversion = "1.0.0"\ndescription = ""\n'
+            'license = "CC0-1.0"\nparameters = ["theta"]\n\n[generator]\n'
+            f'name = "coalescent/block-counting"\nargs = {{ samples = {n} }}\n'
+        )
         gfile = work / f"bc{n}.json"
         subprocess.run([PTD, "graph", "export", model, "-o", gfile], check=True)
         vertices = json.loads(gfile.read_text())["n_vertices"]
         reps = {20: 9, 30: 5}.get(n, 3)
-        out = subprocess.run([sys.executable, "-c", PHASIC_CHILD, gfile, str(reps), "time"],
-                             check=True, capture_output=True, text=True, env=penv).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", PHASIC_CHILD, gfile, str(reps), "time"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=penv,
+        ).stdout
         ph = json.loads(out.strip().splitlines()[-1])
-        p_hash, p_first, p_new = (statistics.median(ph[k]) for k in ("hash", "first", "new"))
-        t_hash, t_elim, t_new = (criterion(b, n) for b in ("phasic-hash", "eliminate", "expectation-new-theta"))
+        p_hash, p_first, p_new = (
+            statistics.median(ph[k]) for k in ("hash", "first", "new")
+        )
+        t_hash, t_elim, t_new = (
+            criterion(b, n)
+            for b in ("phasic-hash", "eliminate", "expectation-new-theta")
+        )
         ptd_peak, _ = peak_rss_child([str(PTD), "eval", str(gfile), "--theta", "1.0"])
-        _, out = peak_rss_child([sys.executable, "-c", PHASIC_CHILD, str(gfile), "1", "memory"], env=penv)
+        _, out = peak_rss_child(
+            [sys.executable, "-c", PHASIC_CHILD, str(gfile), "1", "memory"], env=penv
+        )
         mem = json.loads(out.strip().splitlines()[-1])
         ratios = (t_hash / p_hash, t_elim / p_first, t_new / p_new)
-        for name, r, limit in zip(("hash", "elimination", "new theta"), ratios, (1.0, 2.0, 1.0)):
+        for name, r, limit in zip(
+            ("hash", "elimination", "new theta"), ratios, (1.0, 2.0, 1.0)
+        ):
             if r > limit:
                 misses.append(f"{n} samples: {name} ratio {r:.2f} > {limit}")
-        rows.append((n, vertices, t_hash, p_hash, t_elim, p_first, t_new, p_new, ratios,
-                     ptd_peak, mem["peak_kb"] - mem["base_kb"]))
-    print("| samples | vertices | hash ptd / phasic | elimination ptd / phasic first expectation() "
-          "| new theta ptd / phasic | peak RSS ptd eval / phasic (above import) |")
+        rows.append(
+            (
+                n,
+                vertices,
+                t_hash,
+                p_hash,
+                t_elim,
+                p_first,
+                t_new,
+                p_new,
+                ratios,
+                ptd_peak,
+                mem["peak_kb"] - mem["base_kb"],
+            )
+        )
+    print(
+        "| samples | vertices | hash ptd / phasic | elimination ptd / phasic first expectation() "
+        "| new theta ptd / phasic | peak RSS ptd eval / phasic (above import) |"
+    )
     print("|---|---|---|---|---|---|")
-    for (n, v, th, ph, te, pf, tn, pn, r, pk, pm) in rows:
-        print(f"| {n} | {v:,} | {fmt_t(th)} / {fmt_t(ph)} ({r[0]:.2f}x) | {fmt_t(te)} / {fmt_t(pf)} ({r[1]:.2f}x) "
-              f"| {fmt_t(tn)} / {fmt_t(pn)} ({r[2]:.3f}x) | {pk / 1024:.0f} MiB / {pm / 1024:.0f} MiB |")
+    for n, v, th, ph, te, pf, tn, pn, r, pk, pm in rows:
+        print(
+            f"| {n} | {v:,} | {fmt_t(th)} / {fmt_t(ph)} ({r[0]:.2f}x) | {fmt_t(te)} / {fmt_t(pf)} ({r[1]:.2f}x) "
+            f"| {fmt_t(tn)} / {fmt_t(pn)} ({r[2]:.3f}x) | {pk / 1024:.0f} MiB / {pm / 1024:.0f} MiB |"
+        )
     if misses:
         print("targets missed:\n  " + "\n  ".join(misses))
         if args.check:

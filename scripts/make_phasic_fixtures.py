@@ -11,6 +11,7 @@ as JSON; the hash and moments are taken from Graph.from_serialized(<that JSON>),
 ptd reads. The moments are also checked against a dense matrix inversion here, so a fixture
 is only written when phasic and linear algebra agree.
 """
+
 import importlib.metadata
 import json
 import math
@@ -42,7 +43,9 @@ def bfs(state_length, initial, transitions):
 
 
 def kingman(n):
-    return bfs(1, [n], lambda s: [([s[0] - 1], [s[0] * (s[0] - 1) / 2])] if s[0] >= 2 else [])
+    return bfs(
+        1, [n], lambda s: [([s[0] - 1], [s[0] * (s[0] - 1) / 2])] if s[0] >= 2 else []
+    )
 
 
 def block_counting(n):
@@ -182,7 +185,13 @@ def dense_moments(data, theta, k):
     for to, w in data["start_edges"]:
         alpha[int(to)] += w
     alpha /= alpha.sum()
-    has_out = np.array([bool(rates[i].any()) or any(int(r[0]) == i for r in data["param_edges"] + data["edges"]) for i in range(n)])
+    has_out = np.array(
+        [
+            bool(rates[i].any())
+            or any(int(r[0]) == i for r in data["param_edges"] + data["edges"])
+            for i in range(n)
+        ]
+    )
     transient = [i for i in range(1, n) if has_out[i]]
     T = rates[np.ix_(transient, transient)].copy()
     T -= np.diag(rates[transient].sum(axis=1))
@@ -200,7 +209,9 @@ def record(name, g, thetas, generator=None, constant_file=None):
     data = to_json(g.serialize()) if constant_file is None else constant_file
     path = OUT / f"{name}.graph.json"
     path.write_text(json.dumps(data) + "\n")
-    h = phasic_hash.compute_graph_hash(phasic.Graph.from_serialized(json.loads(path.read_text())))
+    h = phasic_hash.compute_graph_hash(
+        phasic.Graph.from_serialized(json.loads(path.read_text()))
+    )
     original = phasic_hash.compute_graph_hash(g).hash_hex if g is not None else None
     evals = []
     for theta in thetas:
@@ -211,7 +222,9 @@ def record(name, g, thetas, generator=None, constant_file=None):
         dense = dense_moments(data, theta, MOMENTS)
         for a, b in zip(m, dense):
             if abs(a - b) > 1e-8 * abs(b):
-                sys.exit(f"{name}: phasic {m} and matrix inversion {dense} disagree at theta {theta}")
+                sys.exit(
+                    f"{name}: phasic {m} and matrix inversion {dense} disagree at theta {theta}"
+                )
         evals.append({"theta": list(theta), "moments": m})
     entry = {
         "name": name,
@@ -234,24 +247,79 @@ def main():
     rng = np.random.default_rng(20261124)
     entries = []
     for n in (2, 3, 5, 10, 25):
-        entries.append(record(f"kingman-{n}", kingman(n), [[1.0], [0.37]],
-                              {"name": "coalescent/kingman", "args": {"samples": n}}))
+        entries.append(
+            record(
+                f"kingman-{n}",
+                kingman(n),
+                [[1.0], [0.37]],
+                {"name": "coalescent/kingman", "args": {"samples": n}},
+            )
+        )
     for n in (4, 6, 9):
-        entries.append(record(f"block-counting-{n}", block_counting(n), [[1.0], [2.5]],
-                              {"name": "coalescent/block-counting", "args": {"samples": n}}))
+        entries.append(
+            record(
+                f"block-counting-{n}",
+                block_counting(n),
+                [[1.0], [2.5]],
+                {"name": "coalescent/block-counting", "args": {"samples": n}},
+            )
+        )
     for n1, n2 in ((2, 1), (3, 3), (5, 2)):
-        entries.append(record(f"two-island-{n1}-{n2}", two_island(n1, n2), [[1.0, 0.5], [0.3, 2.0]],
-                              {"name": "coalescent/two-island", "args": {"samples1": n1, "samples2": n2}}))
-    entries.append(record("mm1k-8", mm1k(8, 1), [[0.5, 1.0], [1.5, 1.0]],
-                          {"name": "queue/mm1k", "args": {"capacity": 8, "initial": 1}}))
-    entries.append(record("mm1k-12-3", mm1k(12, 3), [[0.9, 1.1]],
-                          {"name": "queue/mm1k", "args": {"capacity": 12, "initial": 3}}))
-    entries.append(record("erlang-6", erlang(6), [[2.0], [0.25]],
-                          {"name": "reliability/erlang", "args": {"phases": 6}}))
-    entries.append(record("birth-death-3-15", birth_death(3, 15), [[0.4, 1.0], [1.2, 1.0]],
-                          {"name": "population/birth-death", "args": {"initial": 3, "max": 15}}))
-    for i, (n, p, dens) in enumerate([(4, 1, 1.0), (6, 2, 1.5), (8, 3, 2.0), (12, 2, 2.5), (20, 3, 3.0),
-                                       (30, 2, 2.0), (7, 1, 3.0), (15, 3, 1.0)]):
+        entries.append(
+            record(
+                f"two-island-{n1}-{n2}",
+                two_island(n1, n2),
+                [[1.0, 0.5], [0.3, 2.0]],
+                {
+                    "name": "coalescent/two-island",
+                    "args": {"samples1": n1, "samples2": n2},
+                },
+            )
+        )
+    entries.append(
+        record(
+            "mm1k-8",
+            mm1k(8, 1),
+            [[0.5, 1.0], [1.5, 1.0]],
+            {"name": "queue/mm1k", "args": {"capacity": 8, "initial": 1}},
+        )
+    )
+    entries.append(
+        record(
+            "mm1k-12-3",
+            mm1k(12, 3),
+            [[0.9, 1.1]],
+            {"name": "queue/mm1k", "args": {"capacity": 12, "initial": 3}},
+        )
+    )
+    entries.append(
+        record(
+            "erlang-6",
+            erlang(6),
+            [[2.0], [0.25]],
+            {"name": "reliability/erlang", "args": {"phases": 6}},
+        )
+    )
+    entries.append(
+        record(
+            "birth-death-3-15",
+            birth_death(3, 15),
+            [[0.4, 1.0], [1.2, 1.0]],
+            {"name": "population/birth-death", "args": {"initial": 3, "max": 15}},
+        )
+    )
+    for i, (n, p, dens) in enumerate(
+        [
+            (4, 1, 1.0),
+            (6, 2, 1.5),
+            (8, 3, 2.0),
+            (12, 2, 2.5),
+            (20, 3, 3.0),
+            (30, 2, 2.0),
+            (7, 1, 3.0),
+            (15, 3, 1.0),
+        ]
+    ):
         g = random_graph(rng, n, p, dens)
         thetas = [list(map(float, rng.uniform(0.2, 3.0, size=p))) for _ in range(3)]
         entries.append(record(f"random-cyclic-{i}", g, thetas))
@@ -261,10 +329,17 @@ def main():
     entries.append(record("constant-serialized", constant_chain(), [[1.0]]))
     # A hand-written file of constant rates (param_length 0, rates in "edges").
     handwritten = {
-        "states": [[0], [3], [2], [1]], "vertex_indices": [0, 1, 2, 3],
-        "edges": [[1, 2, 6.0], [2, 3, 2.0], [1, 3, 0.5], [2, 1, 0.25]], "constant_edges": [],
-        "start_edges": [[1, 2.0], [2, 1.0]], "param_edges": [], "start_param_edges": [],
-        "param_length": 0, "state_length": 1, "n_vertices": 4, "weight_mode": "linear",
+        "states": [[0], [3], [2], [1]],
+        "vertex_indices": [0, 1, 2, 3],
+        "edges": [[1, 2, 6.0], [2, 3, 2.0], [1, 3, 0.5], [2, 1, 0.25]],
+        "constant_edges": [],
+        "start_edges": [[1, 2.0], [2, 1.0]],
+        "param_edges": [],
+        "start_param_edges": [],
+        "param_length": 0,
+        "state_length": 1,
+        "n_vertices": 4,
+        "weight_mode": "linear",
         "dyn_ordering": False,
     }
     entries.append(record("constant-edges", None, [[]], constant_file=handwritten))

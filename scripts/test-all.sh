@@ -45,6 +45,7 @@ fi
 minisign -v >/dev/null
 openssl version >/dev/null
 "$venv/bin/python" -c "import phasic, jax, pytest; from phasic.phasic_pybind import hash"
+"$venv/bin/ruff" --version >/dev/null
 
 echo "==> cargo test"
 cargo test --all-targets

@@ -14,6 +14,9 @@
 //! max-size = "20GB"        # defaults for `ptd cache gc`
 //! max-age = "90days"
 //! shared = "/cluster/ptd"  # read-only second layer (another ptd home)
+//!
+//! [jax]
+//! python = "/opt/conda/envs/lab/bin/python"  # the Python whose JAX is used (else python3)
 //! ```
 //!
 //! A token can also come from `PTD_REGISTRY_<NAME>_TOKEN` (name upper-cased, `-` as `_`), which
@@ -53,6 +56,13 @@ pub struct CacheConfig {
     pub shared: Option<std::path::PathBuf>,
 }
 
+/// `[jax]`: the Python that runs JAX (`PTD_PYTHON` wins over it).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JaxConfig {
+    pub python: Option<PathBuf>,
+}
+
 /// `config.toml`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +73,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub jax: JaxConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

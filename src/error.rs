@@ -37,6 +37,8 @@ pub enum Error {
     Db(#[from] crate::install::db::DbError),
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Jax(#[from] crate::jax::JaxError),
     #[error("{path}: {source}")]
     Io {
         path: String,

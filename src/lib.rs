@@ -1,8 +1,8 @@
 //! ptd: a package manager and registry for precomputed phase-type models.
 //!
 //! The modules follow the data: a model recipe ([`model`]) generates a [`graph`], which is
-//! hashed ([`hash`]) and eliminated into a symbolic DAG ([`eliminate`]); both are packed into a
-//! deterministic [`bundle`], signed ([`sign`]) and listed in a registry [`index`]. Installing
+//! hashed ([`hash`]) and eliminated into a symbolic DAG ([`eliminate`]), from which a JAX
+//! evaluator is generated ([`jax`]); all are packed into a deterministic [`bundle`], signed ([`sign`]) and listed in a registry [`index`]. Installing
 //! resolves requirements against the index ([`resolve`]), downloads archives ([`fetch`]),
 //! verifies them and places them in the store and the cache tiers ([`install`]).
 
@@ -17,6 +17,7 @@ pub mod hash;
 pub mod index;
 pub mod input;
 pub mod install;
+pub mod jax;
 pub mod model;
 pub mod ops;
 pub mod project;

@@ -641,35 +641,117 @@ fn a_registry_cannot_be_rolled_back() {
 #[test]
 fn jax_cache_entries_for_this_platform_go_to_tier_two() {
     let reg = HttpRegistry::new();
-    let jax_src = reg.publisher.dir.path().join("jax-linux");
-    std::fs::create_dir_all(&jax_src).unwrap();
-    std::fs::write(
-        jax_src.join("jit_moments-8f1e2a"),
-        b"compiled executable bytes",
-    )
-    .unwrap();
-    std::fs::write(jax_src.join("jit_moments-8f1e2a-atime"), b"0").unwrap();
-    let other = reg.publisher.dir.path().join("jax-mac");
-    std::fs::create_dir_all(&other).unwrap();
-    std::fs::write(other.join("jit_moments-77aa"), b"other platform").unwrap();
-    reg.publisher.ok(&[
-        "publish",
-        models().join("reliability/erlang").to_str().unwrap(),
-        "--registry",
-        reg.index_dir().to_str().unwrap(),
-        "--store",
-        reg.artifacts().to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-        "--jax-cache",
-        &format!("test-linux={}", jax_src.display()),
-        "--jax-cache",
-        &format!("test-mac={}", other.display()),
-    ]);
+    let model = models().join("reliability/erlang");
+    let built = json(&reg.publisher.ok(&[
+        "build",
+        model.to_str().unwrap(),
+        "-o",
+        reg.publisher.dir.path().to_str().unwrap(),
+        "--json",
+    ]));
+    let content_hash = built["content_hash"].as_str().unwrap().to_string();
+    // Platform archives as `ptd build --jax` writes them, for two tags.
+    let archive = |tag: &str, content_hash: &str, files: &[(&str, &[u8])]| {
+        let meta = ptd::jax::archive::JaxMeta {
+            format: ptd::jax::archive::FORMAT.into(),
+            format_version: ptd::jax::archive::FORMAT_VERSION,
+            name: "reliability/erlang".into(),
+            version: semver::Version::new(1, 0, 0),
+            content_hash: content_hash.into(),
+            tag: tag.into(),
+            jax: ptd::jax::JaxEnv {
+                jax: "0.10.2".into(),
+                jaxlib: "0.10.2".into(),
+                backend: "cpu".into(),
+                platform_version: "cpu".into(),
+            },
+            batches: vec![1],
+            moments: 2,
+            files: Vec::new(),
+        };
+        let files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(n, b)| (n.to_string(), b.to_vec()))
+            .collect();
+        let path = reg.publisher.dir.path().join(format!("{tag}.jax.tar.zst"));
+        std::fs::write(&path, ptd::jax::archive::pack(meta, &files)).unwrap();
+        path.display().to_string()
+    };
+    let linux = archive(
+        "test-linux",
+        &content_hash,
+        &[
+            ("jit_moments-8f1e2a-cache", b"compiled executable bytes"),
+            ("jit_moments-9b3c4d-cache", b"another batch size"),
+        ],
+    );
+    let mac = archive(
+        "test-mac",
+        &content_hash,
+        &[("jit_moments-77aa-cache", b"other platform")],
+    );
+    let (index_dir, store) = (reg.index_dir(), reg.artifacts());
+    let publish = |extra: &[&str]| {
+        let mut args = vec![
+            "publish",
+            model.to_str().unwrap(),
+            "--registry",
+            index_dir.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--key",
+            reg.key.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        reg.publisher.run_env(&args, &[])
+    };
+    // An archive compiled from other content is refused, and nothing is published.
+    let stale = archive("test-stale", &"ab".repeat(32), &[("jit_x-cache", b"x")]);
+    let out = publish(&["--jax-archive", &stale]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not from this bundle"), "{err}");
+    assert!(walk(&reg.artifacts()).is_empty());
+    // The bundle with the Linux archive; the Mac one is added to the same version later.
+    let out = publish(&["--jax-archive", &linux]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out)["entry"]["artifacts"].as_array().unwrap().len(),
+        1
+    );
+    let out = publish(&["--jax-archive", &mac, "--jax-archive", &linux]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["status"], "published");
+    let tags: Vec<&str> = report["entry"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["test-linux", "test-mac"]);
+    assert_eq!(
+        report["files"].as_array().unwrap().len(),
+        2,
+        "only the Mac archive and its signature"
+    );
+    assert_eq!(
+        json(&publish(&["--jax-archive", &mac]))["status"],
+        "unchanged"
+    );
     let url = reg.index_url();
     let platform_file = "/artifacts/reliability-erlang-1.0.0.test-linux.jax.tar.zst";
 
-    // Another platform gets the bundle and no JAX files.
+    // Another platform gets the bundle, no JAX files, and a note that says why.
     let user = User::new();
     let out = user.run_env(
         &[
@@ -679,11 +761,40 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
             &url,
             "--json",
         ],
-        &[("PTD_PLATFORM", "test-windows")],
+        &[("PTD_JAX_TAG", "test-windows")],
     );
     assert!(out.status.success());
-    assert_eq!(json(&out)["installed"][0]["jax_files"], 0);
+    let item = &json(&out)["installed"][0];
+    assert_eq!(item["jax_files"], 0);
+    let note = item["jax_note"].as_str().unwrap();
+    assert!(
+        note.contains("test-windows") && note.contains("test-linux, test-mac"),
+        "{note}"
+    );
     assert!(walk(&user.jax_cache()).is_empty());
+
+    // Without a Python to ask, the same: tier 1 only, with the reason.
+    let user = User::new();
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            &url,
+            "--json",
+        ],
+        &[("PTD_PYTHON", "/nonexistent/python3")],
+    );
+    assert!(out.status.success());
+    let note = json(&out)["installed"][0]["jax_note"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("/nonexistent/python3") && note.contains("PTD_PYTHON"),
+        "{note}"
+    );
+    assert!(!user.installed().is_empty());
 
     // A tampered platform archive: nothing is installed.
     let path = reg.root.path().join(platform_file.trim_start_matches('/'));
@@ -695,7 +806,7 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
     let user = User::new();
     let out = user.run_env(
         &["install", "reliability/erlang", "--registry", &url],
-        &[("PTD_PLATFORM", "test-linux")],
+        &[("PTD_JAX_TAG", "test-linux")],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256"));
@@ -704,7 +815,7 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
     assert!(walk(&user.phasic_cache()).is_empty());
     assert!(walk(&user.home().join("bundles")).is_empty());
 
-    // Intact, the entries for this platform land in the JAX cache, byte for byte.
+    // Intact, the entries for this tag land in the JAX cache, byte for byte.
     std::fs::write(&path, &good).unwrap();
     let out = user.run_env(
         &[
@@ -714,7 +825,7 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
             &url,
             "--json",
         ],
-        &[("PTD_PLATFORM", "test-linux")],
+        &[("PTD_JAX_TAG", "test-linux")],
     );
     assert!(
         out.status.success(),
@@ -722,11 +833,13 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(json(&out)["installed"][0]["jax_files"], 2);
+    assert!(json(&out)["installed"][0].get("jax_note").is_none());
     assert_eq!(
-        std::fs::read(user.jax_cache().join("jit_moments-8f1e2a")).unwrap(),
+        std::fs::read(user.jax_cache().join("jit_moments-8f1e2a-cache")).unwrap(),
         b"compiled executable bytes"
     );
-    assert!(!user.jax_cache().join("jit_moments-77aa").exists());
+    assert!(!user.jax_cache().join("jit_moments-77aa-cache").exists());
+    assert!(!user.jax_cache().join("jax.json").exists());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Bundles: one deterministic `tar` + `zstd` archive per model version.
 //!
 //! Entries, in this order, all regular files with mode 0644, owner 0:0, mtime 0:
-//! `manifest.json`, `meta.json`, `graph.json`, `dag.json`. The manifest lists the SHA-256 and
+//! `manifest.json`, `meta.json`, `graph.json`, `dag.json`, `evaluator.py`. The manifest lists the SHA-256 and
 //! size of every other file and a content hash over them; `docs/bundle-format.md` is the
 //! reference.
 
@@ -15,11 +15,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "ptd-bundle";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// zstd level used for every bundle; part of the determinism contract.
 pub const ZSTD_LEVEL: i32 = 9;
 /// Payload files, in archive order, after `manifest.json`.
-pub const PAYLOAD: [&str; 3] = ["meta.json", "graph.json", "dag.json"];
+pub const PAYLOAD: [&str; 4] = ["meta.json", "graph.json", "dag.json", crate::jax::EVALUATOR];
 /// Largest file a bundle may hold, and largest total, when reading (uncompressed).
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
@@ -118,6 +118,14 @@ impl Built {
         &self.meta.dependencies
     }
 
+    /// A payload file's bytes (`meta.json`, `graph.json`, `dag.json`, `evaluator.py`).
+    pub fn payload(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(p, _)| p == name)
+            .map(|(_, b)| b.as_slice())
+    }
+
     /// The archive file name: `namespace-name-version.ptd.tar.zst`.
     pub fn file_name(&self) -> String {
         archive_name(&self.manifest.name, &self.manifest.version)
@@ -178,12 +186,26 @@ pub fn build(meta: &ModelMeta, graph: &Graph) -> Built {
 
 /// Builds a bundle from an already eliminated graph.
 pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built {
+    let hashes = GraphHashes::of(graph);
     let mut meta_json = serde_json::to_vec_pretty(meta).expect("meta serializes");
     meta_json.push(b'\n');
     let files: Vec<(String, Vec<u8>)> = vec![
         (PAYLOAD[0].into(), meta_json),
         (PAYLOAD[1].into(), GraphFile::to_bytes(graph)),
         (PAYLOAD[2].into(), symbolic.to_bytes()),
+        (
+            PAYLOAD[3].into(),
+            crate::jax::emit::evaluator(
+                symbolic,
+                &crate::jax::emit::Header {
+                    name: &meta.name,
+                    version: &meta.version,
+                    parameters: &meta.parameters,
+                    graph_hash: &hashes.canonical,
+                },
+            )
+            .into_bytes(),
+        ),
     ];
     let entries: Vec<FileEntry> = files
         .iter()
@@ -200,7 +222,7 @@ pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built
         name: meta.name.clone(),
         version: meta.version.clone(),
         parameters: meta.parameters.clone(),
-        hashes: GraphHashes::of(graph),
+        hashes,
         graph: GraphStats {
             vertices: graph.vertex_count(),
             edges: graph.edge_count() + graph.start_edges().len(),
@@ -352,9 +374,10 @@ fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
         return Err(BundleError::Invalid {
             file: name.to_string(),
             message: format!(
-                "has {} entries, expected {}",
+                "has {} entries, expected {} (bundle format version {FORMAT_VERSION}: {}); a bundle of another format version needs the ptd that reads it, or a rebuild",
                 files.len(),
-                1 + PAYLOAD.len()
+                1 + PAYLOAD.len(),
+                PAYLOAD.join(", ")
             ),
         });
     }
@@ -383,9 +406,10 @@ pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError
         )));
     }
     if manifest.files.len() != PAYLOAD.len() {
-        return Err(invalid(
-            "manifest.json: 'files' must list meta.json, graph.json and dag.json".into(),
-        ));
+        return Err(invalid(format!(
+            "manifest.json: 'files' must list {}",
+            PAYLOAD.join(", ")
+        )));
     }
     for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
         if &entry.path != path

@@ -65,6 +65,16 @@ enum Command {
         /// Print the manifest as JSON.
         #[arg(long)]
         json: bool,
+        /// Also compile the evaluator with the user's Python and JAX, and write the
+        /// persistent-cache entries as a platform archive beside the bundle.
+        #[arg(long)]
+        jax: bool,
+        /// With --jax: batch sizes to compile for, e.g. 1,64,1024.
+        #[arg(long, value_name = "LIST", default_value = "1", requires = "jax")]
+        batch: String,
+        /// With --jax: the k of moments_jit to compile.
+        #[arg(long, value_name = "K", default_value_t = 2, requires = "jax")]
+        moments: usize,
     },
     #[command(flatten)]
     Pkg(pkg::PkgCommand),
@@ -123,17 +133,20 @@ pub fn run() -> Result<ExitCode> {
             input,
             out_dir,
             json,
+            jax,
+            batch,
+            moments,
         } => {
+            let batches = if jax {
+                pkg::parse_batch_arg(&batch, moments)?
+            } else {
+                Vec::new()
+            };
             let input = Input::open(&input)?;
             let built = bundle::build(input.meta(), input.graph());
             let path = built.write_to(&out_dir)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&built.manifest).expect("manifest serializes")
-                );
-            } else {
-                let m = &built.manifest;
+            let m = &built.manifest;
+            if !json {
                 eprintln!(
                     "    Built {} {} ({} vertices, {} DAG nodes)",
                     m.name, m.version, m.graph.vertices, m.graph.dag_nodes
@@ -142,6 +155,34 @@ pub fn run() -> Result<ExitCode> {
                 eprintln!(
                     "  content {}\n  phasic  {}",
                     m.content_hash, m.hashes.phasic
+                );
+            }
+            let jax = if jax {
+                let ctx = ptd::ops::Context::from_env(cli.offline, cli.quiet)?;
+                let j = ptd::ops::jax::build_jax(&ctx, &built, &out_dir, &batches, moments)?;
+                if !cli.quiet {
+                    for c in &j.compiled {
+                        eprintln!(
+                            "    Compiled batch {} in {:.2}s ({})",
+                            c.batch, c.seconds, j.tag
+                        );
+                    }
+                }
+                if !json {
+                    println!("{}", j.path.display());
+                }
+                Some(j)
+            } else {
+                None
+            };
+            if json {
+                let mut v = serde_json::to_value(m).expect("manifest serializes");
+                if let Some(j) = jax {
+                    v["jax_archive"] = serde_json::to_value(j).expect("report serializes");
+                }
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).expect("manifest serializes")
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -73,6 +73,9 @@ pub enum PkgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print where an installed model's JAX evaluator module is (NAME[@REQ] or a hash
+    /// prefix; the newest match).
+    Which { query: String },
     /// Search a registry's models by name, description and keywords.
     Search {
         words: Vec<String>,
@@ -153,10 +156,11 @@ pub enum PkgCommand {
         /// the bundle from the recipe when no artifact location answers.
         #[arg(long)]
         with_recipe: bool,
-        /// JAX compilation-cache files built on a platform, as PLATFORM=DIR (repeatable); each
-        /// becomes a signed platform archive of this version.
-        #[arg(long = "jax-cache", value_name = "PLATFORM=DIR")]
-        jax_cache: Vec<String>,
+        /// A platform archive of JAX compilation-cache entries for this bundle, written by
+        /// `ptd build --jax` (repeatable); each is signed and listed under its tag. A version
+        /// already published with the same content gains the tags it lacks.
+        #[arg(long = "jax-archive", value_name = "FILE")]
+        jax_archive: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -240,6 +244,20 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compile an installed model's JAX evaluator into the JAX cache for these batch sizes
+    /// (theta of shape (batch, parameters), float64), with the user's Python.
+    Prewarm {
+        /// NAME[@REQ] or a hash prefix.
+        query: String,
+        /// Batch sizes, e.g. 1,64,1024.
+        #[arg(long, value_name = "LIST", default_value = "1")]
+        batch: String,
+        /// The k of moments_jit to compile.
+        #[arg(long, value_name = "K", default_value_t = 2)]
+        moments: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy, verified, every version installed in another ptd home (a shared cache, another
     /// account) that is missing here.
     Sync {
@@ -302,6 +320,14 @@ fn status(g: Global, verb: &str, text: &str) {
     }
 }
 
+/// `--batch 1,64,1024` and `--moments K`, checked.
+pub fn parse_batch_arg(batch: &str, moments: usize) -> Result<Vec<u64>> {
+    if moments == 0 {
+        return Err(Error::Usage("--moments must be at least 1".into()));
+    }
+    ptd::jax::parse_batches(batch).map_err(|e| Error::Usage(format!("--batch: {e}")))
+}
+
 fn print_json(v: &impl serde::Serialize) {
     println!(
         "{}",
@@ -325,6 +351,16 @@ fn report_items(g: Global, items: &[Item], json: bool) {
             format!(" ({})", i.origin)
         };
         status(g, verb, &format!("{} {}{how}", i.name, i.version));
+        if i.jax_files > 0 {
+            status(
+                g,
+                "JAX",
+                &format!("{} compiled entries in the JAX cache", i.jax_files),
+            );
+        }
+        if let Some(note) = &i.jax_note {
+            status(g, "Note", note);
+        }
     }
 }
 
@@ -551,6 +587,11 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        PkgCommand::Which { query } => {
+            let ctx = ctx()?;
+            println!("{}", ops::jax::which(&ctx, &query)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
         PkgCommand::Search {
             words,
             registry,
@@ -679,21 +720,9 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             key,
             dry_run,
             with_recipe,
-            jax_cache,
+            jax_archive,
             json,
         } => {
-            let jax = jax_cache
-                .iter()
-                .map(|s| {
-                    s.split_once('=')
-                        .map(|(p, d)| (p.to_string(), PathBuf::from(d)))
-                        .ok_or_else(|| {
-                            Error::Usage(format!(
-                                "--jax-cache '{s}': give PLATFORM=DIR, e.g. linux-x86_64=./jax-cache"
-                            ))
-                        })
-                })
-                .collect::<Result<Vec<_>>>()?;
             let signer = ops::keys::signer(key.as_deref())?;
             let recipe = if with_recipe {
                 Some(recipe_path(&input)?)
@@ -732,7 +761,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 store,
                 signer: &signer,
                 recipe,
-                jax: &jax,
+                jax: &jax_archive,
                 dry_run,
             }))?;
             if json {
@@ -873,6 +902,35 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                         human_size(r.bytes_before),
                         human_size(r.bytes_after)
                     ),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Prewarm {
+            query,
+            batch,
+            moments,
+            json,
+        } => {
+            let batches = parse_batch_arg(&batch, moments)?;
+            let done = ops::jax::prewarm(&ctx, &query, &batches, moments)?;
+            if json {
+                print_json(&done);
+            } else {
+                for c in &done.compiled {
+                    status(
+                        g,
+                        "Compiled",
+                        &format!(
+                            "{} {} for batch {} in {:.2}s",
+                            done.name, done.version, c.batch, c.seconds
+                        ),
+                    );
+                }
+                status(
+                    g,
+                    "Cached",
+                    &format!("{} new entries in {}", done.new_entries, done.jax_cache),
                 );
             }
             Ok(ExitCode::SUCCESS)

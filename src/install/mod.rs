@@ -79,6 +79,10 @@ impl Home {
     pub fn registries(&self) -> PathBuf {
         self.root.join("registries")
     }
+    /// Answers cached about the user's Python (its JAX).
+    pub fn python_state(&self) -> PathBuf {
+        self.root.join("python")
+    }
     pub fn index_cache(&self) -> PathBuf {
         self.root.join("registries").join("index-cache")
     }
@@ -194,6 +198,8 @@ pub struct Outcome {
     pub already: bool,
     /// Files placed in (or already in) the JAX compilation cache for this platform.
     pub jax_files: usize,
+    /// Why the version's JAX archives were not installed, when it has some.
+    pub jax_note: Option<String>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -210,15 +216,6 @@ struct Signed<'a> {
     sha256: &'a str,
     size: u64,
     trusted_comment: &'a str,
-}
-
-/// This machine's platform tag for JAX cache archives: `$PTD_PLATFORM`, else `<os>-<arch>`
-/// (`linux-x86_64`, `macos-aarch64`, ...).
-pub fn current_platform() -> String {
-    std::env::var("PTD_PLATFORM")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH))
 }
 
 /// The trusted comment signed into a platform archive's `.minisig`.
@@ -258,6 +255,8 @@ pub struct Installer<'a> {
     /// recorded in the database and in lockfiles.
     pub label: &'a str,
     pub offline: bool,
+    /// Which JAX archives fit this machine.
+    pub jax: &'a crate::jax::Target,
 }
 
 /// Whether ptd takes file locks. `PTD_NO_FILE_LOCKS=1` turns them off, for filesystems where
@@ -305,7 +304,7 @@ impl Installer<'_> {
                 .is_file()
             && self.home.archive_path(&i.archive_sha256).is_file()
         {
-            let platform_files = self.obtain_platform(entry).await?;
+            let (platform_files, jax_note) = self.obtain_platform(entry).await?;
             self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
             let jax_files = self.place_tier2(&platform_files)?;
             db.record_hits(
@@ -315,6 +314,7 @@ impl Installer<'_> {
             )?;
             return Ok(Outcome {
                 jax_files,
+                jax_note,
                 installed: i,
                 origin: Origin::Store,
                 already: true,
@@ -348,7 +348,7 @@ impl Installer<'_> {
         };
         check_manifest(&installed, &manifest)?;
         // Everything is verified before anything is placed.
-        let platform_files = self.obtain_platform(entry).await?;
+        let (platform_files, jax_note) = self.obtain_platform(entry).await?;
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
         let dir = {
             let home = self.home.clone();
@@ -363,6 +363,7 @@ impl Installer<'_> {
         db.count("store", false)?;
         Ok(Outcome {
             jax_files,
+            jax_note,
             installed,
             origin,
             already: false,
@@ -601,16 +602,42 @@ impl Installer<'_> {
         Ok(())
     }
 
-    /// The JAX compilation-cache entries built for this platform, if the version has any: the
-    /// platform archive is downloaded and verified like the bundle (size, SHA-256, signature and
-    /// its trusted comment), and its files read.
+    /// The JAX compilation-cache entries built for this machine's tag, if the version has an
+    /// archive for it: the archive is downloaded and verified like the bundle (size, SHA-256,
+    /// signature and its trusted comment), then its `jax.json` must name this version's
+    /// content hash and the tag, and every file match it. When nothing fits, a note says why.
     async fn obtain_platform(
         &self,
         e: &IndexEntry,
-    ) -> Result<Vec<(String, Vec<u8>)>, InstallError> {
-        let platform = current_platform();
+    ) -> Result<(Vec<(String, Vec<u8>)>, Option<String>), InstallError> {
+        if e.artifacts.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let platform = match self.jax.tag() {
+            Ok(t) => t.to_string(),
+            Err(why) => {
+                return Ok((
+                    Vec::new(),
+                    Some(format!(
+                        "{} {} has JAX cache archives, but {why}; installed the symbolic DAG only",
+                        e.name, e.version
+                    )),
+                ));
+            }
+        };
         let Some(a) = e.artifacts.iter().find(|a| a.platform == platform) else {
-            return Ok(Vec::new());
+            let have: Vec<&str> = e.artifacts.iter().map(|a| a.platform.as_str()).collect();
+            return Ok((
+                Vec::new(),
+                Some(format!(
+                    "{} {} has no JAX cache archive for this machine ({platform}; it has {}); installed the symbolic DAG only, and `ptd cache prewarm {}@={}` compiles here",
+                    e.name,
+                    e.version,
+                    have.join(", "),
+                    e.name,
+                    e.version
+                )),
+            ));
         };
         let lock_path = self.home.locks().join(format!("{}.lock", a.sha256));
         let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
@@ -666,7 +693,23 @@ impl Installer<'_> {
             }
         }
         let bytes = std::fs::read(&dest).map_err(|err| InstallError::io(&dest, err))?;
-        Ok(bundle::plain_files(&bytes, &a.file)?)
+        let (meta, files) =
+            crate::jax::archive::read(&bytes, &a.file).map_err(|err| InstallError::Mismatch {
+                name: e.name.clone(),
+                version: e.version.to_string(),
+                message: err.to_string(),
+            })?;
+        if meta.content_hash != e.content_hash || meta.tag != a.platform {
+            return Err(InstallError::Mismatch {
+                name: e.name.clone(),
+                version: e.version.to_string(),
+                message: format!(
+                    "{}: jax.json names content hash {} and tag {}, the index {} and {}",
+                    a.file, meta.content_hash, meta.tag, e.content_hash, a.platform
+                ),
+            });
+        }
+        Ok((files, None))
     }
 
     /// Tier 2: writes the platform archive's files into the JAX cache directory, each through a

@@ -23,8 +23,11 @@ pub struct Item {
     pub origin: String,
     /// The symbolic DAG in phasic's cache (tier 1).
     pub symbolic: String,
-    /// Files placed in the JAX compilation cache (tier 2) for this platform.
+    /// Files placed in the JAX compilation cache (tier 2) for this machine.
     pub jax_files: usize,
+    /// Why the version's JAX archives were not installed, when it has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jax_note: Option<String>,
 }
 
 impl Item {
@@ -57,6 +60,7 @@ impl Item {
                 .display()
                 .to_string(),
             jax_files: o.jax_files,
+            jax_note: o.jax_note.clone(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub async fn install_entries(
         registry: &opened.registry,
         label: &opened.label,
         offline: ctx.offline,
+        jax: &ctx.jax,
     };
     let results =
         futures_util::future::join_all(entries.iter().map(|e| installer.install(e))).await;

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod install;
+pub mod jax;
 pub mod keys;
 pub mod project;
 pub mod publish;
@@ -25,6 +26,8 @@ pub struct Context {
     pub offline: bool,
     /// No progress bars.
     pub quiet: bool,
+    /// The user's Python and which JAX archives fit it.
+    pub jax: crate::jax::Target,
 }
 
 /// A registry opened and verified, with the HTTP client to download its archives.
@@ -41,7 +44,12 @@ impl Context {
         let mut home = Home::from_env();
         let config = Config::load(&home.root.join("config.toml"))?;
         home.shared = config.cache.shared.clone();
+        let jax = crate::jax::Target::new(
+            crate::jax::python(config.jax.python.as_deref()),
+            home.python_state(),
+        );
         Ok(Context {
+            jax,
             home,
             config,
             offline,

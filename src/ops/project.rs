@@ -227,6 +227,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
             origin: "already installed".into(),
             symbolic: symbolic.display().to_string(),
             jax_files: 0,
+            jax_note: None,
         });
     }
     db.record_hits(&uses, &crate::install::now_rfc3339(), Some(lock_path))?;

@@ -81,8 +81,8 @@ pub struct Request<'a> {
     pub signer: &'a Signer,
     /// The recipe's path under `models/`, recorded in the index line.
     pub recipe: Option<String>,
-    /// JAX compilation-cache files per platform: (platform, directory).
-    pub jax: &'a [(String, PathBuf)],
+    /// Platform archives of JAX compilation-cache entries (`ptd build --jax`) for this bundle.
+    pub jax: &'a [PathBuf],
     /// Only say what would be done.
     pub dry_run: bool,
     /// The index is in this GitHub repository: change it through a pull request instead of in
@@ -110,29 +110,6 @@ pub struct Report {
     /// The pull request that adds the index line, when the index is on GitHub.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<crate::publish::pull_request::PullRequest>,
-}
-
-/// The regular files directly in `dir`, sorted by name.
-fn plain_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let p = e.path();
-        if !p.is_file() {
-            return Err(Error::Usage(format!(
-                "{}: a JAX cache directory must hold only files",
-                p.display()
-            )));
-        }
-        let name = e.file_name().to_string_lossy().into_owned();
-        let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        out.push((name, data));
-    }
-    if out.is_empty() {
-        return Err(Error::Usage(format!("{}: no files", dir.display())));
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// The store to publish into: the one given, else the registry's first writable location.
@@ -195,25 +172,68 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
     let input = Input::open(req.input)?;
     let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
-    for (platform, dir) in req.jax {
-        let files = plain_dir_files(dir)?;
-        upload.extend(sign_platform_archive(
-            &mut entry, platform, &files, req.signer,
-        )?);
+    let mut jax = Vec::new();
+    for path in req.jax {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        jax.push((path.display().to_string(), bytes));
     }
-    if let Some(old) = index
+    let existing = index
         .read_entries(&entry.name)?
         .into_iter()
-        .find(|e| e.version == entry.version)
+        .find(|e| e.version == entry.version);
+    if let Some(old) = &existing
+        && old.content_hash == entry.content_hash
     {
-        if old.content_hash == entry.content_hash {
+        // The same content: only platform archives for tags it lacks are added.
+        let mut grown = old.clone();
+        let mut upload = crate::publish::Upload::new();
+        for (source, bytes) in jax {
+            let tag = tag_of(&bytes, &source)?;
+            if old.artifacts.iter().any(|a| a.platform == tag) {
+                continue;
+            }
+            upload.extend(sign_platform_archive(
+                &mut grown, bytes, &source, req.signer,
+            )?);
+        }
+        if upload.is_empty() {
             return Ok(Report {
                 status: "unchanged".into(),
-                entry: old,
+                entry: old.clone(),
                 files: Vec::new(),
                 pull_request: None,
             });
         }
+        let store = choose_store(&index, req.store)?;
+        let files = upload_all(&store, &grown, &upload, req.signer, req.dry_run).await?;
+        if req.dry_run {
+            return Ok(Report {
+                status: "dry-run".into(),
+                entry: grown,
+                files,
+                pull_request: None,
+            });
+        }
+        let entry = index.add_artifacts(
+            &grown.name,
+            &grown.version,
+            &grown.content_hash,
+            &grown.artifacts,
+            req.signer,
+        )?;
+        return Ok(Report {
+            status: "published".into(),
+            entry,
+            files,
+            pull_request: None,
+        });
+    }
+    for (source, bytes) in jax {
+        upload.extend(sign_platform_archive(
+            &mut entry, bytes, &source, req.signer,
+        )?);
+    }
+    if let Some(old) = existing {
         return Err(PublishError::Exists {
             name: entry.name.clone(),
             version: entry.version.to_string(),
@@ -222,36 +242,7 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         .into());
     }
     let store = choose_store(&index, req.store)?;
-    let tag = crate::install::release_tag(&entry);
-    let mut files = Vec::new();
-    let signer = req.signer;
-    for (file, bytes) in &upload {
-        // A signature already stored is as good as ours if it signs the same file, with the
-        // same comment, by the same key.
-        let signed = file
-            .strip_suffix(".minisig")
-            .and_then(|f| upload.iter().find(|(n, _)| n == f));
-        let same = |old: &[u8]| -> bool {
-            match signed {
-                None => old == bytes.as_slice(),
-                Some((_, data)) => equivalent_signature(old, bytes, data, signer),
-            }
-        };
-        let action = if req.dry_run {
-            "would upload".to_string()
-        } else {
-            match store.put_new(&tag, file, bytes, &same).await? {
-                Put::Created => "created".into(),
-                Put::Unchanged => "unchanged".into(),
-            }
-        };
-        files.push(Uploaded {
-            file: file.clone(),
-            to: store.describe(&tag, file),
-            size: bytes.len() as u64,
-            action,
-        });
-    }
+    let files = upload_all(&store, &entry, &upload, req.signer, req.dry_run).await?;
     if req.dry_run {
         return Ok(Report {
             status: "dry-run".into(),
@@ -267,6 +258,51 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         files,
         pull_request: None,
     })
+}
+
+/// The tag a platform archive was built for, read from its `jax.json`.
+fn tag_of(bytes: &[u8], source: &str) -> Result<String> {
+    Ok(crate::jax::archive::read(bytes, source)?.0.tag)
+}
+
+/// Uploads files (each archive before its signature) into the version's place in the store.
+async fn upload_all(
+    store: &Store,
+    entry: &IndexEntry,
+    upload: &crate::publish::Upload,
+    signer: &Signer,
+    dry_run: bool,
+) -> Result<Vec<Uploaded>> {
+    let tag = crate::install::release_tag(entry);
+    let mut files = Vec::new();
+    for (file, bytes) in upload {
+        // A signature already stored is as good as ours if it signs the same file, with the
+        // same comment, by the same key.
+        let signed = file
+            .strip_suffix(".minisig")
+            .and_then(|f| upload.iter().find(|(n, _)| n == f));
+        let same = |old: &[u8]| -> bool {
+            match signed {
+                None => old == bytes.as_slice(),
+                Some((_, data)) => equivalent_signature(old, bytes, data, signer),
+            }
+        };
+        let action = if dry_run {
+            "would upload".to_string()
+        } else {
+            match store.put_new(&tag, file, bytes, &same).await? {
+                Put::Created => "created".into(),
+                Put::Unchanged => "unchanged".into(),
+            }
+        };
+        files.push(Uploaded {
+            file: file.clone(),
+            to: store.describe(&tag, file),
+            size: bytes.len() as u64,
+            action,
+        });
+    }
+    Ok(files)
 }
 
 /// Whether the stored signature `old` is valid for `data`, made by `signer`'s key, with the

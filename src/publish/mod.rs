@@ -193,6 +193,40 @@ impl IndexDir {
         self.resign_next(signer)
     }
 
+    /// Adds platform archives to a published version whose content hash is `content_hash`;
+    /// tags it already has are left as they are.
+    pub fn add_artifacts(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        content_hash: &str,
+        artifacts: &[crate::index::PlatformArtifact],
+        signer: &Signer,
+    ) -> Result<IndexEntry, PublishError> {
+        let _l = self.lock()?;
+        let mut entries = self.read_entries(name)?;
+        let e = entries
+            .iter_mut()
+            .find(|e| &e.version == version && e.content_hash == content_hash)
+            .ok_or_else(|| {
+                PublishError::Refused(format!(
+                    "{name} {version} with content hash {content_hash} is not published in {}",
+                    self.dir.display()
+                ))
+            })?;
+        for a in artifacts {
+            if !e.artifacts.iter().any(|o| o.platform == a.platform) {
+                e.artifacts.push(a.clone());
+            }
+        }
+        e.artifacts.sort_by(|a, b| a.platform.cmp(&b.platform));
+        let updated = e.clone();
+        let p = self.dir.join(index_path(name));
+        write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
+        self.resign_next(signer)?;
+        Ok(updated)
+    }
+
     fn current_version(&self) -> u64 {
         std::fs::read(self.dir.join("snapshot.json"))
             .ok()
@@ -275,44 +309,52 @@ fn collect(
 /// Files to upload: (file name, bytes).
 pub type Upload = Vec<(String, Vec<u8>)>;
 
-/// Packs JAX compilation-cache files for one platform into a signed platform archive
-/// (`<bundle stem>.<platform>.jax.tar.zst` + `.minisig`), records it in the entry and returns
-/// both files.
+/// Signs a platform archive (JAX compilation-cache entries, `ptd build --jax`) as part of
+/// `entry`: its `jax.json` must name the entry's model, version and content hash. It is stored
+/// as `<bundle stem>.<tag>.jax.tar.zst` + `.minisig`, recorded in the entry, and both files are
+/// returned. `source` names the file in messages.
 pub fn sign_platform_archive(
     entry: &mut IndexEntry,
-    platform: &str,
-    files: &[(String, Vec<u8>)],
+    bytes: Vec<u8>,
+    source: &str,
     signer: &Signer,
 ) -> Result<Upload, PublishError> {
-    let ok_platform = !platform.is_empty()
-        && platform
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !ok_platform {
+    let (meta, _) = crate::jax::archive::read(&bytes, source)
+        .map_err(|e| PublishError::Refused(e.to_string()))?;
+    if meta.name != entry.name
+        || meta.version != entry.version
+        || meta.content_hash != entry.content_hash
+    {
         return Err(PublishError::Refused(format!(
-            "platform '{platform}': use letters, digits, '-', '_' and '.', e.g. linux-x86_64"
+            "{source} was compiled from {} {} (content hash {}), not from this bundle, {} {} ({}); build it again with `ptd build --jax`",
+            meta.name,
+            meta.version,
+            meta.content_hash,
+            entry.name,
+            entry.version,
+            entry.content_hash
         )));
     }
-    if entry.artifacts.iter().any(|a| a.platform == platform) {
+    let tag = meta.tag;
+    if entry.artifacts.iter().any(|a| a.platform == tag) {
         return Err(PublishError::Refused(format!(
-            "{} {} already has a JAX archive for {platform}",
+            "{} {} already has a JAX archive for {tag}",
             entry.name, entry.version
         )));
     }
-    let bytes = crate::bundle::pack_entries(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     let stem = entry.file.trim_end_matches(".ptd.tar.zst");
-    let file = format!("{stem}.{platform}.jax.tar.zst");
+    let file = format!("{stem}.{tag}.jax.tar.zst");
     let sig = signer.sign(
         &bytes,
         &crate::install::platform_trusted_comment(
             &entry.name,
             &entry.version,
-            platform,
+            &tag,
             &entry.content_hash,
         ),
     )?;
     entry.artifacts.push(crate::index::PlatformArtifact {
-        platform: platform.into(),
+        platform: tag,
         file: file.clone(),
         sha256: sha256_hex(&bytes),
         size: bytes.len() as u64,

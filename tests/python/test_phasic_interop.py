@@ -1,4 +1,5 @@
 """ptd's graph files, hashes and moments against the real phasic 0.32.1."""
+
 import json
 import tomllib
 from pathlib import Path
@@ -13,7 +14,9 @@ MODELS = sorted(p.parent for p in (ROOT / "models").glob("*/*/model.toml"))
 
 
 def theta_for(model_dir):
-    params = tomllib.loads((model_dir / "model.toml").read_text())["model"]["parameters"]
+    params = tomllib.loads((model_dir / "model.toml").read_text())["model"][
+        "parameters"
+    ]
     return [0.8 + 0.3 * i for i in range(len(params))]
 
 
@@ -33,7 +36,17 @@ def test_export_loads_in_phasic_with_same_hash_and_moments(ptd, tmp_path, model)
     theta = theta_for(model)
     g.update_weights(theta)
     want = [float(x) for x in g.moments(3)]
-    got = json.loads(ptd("eval", model, "--theta", ",".join(map(str, theta)), "--moments", "3", "--json"))
+    got = json.loads(
+        ptd(
+            "eval",
+            model,
+            "--theta",
+            ",".join(map(str, theta)),
+            "--moments",
+            "3",
+            "--json",
+        )
+    )
     assert_close(got["moments"], want)
 
 
@@ -42,14 +55,20 @@ def test_bundle_evaluates_like_phasic(ptd, tmp_path):
     model.mkdir()
     (model / "model.toml").write_text(
         '[model]\nname = "test/bc"\nversion = "1.0.0"\ndescription = ""\nlicense = "MIT"\n'
-        'parameters = ["theta"]\n\n[generator]\nname = "coalescent/block-counting"\nargs = { samples = 14 }\n')
+        'parameters = ["theta"]\n\n[generator]\nname = "coalescent/block-counting"\nargs = { samples = 14 }\n'
+    )
     bundle = ptd("build", model, "-o", tmp_path / "out").strip()
     g = phasic.Graph.from_serialized(json.loads(ptd("graph", "export", bundle)))
-    assert phasic_hash.compute_graph_hash(g).hash_hex == json.loads(ptd("hash", bundle, "--json"))["phasic"]
+    assert (
+        phasic_hash.compute_graph_hash(g).hash_hex
+        == json.loads(ptd("hash", bundle, "--json"))["phasic"]
+    )
     for theta in (0.3, 1.0, 4.2):
         g.update_weights([theta])
         want = [float(x) for x in g.moments(4)]
-        got = json.loads(ptd("eval", bundle, "--theta", theta, "--moments", "4", "--json"))["moments"]
+        got = json.loads(
+            ptd("eval", bundle, "--theta", theta, "--moments", "4", "--json")
+        )["moments"]
         assert_close(got, want)
 
 
@@ -62,11 +81,17 @@ def test_a_graph_phasic_wrote_is_read_by_ptd(ptd, tmp_path):
     a.add_edge(b, [1.0, 0.0])
     b.add_edge(a, [0.0, 2.0])
     b.add_edge(c, [0.5, 0.5])
-    data = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in g.serialize().items()}
+    data = {
+        k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in g.serialize().items()
+    }
     f = tmp_path / "cycle.json"
     f.write_text(json.dumps(data))
-    assert json.loads(ptd("hash", f, "--json"))["phasic"] == phasic_hash.compute_graph_hash(
-        phasic.Graph.from_serialized(data)).hash_hex
+    assert (
+        json.loads(ptd("hash", f, "--json"))["phasic"]
+        == phasic_hash.compute_graph_hash(phasic.Graph.from_serialized(data)).hash_hex
+    )
     g.update_weights([1.5, 0.7])
-    got = json.loads(ptd("eval", f, "--theta", "1.5,0.7", "--moments", "3", "--json"))["moments"]
+    got = json.loads(ptd("eval", f, "--theta", "1.5,0.7", "--moments", "3", "--json"))[
+        "moments"
+    ]
     assert_close(got, [float(x) for x in g.moments(3)])

@@ -51,6 +51,8 @@ impl User {
             .env_remove("PTD_SIGNING_KEY")
             .env_remove("PTD_SIGNING_KEY_PASSWORD")
             .env_remove("PTD_REGISTRY_TOKEN")
+            .env_remove("PTD_PYTHON")
+            .env_remove("PTD_JAX_TAG")
             .env_remove("HTTPS_PROXY")
             .env_remove("HTTP_PROXY")
             .env_remove("https_proxy")

@@ -1,0 +1,144 @@
+//! The JAX tier's commands: compiling a bundle's evaluator into a platform archive
+//! (`ptd build --jax`), into the user's own JAX cache (`ptd cache prewarm`), and finding an
+//! installed evaluator (`ptd which`).
+
+use super::Context;
+use crate::bundle::Built;
+use crate::cache::Found;
+use crate::jax::archive::{self, JaxMeta};
+use crate::jax::{Compiled, EVALUATOR};
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A platform archive written by `ptd build --jax`.
+#[derive(Clone, Debug, Serialize)]
+pub struct JaxBuilt {
+    pub path: PathBuf,
+    pub tag: String,
+    pub compiled: Vec<Compiled>,
+    /// Cache entries packed.
+    pub entries: usize,
+}
+
+/// Compiles `built`'s evaluator with the user's Python for theta of shape (batch, P), float64,
+/// `moments_jit` with `k = moments`, in a fresh cache directory, and packs the entries as
+/// `<bundle stem>.<tag>.jax.tar.zst` in `out_dir` (unsigned: `ptd publish --jax-archive`
+/// signs it).
+pub fn build_jax(
+    ctx: &Context,
+    built: &Built,
+    out_dir: &Path,
+    batches: &[u64],
+    moments: usize,
+) -> Result<JaxBuilt> {
+    let env = ctx.jax.env()?;
+    let tag = env.tag();
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let module = tmp.path().join(EVALUATOR);
+    let text = built
+        .payload(EVALUATOR)
+        .expect("every bundle has an evaluator");
+    std::fs::write(&module, text).map_err(|e| Error::io(&module, e))?;
+    let cache = tmp.path().join("cache");
+    let compiled = crate::jax::compile(ctx.jax.python(), &module, batches, moments, &cache)?;
+    let files = archive::cache_files(&cache)?;
+    if files.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} compiled the evaluator but wrote no persistent cache entries into {}",
+            ctx.jax.python().display(),
+            cache.display()
+        )));
+    }
+    let m = &built.manifest;
+    let meta = JaxMeta {
+        format: archive::FORMAT.into(),
+        format_version: archive::FORMAT_VERSION,
+        name: m.name.clone(),
+        version: m.version.clone(),
+        content_hash: m.content_hash.clone(),
+        tag: tag.clone(),
+        jax: env,
+        batches: batches.to_vec(),
+        moments,
+        files: Vec::new(),
+    };
+    let bytes = archive::pack(meta, &files);
+    let stem = built.file_name();
+    let stem = stem.trim_end_matches(".ptd.tar.zst");
+    let path = out_dir.join(format!("{stem}.{tag}.jax.tar.zst"));
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let mut out = tempfile::NamedTempFile::new_in(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    std::io::Write::write_all(&mut out, &bytes).map_err(|e| Error::io(&path, e))?;
+    crate::bundle::publish_file(out, &path).map_err(|e| Error::io(&path, e))?;
+    Ok(JaxBuilt {
+        path,
+        tag,
+        compiled,
+        entries: files.len(),
+    })
+}
+
+/// The newest installed version matching `query` (NAME[@REQ] or a hash prefix).
+pub fn installed(ctx: &Context, query: &str) -> Result<Found> {
+    crate::cache::find(&ctx.home, query)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "nothing installed matches '{query}': `ptd install {query}` first (see `ptd list`)"
+            ))
+        })
+}
+
+/// `ptd which`: the installed evaluator module of the newest version matching `query`.
+pub fn which(ctx: &Context, query: &str) -> Result<PathBuf> {
+    let found = installed(ctx, query)?;
+    let path = Path::new(&found.bundle).join(EVALUATOR);
+    if !path.is_file() {
+        return Err(Error::Usage(format!(
+            "{} {} was installed from a bundle without {EVALUATOR} ({}): reinstall it with this ptd",
+            found.name,
+            found.version,
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// What `ptd cache prewarm` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Prewarmed {
+    pub name: String,
+    pub version: String,
+    pub jax_cache: String,
+    pub compiled: Vec<Compiled>,
+    /// Entries the JAX cache gained.
+    pub new_entries: usize,
+}
+
+/// `ptd cache prewarm`: compiles an installed evaluator into the user's JAX cache directory.
+pub fn prewarm(ctx: &Context, query: &str, batches: &[u64], moments: usize) -> Result<Prewarmed> {
+    let module = which(ctx, query)?;
+    let found = installed(ctx, query)?;
+    let dir = &ctx.home.jax_cache;
+    let before = count_files(dir);
+    let compiled = crate::jax::compile(ctx.jax.python(), &module, batches, moments, dir)?;
+    Ok(Prewarmed {
+        name: found.name,
+        version: found.version,
+        jax_cache: dir.display().to_string(),
+        compiled,
+        new_entries: count_files(dir).saturating_sub(before),
+    })
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .count()
+        })
+        .unwrap_or(0)
+}
