@@ -271,18 +271,43 @@ fn an_installed_jax_archive_makes_the_first_call_a_cache_hit() {
         jax_path,
     ]);
 
-    // A user installs into an empty JAX cache; ptd asks their Python for its JAX once.
+    // A user installs into an empty JAX cache; ptd asks their Python for its JAX once. The
+    // Python is a wrapper that counts how often it runs.
     let user = User::new();
-    let out = with_python(
-        &user,
-        &[
-            "install",
-            "coalescent/two-island",
-            "--registry",
-            &reg.index_url(),
-            "--json",
-        ],
-    );
+    let counter = user.dir.path().join("python-runs");
+    let wrapper = user.dir.path().join("python3");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+            counter.display(),
+            python().display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let runs = || {
+        std::fs::read_to_string(&counter)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let install = || {
+        user.run_env(
+            &[
+                "install",
+                "coalescent/two-island",
+                "--registry",
+                &reg.index_url(),
+                "--json",
+            ],
+            &[("PTD_PYTHON", wrapper.to_str().unwrap())],
+        )
+    };
+    let out = install();
     assert!(
         out.status.success(),
         "{}",
@@ -295,6 +320,11 @@ fn an_installed_jax_archive_makes_the_first_call_a_cache_hit() {
         .unwrap()
         .count();
     assert_eq!(cached, 1, "the Python's answer is cached");
+    assert_eq!(runs(), 1);
+    let again = install();
+    assert!(again.status.success());
+    assert_eq!(out_json(&again)["installed"][0]["jax_files"], 2);
+    assert_eq!(runs(), 1, "asked once, then answered from the cache");
 
     // In a fresh Python process, the first call of the installed evaluator hits the cache.
     let which = user.ok(&["which", "coalescent/two-island"]);
