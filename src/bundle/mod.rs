@@ -20,8 +20,44 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const ZSTD_LEVEL: i32 = 9;
 /// Payload files, in archive order, after `manifest.json`.
 pub const PAYLOAD: [&str; 4] = ["meta.json", "graph.json", "dag.json", crate::jax::EVALUATOR];
-/// Largest file a bundle may hold, and largest total, when reading (uncompressed).
+/// Largest file an archive may hold, and largest total, when reading (uncompressed).
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
+/// Largest expansion of an archive over its compressed size, above [`RATIO_FLOOR`] bytes.
+pub const MAX_RATIO: u64 = 1000;
+/// Below this many uncompressed bytes the expansion ratio is not checked.
+pub const RATIO_FLOOR: u64 = 64 << 20;
+
+/// What reading an archive may cost: the caps on one file, on the total, and on the expansion
+/// ratio (so a small archive cannot unpack into gigabytes). `PTD_ARCHIVE_MAX_FILE_BYTES`,
+/// `PTD_ARCHIVE_MAX_TOTAL_BYTES` and `PTD_ARCHIVE_MAX_RATIO` can only lower the defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub file_bytes: u64,
+    pub total_bytes: u64,
+    pub ratio: u64,
+}
+
+impl Limits {
+    pub fn from_env() -> Limits {
+        let get = |var: &str, default: u64| {
+            std::env::var(var)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(default, |v| v.min(default))
+        };
+        Limits {
+            file_bytes: get("PTD_ARCHIVE_MAX_FILE_BYTES", MAX_FILE_BYTES),
+            total_bytes: get("PTD_ARCHIVE_MAX_TOTAL_BYTES", MAX_FILE_BYTES),
+            ratio: get("PTD_ARCHIVE_MAX_RATIO", MAX_RATIO),
+        }
+    }
+
+    /// The most bytes an archive of `compressed` bytes may expand to.
+    fn expansion(&self, compressed: u64) -> u64 {
+        self.total_bytes
+            .min(RATIO_FLOOR.max(compressed.saturating_mul(self.ratio)))
+    }
+}
 
 /// One payload file in the manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -280,39 +316,118 @@ pub fn pack_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) 
 }
 
 /// Reads a tar + zstd archive of regular files, asking `check(name, files so far)` about each
-/// entry before reading it (an `Err` message stops the read). At most [`MAX_FILE_BYTES`] are
-/// decompressed.
+/// entry before reading it (an `Err` message stops the read). Only regular files are accepted
+/// (no links, devices or directories); no file may exceed the per-file cap, and the whole may
+/// not expand beyond the total cap or [`Limits`]'s ratio to its compressed size. Nothing is
+/// written anywhere: the caller gets the files in memory.
 fn read_tar_zst(
     bytes: &[u8],
     name: &str,
     mut check: impl FnMut(&str, &[(String, Vec<u8>)]) -> Result<(), String>,
 ) -> Result<Files, BundleError> {
+    let limits = Limits::from_env();
     let invalid = |message: String| BundleError::Invalid {
         file: name.to_string(),
         message,
     };
     let dec = zstd::stream::read::Decoder::new(bytes)
         .map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
-    let mut archive = tar::Archive::new(dec.take(MAX_FILE_BYTES));
+    let budget = limits.expansion(bytes.len() as u64);
+    let exceeded = std::rc::Rc::new(std::cell::Cell::new(false));
+    let counted = Counted {
+        inner: dec,
+        read: 0,
+        budget,
+        exceeded: exceeded.clone(),
+    };
+    let mut archive = tar::Archive::new(counted);
     let mut files: Files = Vec::new();
+    let over = |read: u64| {
+        invalid(format!(
+            "expands to more than {budget} bytes ({read} read from {} compressed; limits: {} bytes in all, {}x the compressed size): refused as a decompression bomb",
+            bytes.len(),
+            limits.total_bytes,
+            limits.ratio
+        ))
+    };
     let entries = archive
         .entries()
         .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("damaged archive: {e}")))?;
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(_) if exceeded.get() => return Err(over(budget + 1)),
+            Err(e) => return Err(invalid(format!("damaged archive: {e}"))),
+        };
         let raw = entry.path_bytes().into_owned();
         let path = String::from_utf8(raw).map_err(|_| invalid("entry name is not UTF-8".into()))?;
         check(&path, &files).map_err(invalid)?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(invalid(format!("entry '{path}' is not a regular file")));
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            return Err(invalid(format!(
+                "entry '{path}' is not a regular file ({}): links, devices and directories are refused",
+                entry_kind(kind)
+            )));
+        }
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| invalid(format!("entry '{path}': bad size field: {e}")))?;
+        if size > limits.file_bytes {
+            return Err(invalid(format!(
+                "entry '{path}' is {size} bytes, over the limit of {} bytes for one file",
+                limits.file_bytes
+            )));
         }
         let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| invalid(format!("cannot read entry '{path}': {e}")))?;
+        if let Err(e) = entry.read_to_end(&mut data) {
+            if exceeded.get() {
+                return Err(over(budget + 1));
+            }
+            return Err(invalid(format!("cannot read entry '{path}': {e}")));
+        }
+        if data.len() as u64 != size {
+            return Err(invalid(format!(
+                "entry '{path}' is cut short ({} of {size} bytes)",
+                data.len()
+            )));
+        }
         files.push((path, data));
     }
     Ok(files)
+}
+
+/// Counts decompressed bytes and fails (setting `exceeded`) once more than `budget` have been
+/// read.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+    budget: u64,
+    exceeded: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.budget {
+            self.exceeded.set(true);
+            return Err(std::io::Error::other("archive expands beyond its budget"));
+        }
+        Ok(n)
+    }
+}
+
+fn entry_kind(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Symlink => "a symbolic link",
+        tar::EntryType::Link => "a hard link",
+        tar::EntryType::Char => "a character device",
+        tar::EntryType::Block => "a block device",
+        tar::EntryType::Fifo => "a FIFO",
+        tar::EntryType::Directory => "a directory",
+        _ => "an unsupported entry type",
+    }
 }
 
 /// The files of a flat archive (a platform archive of JAX cache entries): regular files with

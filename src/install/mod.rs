@@ -328,8 +328,15 @@ impl Installer<'_> {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
                 let bytes = std::fs::read(&path).map_err(|e| InstallError::io(&path, e))?;
-                let (m, f) = bundle::verify(&bytes, &path.display().to_string())?;
-                Ok((bytes.len() as u64, m, f))
+                match bundle::verify(&bytes, &path.display().to_string()) {
+                    Ok((m, f)) => Ok((bytes.len() as u64, m, f)),
+                    Err(err) => {
+                        // Signed but not a valid bundle: it must not stay in the store. The
+                        // caller holds the archive's lock.
+                        let _ = std::fs::remove_file(&path);
+                        Err(err.into())
+                    }
+                }
             })
             .await
             .expect("verify task")?
@@ -693,12 +700,20 @@ impl Installer<'_> {
             }
         }
         let bytes = std::fs::read(&dest).map_err(|err| InstallError::io(&dest, err))?;
-        let (meta, files) =
-            crate::jax::archive::read(&bytes, &a.file).map_err(|err| InstallError::Mismatch {
-                name: e.name.clone(),
-                version: e.version.to_string(),
-                message: err.to_string(),
-            })?;
+        let read = crate::jax::archive::read(&bytes, &a.file);
+        if !read
+            .as_ref()
+            .is_ok_and(|(m, _)| m.content_hash == e.content_hash && m.tag == a.platform)
+        {
+            // Signed but not what the index says: it must not stay in the store (the archive's
+            // lock is held).
+            let _ = std::fs::remove_file(&dest);
+        }
+        let (meta, files) = read.map_err(|err| InstallError::Mismatch {
+            name: e.name.clone(),
+            version: e.version.to_string(),
+            message: err.to_string(),
+        })?;
         if meta.content_hash != e.content_hash || meta.tag != a.platform {
             return Err(InstallError::Mismatch {
                 name: e.name.clone(),
@@ -928,6 +943,16 @@ fn extract(
         .tempdir_in(home.tmp())
         .map_err(|e| InstallError::io(&home.tmp(), e))?;
     for (name, data) in files {
+        // The reader admits only the bundle's own file names; a name that could leave the
+        // directory is refused here too.
+        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(InstallError::Mismatch {
+                name: content_hash.to_string(),
+                version: String::new(),
+                message: format!("bundle entry '{name}' is not a plain file name"),
+            });
+        }
         let p = tmp.path().join(name);
         std::fs::write(&p, data).map_err(|e| InstallError::io(&p, e))?;
     }

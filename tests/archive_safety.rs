@@ -1,0 +1,311 @@
+//! Hostile archives: each case is a crafted tar + zstd archive that every reader refuses before
+//! anything is written (absolute paths, `..`, symbolic and hard links, devices, FIFOs,
+//! directories, duplicate names, files over the per-file and total caps, decompression bombs).
+//! The readers are the bundle reader (installs, `ptd eval`), the platform-archive reader (JAX
+//! cache entries) and the export reader (`ptd cache import`). Two cases also go through a real
+//! `ptd install` from a signed registry that lists the hostile archive, leaving no trace.
+
+mod support;
+
+use ptd::bundle;
+use support::{HttpRegistry, User, models};
+
+/// One raw tar entry: name bytes, type flag, data, and a size field to write (defaults to the
+/// data's length), plus a link target.
+struct Raw<'a> {
+    name: &'a [u8],
+    kind: tar::EntryType,
+    data: &'a [u8],
+    declared: Option<u64>,
+    link: &'a [u8],
+}
+
+fn raw<'a>(name: &'a str, kind: tar::EntryType, data: &'a [u8]) -> Raw<'a> {
+    Raw {
+        name: name.as_bytes(),
+        kind,
+        data,
+        declared: None,
+        link: b"",
+    }
+}
+
+fn file<'a>(name: &'a str, data: &'a [u8]) -> Raw<'a> {
+    raw(name, tar::EntryType::Regular, data)
+}
+
+/// Writes headers by hand, so names such as `../x` and `/etc/x` that the tar crate's own
+/// builder refuses can be made.
+fn tar_of(entries: &[Raw]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = tar::Header::new_old();
+        {
+            let old = h.as_old_mut();
+            old.name[..e.name.len()].copy_from_slice(e.name);
+            old.linkname[..e.link.len()].copy_from_slice(e.link);
+        }
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(e.declared.unwrap_or(e.data.len() as u64));
+        h.set_entry_type(e.kind);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(e.data);
+        let pad = (512 - e.data.len() % 512) % 512;
+        out.extend(std::iter::repeat_n(0u8, pad));
+    }
+    out.extend([0u8; 1024]);
+    out
+}
+
+fn zst(tar: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(tar, 3).unwrap()
+}
+
+/// The error each reader gives, or "accepted".
+fn readers(bytes: &[u8]) -> [String; 3] {
+    let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "accepted".into());
+    [
+        show(
+            bundle::verify(bytes, "b.ptd.tar.zst")
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        ),
+        show(
+            ptd::jax::archive::read(bytes, "p.jax.tar.zst")
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        ),
+        show(
+            bundle::plain_or_nested_files(bytes, "e.tar.zst")
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        ),
+    ]
+}
+
+fn refused_by_all(entries: &[Raw], want: &[&str]) {
+    let bytes = zst(&tar_of(entries));
+    for (reader, err) in ["bundle", "platform", "export"].iter().zip(readers(&bytes)) {
+        assert!(
+            want.iter().any(|w| err.contains(w)),
+            "{reader} reader: expected one of {want:?}, got: {err}"
+        );
+    }
+}
+
+#[test]
+fn absolute_paths_are_refused() {
+    refused_by_all(&[file("/etc/ptd-owned", b"x")], &["/etc/ptd-owned"]);
+    refused_by_all(&[file("archives//etc/x", b"x")], &["archives//etc/x"]);
+}
+
+#[test]
+fn parent_directories_are_refused() {
+    refused_by_all(&[file("../escape", b"x")], &["'../escape'"]);
+    refused_by_all(
+        &[file("archives/../../escape", b"x")],
+        &["'archives/../../escape'"],
+    );
+}
+
+#[test]
+fn links_devices_fifos_and_directories_are_refused() {
+    use tar::EntryType as T;
+    for (kind, words) in [
+        (T::Symlink, "symbolic link"),
+        (T::Link, "hard link"),
+        (T::Char, "character device"),
+        (T::Block, "block device"),
+        (T::Fifo, "FIFO"),
+        (T::Directory, "directory"),
+    ] {
+        // Names each reader would otherwise accept in first position.
+        for (reader, name) in [(0, "manifest.json"), (1, "jax.json"), (2, "export.json")] {
+            let mut e = raw(name, kind, b"");
+            e.link = b"/etc/passwd";
+            let bytes = zst(&tar_of(&[e]));
+            let err = &readers(&bytes)[reader];
+            assert!(
+                err.contains(words) && err.contains("refused"),
+                "{words} as {name}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn duplicate_names_are_refused() {
+    let bytes = zst(&tar_of(&[file("jax.json", b"{}"), file("jax.json", b"{}")]));
+    assert!(
+        readers(&bytes)[1].contains("appears twice"),
+        "{:?}",
+        readers(&bytes)
+    );
+    let bytes = zst(&tar_of(&[
+        file("export.json", b"{}"),
+        file("export.json", b"{}"),
+    ]));
+    assert!(readers(&bytes)[2].contains("appears twice"));
+    let bytes = zst(&tar_of(&[
+        file("manifest.json", b"{}"),
+        file("manifest.json", b"{}"),
+    ]));
+    let err = &readers(&bytes)[0];
+    assert!(
+        err.contains("unexpected entry 'manifest.json' at position 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_declared_size_over_the_cap_is_refused_before_reading() {
+    let mut e = file("jax.json", b"{}");
+    e.declared = Some(5 << 30);
+    let bytes = zst(&tar_of(&[e]));
+    let err = &readers(&bytes)[1];
+    assert!(err.contains("5368709120 bytes, over the limit"), "{err}");
+}
+
+#[test]
+fn a_decompression_bomb_is_refused() {
+    // 200 MiB of zeros compress to a few kilobytes: far over 1000x.
+    let zeros = vec![0u8; 200 << 20];
+    for (reader, name) in [(0, "manifest.json"), (1, "jax.json"), (2, "export.json")] {
+        let bytes = zst(&tar_of(&[file(name, &zeros)]));
+        assert!(bytes.len() < 100_000, "{}", bytes.len());
+        let err = &readers(&bytes)[reader];
+        assert!(err.contains("decompression bomb"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn lowered_caps_apply_per_file_and_in_total() {
+    // Through `ptd eval`, which reads a bundle: the caps come from the environment.
+    let user = User::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = user.ok(&[
+        "build",
+        models().join("coalescent/kingman").to_str().unwrap(),
+        "-o",
+        tmp.path().to_str().unwrap(),
+    ]);
+    let bundle = String::from_utf8_lossy(&path.stdout).trim().to_string();
+    let size = |n: &str| {
+        let out = user.run_env(
+            &["eval", &bundle, "--theta", "1"],
+            &[("PTD_ARCHIVE_MAX_FILE_BYTES", n)],
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(size("100000").0, "the bundle's files are smaller");
+    let (ok, err) = size("200");
+    assert!(
+        !ok && err.contains("over the limit of 200 bytes for one file"),
+        "{err}"
+    );
+    let out = user.run_env(
+        &["eval", &bundle, "--theta", "1"],
+        &[("PTD_ARCHIVE_MAX_TOTAL_BYTES", "3000")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("expands to more than 3000 bytes"),
+        "{err}"
+    );
+    // A variable cannot raise a cap above its default.
+    let out = user.run_env(
+        &["eval", &bundle, "--theta", "1"],
+        &[("PTD_ARCHIVE_MAX_RATIO", "99999999")],
+    );
+    assert!(out.status.success());
+}
+
+/// Lists `bytes` as `lab/evil 1.0.0` in the registry, with a valid signature by the registry's
+/// key: a publisher that turned hostile.
+fn list_hostile(reg: &HttpRegistry, bytes: &[u8]) {
+    use sha2::Digest;
+    let file = "lab-evil-1.0.0.ptd.tar.zst";
+    let store = reg.artifacts();
+    std::fs::create_dir_all(&store).unwrap();
+    let path = store.join(file);
+    std::fs::write(&path, bytes).unwrap();
+    let content_hash = "cd".repeat(32);
+    reg.publisher.ok(&[
+        "sign",
+        path.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+        "--trusted-comment",
+        &format!("ptd-bundle name=lab/evil version=1.0.0 content_hash={content_hash}"),
+    ]);
+    let pubkey = std::fs::read_to_string(reg.key.with_extension("pub")).unwrap();
+    let key_id = pubkey
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let line = serde_json::json!({
+        "name": "lab/evil", "version": "1.0.0", "file": file,
+        "sha256": hex::encode(sha2::Sha256::digest(bytes)), "size": bytes.len(),
+        "content_hash": content_hash, "phasic_hash": "ab".repeat(32),
+        "canonical_hash": "ef".repeat(32), "parameters": ["theta"], "key_id": key_id,
+    });
+    let index = reg.index_dir().join("lab/evil");
+    std::fs::create_dir_all(index.parent().unwrap()).unwrap();
+    std::fs::write(&index, format!("{line}\n")).unwrap();
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        reg.index_dir().to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn a_signed_hostile_bundle_installs_nothing() {
+    for (case, entries, words) in [
+        (
+            "symlink",
+            tar_of(&[{
+                let mut e = raw("manifest.json", tar::EntryType::Symlink, b"");
+                e.link = b"/home";
+                e
+            }]),
+            "symbolic link",
+        ),
+        (
+            "escape",
+            tar_of(&[file("manifest.json", b"{}"), file("../../../escaped", b"x")]),
+            "'../../../escaped'",
+        ),
+        (
+            "bomb",
+            tar_of(&[file("manifest.json", &vec![b' '; 150 << 20])]),
+            "decompression bomb",
+        ),
+    ] {
+        let reg = HttpRegistry::new();
+        list_hostile(&reg, &zst(&entries));
+        let user = User::new();
+        let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);
+        assert!(err.contains(words), "{case}: {err}");
+        assert!(
+            user.cached_files().is_empty(),
+            "{case}: {:?}",
+            user.cached_files()
+        );
+        assert!(!user.dir.path().join("escaped").exists());
+        assert!(user.installed().is_empty());
+    }
+}
