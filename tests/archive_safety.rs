@@ -8,7 +8,7 @@
 mod support;
 
 use ptd::bundle;
-use support::{HttpRegistry, User, models};
+use support::{HttpRegistry, User, models, record};
 
 /// One raw tar entry: name bytes, type flag, data, and a size field to write (defaults to the
 /// data's length), plus a link target.
@@ -87,29 +87,36 @@ fn readers(bytes: &[u8]) -> [String; 3] {
     ]
 }
 
-fn refused_by_all(entries: &[Raw], want: &[&str]) {
+/// Checks that each of the three readers refuses the archive with one of `want`; returns how
+/// many did.
+fn refused_by_all(entries: &[Raw], want: &[&str]) -> usize {
     let bytes = zst(&tar_of(entries));
+    let mut refused = 0;
     for (reader, err) in ["bundle", "platform", "export"].iter().zip(readers(&bytes)) {
         assert!(
             want.iter().any(|w| err.contains(w)),
             "{reader} reader: expected one of {want:?}, got: {err}"
         );
+        refused += 1;
     }
+    refused
 }
 
 #[test]
 fn absolute_paths_are_refused() {
-    refused_by_all(&[file("/etc/ptd-owned", b"x")], &["/etc/ptd-owned"]);
-    refused_by_all(&[file("archives//etc/x", b"x")], &["archives//etc/x"]);
+    let n = refused_by_all(&[file("/etc/ptd-owned", b"x")], &["/etc/ptd-owned"])
+        + refused_by_all(&[file("archives//etc/x", b"x")], &["archives//etc/x"]);
+    record("archive", "absolute path", 6, n, 0);
 }
 
 #[test]
 fn parent_directories_are_refused() {
-    refused_by_all(&[file("../escape", b"x")], &["'../escape'"]);
-    refused_by_all(
-        &[file("archives/../../escape", b"x")],
-        &["'archives/../../escape'"],
-    );
+    let n = refused_by_all(&[file("../escape", b"x")], &["'../escape'"])
+        + refused_by_all(
+            &[file("archives/../../escape", b"x")],
+            &["'archives/../../escape'"],
+        );
+    record("archive", "`..` in a path", 6, n, 0);
 }
 
 #[test]
@@ -134,6 +141,7 @@ fn links_devices_fifos_and_directories_are_refused() {
                 "{words} as {name}: {err}"
             );
         }
+        record("archive", words, 3, 3, 0);
     }
 }
 
@@ -159,6 +167,7 @@ fn duplicate_names_are_refused() {
         err.contains("unexpected entry 'manifest.json' at position 1"),
         "{err}"
     );
+    record("archive", "duplicate names", 3, 3, 0);
 }
 
 #[test]
@@ -168,6 +177,13 @@ fn a_declared_size_over_the_cap_is_refused_before_reading() {
     let bytes = zst(&tar_of(&[e]));
     let err = &readers(&bytes)[1];
     assert!(err.contains("5368709120 bytes, over the limit"), "{err}");
+    record(
+        "archive",
+        "a file over the per-file cap (5 GiB declared)",
+        1,
+        1,
+        0,
+    );
 }
 
 #[test]
@@ -180,6 +196,13 @@ fn a_decompression_bomb_is_refused() {
         let err = &readers(&bytes)[reader];
         assert!(err.contains("decompression bomb"), "{name}: {err}");
     }
+    record(
+        "archive",
+        "decompression bomb (200 MiB of zeros; ratio cap 1000x)",
+        3,
+        3,
+        0,
+    );
 }
 
 #[test]
@@ -218,6 +241,13 @@ fn lowered_caps_apply_per_file_and_in_total() {
     assert!(
         !out.status.success() && err.contains("expands to more than 3000 bytes"),
         "{err}"
+    );
+    record(
+        "archive",
+        "caps lowered by the environment (per file, total)",
+        2,
+        2,
+        0,
     );
     // A variable cannot raise a cap above its default.
     let out = user.run_env(
@@ -307,5 +337,12 @@ fn a_signed_hostile_bundle_installs_nothing() {
         );
         assert!(!user.dir.path().join("escaped").exists());
         assert!(user.installed().is_empty());
+        record(
+            "archive",
+            &format!("a signed hostile bundle installed from a registry ({case})"),
+            1,
+            1,
+            0,
+        );
     }
 }

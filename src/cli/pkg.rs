@@ -304,6 +304,10 @@ pub enum RegistryCommand {
         dir: PathBuf,
         #[arg(long)]
         key: Option<PathBuf>,
+        /// How long the new snapshot stays valid, e.g. 7days (default 365days); clients refuse
+        /// an expired snapshot.
+        #[arg(long, value_name = "AGE")]
+        valid_for: Option<String>,
     },
 }
 
@@ -700,10 +704,20 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PkgCommand::Cache(c) => cache_command(c, g),
-        PkgCommand::Registry(RegistryCommand::Resign { dir, key }) => {
+        PkgCommand::Registry(RegistryCommand::Resign {
+            dir,
+            key,
+            valid_for,
+        }) => {
+            let validity = match valid_for {
+                None => ptd::publish::SNAPSHOT_VALIDITY,
+                Some(a) => humantime::parse_duration(&a).map_err(|e| {
+                    Error::Usage(format!("--valid-for '{a}': {e} (e.g. 7days, 12h)"))
+                })?,
+            };
             let signer = ops::keys::signer(key.as_deref())?;
             ptd::publish::IndexDir::new(&dir)
-                .resign(&signer)
+                .resign_valid_for(&signer, validity)
                 .map_err(Error::from)?;
             status(g, "Signed", &format!("a new snapshot of {}", dir.display()));
             Ok(ExitCode::SUCCESS)

@@ -173,6 +173,72 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             (Err(e), _) => problem(&sym, e.to_string()),
         }
     }
+    // What no installed version owns must still be whole: archives are renamed into the store
+    // only after their SHA-256 was checked, bundle directories only once complete.
+    let owned_archives: std::collections::HashSet<&str> = installed
+        .iter()
+        .map(|i| i.archive_sha256.as_str())
+        .collect();
+    let owned_bundles: std::collections::HashSet<&str> =
+        installed.iter().map(|i| i.content_hash.as_str()).collect();
+    let mut stray = |path: &std::path::Path, message: String| {
+        problems.push(Problem {
+            name: String::new(),
+            version: String::new(),
+            path: path.display().to_string(),
+            message,
+        })
+    };
+    for e in std::fs::read_dir(ctx.home.archives())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(sha) = name.strip_suffix(".ptd.tar.zst") else {
+            continue;
+        };
+        if owned_archives.contains(sha) {
+            continue;
+        }
+        files += 1;
+        match hash_file(&p) {
+            Ok(h) if h == sha => {}
+            Ok(h) => stray(
+                &p,
+                format!("a stored archive whose SHA-256 is {h}, not its name"),
+            ),
+            Err(e) => stray(&p, e.to_string()),
+        }
+    }
+    for e in std::fs::read_dir(ctx.home.bundles())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if owned_bundles.contains(name.as_str()) || !dir.is_dir() {
+            continue;
+        }
+        let whole = std::fs::read(dir.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .filter(|m| m.content_hash == name)
+            .is_some_and(|m| {
+                m.files.iter().all(|f| {
+                    files += 1;
+                    hash_file(&dir.join(&f.path)).is_ok_and(|h| h == f.sha256)
+                })
+            });
+        if !whole {
+            stray(
+                &dir,
+                "a partial bundle directory that no installed version owns".into(),
+            );
+        }
+    }
     Ok(Verified {
         checked: installed.len(),
         files,

@@ -111,7 +111,7 @@ impl IndexDir {
         let mut bytes = serde_json::to_vec_pretty(&config).expect("config");
         bytes.push(b'\n');
         write_atomic(&config_path, &bytes).map_err(io(&config_path))?;
-        self.write_snapshot(signer, 0)
+        self.write_snapshot(signer, 0, SNAPSHOT_VALIDITY)
     }
 
     pub fn config(&self) -> Result<RegistryConfig, PublishError> {
@@ -238,16 +238,31 @@ impl IndexDir {
     /// Signs a new snapshot of the index as it is on disk (after editing index files by hand or
     /// by script), one version above the current one.
     pub fn resign(&self, signer: &Signer) -> Result<(), PublishError> {
+        self.resign_valid_for(signer, SNAPSHOT_VALIDITY)
+    }
+
+    /// [`IndexDir::resign`] with a snapshot that expires after `validity` (clients refuse an
+    /// expired snapshot, so a registry re-signed on a schedule cannot be frozen by a mirror).
+    pub fn resign_valid_for(
+        &self,
+        signer: &Signer,
+        validity: Duration,
+    ) -> Result<(), PublishError> {
         let _l = self.lock()?;
-        self.resign_next(signer)
+        self.write_snapshot(signer, self.current_version(), validity)
     }
 
     fn resign_next(&self, signer: &Signer) -> Result<(), PublishError> {
-        self.write_snapshot(signer, self.current_version())
+        self.write_snapshot(signer, self.current_version(), SNAPSHOT_VALIDITY)
     }
 
     /// Writes a new snapshot (version `previous + 1`) over every index file, and signs it.
-    fn write_snapshot(&self, signer: &Signer, previous: u64) -> Result<(), PublishError> {
+    fn write_snapshot(
+        &self,
+        signer: &Signer,
+        previous: u64,
+        validity: Duration,
+    ) -> Result<(), PublishError> {
         let config = self.config()?;
         let mut files = BTreeMap::new();
         collect(&self.dir, &self.dir, &mut files)?;
@@ -256,7 +271,7 @@ impl IndexDir {
             registry: config.name.clone(),
             version: previous + 1,
             created: humantime::format_rfc3339_seconds(now).to_string(),
-            expires: humantime::format_rfc3339_seconds(now + SNAPSHOT_VALIDITY).to_string(),
+            expires: humantime::format_rfc3339_seconds(now + validity).to_string(),
             files,
         };
         let mut bytes = serde_json::to_vec_pretty(&snap).expect("snapshot");

@@ -28,6 +28,19 @@ pub enum Fault {
     RequireBearer(String),
     /// Send the body at about this many bytes per second (every request).
     Throttle(u64),
+    /// Send the first `at` body bytes, then abort the connection with a TCP reset (RST);
+    /// next `times` requests.
+    ResetMidBody { at: usize, times: usize },
+    /// Send the first `at` body bytes, then send nothing for `pause`, then close; next `times`
+    /// requests.
+    Stall {
+        at: usize,
+        pause: Duration,
+        times: usize,
+    },
+    /// Announce a Content-Length `delta` bytes off the body's real length, send the whole
+    /// body, then close; next `times` requests.
+    LieLength { delta: i64, times: usize },
 }
 
 #[derive(Clone, Debug)]
@@ -287,7 +300,12 @@ fn take_fault(state: &Mutex<State>, path: &str) -> Option<Fault> {
     let mut s = lock(state);
     let f = s.faults.get_mut(path)?;
     match f {
-        Fault::Status { times, .. } | Fault::Truncate { times, .. } | Fault::Reset { times } => {
+        Fault::Status { times, .. }
+        | Fault::Truncate { times, .. }
+        | Fault::Reset { times }
+        | Fault::ResetMidBody { times, .. }
+        | Fault::Stall { times, .. }
+        | Fault::LieLength { times, .. } => {
             if *times == 0 {
                 return None;
             }
@@ -319,6 +337,9 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         };
         let mut throttle = None;
         let mut truncate = None;
+        let mut rst = false;
+        let mut stall = None;
+        let mut lie = 0i64;
         match &fault {
             Some(Fault::Reset { .. }) => {
                 log(0);
@@ -352,6 +373,15 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             Some(Fault::RequireBearer(_)) => {}
             Some(Fault::Throttle(bps)) => throttle = Some(*bps),
             Some(Fault::Truncate { at, .. }) => truncate = Some(*at),
+            Some(Fault::ResetMidBody { at, .. }) => {
+                truncate = Some(*at);
+                rst = true;
+            }
+            Some(Fault::Stall { at, pause, .. }) => {
+                truncate = Some(*at);
+                stall = Some(*pause);
+            }
+            Some(Fault::LieLength { delta, .. }) => lie = *delta,
             None => {}
         }
         if req.method != "GET" && req.method != "HEAD" {
@@ -443,7 +473,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         let mut head = format!(
             "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n",
             reason(status),
-            body.len()
+            (body.len() as i64 + lie).max(0)
         );
         for (k, v) in &extra {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -473,7 +503,18 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             None => out.write_all(send).is_ok(),
         };
         let _ = out.flush();
-        if !ok || truncate.is_some() {
+        if let Some(pause) = stall {
+            std::thread::sleep(pause);
+        }
+        if rst {
+            // SO_LINGER with a zero timeout: closing sends RST instead of FIN.
+            let sock = socket2::SockRef::from(&out);
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            drop(reader);
+            drop(out);
+            return;
+        }
+        if !ok || truncate.is_some() || lie != 0 {
             let _ = out.shutdown(std::net::Shutdown::Both);
             return;
         }

@@ -295,3 +295,27 @@ pub fn json(out: &Output) -> serde_json::Value {
 pub fn rel_err(a: f64, b: f64) -> f64 {
     ((a - b) / b).abs()
 }
+
+/// Records one kind of injected fault for `docs/reliability.md`: how many were injected, how
+/// many ptd survived (completed correctly, or failed clearly with an intact cache) and how much
+/// installed data was lost. Panics unless every fault was survived and nothing was lost. With
+/// `PTD_RELIABILITY_REPORT=FILE` the counts are appended to FILE as a JSON line
+/// (`scripts/reliability-report.sh`).
+pub fn record(group: &str, fault: &str, injected: usize, survived: usize, lost: usize) {
+    use std::io::Write;
+    assert_eq!(lost, 0, "{group} / {fault}: data lost");
+    assert_eq!(
+        survived, injected,
+        "{group} / {fault}: not every fault was survived"
+    );
+    if let Some(path) = std::env::var_os("PTD_RELIABILITY_REPORT") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        let line = serde_json::json!({"group": group, "fault": fault, "injected": injected,
+                                      "survived": survived, "lost": lost});
+        writeln!(f, "{line}").unwrap();
+    }
+}

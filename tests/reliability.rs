@@ -1,0 +1,460 @@
+//! Faults injected into real ptd processes, counted. Each test records, per kind of fault, how
+//! many were injected, how many ptd survived (it either completed correctly or failed with a
+//! clear message and an intact cache), and how much installed data was lost or damaged (which
+//! must be 0). With `PTD_RELIABILITY_REPORT=FILE` the counts are appended to FILE as JSON lines;
+//! `scripts/reliability-report.sh` turns them into `docs/reliability.md`.
+
+mod support;
+
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::http_server::Fault;
+use support::{HttpRegistry, PTD, User, json as out_json, models, record};
+
+/// `ptd cache verify --json`: (versions checked, problems).
+fn verify(user: &User) -> (usize, Vec<Value>) {
+    // It exits with an error when it finds problems; the JSON says which.
+    let v = out_json(&user.run_env(&["cache", "verify", "--json"], &[]));
+    (
+        v["checked"].as_u64().unwrap() as usize,
+        v["problems"].as_array().unwrap().clone(),
+    )
+}
+
+const ARCHIVE: &str = "/artifacts/reliability-erlang-1.0.0.ptd.tar.zst";
+
+fn net_env() -> [(&'static str, &'static str); 3] {
+    [
+        ("PTD_HTTP_ATTEMPTS", "3"),
+        ("PTD_HTTP_TIMEOUT_MS", "500"),
+        ("PTD_HTTP_BACKOFF_MS", "5"),
+    ]
+}
+
+/// A fault by name, how to make it for `n` requests, and words one of which the error names.
+type NetCase = (
+    &'static str,
+    Box<dyn Fn(usize) -> Fault>,
+    &'static [&'static str],
+);
+
+#[test]
+fn network_faults_are_retried_within_bounds_then_fail_cleanly() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let size = std::fs::metadata(reg.artifacts().join(ARCHIVE.rsplit('/').next().unwrap()))
+        .unwrap()
+        .len() as usize;
+    // Cut bodies short early: with Range resume, a cut at half the file would still complete in
+    // two attempts (which ptd does, correctly); a short cut cannot within three.
+    let cut = (size / 20).max(1);
+    let stall = Duration::from_millis(2_000);
+    let cases: Vec<NetCase> = vec![
+        (
+            "HTTP 500",
+            Box::new(|t| Fault::Status {
+                status: 500,
+                times: t,
+            }),
+            &["500"],
+        ),
+        (
+            "HTTP 503",
+            Box::new(|t| Fault::Status {
+                status: 503,
+                times: t,
+            }),
+            &["503"],
+        ),
+        (
+            "connection reset before the response",
+            Box::new(|t| Fault::Reset { times: t }),
+            &["connection", "closed", "reset", "error sending request"],
+        ),
+        (
+            "connection reset (RST) mid-body",
+            Box::new(move |t| Fault::ResetMidBody { at: cut, times: t }),
+            &["reset", "error decoding response body", "connection"],
+        ),
+        (
+            "body truncated (FIN) mid-body",
+            Box::new(move |t| Fault::Truncate { at: cut, times: t }),
+            &[
+                "truncated",
+                "error decoding response body",
+                "connection",
+                "bytes",
+            ],
+        ),
+        (
+            "stall mid-body beyond the read timeout",
+            Box::new(move |t| Fault::Stall {
+                at: cut,
+                pause: stall,
+                times: t,
+            }),
+            &["timed out", "timeout", "error decoding response body"],
+        ),
+        (
+            "Content-Length larger than the body",
+            Box::new(|t| Fault::LieLength {
+                delta: 100,
+                times: t,
+            }),
+            &[
+                "error decoding response body",
+                "truncated",
+                "bytes",
+                "connection",
+            ],
+        ),
+        (
+            "Content-Length smaller than the body",
+            Box::new(|t| Fault::LieLength {
+                delta: -100,
+                times: t,
+            }),
+            &["size", "SHA-256", "bytes"],
+        ),
+    ];
+    for (name, fault, words) in &cases {
+        let mut injected = 0;
+        let mut survived = 0;
+        let mut lost = 0;
+        // Transient: two faulty answers, then the real file: the install completes, verified.
+        reg.server.clear_faults();
+        reg.server.reset_log();
+        reg.server.set_fault(ARCHIVE, fault(2));
+        let user = User::new();
+        let out = user.run_env(
+            &[
+                "install",
+                "reliability/erlang",
+                "--registry",
+                &reg.index_url(),
+                "--json",
+            ],
+            &net_env(),
+        );
+        let served = reg.server.requests(ARCHIVE);
+        injected += served.min(2);
+        if out.status.success() {
+            let item = out_json(&out)["installed"][0].clone();
+            let m = user.installed_moments(&item, "2.0");
+            // Erlang: 5 phases of rate 2: E[T] = 5/2.
+            let (checked, problems) = verify(&user);
+            if (m[0] - 2.5).abs() <= 2.5e-10 && checked == 1 && problems.is_empty() {
+                survived += served.min(2);
+            } else {
+                lost += 1;
+            }
+        }
+        // Persistent: every answer faulty: bounded retries, then either the right bytes (a
+        // lie that still delivers the signed archive is harmless: the size and SHA-256 decide)
+        // or a clear error with nothing partial.
+        reg.server.clear_faults();
+        reg.server.reset_log();
+        reg.server.set_fault(ARCHIVE, fault(1_000));
+        let user = User::new();
+        let started = Instant::now();
+        let out = user.run_env(
+            &[
+                "install",
+                "reliability/erlang",
+                "--registry",
+                &reg.index_url(),
+            ],
+            &net_env(),
+        );
+        let served = reg.server.requests(ARCHIVE);
+        injected += served;
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let clear = words.iter().any(|w| err.contains(w))
+            && err.contains("reliability/erlang")
+            && !err.contains("panicked");
+        let bounded = (1..=3).contains(&served) && started.elapsed() < Duration::from_secs(30);
+        let clean = user.cached_files().is_empty() && user.installed().is_empty();
+        let correct = out.status.success() && {
+            let (checked, problems) = verify(&user);
+            checked == 1 && problems.is_empty()
+        };
+        if bounded && (correct || (!out.status.success() && clear && clean)) {
+            survived += served;
+        } else {
+            eprintln!(
+                "{name}: success {} served {served} clear {clear} clean {clean}\n{err}",
+                out.status.success()
+            );
+            lost += usize::from(!clean && !correct);
+        }
+        record("network", name, injected, survived, lost);
+    }
+    reg.server.clear_faults();
+}
+
+#[test]
+fn index_attacks_are_refused_with_the_reason() {
+    let reg = HttpRegistry::new();
+    reg.publish_standard();
+    reg.publish(&models().join("queue/mm1k"));
+    let url = reg.index_url();
+    let index = reg.index_dir();
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = support::walk(&index)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    let user = User::new();
+    user.ok(&["install", "coalescent/kingman@1.2", "--registry", &url]);
+    let before = verify(&user);
+
+    // Rollback: a mirror serves an older, validly signed snapshot.
+    reg.yank("coalescent/kingman@1.2.1", false);
+    user.ok(&["info", "coalescent/kingman", "--registry", &url]);
+    let newer: Vec<(std::path::PathBuf, Vec<u8>)> = support::walk(&index)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    for (p, b) in &saved {
+        std::fs::write(p, b).unwrap();
+    }
+    let err = user.fails(&["install", "queue/mm1k", "--registry", &url]);
+    let rollback = err.contains("rolled-back");
+    for (p, b) in &newer {
+        std::fs::write(p, b).unwrap();
+    }
+
+    // Freeze: a snapshot signed to expire, served after it expired.
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        index.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+        "--valid-for",
+        "1s",
+    ]);
+    std::thread::sleep(Duration::from_millis(2_100));
+    let err = user.fails(&["install", "queue/mm1k", "--registry", &url]);
+    let freeze = err.contains("expired") && err.contains("frozen");
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        index.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+
+    // Mismatch: an index file changed after signing.
+    let file = index.join("queue/mm1k");
+    let good = std::fs::read_to_string(&file).unwrap_or_default();
+    let line = std::fs::read_to_string(index.join("reliability/erlang")).unwrap();
+    std::fs::write(&file, line.replace("reliability/erlang", "queue/mm1k")).unwrap();
+    let err = user.fails(&["install", "queue/mm1k", "--registry", &url]);
+    let mismatch = err.contains("snapshot") && err.contains("queue/mm1k");
+    std::fs::write(&file, good).unwrap();
+
+    // The cache is as it was.
+    let after = verify(&user);
+    let lost = usize::from(after != before || !after.1.is_empty());
+    for (name, ok) in [
+        ("rollback: an older signed snapshot", rollback),
+        ("freeze: an expired snapshot", freeze),
+        ("an index file that does not match the snapshot", mismatch),
+    ] {
+        record("index", name, 1, usize::from(ok), lost);
+    }
+}
+
+/// A small deterministic generator (no dependency, same sequence every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn sigkill_at_random_points_never_leaves_a_corrupt_cache() {
+    let reg = HttpRegistry::new();
+    reg.publish_standard();
+    for m in [
+        "queue/mm1k",
+        "coalescent/two-island",
+        "population/birth-death",
+    ] {
+        reg.publish(&models().join(m));
+    }
+    // Slow archives a little, so that kills land during downloads too.
+    for f in support::walk(&reg.artifacts()) {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        reg.server
+            .set_fault(&format!("/artifacts/{name}"), Fault::Throttle(400_000));
+    }
+    let url = reg.index_url();
+    let models = [
+        "coalescent/kingman@1.2",
+        "reliability/erlang",
+        "queue/mm1k",
+        "coalescent/two-island",
+        "population/birth-death",
+    ];
+    let user = User::new();
+    let mut rng = Lcg(0x5eed);
+    let kills = 60;
+    let mut survived = 0;
+    let mut lost = 0;
+    let mut killed_mid_run = 0;
+    for i in 0..kills {
+        // Half the time start from an emptied cache, so the kill meets downloads and writes.
+        if rng.below(2) == 0 {
+            user.ok(&["cache", "gc", "--max-size", "0", "--force"]);
+        }
+        let mut args = vec!["install", "--registry", &url, "-q"];
+        args.extend(models.iter().filter(|_| rng.below(3) != 0));
+        if args.len() == 4 {
+            args.push(models[i % models.len()]);
+        }
+        let mut child = user
+            .cmd(user.dir.path(), &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(120)));
+        // SIGKILL: no chance to clean up.
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed_mid_run += 1;
+        }
+        let (_, problems) = verify(&user);
+        if problems.is_empty() {
+            survived += 1;
+        } else {
+            eprintln!("after kill {i}: {problems:?}");
+            lost += problems.len();
+        }
+    }
+    assert!(
+        killed_mid_run >= kills / 2,
+        "only {killed_mid_run} kills interrupted a run"
+    );
+    // The next install completes and everything verifies.
+    reg.server.clear_faults();
+    let mut args = vec!["install", "--registry", url.as_str()];
+    args.extend(models);
+    user.ok(&args);
+    let (checked, problems) = verify(&user);
+    assert_eq!(checked, models.len());
+    assert!(problems.is_empty(), "{problems:?}");
+    // What verify would report had a crash left something half-written: a bundle directory
+    // without its manifest, an archive whose bytes are not its name. --repair removes both.
+    let partial = user.home().join("bundles").join("ab".repeat(32));
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("graph.json"), b"{").unwrap();
+    let bad = user
+        .home()
+        .join("archives")
+        .join(format!("{}.ptd.tar.zst", "cd".repeat(32)));
+    std::fs::write(&bad, b"not it").unwrap();
+    let (_, problems) = verify(&user);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    let repaired = out_json(&user.ok(&["cache", "verify", "--repair", "--json"]));
+    assert!(
+        repaired["problems"].as_array().unwrap().is_empty(),
+        "{repaired}"
+    );
+    assert!(!partial.exists() && !bad.exists());
+    eprintln!("{kills} kills, {killed_mid_run} mid-run");
+    record(
+        "crash",
+        "SIGKILL of `ptd install` at a random point",
+        kills,
+        survived,
+        lost,
+    );
+}
+
+#[test]
+fn eight_installs_and_gc_at_once_keep_one_consistent_database() {
+    let reg = HttpRegistry::new();
+    reg.publish_standard();
+    for m in [
+        "queue/mm1k",
+        "coalescent/two-island",
+        "population/birth-death",
+    ] {
+        reg.publish(&models().join(m));
+    }
+    let url = reg.index_url();
+    let sets: [&[&str]; 4] = [
+        &["coalescent/kingman@1.2", "reliability/erlang"],
+        &["reliability/erlang", "queue/mm1k", "coalescent/two-island"],
+        &["coalescent/two-island", "population/birth-death"],
+        &[
+            "coalescent/kingman@1.0",
+            "queue/mm1k",
+            "population/birth-death",
+        ],
+    ];
+    let user = User::new();
+    let rounds = 3;
+    let mut injected = 0;
+    let mut survived = 0;
+    let mut lost = 0;
+    for _ in 0..rounds {
+        let spawn = |args: Vec<&str>| {
+            Command::new(PTD)
+                .args(&args)
+                .env("HOME", user.dir.path())
+                .env("PTD_HOME", user.home())
+                .env("PHASIC_CACHE_DIR", user.phasic_cache())
+                .env("JAX_COMPILATION_CACHE_DIR", user.jax_cache())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut children = Vec::new();
+        for k in 0..8 {
+            let mut args = vec!["install", "--registry", url.as_str(), "-q"];
+            args.extend(sets[k % sets.len()]);
+            children.push(spawn(args));
+        }
+        let gc = spawn(vec!["cache", "gc", "--max-size", "0", "--force", "-q"]);
+        children.push(gc);
+        injected += children.len();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            if out.status.success() {
+                survived += 1;
+            } else {
+                eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        let (checked, problems) = verify(&user);
+        lost += problems.len();
+        // One database: every listed version is complete on disk.
+        let listed = user.installed();
+        assert_eq!(listed.len(), checked);
+    }
+    record(
+        "concurrency",
+        "8 overlapping installs with `ptd cache gc --max-size 0` running",
+        injected,
+        survived,
+        lost,
+    );
+}
