@@ -1,0 +1,84 @@
+//! What each fuzz target does with its input, shared by the cargo-fuzz targets
+//! (`fuzz_targets/*.rs`) and by `tests/fuzz_corpus.rs`, which replays the corpora (and every
+//! crash ever found, kept in `regressions/`) in the normal test suite. None of them may panic.
+
+/// Index files (JSON lines of versions) and a registry's `config.json`.
+pub fn index_line(data: &[u8]) {
+    let _ = ptd::index::parse_index_file(data, "coalescent/kingman", "fuzz");
+    let _ = ptd::index::RegistryConfig::parse(data, "config.json");
+}
+
+/// Bundle manifests and JAX archive metadata.
+pub fn manifest(data: &[u8]) {
+    if let Ok(m) = serde_json::from_slice::<ptd::bundle::Manifest>(data) {
+        let _ = ptd::bundle::content_hash(&m.files);
+    }
+    let _ = serde_json::from_slice::<ptd::jax::archive::JaxMeta>(data);
+}
+
+/// Graph files: parsed and validated; a small graph that parses is eliminated and evaluated.
+pub fn graph_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(g) = ptd::graph::GraphFile::parse(text, "fuzz.json") else {
+        return;
+    };
+    if g.vertex_count() > 2_000 {
+        return;
+    }
+    let s = ptd::eliminate::eliminate(&g);
+    let theta = vec![1.5; s.param_length()];
+    let _ = s.moments(&theta, 3);
+    let _ = ptd::hash::GraphHashes::of(&g);
+}
+
+/// `ptd.lock`, `ptd.toml` and `config.toml`.
+pub fn lockfile(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = ptd::project::Lockfile::parse(text, "ptd.lock");
+    let _ = ptd::project::Project::parse(std::path::Path::new("/project"), text);
+    let _ = ptd::config::Config::parse(text, "config.toml");
+}
+
+/// Archive extraction: bundles, JAX platform archives and exports, all read in memory.
+pub fn archive(data: &[u8]) {
+    let _ = ptd::bundle::unpack(data, "fuzz.ptd.tar.zst");
+    let _ = ptd::jax::archive::read(data, "fuzz.jax.tar.zst");
+    let _ = ptd::bundle::plain_or_nested_files(data, "fuzz.tar.zst");
+}
+
+/// Symbolic DAG files: a DAG that reads is evaluated and emitted as a JAX module.
+pub fn dag(data: &[u8]) {
+    let Ok(s) = ptd::eliminate::Symbolic::from_bytes(data, "dag.json") else {
+        return;
+    };
+    if s.dag().len() > 100_000 {
+        return;
+    }
+    let theta = vec![0.7; s.param_length()];
+    let _ = s.moments(&theta, 2);
+    let version = semver::Version::new(1, 0, 0);
+    let params: Vec<String> = (0..s.param_length()).map(|i| format!("p{i}")).collect();
+    let _ = ptd::jax::emit::evaluator(
+        &s,
+        &ptd::jax::emit::Header {
+            name: "fuzz/dag",
+            version: &version,
+            parameters: &params,
+            graph_hash: "0",
+        },
+    );
+}
+
+/// Every target by name, for the corpus replay.
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+    ("index_line", index_line),
+    ("manifest", manifest),
+    ("graph_file", graph_file),
+    ("lockfile", lockfile),
+    ("archive", archive),
+    ("dag", dag),
+];
