@@ -73,8 +73,11 @@ pub fn dag(data: &[u8]) {
     );
 }
 
+/// A target: its name and what it does with an input.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Every target by name, for the corpus replay.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [Target; 6] = [
     ("index_line", index_line),
     ("manifest", manifest),
     ("graph_file", graph_file),
