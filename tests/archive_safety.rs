@@ -147,7 +147,11 @@ fn links_devices_fifos_and_directories_are_refused() {
 
 #[test]
 fn duplicate_names_are_refused() {
-    let bytes = zst(&tar_of(&[file("jax.json", b"{}"), file("jax.json", b"{}")]));
+    let bytes = zst(&tar_of(&[
+        file("jax.json", b"{}"),
+        file("jit_a-cache", b"1"),
+        file("jit_a-cache", b"2"),
+    ]));
     assert!(
         readers(&bytes)[1].contains("appears twice"),
         "{:?}",

@@ -430,23 +430,92 @@ fn entry_kind(t: tar::EntryType) -> &'static str {
     }
 }
 
-/// The files of a flat archive (a platform archive of JAX cache entries): regular files with
-/// plain names (no directories, no `..`, no hidden names), each name once.
-pub fn plain_files(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
-    read_tar_zst(bytes, name, |path, files| {
-        let plain = !path.is_empty()
-            && !path.starts_with('.')
-            && path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
-        if !plain {
-            return Err(format!("entry '{path}' is not a plain file name"));
+/// A plain file name: letters, digits, `-_.+`, not hidden.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+}
+
+/// An archive described by its first entry: `meta` (a JSON document listing the other files),
+/// then files whose paths satisfy `path_ok`, each once. Returns the description's bytes and the
+/// files; [`check_listed`] then compares them with the list.
+pub fn described_files(
+    bytes: &[u8],
+    name: &str,
+    meta: &str,
+    path_ok: impl Fn(&str) -> bool,
+) -> Result<(Vec<u8>, Files), BundleError> {
+    let mut files = read_tar_zst(bytes, name, |path, files| {
+        if files.is_empty() {
+            if path != meta {
+                return Err(format!(
+                    "the first entry must be {meta}, not '{path}': not this kind of archive"
+                ));
+            }
+            return Ok(());
+        }
+        if path == meta || !path_ok(path) {
+            return Err(format!(
+                "entry '{path}' is not a file this archive may hold"
+            ));
         }
         if files.iter().any(|(p, _)| p == path) {
             return Err(format!("entry '{path}' appears twice"));
         }
         Ok(())
-    })
+    })?;
+    if files.is_empty() {
+        return Err(BundleError::Invalid {
+            file: name.to_string(),
+            message: format!("empty archive: {meta} is missing"),
+        });
+    }
+    let (_, json) = files.remove(0);
+    Ok((json, files))
+}
+
+/// Checks that `files` are exactly `listed`, in order, each with its size and SHA-256.
+pub fn check_listed(files: &Files, listed: &[FileEntry], meta: &str) -> Result<(), String> {
+    if files.len() != listed.len() {
+        return Err(format!(
+            "holds {} files but {meta} lists {}",
+            files.len(),
+            listed.len()
+        ));
+    }
+    for ((path, data), want) in files.iter().zip(listed) {
+        if *path != want.path {
+            return Err(format!("entry '{path}' is not the listed '{}'", want.path));
+        }
+        if data.len() as u64 != want.size || sha256_hex(data) != want.sha256 {
+            return Err(format!(
+                "entry '{path}' does not match its size and SHA-256 in {meta}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Packs a description (`meta` name and JSON bytes) followed by `files`.
+pub fn pack_described(meta: &str, json: &[u8], files: &Files) -> Vec<u8> {
+    pack_entries(
+        std::iter::once((meta, json)).chain(files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
+    )
+}
+
+/// The list of `files` as manifest entries.
+pub fn list_files(files: &Files) -> Vec<FileEntry> {
+    files
+        .iter()
+        .map(|(p, b)| FileEntry {
+            path: p.clone(),
+            size: b.len() as u64,
+            sha256: sha256_hex(b),
+        })
+        .collect()
 }
 
 /// The files of an export archive: `export.json`, then `archives/<sha256>.ptd.tar.zst` entries

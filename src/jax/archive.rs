@@ -5,7 +5,6 @@
 use super::{JaxEnv, JaxError};
 use crate::bundle::FileEntry;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 pub const FORMAT: &str = "ptd-jax";
@@ -33,19 +32,10 @@ pub struct JaxMeta {
     pub files: Vec<FileEntry>,
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
-
 /// A plain cache file name: what JAX writes (`jit_moments-<hash>-cache`), nothing that could
 /// name a directory.
 fn plain(name: &str) -> bool {
-    !name.is_empty()
-        && name != META
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+    name != META && crate::bundle::plain_name(name)
 }
 
 /// The regular files directly in a JAX cache directory, by name (JAX keeps helper
@@ -68,21 +58,11 @@ pub fn cache_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, JaxError> {
 }
 
 /// Packs `files` with their metadata; `meta.files` is filled in here.
-pub fn pack(mut meta: JaxMeta, files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    meta.files = files
-        .iter()
-        .map(|(p, b)| FileEntry {
-            path: p.clone(),
-            size: b.len() as u64,
-            sha256: sha256_hex(b),
-        })
-        .collect();
+pub fn pack(mut meta: JaxMeta, files: &crate::bundle::Files) -> Vec<u8> {
+    meta.files = crate::bundle::list_files(files);
     let mut json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     json.push(b'\n');
-    crate::bundle::pack_entries(
-        std::iter::once((META, json.as_slice()))
-            .chain(files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
-    )
+    crate::bundle::pack_described(META, &json, files)
 }
 
 /// Reads a platform archive: `jax.json` first, then exactly the files it lists, each with its
@@ -92,14 +72,8 @@ pub fn read(bytes: &[u8], name: &str) -> Result<(JaxMeta, crate::bundle::Files),
         file: name.to_string(),
         message,
     };
-    let mut files = crate::bundle::plain_files(bytes, name)
+    let (json, files) = crate::bundle::described_files(bytes, name, META, plain)
         .map_err(|e| invalid(strip(&e.to_string(), name)))?;
-    if files.first().map(|f| f.0.as_str()) != Some(META) {
-        return Err(invalid(format!(
-            "not a ptd JAX archive: the first entry must be {META}"
-        )));
-    }
-    let (_, json) = files.remove(0);
     let meta: JaxMeta =
         serde_json::from_slice(&json).map_err(|e| invalid(format!("{META}: {e}")))?;
     if meta.format != FORMAT || meta.format_version != FORMAT_VERSION {
@@ -114,31 +88,12 @@ pub fn read(bytes: &[u8], name: &str) -> Result<(JaxMeta, crate::bundle::Files),
             meta.tag
         )));
     }
-    if files.len() != meta.files.len() {
-        return Err(invalid(format!(
-            "holds {} cache files but {META} lists {}",
-            files.len(),
-            meta.files.len()
-        )));
-    }
-    for ((path, data), want) in files.iter().zip(&meta.files) {
-        if !plain(path) || *path != want.path {
-            return Err(invalid(format!(
-                "entry '{path}' is not the listed '{}'",
-                want.path
-            )));
-        }
-        if data.len() as u64 != want.size || sha256_hex(data) != want.sha256 {
-            return Err(invalid(format!(
-                "entry '{path}' does not match its size and SHA-256 in {META}"
-            )));
-        }
-    }
+    crate::bundle::check_listed(&files, &meta.files, META).map_err(invalid)?;
     Ok((meta, files))
 }
 
-/// Drops a leading "<name>: " from a message that `JaxError::Invalid` will prefix again.
-fn strip(message: &str, name: &str) -> String {
+/// Drops a leading "<name>: " from a message that an `Invalid` error will prefix again.
+pub fn strip(message: &str, name: &str) -> String {
     message
         .strip_prefix(&format!("{name}: "))
         .unwrap_or(message)
