@@ -22,10 +22,10 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   "$venv/bin/python" -m pip install --quiet -r "$req"
   echo "$want" > "$stamp"
 fi
-# Debian packages the tests use: minisign (signature interoperability) and openssl (a private
-# CA for the HTTPS test).
+# Debian packages the tests use: minisign (signature interoperability), openssl (a private CA
+# for the HTTPS test) and strace (which files phasic opens).
 missing=()
-for tool in minisign openssl; do
+for tool in minisign openssl strace; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if (( ${#missing[@]} )); then
@@ -44,6 +44,7 @@ fi
 .tools/bin/s3s-fs --help >/dev/null
 minisign -v >/dev/null
 openssl version >/dev/null
+strace -V >/dev/null
 "$venv/bin/python" -c "import phasic, jax, pytest; from phasic.phasic_pybind import hash"
 "$venv/bin/ruff" --version >/dev/null
 

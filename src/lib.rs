@@ -20,6 +20,7 @@ pub mod install;
 pub mod jax;
 pub mod model;
 pub mod ops;
+pub mod phasic;
 pub mod project;
 pub mod publish;
 pub mod resolve;

@@ -75,6 +75,10 @@ enum Command {
         /// With --jax: the k of moments_jit to compile.
         #[arg(long, value_name = "K", default_value_t = 2, requires = "jax")]
         moments: usize,
+        /// Also let the user's phasic eliminate the graph and write its own artifact, packed
+        /// as an archive beside the bundle (installed where phasic looks).
+        #[arg(long)]
+        with_phasic: bool,
     },
     #[command(flatten)]
     Pkg(pkg::PkgCommand),
@@ -136,6 +140,7 @@ pub fn run() -> Result<ExitCode> {
             jax,
             batch,
             moments,
+            with_phasic,
         } => {
             let batches = if jax {
                 pkg::parse_batch_arg(&batch, moments)?
@@ -175,10 +180,23 @@ pub fn run() -> Result<ExitCode> {
             } else {
                 None
             };
+            let phasic = if with_phasic {
+                let ctx = ptd::ops::Context::from_env(cli.offline, cli.quiet)?;
+                let p = ptd::ops::jax::build_phasic(&ctx, &built, &out_dir)?;
+                if !json {
+                    println!("{}", p.display());
+                }
+                Some(p)
+            } else {
+                None
+            };
             if json {
                 let mut v = serde_json::to_value(m).expect("manifest serializes");
                 if let Some(j) = jax {
                     v["jax_archive"] = serde_json::to_value(j).expect("report serializes");
+                }
+                if let Some(p) = phasic {
+                    v["phasic_archive"] = serde_json::json!(p);
                 }
                 println!(
                     "{}",

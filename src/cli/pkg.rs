@@ -161,6 +161,10 @@ pub enum PkgCommand {
         /// already published with the same content gains the tags it lacks.
         #[arg(long = "jax-archive", value_name = "FILE")]
         jax_archive: Vec<PathBuf>,
+        /// An archive of phasic's own elimination artifact for this bundle, written by
+        /// `ptd build --with-phasic` (repeatable); signed and listed under its tag.
+        #[arg(long = "phasic-archive", value_name = "FILE")]
+        phasic_archive: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -360,6 +364,16 @@ fn report_items(g: Global, items: &[Item], json: bool) {
                 g,
                 "JAX",
                 &format!("{} compiled entries in the JAX cache", i.jax_files),
+            );
+        }
+        if i.phasic_files > 0 {
+            status(
+                g,
+                "phasic",
+                &format!(
+                    "{} elimination artifact(s) where phasic looks (with PHASIC_REWARD_COMPUTE_CACHE=1)",
+                    i.phasic_files
+                ),
             );
         }
         if let Some(note) = &i.jax_note {
@@ -734,9 +748,11 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             key,
             dry_run,
             with_recipe,
-            jax_archive,
+            mut jax_archive,
+            phasic_archive,
             json,
         } => {
+            jax_archive.extend(phasic_archive);
             let signer = ops::keys::signer(key.as_deref())?;
             let recipe = if with_recipe {
                 Some(recipe_path(&input)?)

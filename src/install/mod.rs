@@ -24,7 +24,7 @@ use crate::bundle;
 use crate::fetch::{FetchError, Http};
 use crate::index::registry::Registry;
 use crate::index::source::{EMBEDDED_MODELS, write_atomic};
-use crate::index::{IndexEntry, archive_trusted_comment};
+use crate::index::{IndexEntry, PlatformArtifact, archive_trusted_comment};
 use crate::model::Recipe;
 use crate::sign::Signature;
 use db::{Db, DbError, Installed, SymbolicIndex};
@@ -198,8 +198,24 @@ pub struct Outcome {
     pub already: bool,
     /// Files placed in (or already in) the JAX compilation cache for this platform.
     pub jax_files: usize,
-    /// Why the version's JAX archives were not installed, when it has some.
+    /// phasic's own elimination artifacts placed in (or already in) `$PHASIC_CACHE_DIR`.
+    pub phasic_files: usize,
+    /// Why some of the version's platform archives (JAX, phasic) were not installed.
     pub jax_note: Option<String>,
+}
+
+/// Platform archive files to place, and why others were not.
+#[derive(Default)]
+struct Extras {
+    jax: bundle::Files,
+    phasic: bundle::Files,
+    notes: Vec<String>,
+}
+
+impl Extras {
+    fn note(&self) -> Option<String> {
+        (!self.notes.is_empty()).then(|| self.notes.join("; "))
+    }
 }
 
 pub fn now_rfc3339() -> String {
@@ -304,9 +320,11 @@ impl Installer<'_> {
                 .is_file()
             && self.home.archive_path(&i.archive_sha256).is_file()
         {
-            let (platform_files, jax_note) = self.obtain_platform(entry).await?;
+            let extras = self.obtain_platform(entry).await?;
             self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
-            let jax_files = self.place_tier2(&platform_files)?;
+            let jax_files = self.place_tier2(&extras.jax)?;
+            let phasic_files = self.place_phasic(&extras.phasic)?;
+            let jax_note = extras.note();
             db.record_hits(
                 &[(entry.name.clone(), version.clone(), registry.clone())],
                 &now,
@@ -314,6 +332,7 @@ impl Installer<'_> {
             )?;
             return Ok(Outcome {
                 jax_files,
+                phasic_files,
                 jax_note,
                 installed: i,
                 origin: Origin::Store,
@@ -355,7 +374,7 @@ impl Installer<'_> {
         };
         check_manifest(&installed, &manifest)?;
         // Everything is verified before anything is placed.
-        let (platform_files, jax_note) = self.obtain_platform(entry).await?;
+        let extras = self.obtain_platform(entry).await?;
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
         let dir = {
             let home = self.home.clone();
@@ -365,11 +384,14 @@ impl Installer<'_> {
                 .expect("extract task")?
         };
         self.place_tier1(&installed, &dir)?;
-        let jax_files = self.place_tier2(&platform_files)?;
+        let jax_files = self.place_tier2(&extras.jax)?;
+        let phasic_files = self.place_phasic(&extras.phasic)?;
+        let jax_note = extras.note();
         record_installed(&db, &installed, bundle_bytes)?;
         db.count("store", false)?;
         Ok(Outcome {
             jax_files,
+            phasic_files,
             jax_note,
             installed,
             origin,
@@ -609,43 +631,106 @@ impl Installer<'_> {
         Ok(())
     }
 
-    /// The JAX compilation-cache entries built for this machine's tag, if the version has an
-    /// archive for it: the archive is downloaded and verified like the bundle (size, SHA-256,
-    /// signature and its trusted comment), then its `jax.json` must name this version's
-    /// content hash and the tag, and every file match it. When nothing fits, a note says why.
-    async fn obtain_platform(
+    /// The version's platform archives that fit this machine: the JAX compilation-cache entries
+    /// built for this machine's tag, and phasic's own elimination artifact in the newest format
+    /// revision the user's phasic reads. Each is downloaded and verified like the bundle (size,
+    /// SHA-256, signature and its trusted comment), then its description must name this
+    /// version's content hash and the tag, and every file match it. When nothing fits, a note
+    /// says why.
+    async fn obtain_platform(&self, e: &IndexEntry) -> Result<Extras, InstallError> {
+        let mut x = Extras::default();
+        let (phasic, jax): (Vec<&PlatformArtifact>, Vec<&PlatformArtifact>) = e
+            .artifacts
+            .iter()
+            .partition(|a| crate::phasic::tag_revision(&a.platform).is_some());
+        let what = format!("{} {}", e.name, e.version);
+        if !jax.is_empty() {
+            match self.jax.tag() {
+                Err(why) => x.notes.push(format!(
+                    "{what} has JAX cache archives, but {why}; installed the symbolic DAG only"
+                )),
+                Ok(tag) => match jax.iter().find(|a| a.platform == tag) {
+                    None => {
+                        let have: Vec<&str> = jax.iter().map(|a| a.platform.as_str()).collect();
+                        x.notes.push(format!(
+                            "{what} has no JAX cache archive for this machine ({tag}; it has {}); installed the symbolic DAG only, and `ptd cache prewarm {}@={}` compiles here",
+                            have.join(", "),
+                            e.name,
+                            e.version
+                        ));
+                    }
+                    Some(a) => {
+                        x.jax = self
+                            .fetch_artifact(e, a, "JAX cache", |bytes| {
+                                let (m, files) = crate::jax::archive::read(bytes, &a.file)
+                                    .map_err(|err| err.to_string())?;
+                                if m.content_hash != e.content_hash || m.tag != a.platform {
+                                    return Err(format!(
+                                        "{}: jax.json names content hash {} and tag {}, the index {} and {}",
+                                        a.file, m.content_hash, m.tag, e.content_hash, a.platform
+                                    ));
+                                }
+                                Ok(files)
+                            })
+                            .await?;
+                    }
+                },
+            }
+        }
+        if !phasic.is_empty() {
+            match self.jax.phasic() {
+                Err(why) => x.notes.push(format!(
+                    "{what} has phasic elimination artifacts, but {why}; installed ptd's symbolic DAG only"
+                )),
+                Ok(env) => match crate::phasic::choose(
+                    phasic.iter().map(|a| a.platform.as_str()),
+                    env.max_format_revision,
+                ) {
+                    None => x.notes.push(format!(
+                        "{what} has phasic artifacts only in formats newer than phasic {} reads (revision {}); installed ptd's symbolic DAG only",
+                        env.phasic, env.max_format_revision
+                    )),
+                    Some(tag) => {
+                        let a = phasic.iter().find(|a| a.platform == tag).expect("chosen");
+                        x.phasic = self
+                            .fetch_artifact(e, a, "phasic artifact", |bytes| {
+                                let (m, files) = crate::phasic::read(bytes, &a.file)
+                                    .map_err(|err| err.to_string())?;
+                                if m.content_hash != e.content_hash
+                                    || m.tag != a.platform
+                                    || m.phasic_hash != e.phasic_hash
+                                {
+                                    return Err(format!(
+                                        "{}: phasic.json names content hash {}, tag {} and phasic hash {}, the index {}, {} and {}",
+                                        a.file,
+                                        m.content_hash,
+                                        m.tag,
+                                        m.phasic_hash,
+                                        e.content_hash,
+                                        a.platform,
+                                        e.phasic_hash
+                                    ));
+                                }
+                                Ok(files)
+                            })
+                            .await?;
+                    }
+                },
+            }
+        }
+        Ok(x)
+    }
+
+    /// Gets a platform archive into the store (verified against the index and its signature)
+    /// and reads it with `read`, holding the archive's lock; an archive `read` refuses is
+    /// removed from the store.
+    async fn fetch_artifact<T>(
         &self,
         e: &IndexEntry,
-    ) -> Result<(Vec<(String, Vec<u8>)>, Option<String>), InstallError> {
-        if e.artifacts.is_empty() {
-            return Ok((Vec::new(), None));
-        }
-        let platform = match self.jax.tag() {
-            Ok(t) => t.to_string(),
-            Err(why) => {
-                return Ok((
-                    Vec::new(),
-                    Some(format!(
-                        "{} {} has JAX cache archives, but {why}; installed the symbolic DAG only",
-                        e.name, e.version
-                    )),
-                ));
-            }
-        };
-        let Some(a) = e.artifacts.iter().find(|a| a.platform == platform) else {
-            let have: Vec<&str> = e.artifacts.iter().map(|a| a.platform.as_str()).collect();
-            return Ok((
-                Vec::new(),
-                Some(format!(
-                    "{} {} has no JAX cache archive for this machine ({platform}; it has {}); installed the symbolic DAG only, and `ptd cache prewarm {}@={}` compiles here",
-                    e.name,
-                    e.version,
-                    have.join(", "),
-                    e.name,
-                    e.version
-                )),
-            ));
-        };
+        a: &PlatformArtifact,
+        kind: &str,
+        read: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, InstallError> {
         let lock_path = self.home.locks().join(format!("{}.lock", a.sha256));
         let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
             .await
@@ -689,7 +774,7 @@ impl Installer<'_> {
             if !done {
                 return Err(InstallError::Unavailable {
                     name: e.name.clone(),
-                    version: format!("{} (JAX cache for {platform})", e.version),
+                    version: format!("{} ({kind} for {})", e.version, a.platform),
                     offline: if self.offline {
                         " (--offline: nothing is downloaded)"
                     } else {
@@ -700,31 +785,23 @@ impl Installer<'_> {
             }
         }
         let bytes = std::fs::read(&dest).map_err(|err| InstallError::io(&dest, err))?;
-        let read = crate::jax::archive::read(&bytes, &a.file);
-        if !read
-            .as_ref()
-            .is_ok_and(|(m, _)| m.content_hash == e.content_hash && m.tag == a.platform)
-        {
-            // Signed but not what the index says: it must not stay in the store (the archive's
-            // lock is held).
+        read(&bytes).map_err(|message| {
+            // Signed but not what the index says: it must not stay in the store.
             let _ = std::fs::remove_file(&dest);
-        }
-        let (meta, files) = read.map_err(|err| InstallError::Mismatch {
-            name: e.name.clone(),
-            version: e.version.to_string(),
-            message: err.to_string(),
-        })?;
-        if meta.content_hash != e.content_hash || meta.tag != a.platform {
-            return Err(InstallError::Mismatch {
+            InstallError::Mismatch {
                 name: e.name.clone(),
                 version: e.version.to_string(),
-                message: format!(
-                    "{}: jax.json names content hash {} and tag {}, the index {} and {}",
-                    a.file, meta.content_hash, meta.tag, e.content_hash, a.platform
-                ),
-            });
-        }
-        Ok((files, None))
+                message,
+            }
+        })
+    }
+
+    /// phasic's elimination artifacts, into `$PHASIC_CACHE_DIR/parameterized_reward_compute/`
+    /// where phasic looks for them under the graph's phasic hash.
+    fn place_phasic(&self, files: &bundle::Files) -> Result<usize, InstallError> {
+        crate::phasic::place(&self.home.phasic_cache, files)
+            .map_err(|err| InstallError::io(&self.home.phasic_cache, err))?;
+        Ok(files.len())
     }
 
     /// Tier 2: writes the platform archive's files into the JAX cache directory, each through a

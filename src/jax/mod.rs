@@ -68,6 +68,7 @@ pub struct Target {
     python: PathBuf,
     state_dir: PathBuf,
     tag: std::sync::OnceLock<Result<String, String>>,
+    phasic: std::sync::OnceLock<Result<crate::phasic::PhasicEnv, String>>,
 }
 
 impl Target {
@@ -77,6 +78,7 @@ impl Target {
             python,
             state_dir,
             tag: std::sync::OnceLock::new(),
+            phasic: std::sync::OnceLock::new(),
         }
     }
 
@@ -88,6 +90,16 @@ impl Target {
     /// What JAX the Python has (asked once, cached).
     pub fn env(&self) -> Result<JaxEnv, JaxError> {
         query(&self.python, &self.state_dir)
+    }
+
+    /// The user's phasic (asked once, cached), or why there is none.
+    pub fn phasic(&self) -> Result<&crate::phasic::PhasicEnv, &str> {
+        self.phasic
+            .get_or_init(|| {
+                crate::phasic::query(&self.python, &self.state_dir).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// This machine's tag (`PTD_JAX_TAG` overrides asking Python), or why there is none.
@@ -180,13 +192,13 @@ pub fn arch() -> String {
     }
 }
 
-/// The cached answer for one interpreter, valid while the interpreter and JAX's files keep
-/// their modification times.
+/// The cached answer for one interpreter, valid while the interpreter and the files the
+/// answer names keep their modification times.
 #[derive(Serialize, Deserialize)]
 struct Cached {
     python: String,
     stamps: Vec<(String, u128)>,
-    env: JaxEnv,
+    answer: serde_json::Value,
 }
 
 fn mtime(path: &Path) -> Option<u128> {
@@ -201,72 +213,85 @@ fn stamps(files: &[String]) -> Option<Vec<(String, u128)>> {
         .collect()
 }
 
-/// Where the answer for `python` is cached under `state_dir`.
-fn cache_file(state_dir: &Path, python: &Path) -> PathBuf {
+/// Where the answer of kind `kind` for `python` is cached under `state_dir`.
+fn cache_file(state_dir: &Path, python: &Path, kind: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
     let h = hex::encode(Sha256::digest(python.as_os_str().as_encoded_bytes()));
-    state_dir.join(format!("jax-env-{}.json", &h[..16]))
+    state_dir.join(format!("{kind}-{}.json", &h[..16]))
 }
 
-/// Asks `python` which JAX it has, once: the answer is kept in `state_dir` and reused while the
-/// interpreter and JAX's files are unchanged.
-pub fn query(python: &Path, state_dir: &Path) -> Result<JaxEnv, JaxError> {
-    let cache = cache_file(state_dir, python);
+/// Runs `script` with `python` once and keeps its JSON answer in `state_dir`, reused while the
+/// interpreter and the files the answer lists under `"files"` are unchanged. `what` says what
+/// was asked, for errors.
+pub fn ask(
+    python: &Path,
+    state_dir: &Path,
+    kind: &str,
+    script: &str,
+    what: &str,
+) -> Result<serde_json::Value, JaxError> {
+    let cache = cache_file(state_dir, python, kind);
     if let Ok(text) = std::fs::read_to_string(&cache)
         && let Ok(c) = serde_json::from_str::<Cached>(&text)
         && c.python == python.display().to_string()
     {
         let files: Vec<String> = c.stamps.iter().map(|s| s.0.clone()).collect();
         if stamps(&files).as_ref() == Some(&c.stamps) {
-            return Ok(c.env);
+            return Ok(c.answer);
         }
     }
-    let out = run(python, QUERY, &[], "to report its JAX")?;
-    #[derive(Deserialize)]
-    struct Answer {
-        python: String,
-        missing: Option<String>,
-        jax: Option<String>,
-        jaxlib: Option<String>,
-        #[serde(default)]
-        files: Vec<String>,
-        backend: Option<String>,
-        platform_version: Option<String>,
-    }
-    let a: Answer = serde_json::from_str(out.trim()).map_err(|e| JaxError::Failed {
-        python: python.display().to_string(),
-        what: "to report its JAX".into(),
-        stderr: format!("unexpected answer {out:?}: {e}"),
-    })?;
-    if let Some(missing) = a.missing {
-        return Err(JaxError::NoJax {
+    let out = run(python, script, &[], what)?;
+    let answer: serde_json::Value =
+        serde_json::from_str(out.trim()).map_err(|e| JaxError::Failed {
             python: python.display().to_string(),
-            missing,
-        });
+            what: what.into(),
+            stderr: format!("unexpected answer {out:?}: {e}"),
+        })?;
+    let mut files: Vec<String> = answer["files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(p) = answer["python"].as_str() {
+        files.push(p.to_string());
     }
-    let env = JaxEnv {
-        jax: a.jax.unwrap_or_default(),
-        jaxlib: a.jaxlib.unwrap_or_default(),
-        backend: a.backend.unwrap_or_default(),
-        platform_version: a.platform_version.unwrap_or_default(),
-    };
-    let mut files = a.files;
-    files.push(a.python);
     if let Some(stamps) = stamps(&files) {
         let c = Cached {
             python: python.display().to_string(),
             stamps,
-            env: env.clone(),
+            answer: answer.clone(),
         };
         let _ = std::fs::create_dir_all(state_dir);
         let text = serde_json::to_vec_pretty(&c).expect("cache entry serializes");
         // Only a cache: a failed write just means asking again next time.
         let _ = crate::index::source::write_atomic(&cache, &text);
     }
-    Ok(env)
+    Ok(answer)
 }
 
-fn run(python: &Path, script: &str, args: &[&str], what: &str) -> Result<String, JaxError> {
+/// Asks `python` which JAX it has, once: the answer is kept in `state_dir` and reused while the
+/// interpreter and JAX's files are unchanged.
+pub fn query(python: &Path, state_dir: &Path) -> Result<JaxEnv, JaxError> {
+    let a = ask(python, state_dir, "jax-env", QUERY, "to report its JAX")?;
+    if let Some(missing) = a["missing"].as_str() {
+        return Err(JaxError::NoJax {
+            python: python.display().to_string(),
+            missing: missing.to_string(),
+        });
+    }
+    let field = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+    Ok(JaxEnv {
+        jax: field("jax"),
+        jaxlib: field("jaxlib"),
+        backend: field("backend"),
+        platform_version: field("platform_version"),
+    })
+}
+
+pub fn run(python: &Path, script: &str, args: &[&str], what: &str) -> Result<String, JaxError> {
     let out = Command::new(python)
         .arg("-c")
         .arg(script)

@@ -25,7 +25,9 @@ pub struct Item {
     pub symbolic: String,
     /// Files placed in the JAX compilation cache (tier 2) for this machine.
     pub jax_files: usize,
-    /// Why the version's JAX archives were not installed, when it has some.
+    /// phasic's own elimination artifacts placed in `$PHASIC_CACHE_DIR`.
+    pub phasic_files: usize,
+    /// Why some of the version's platform archives (JAX, phasic) were not installed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jax_note: Option<String>,
 }
@@ -60,6 +62,7 @@ impl Item {
                 .display()
                 .to_string(),
             jax_files: o.jax_files,
+            phasic_files: o.phasic_files,
             jax_note: o.jax_note.clone(),
         }
     }

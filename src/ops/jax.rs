@@ -79,6 +79,25 @@ pub fn build_jax(
     })
 }
 
+/// `ptd build --with-phasic`: the user's phasic eliminates the bundle's graph into a fresh
+/// cache directory; its artifact is packed as `<bundle stem>.<tag>.phasic.tar.zst` in
+/// `out_dir` (unsigned: `ptd publish --phasic-archive` signs it).
+pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<PathBuf> {
+    let graph = built
+        .payload("graph.json")
+        .expect("every bundle has a graph");
+    let made = crate::phasic::make(ctx.jax.python(), graph, &built.manifest)?;
+    let tag = made.meta.tag.clone();
+    let bytes = crate::phasic::pack(made.meta, &made.files);
+    let stem = built.file_name();
+    let stem = stem.trim_end_matches(".ptd.tar.zst");
+    let path = out_dir.join(format!("{stem}.{tag}.phasic.tar.zst"));
+    let mut out = tempfile::NamedTempFile::new_in(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    std::io::Write::write_all(&mut out, &bytes).map_err(|e| Error::io(&path, e))?;
+    crate::bundle::publish_file(out, &path).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
 /// The newest installed version matching `query` (NAME[@REQ] or a hash prefix).
 pub fn installed(ctx: &Context, query: &str) -> Result<Found> {
     crate::cache::find(&ctx.home, query)?

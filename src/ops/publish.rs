@@ -260,9 +260,9 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
     })
 }
 
-/// The tag a platform archive was built for, read from its `jax.json`.
+/// The tag a platform archive was built for, read from its description.
 fn tag_of(bytes: &[u8], source: &str) -> Result<String> {
-    Ok(crate::jax::archive::read(bytes, source)?.0.tag)
+    Ok(crate::publish::describe_platform_archive(bytes, source)?.tag)
 }
 
 /// Uploads files (each archive before its signature) into the version's place in the store.

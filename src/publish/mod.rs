@@ -324,7 +324,46 @@ fn collect(
 /// Files to upload: (file name, bytes).
 pub type Upload = Vec<(String, Vec<u8>)>;
 
-/// Signs a platform archive (JAX compilation-cache entries, `ptd build --jax`) as part of
+/// What a platform archive says of itself.
+pub struct PlatformDescription {
+    /// `jax` or `phasic`.
+    pub kind: &'static str,
+    pub tag: String,
+    pub name: String,
+    pub version: semver::Version,
+    pub content_hash: String,
+}
+
+/// Reads a platform archive of either kind (JAX cache entries or phasic artifacts), verified.
+pub fn describe_platform_archive(
+    bytes: &[u8],
+    source: &str,
+) -> Result<PlatformDescription, PublishError> {
+    let refused = |e: crate::jax::JaxError| PublishError::Refused(e.to_string());
+    let first_is =
+        |name: &str| crate::bundle::described_files(bytes, source, name, |_| true).is_ok();
+    if first_is(crate::phasic::META) {
+        let (m, _) = crate::phasic::read(bytes, source).map_err(refused)?;
+        return Ok(PlatformDescription {
+            kind: "phasic",
+            tag: m.tag,
+            name: m.name,
+            version: m.version,
+            content_hash: m.content_hash,
+        });
+    }
+    let (m, _) = crate::jax::archive::read(bytes, source).map_err(refused)?;
+    Ok(PlatformDescription {
+        kind: "jax",
+        tag: m.tag,
+        name: m.name,
+        version: m.version,
+        content_hash: m.content_hash,
+    })
+}
+
+/// Signs a platform archive (JAX compilation-cache entries from `ptd build --jax`, or phasic's
+/// artifacts from `ptd build --with-phasic`) as part of
 /// `entry`: its `jax.json` must name the entry's model, version and content hash. It is stored
 /// as `<bundle stem>.<tag>.jax.tar.zst` + `.minisig`, recorded in the entry, and both files are
 /// returned. `source` names the file in messages.
@@ -334,23 +373,14 @@ pub fn sign_platform_archive(
     source: &str,
     signer: &Signer,
 ) -> Result<Upload, PublishError> {
-    let (meta, _) = crate::jax::archive::read(&bytes, source)
-        .map_err(|e| PublishError::Refused(e.to_string()))?;
-    if meta.name != entry.name
-        || meta.version != entry.version
-        || meta.content_hash != entry.content_hash
-    {
+    let d = describe_platform_archive(&bytes, source)?;
+    if d.name != entry.name || d.version != entry.version || d.content_hash != entry.content_hash {
         return Err(PublishError::Refused(format!(
-            "{source} was compiled from {} {} (content hash {}), not from this bundle, {} {} ({}); build it again with `ptd build --jax`",
-            meta.name,
-            meta.version,
-            meta.content_hash,
-            entry.name,
-            entry.version,
-            entry.content_hash
+            "{source} was made from {} {} (content hash {}), not from this bundle, {} {} ({}); build it again with `ptd build --jax` or `--with-phasic`",
+            d.name, d.version, d.content_hash, entry.name, entry.version, entry.content_hash
         )));
     }
-    let tag = meta.tag;
+    let tag = d.tag;
     if entry.artifacts.iter().any(|a| a.platform == tag) {
         return Err(PublishError::Refused(format!(
             "{} {} already has a JAX archive for {tag}",
@@ -358,7 +388,7 @@ pub fn sign_platform_archive(
         )));
     }
     let stem = entry.file.trim_end_matches(".ptd.tar.zst");
-    let file = format!("{stem}.{tag}.jax.tar.zst");
+    let file = format!("{stem}.{tag}.{}.tar.zst", d.kind);
     let sig = signer.sign(
         &bytes,
         &crate::install::platform_trusted_comment(
