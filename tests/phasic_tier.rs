@@ -263,3 +263,178 @@ fn phasic_loads_the_artifact_ptd_installed_instead_of_eliminating() {
             .exists()
     );
 }
+
+#[test]
+fn a_phasic_traces_registry_moves_over_in_one_command() {
+    // A phasic-traces registry as pull_cache reads it, served over HTTP: the artifact written
+    // by the real phasic for the two-island model, one retracted entry, one with a wrong hash.
+    let reg = HttpRegistry::new();
+    let model = models().join("coalescent/two-island");
+    let py = python();
+    let out_dir = reg.publisher.dir.path().join("out");
+    let out = reg.publisher.run_env(
+        &[
+            "build",
+            model.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--with-phasic",
+        ],
+        &[("PTD_PYTHON", py.to_str().unwrap())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let archive = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (meta, files) = ptd::phasic::read(&std::fs::read(&archive).unwrap(), &archive).unwrap();
+    let bin = &files[0].1;
+    let hash = &meta.phasic_hash;
+    let traces = reg.root.path().join("traces");
+    std::fs::create_dir_all(traces.join("artifacts")).unwrap();
+    std::fs::write(traces.join(format!("artifacts/{hash}.bin")), bin).unwrap();
+    let sha = ptd::index::sha256_hex(bin);
+    let artifact = |sha: &str| {
+        serde_json::json!({"parent": {"cid_or_path": format!("artifacts/{hash}.bin"),
+                                      "sha256": sha, "size_bytes": bin.len()}, "scc": []})
+    };
+    let registry = serde_json::json!({
+        "version": "2.0", "format": "ptd_pcg",
+        "computes": {
+            "two_island_2x1": {"graph_hash": hash, "format_revision": 3,
+                "artifacts": artifact(&sha),
+                "metadata": {"description": "Two islands, 2+1 samples", "domain": "population-genetics",
+                             "tags": ["coalescent", "islands"], "license": "MIT", "author": "lab"}},
+            "Old Model": {"graph_hash": hash, "format_revision": 3, "retracted": true,
+                "artifacts": artifact(&sha), "metadata": {"description": "superseded"}},
+            "broken": {"graph_hash": hash, "format_revision": 3,
+                "artifacts": artifact(&"0".repeat(64)), "metadata": {}}
+        }
+    });
+    std::fs::write(traces.join("registry.json"), registry.to_string()).unwrap();
+    let url = format!("{}/traces/registry.json", reg.server.url());
+    let import = || {
+        reg.publisher.run_env(
+            &[
+                "import",
+                "phasic-traces",
+                &url,
+                "--registry",
+                reg.index_dir().to_str().unwrap(),
+                "--store",
+                reg.artifacts().to_str().unwrap(),
+                "--key",
+                reg.key.to_str().unwrap(),
+                "--json",
+            ],
+            &[],
+        )
+    };
+    let out = import();
+    assert_eq!(out.status.code(), Some(1), "one entry is skipped");
+    let report = out_json(&out);
+    let action = |id: &str| -> String {
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .map(|e| format!("{} {}", e["version"], e["action"]))
+            .unwrap()
+    };
+    assert_eq!(action("two_island_2x1"), "\"1.0.0\" \"published\"");
+    assert_eq!(
+        action("Old Model"),
+        "\"1.0.0\" \"published (yanked: retracted)\""
+    );
+    assert!(action("broken").contains("skipped") && action("broken").contains("SHA-256"));
+    // Again: nothing new.
+    let again = out_json(&import());
+    assert!(
+        again["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "unchanged")
+    );
+    let info = out_json(&reg.publisher.ok(&[
+        "info",
+        "phasic-traces/two_island_2x1",
+        "--registry",
+        &reg.index_url(),
+        "--json",
+    ]));
+    assert!(info.to_string().contains("Two islands"), "{info}");
+
+    // A user installs it: phasic's artifact lands where phasic looks, and phasic uses it.
+    let user = User::new();
+    let out = user.run_env(
+        &[
+            "install",
+            "phasic-traces/two_island_2x1",
+            "--registry",
+            &reg.index_url(),
+            "--json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out_json(&out)["installed"][0]["phasic_files"], 1);
+    let placed = user
+        .phasic_cache()
+        .join("parameterized_reward_compute")
+        .join(format!("{hash}.bin"));
+    assert_eq!(&std::fs::read(&placed).unwrap(), bin);
+    let graph = user.dir.path().join("graph.json");
+    user.ok(&[
+        "graph",
+        "export",
+        model.to_str().unwrap(),
+        "-o",
+        graph.to_str().unwrap(),
+    ]);
+    let run = phasic_run(&user.phasic_cache(), &graph, "0.8,1.9", user.dir.path());
+    assert!(
+        run.trace
+            .iter()
+            .any(|l| l.contains(placed.to_str().unwrap())
+                && l.contains("O_RDONLY")
+                && !l.contains("= -1"))
+            && !run.trace.iter().any(|l| l.contains("O_WRONLY")),
+        "{:#?}",
+        run.trace
+    );
+    let want = out_json(&user.ok(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--theta",
+        "0.8,1.9",
+        "--json",
+    ]))["moments"]
+        .clone();
+    for (k, got) in run.moments.iter().enumerate() {
+        let w = want[k].as_f64().unwrap();
+        assert!(
+            (got - w).abs() <= 1e-10 * w.abs(),
+            "E[T^{}]: {got} vs {w}",
+            k + 1
+        );
+    }
+    // The retracted entry is yanked: not installed without a lock that pins it.
+    let err = user.fails(&[
+        "install",
+        "phasic-traces/old-model",
+        "--registry",
+        &reg.index_url(),
+    ]);
+    assert!(err.contains("yanked"), "{err}");
+}

@@ -118,6 +118,9 @@ pub enum PkgCommand {
     /// See, bound and repair the store and the cache tiers.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Bring in work shared elsewhere.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Build, sign and publish a model into a registry whose index is a local directory.
     Publish {
         /// A model directory, a graph file or a bundle.
@@ -273,6 +276,33 @@ pub enum CacheCommand {
     Verify {
         #[arg(long)]
         repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Mirror a phasic-traces registry (the registry.json of phasic's Graph.pull_cache) into a
+    /// ptd registry: each entry becomes NAMESPACE/ID, its artifacts checked against their
+    /// SHA-256, signed and listed; retracted entries are yanked.
+    PhasicTraces {
+        /// registry.json: a path, file:// or http(s):// URL.
+        source: String,
+        /// The ptd index: a directory, or a registry name from config.toml whose index is one.
+        #[arg(long)]
+        registry: String,
+        /// Where the archives go (else the registry's first writable artifact location).
+        #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX|github:OWNER/REPO")]
+        store: Option<String>,
+        /// Secret key (else PTD_SIGNING_KEY).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Namespace of the imported models.
+        #[arg(long, default_value = "phasic-traces")]
+        namespace: String,
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -735,6 +765,65 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 .map_err(Error::from)?;
             status(g, "Signed", &format!("a new snapshot of {}", dir.display()));
             Ok(ExitCode::SUCCESS)
+        }
+        PkgCommand::Import(ImportCommand::PhasicTraces {
+            source,
+            registry,
+            store,
+            key,
+            namespace,
+            dry_run,
+            json,
+        }) => {
+            let ctx = ctx()?;
+            let signer = ops::keys::signer(key.as_deref())?;
+            let rt = runtime()?;
+            let _guard = rt.enter();
+            let store = store
+                .map(|s| ptd::publish::store::Store::from_spec(&s, None, None))
+                .transpose()
+                .map_err(Error::from)?;
+            let index = match ops::publish::index_target(&ctx.config, &registry, "", "main")? {
+                ops::publish::IndexTarget::Dir(d) => d,
+                ops::publish::IndexTarget::Repo(_) => {
+                    return Err(Error::Usage(
+                        "--registry: import into a local index directory (a checkout)".into(),
+                    ));
+                }
+            };
+            let http = ptd::fetch::Http::new(ptd::fetch::HttpOptions::from_env())?;
+            let report = rt.block_on(ops::import::phasic_traces(
+                ops::import::ImportRequest {
+                    source: &source,
+                    index: &index,
+                    store,
+                    signer: &signer,
+                    namespace: &namespace,
+                    dry_run,
+                },
+                &http,
+            ))?;
+            if json {
+                print_json(&report);
+            } else {
+                for e in &report.entries {
+                    let v = e.version.as_deref().unwrap_or("-");
+                    status(
+                        g,
+                        "Import",
+                        &format!("{} ({}) {v}: {}", e.name, e.id, e.action),
+                    );
+                }
+            }
+            let skipped = report
+                .entries
+                .iter()
+                .any(|e| e.action.starts_with("skipped"));
+            Ok(if skipped {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         PkgCommand::Publish {
             input,

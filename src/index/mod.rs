@@ -104,6 +104,30 @@ pub struct IndexEntry {
     /// recipe's path under `models/`, from which the bundle can be rebuilt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<String>,
+    /// What `file` is: a ptd bundle (the default), or phasic's own elimination artifact alone
+    /// (mirrored from a phasic-traces registry, with no graph).
+    #[serde(default, skip_serializing_if = "ArchiveKind::is_bundle")]
+    pub kind: ArchiveKind,
+    /// Metadata kept from where the version came from (a phasic-traces entry's `metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// What a version's main archive is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveKind {
+    /// A ptd bundle: graph, symbolic DAG, evaluator (`docs/bundle-format.md`).
+    #[default]
+    Bundle,
+    /// A phasic archive (`phasic.json` + phasic's artifact files) standing alone.
+    PhasicArtifact,
+}
+
+impl ArchiveKind {
+    pub fn is_bundle(&self) -> bool {
+        *self == ArchiveKind::Bundle
+    }
 }
 
 /// `snapshot.json`.
@@ -374,6 +398,8 @@ mod tests {
             description: String::new(),
             keywords: vec![],
             recipe: None,
+            kind: ArchiveKind::Bundle,
+            metadata: None,
         }
     }
 

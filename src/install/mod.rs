@@ -308,6 +308,9 @@ impl Installer<'_> {
         let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
             .await
             .expect("lock task")?;
+        if entry.kind == crate::index::ArchiveKind::PhasicArtifact {
+            return self.install_phasic_artifact(entry).await;
+        }
         let registry = self.label.to_string();
         let version = entry.version.to_string();
         let now = now_rfc3339();
@@ -719,6 +722,72 @@ impl Installer<'_> {
             }
         }
         Ok(x)
+    }
+
+    /// A version that is phasic's artifact alone (mirrored from a phasic-traces registry): the
+    /// archive is obtained and verified like a bundle (size, SHA-256, signature naming model,
+    /// version and content hash), its files must give the content hash, and they are placed
+    /// where phasic looks. There is no graph or DAG, so nothing goes to tier 1 and the version
+    /// is not recorded for `ptd list`, `gc` or `verify`.
+    async fn install_phasic_artifact(&self, e: &IndexEntry) -> Result<Outcome, InstallError> {
+        let (sha, origin) = self.obtain(e).await?;
+        let path = self.home.archive_path(&sha);
+        let bytes = std::fs::read(&path).map_err(|err| InstallError::io(&path, err))?;
+        let checked = crate::phasic::read(&bytes, &e.file)
+            .map_err(|err| err.to_string())
+            .and_then(|(m, files)| {
+                let own = bundle::content_hash(&m.files).unwrap_or_default();
+                if m.content_hash != e.content_hash
+                    || own != e.content_hash
+                    || m.phasic_hash != e.phasic_hash
+                    || m.name != e.name
+                    || m.version != e.version
+                {
+                    return Err(format!(
+                        "{}: phasic.json describes {} {} (content hash {}, files {}, phasic hash {}), the index {} {} ({}, {})",
+                        e.file,
+                        m.name,
+                        m.version,
+                        m.content_hash,
+                        own,
+                        m.phasic_hash,
+                        e.name,
+                        e.version,
+                        e.content_hash,
+                        e.phasic_hash
+                    ));
+                }
+                Ok(files)
+            });
+        let files = checked.map_err(|message| {
+            // Signed but not what the index says: it must not stay in the store.
+            let _ = std::fs::remove_file(&path);
+            InstallError::Mismatch {
+                name: e.name.clone(),
+                version: e.version.to_string(),
+                message,
+            }
+        })?;
+        let phasic_files = self.place_phasic(&files)?;
+        Ok(Outcome {
+            installed: Installed {
+                name: e.name.clone(),
+                version: e.version.to_string(),
+                registry: self.label.to_string(),
+                archive_sha256: sha,
+                content_hash: e.content_hash.clone(),
+                phasic_hash: e.phasic_hash.clone(),
+                canonical_hash: e.canonical_hash.clone(),
+                size: bytes.len() as u64,
+                installed_at: now_rfc3339(),
+                origin: origin.describe(),
+            },
+            origin,
+            already: false,
+            jax_files: 0,
+            phasic_files,
+            jax_note: None,
+        })
     }
 
     /// Gets a platform archive into the store (verified against the index and its signature)

@@ -2,6 +2,7 @@
 //! install, lock a project, report. The command line only parses arguments and calls these.
 
 pub mod cache;
+pub mod import;
 pub mod install;
 pub mod jax;
 pub mod keys;

@@ -113,7 +113,7 @@ pub struct Report {
 }
 
 /// The store to publish into: the one given, else the registry's first writable location.
-fn choose_store(index: &IndexDir, given: Option<Store>) -> Result<Store> {
+pub(crate) fn choose_store(index: &IndexDir, given: Option<Store>) -> Result<Store> {
     if let Some(s) = given {
         return Ok(s);
     }
@@ -307,7 +307,7 @@ async fn upload_all(
 
 /// Whether the stored signature `old` is valid for `data`, made by `signer`'s key, with the
 /// same trusted comment as `new`.
-fn equivalent_signature(old: &[u8], new: &[u8], data: &[u8], signer: &Signer) -> bool {
+pub(crate) fn equivalent_signature(old: &[u8], new: &[u8], data: &[u8], signer: &Signer) -> bool {
     let parse = |b: &[u8]| {
         std::str::from_utf8(b)
             .ok()

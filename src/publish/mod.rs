@@ -453,6 +453,8 @@ pub fn sign_archive(
         description: built.meta.description.clone(),
         keywords: built.meta.keywords.clone(),
         recipe,
+        kind: crate::index::ArchiveKind::Bundle,
+        metadata: None,
     };
     Ok((entry, upload))
 }
