@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target (tests/fuzz) for SECONDS each (default 600), two at a time,
+# scripts/fuzz.sh [SECONDS [TARGET...]]
+# Runs the cargo-fuzz targets (tests/fuzz; all unless named) for SECONDS each (default 600), two at a time,
 # starting from the corpora in tests/fuzz/corpus, then minimises each grown corpus back into
 # tests/fuzz/corpus. Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # A crash stops its target; libFuzzer saves the input under tests/fuzz/artifacts/<target>/: copy
@@ -10,15 +11,17 @@ cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 work="${PTD_FUZZ_WORK:-$(mktemp -d)}"
 targets=(index_line manifest graph_file lockfile archive dag)
+if (($# > 1)); then targets=("${@:2}"); fi
 cargo +nightly fuzz build --fuzz-dir tests/fuzz -O
 run() {
   local t="$1"
   mkdir -p "$work/$t"
   cp -n tests/fuzz/corpus/"$t"/* "$work/$t/" 2>/dev/null || true
+  local rc=0
   cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" "$work/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
-    >"$work/$t.log" 2>&1
-  echo "$t: exit $?"
+    >"$work/$t.log" 2>&1 || rc=$?
+  echo "$t: exit $rc"
 }
 for ((i = 0; i < ${#targets[@]}; i += 2)); do
   run "${targets[i]}" &
@@ -28,8 +31,7 @@ done
 for t in "${targets[@]}"; do
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$work/$t.log" | tail -1 | grep -o '[0-9]*' || echo "?")
-  rm -rf "$work/$t.min" && mkdir -p "$work/$t.min"
-  cargo +nightly fuzz cmin --fuzz-dir tests/fuzz -O "$t" "$work/$t" >/dev/null 2>&1 || true
+  cargo +nightly fuzz cmin --fuzz-dir tests/fuzz -O "$t" "$work/$t" >"$work/$t.cmin.log" 2>&1
   rm -rf tests/fuzz/corpus/"$t" && mkdir -p tests/fuzz/corpus/"$t"
   cp "$work/$t"/* tests/fuzz/corpus/"$t"/
   crashes=$(ls tests/fuzz/artifacts/"$t" 2>/dev/null | wc -l)

@@ -132,6 +132,9 @@ fn json_error(ctx: &Ctx<'_>, text: &str, e: &serde_json::Error) -> GraphFileErro
     ctx.err(place, format!("not a valid graph file: {e}"))
 }
 
+/// The most parameters a graph file may declare.
+pub const MAX_PARAM_LENGTH: usize = 1 << 20;
+
 fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
     let n = raw.n_vertices;
     if let Some(mode) = &raw.weight_mode
@@ -203,6 +206,26 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
         ));
     }
     let param_length = if constant { 0 } else { raw.param_length };
+    if param_length > MAX_PARAM_LENGTH {
+        return Err(ctx.err(
+            "param_length",
+            format!("is {param_length}, more than the {MAX_PARAM_LENGTH} parameters ptd accepts"),
+        ));
+    }
+    // Every row's length before anything is sized by state_length, so that a huge
+    // state_length in a small file cannot make ptd allocate for it.
+    for (v, row) in raw.states.iter().enumerate() {
+        if row.len() != raw.state_length {
+            return Err(ctx.err(
+                format!("states[{v}]"),
+                format!(
+                    "has {} entries but state_length is {}",
+                    row.len(),
+                    raw.state_length
+                ),
+            ));
+        }
+    }
     let mut b = GraphBuilder::new(raw.state_length, param_length);
     let mut state = Vec::with_capacity(raw.state_length);
     for (v, row) in raw.states.iter().enumerate() {

@@ -38,6 +38,8 @@ pub fn entry(name: &str, version: &str, deps: &[(&str, &str)], signer: &Signer) 
         description: String::new(),
         keywords: vec![],
         recipe: None,
+        kind: Default::default(),
+        metadata: None,
     }
 }
 
