@@ -13,7 +13,8 @@
 //! [cache]
 //! max-size = "20GB"        # defaults for `ptd cache gc`
 //! max-age = "90days"
-//! shared = "/cluster/ptd"  # read-only second layer (another ptd home)
+//! shared = "/cluster/ptd"  # read-only second layer (another ptd home, or s3://bucket/prefix
+//!                          # with shared-endpoint / shared-region for S3-compatible services)
 //!
 //! [jax]
 //! python = "/opt/conda/envs/lab/bin/python"  # the Python whose JAX is used (else python3)
@@ -51,9 +52,14 @@ pub struct CacheConfig {
     pub max_size: Option<String>,
     /// e.g. "90days".
     pub max_age: Option<String>,
-    /// A read-only second layer: another ptd home (e.g. on a shared filesystem) whose archives
-    /// are used, verified, before downloading.
-    pub shared: Option<std::path::PathBuf>,
+    /// A read-only second layer: another ptd home (e.g. on a shared filesystem), or
+    /// `s3://bucket/prefix` holding the same layout, whose archives are used, verified, before
+    /// downloading.
+    pub shared: Option<String>,
+    /// For an `s3://` shared layer on an S3-compatible service other than AWS: its endpoint.
+    pub shared_endpoint: Option<String>,
+    /// For an `s3://` shared layer: the bucket's region.
+    pub shared_region: Option<String>,
 }
 
 /// `[jax]`: the Python that runs JAX (`PTD_PYTHON` wins over it).

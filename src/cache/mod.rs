@@ -175,7 +175,7 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
         symbolic,
         jax,
         projects,
-        shared: home.shared.as_ref().map(|p| p.display().to_string()),
+        shared: home.shared.as_ref().map(|l| l.describe()),
     })
 }
 

@@ -207,14 +207,29 @@ pub fn sync(home: &Home, from: &Path) -> Result<SyncReport, CacheError> {
         )));
     }
     let theirs = Db::open(&db_path)?.list()?;
+    let source = Home {
+        root: from.to_path_buf(),
+        ..home.clone()
+    };
+    sync_from(home, theirs, &from.display().to_string(), |i| {
+        let p = source.archive_path(&i.archive_sha256);
+        std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+    })
+}
+
+/// Copies into `home` every version of `theirs` (another home's installed versions, read from
+/// `from`) that is missing here; `fetch` gives an archive's bytes, which are verified (SHA-256
+/// and manifest) as an install verifies them.
+pub fn sync_from(
+    home: &Home,
+    theirs: Vec<Installed>,
+    from: &str,
+    mut fetch: impl FnMut(&Installed) -> Result<Vec<u8>, String>,
+) -> Result<SyncReport, CacheError> {
     let ours = if home.db_path().is_file() {
         Db::open(&home.db_path())?.list()?
     } else {
         Vec::new()
-    };
-    let source = Home {
-        root: from.to_path_buf(),
-        ..home.clone()
     };
     let mut report = SyncReport {
         copied: Vec::new(),
@@ -232,16 +247,13 @@ pub fn sync(home: &Home, from: &Path) -> Result<SyncReport, CacheError> {
             continue;
         }
         let label = format!("{} {} [{}]", i.name, i.version, i.registry);
-        let p = source.archive_path(&i.archive_sha256);
-        let result = std::fs::read(&p)
-            .map_err(|e| format!("{}: {e}", p.display()))
-            .and_then(|bytes| {
-                let expect = Installed {
-                    origin: format!("synced from {}", from.display()),
-                    ..i.clone()
-                };
-                install_archive(home, &expect, &bytes).map_err(|e| e.to_string())
-            });
+        let result = fetch(&i).and_then(|bytes| {
+            let expect = Installed {
+                origin: format!("synced from {from}"),
+                ..i.clone()
+            };
+            install_archive(home, &expect, &bytes).map_err(|e| e.to_string())
+        });
         match result {
             Ok(done) => report.copied.push(done),
             Err(why) => report.failed.push((label, why)),

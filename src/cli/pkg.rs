@@ -268,7 +268,14 @@ pub enum CacheCommand {
     /// Copy, verified, every version installed in another ptd home (a shared cache, another
     /// account) that is missing here.
     Sync {
-        from: PathBuf,
+        /// Another ptd home: a directory, or s3://bucket/prefix holding one.
+        from: String,
+        /// For s3://: the endpoint of an S3-compatible service (default: [cache] shared-endpoint).
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// For s3://: the bucket's region (default: [cache] shared-region).
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -1134,8 +1141,13 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        CacheCommand::Sync { from, json } => {
-            let r = ptd::cache::transfer::sync(&ctx.home, &from)?;
+        CacheCommand::Sync {
+            from,
+            s3_endpoint,
+            s3_region,
+            json,
+        } => {
+            let r = ops::cache::sync(&ctx, &from, s3_endpoint.as_deref(), s3_region.as_deref())?;
             if json {
                 print_json(&r);
             } else {

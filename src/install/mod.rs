@@ -37,8 +37,82 @@ pub struct Home {
     pub phasic_cache: PathBuf,
     pub jax_cache: PathBuf,
     /// A read-only second layer: another ptd home (for example on a cluster's shared
-    /// filesystem) whose verified archives are used before anything is downloaded.
-    pub shared: Option<PathBuf>,
+    /// filesystem, or copied into an S3 bucket) whose verified archives are used before
+    /// anything is downloaded.
+    pub shared: Option<SharedLayer>,
+}
+
+/// Where a shared cache layer is: a ptd home in a directory, or the same layout under an S3
+/// prefix (`<prefix>/archives/<sha256>.ptd.tar.zst`, `<prefix>/ptd.db`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SharedLayer {
+    Dir(PathBuf),
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        region: Option<String>,
+    },
+}
+
+impl SharedLayer {
+    /// `s3://bucket/prefix` (with an endpoint and region for S3-compatible services) or a
+    /// directory.
+    pub fn parse(spec: &str, endpoint: Option<&str>, region: Option<&str>) -> SharedLayer {
+        match spec.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                SharedLayer::S3 {
+                    bucket: bucket.to_string(),
+                    prefix: prefix.trim_matches('/').to_string(),
+                    endpoint: endpoint.map(str::to_string),
+                    region: region.map(str::to_string),
+                }
+            }
+            None => SharedLayer::Dir(PathBuf::from(spec.strip_prefix("file://").unwrap_or(spec))),
+        }
+    }
+
+    /// The object key (or path) of `rel` in the layer.
+    pub fn key(&self, rel: &str) -> String {
+        match self {
+            SharedLayer::Dir(d) => d.join(rel).display().to_string(),
+            SharedLayer::S3 { prefix, .. } if prefix.is_empty() => rel.to_string(),
+            SharedLayer::S3 { prefix, .. } => format!("{prefix}/{rel}"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SharedLayer::Dir(d) => d.display().to_string(),
+            SharedLayer::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            } => match endpoint {
+                Some(e) => format!("s3://{bucket}/{prefix} (at {e})"),
+                None => format!("s3://{bucket}/{prefix}"),
+            },
+        }
+    }
+
+    /// A client for an S3 layer's bucket.
+    pub fn bucket(&self) -> Option<Result<crate::fetch::s3::Bucket, FetchError>> {
+        match self {
+            SharedLayer::Dir(_) => None,
+            SharedLayer::S3 {
+                bucket,
+                endpoint,
+                region,
+                ..
+            } => Some(crate::fetch::s3::Bucket::new(
+                bucket,
+                endpoint.as_deref(),
+                region.as_deref(),
+            )),
+        }
+    }
 }
 
 fn home_dir() -> PathBuf {
@@ -413,7 +487,27 @@ impl Installer<'_> {
         {
             return Ok((e.sha256.clone(), Origin::Store));
         }
-        if let Some(shared) = &self.home.shared {
+        if let Some(layer @ SharedLayer::S3 { .. }) = &self.home.shared {
+            let part = self
+                .home
+                .tmp()
+                .join(format!("{}.{}.part", e.sha256, std::process::id()));
+            std::fs::create_dir_all(self.home.tmp())
+                .map_err(|err| InstallError::io(&self.home.tmp(), err))?;
+            let key = layer.key(&format!("archives/{}.ptd.tar.zst", e.sha256));
+            // Read-only and unlocked: a missing, damaged or partial object is simply not used.
+            if let Some(Ok(bucket)) = layer.bucket()
+                && bucket
+                    .download(&key, &part, &e.sha256, e.size)
+                    .await
+                    .is_ok()
+            {
+                std::fs::rename(&part, &dest).map_err(|err| InstallError::io(&dest, err))?;
+                return Ok((e.sha256.clone(), Origin::Shared(layer.describe())));
+            }
+            let _ = std::fs::remove_file(&part);
+        }
+        if let Some(SharedLayer::Dir(shared)) = &self.home.shared {
             let src = Home {
                 root: shared.clone(),
                 ..self.home.clone()

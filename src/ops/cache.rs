@@ -166,3 +166,53 @@ pub fn import(
     }
     Ok(cache::transfer::import(&ctx.home, file, &keys)?)
 }
+
+/// `ptd cache sync FROM`: FROM is another ptd home (a directory), or `s3://bucket/prefix`
+/// holding one (its `ptd.db` is read from the bucket; the endpoint and region default to
+/// `[cache] shared-endpoint` / `shared-region`).
+pub fn sync(
+    ctx: &Context,
+    from: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Result<cache::transfer::SyncReport> {
+    let layer = crate::install::SharedLayer::parse(
+        from,
+        endpoint.or(ctx.config.cache.shared_endpoint.as_deref()),
+        region.or(ctx.config.cache.shared_region.as_deref()),
+    );
+    let bucket = match (&layer, layer.bucket()) {
+        (crate::install::SharedLayer::Dir(d), _) => {
+            return Ok(cache::transfer::sync(&ctx.home, d)?);
+        }
+        (_, Some(b)) => b?,
+        (_, None) => unreachable!("an s3 layer has a bucket"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let db_key = layer.key("ptd.db");
+    let db_bytes = rt.block_on(bucket.get(&db_key))?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: not a ptd home (no ptd.db)",
+            bucket.describe(&db_key)
+        ))
+    })?;
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    std::fs::write(tmp.path(), &db_bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    let theirs = Db::open(tmp.path())?.list()?;
+    Ok(cache::transfer::sync_from(
+        &ctx.home,
+        theirs,
+        &layer.describe(),
+        |i| {
+            let key = layer.key(&format!("archives/{}.ptd.tar.zst", i.archive_sha256));
+            match rt.block_on(bucket.get(&key)) {
+                Ok(Some(b)) => Ok(b),
+                Ok(None) => Err(format!("{}: not found", bucket.describe(&key))),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )?)
+}

@@ -44,7 +44,13 @@ impl Context {
     pub fn from_env(offline: bool, quiet: bool) -> Result<Context> {
         let mut home = Home::from_env();
         let config = Config::load(&home.root.join("config.toml"))?;
-        home.shared = config.cache.shared.clone();
+        home.shared = config.cache.shared.as_deref().map(|s| {
+            crate::install::SharedLayer::parse(
+                s,
+                config.cache.shared_endpoint.as_deref(),
+                config.cache.shared_region.as_deref(),
+            )
+        });
         let jax = crate::jax::Target::new(
             crate::jax::python(config.jax.python.as_deref()),
             home.python_state(),

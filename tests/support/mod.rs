@@ -6,6 +6,8 @@
 pub mod github;
 #[path = "http_server.rs"]
 pub mod http_server;
+#[path = "s3.rs"]
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
