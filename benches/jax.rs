@@ -10,29 +10,17 @@
 //! inside it (tests/python/jax_first_call.py), so interpreter start-up and imports are left out.
 //! Every sample also checks, through JAX's log, that the call hit (or missed) the cache.
 
+#[path = "../tests/support/python.rs"]
+mod python;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::path::{Path, PathBuf};
+use python::{python, repo};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const PTD: &str = env!("CARGO_BIN_EXE_ptd");
 const MODEL: &str = "coalescent/two-island";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("PTD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.is_file(),
-        "{} is missing: scripts/test-all.sh makes it",
-        p.display()
-    );
-    p
-}
 
 struct Env {
     dir: tempfile::TempDir,

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::python::{python, repo};
+
 use ptd::bundle;
 use ptd::eliminate::eliminate;
 use ptd::graph::GraphFile;
@@ -12,24 +14,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::{HttpRegistry, User, json as out_json, models};
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The test environment's Python (with jax, jaxlib and ruff): `PTD_TEST_PYTHON`, else
-/// `.venv/bin/python`. Missing, the test fails: scripts/test-all.sh installs it.
-fn python() -> PathBuf {
-    let p = std::env::var_os("PTD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/test-all.sh, which makes the test environment",
-        p.display()
-    );
-    p
-}
 
 fn run_python(args: &[&str]) -> Value {
     let out = Command::new(python()).args(args).output().unwrap();

@@ -8,26 +8,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use support::python::{python, repo};
+
+use std::path::Path;
 use std::process::Command;
 use support::{HttpRegistry, User, json as out_json, models};
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The test environment's Python with phasic: `PTD_TEST_PYTHON`, else `.venv/bin/python`.
-fn python() -> PathBuf {
-    let p = std::env::var_os("PTD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/test-all.sh, which makes the test environment",
-        p.display()
-    );
-    p
-}
 
 /// What a fresh phasic process did: its moments, and the strace lines about phasic's
 /// artifact directory.

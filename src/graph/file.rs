@@ -229,16 +229,6 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
     let mut b = GraphBuilder::new(raw.state_length, param_length);
     let mut state = Vec::with_capacity(raw.state_length);
     for (v, row) in raw.states.iter().enumerate() {
-        if row.len() != raw.state_length {
-            return Err(ctx.err(
-                format!("states[{v}]"),
-                format!(
-                    "has {} entries but state_length is {}",
-                    row.len(),
-                    raw.state_length
-                ),
-            ));
-        }
         state.clear();
         for &x in row {
             if x.fract() != 0.0 || x < i32::MIN as f64 || x > i32::MAX as f64 {

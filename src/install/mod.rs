@@ -349,6 +349,17 @@ pub struct Installer<'a> {
     pub jax: &'a crate::jax::Target,
 }
 
+/// An archive in the store that is signed but not what the index says: it is removed (the
+/// caller holds its lock) and the mismatch reported.
+fn refuse_stored(path: &Path, e: &IndexEntry, message: String) -> InstallError {
+    let _ = std::fs::remove_file(path);
+    InstallError::Mismatch {
+        name: e.name.clone(),
+        version: e.version.to_string(),
+        message,
+    }
+}
+
 /// Whether ptd takes file locks. `PTD_NO_FILE_LOCKS=1` turns them off, for filesystems where
 /// they fail silently or hang (some NFS and Lustre set-ups): every cache write is still a
 /// rename of a complete, verified file or directory, so concurrent processes may do the same
@@ -853,15 +864,7 @@ impl Installer<'_> {
                 }
                 Ok(files)
             });
-        let files = checked.map_err(|message| {
-            // Signed but not what the index says: it must not stay in the store.
-            let _ = std::fs::remove_file(&path);
-            InstallError::Mismatch {
-                name: e.name.clone(),
-                version: e.version.to_string(),
-                message,
-            }
-        })?;
+        let files = checked.map_err(|message| refuse_stored(&path, e, message))?;
         let phasic_files = self.place_phasic(&files)?;
         Ok(Outcome {
             installed: Installed {
@@ -948,15 +951,7 @@ impl Installer<'_> {
             }
         }
         let bytes = std::fs::read(&dest).map_err(|err| InstallError::io(&dest, err))?;
-        read(&bytes).map_err(|message| {
-            // Signed but not what the index says: it must not stay in the store.
-            let _ = std::fs::remove_file(&dest);
-            InstallError::Mismatch {
-                name: e.name.clone(),
-                version: e.version.to_string(),
-                message,
-            }
-        })
+        read(&bytes).map_err(|message| refuse_stored(&dest, e, message))
     }
 
     /// phasic's elimination artifacts, into `$PHASIC_CACHE_DIR/parameterized_reward_compute/`

@@ -6,6 +6,8 @@
 pub mod github;
 #[path = "http_server.rs"]
 pub mod http_server;
+#[path = "python.rs"]
+pub mod python;
 #[path = "s3.rs"]
 pub mod s3;
 
