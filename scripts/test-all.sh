@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs ptd's whole test suite on a fresh machine, installing what it needs first:
 # a Python virtual environment (.venv) with phasic 0.32.1 and its run-time dependencies, the
-# minisign and openssl tools and the s3s-fs S3 server, then the Rust tests (cargo test) and the
+# minisign, openssl and strace tools and the s3s-fs S3 server, then the Rust tests (cargo test) and the
 # interoperability tests against phasic (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
