@@ -436,3 +436,125 @@ fn install_gc_and_sync_at_once_leave_a_consistent_cache() {
     user.ok(&["verify"]);
     assert_eq!(user.installed().len(), 3);
 }
+
+#[test]
+fn gc_measures_the_store_from_the_database_and_walks_only_unrecorded_bundles() {
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    let m = install(&user, "queue/mm1k");
+    let bundle = |i: &serde_json::Value| {
+        user.home()
+            .join("bundles")
+            .join(i["content_hash"].as_str().unwrap())
+    };
+    let archive_bytes = |i: &serde_json::Value| {
+        std::fs::metadata(user.home().join("archives").join(format!(
+            "{}.ptd.tar.zst",
+            i["archive_sha256"].as_str().unwrap()
+        )))
+        .unwrap()
+        .len()
+    };
+    let on_disk = |dir: &std::path::Path| -> u64 {
+        walk(dir)
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
+    };
+    let dry_run = || {
+        let r = json(&user.ok(&["cache", "gc", "--max-size", "0", "--dry-run", "--json"]));
+        let bytes: std::collections::BTreeMap<String, u64> = r["evicted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        (r["bytes_before"].as_u64().unwrap(), bytes)
+    };
+    // Recorded sizes agree with the disk.
+    let (before, bytes) = dry_run();
+    let k_bytes = archive_bytes(&k) + on_disk(&bundle(&k));
+    let m_bytes = archive_bytes(&m) + on_disk(&bundle(&m));
+    assert_eq!(bytes["coalescent/kingman"], k_bytes);
+    assert_eq!(bytes["queue/mm1k"], m_bytes);
+    assert_eq!(before, k_bytes + m_bytes);
+
+    // gc reads the bundle sizes the database records (here altered), not the disk ...
+    let db = rusqlite::Connection::open(user.home().join("ptd.db")).unwrap();
+    db.execute(
+        "UPDATE sizes SET bundle_bytes = 7000000 WHERE content_hash = ?1",
+        [k["content_hash"].as_str().unwrap()],
+    )
+    .unwrap();
+    // ... and measures on disk only a bundle without a recorded size.
+    db.execute(
+        "DELETE FROM sizes WHERE content_hash = ?1",
+        [m["content_hash"].as_str().unwrap()],
+    )
+    .unwrap();
+    drop(db);
+    let (before, bytes) = dry_run();
+    assert_eq!(bytes["coalescent/kingman"], archive_bytes(&k) + 7_000_000);
+    assert_eq!(bytes["queue/mm1k"], m_bytes);
+    assert_eq!(before, archive_bytes(&k) + 7_000_000 + m_bytes);
+
+    // Evicting by those figures: kingman (least recently used) alone brings the store under
+    // the limit.
+    let r = json(&user.ok(&[
+        "cache",
+        "gc",
+        "--max-size",
+        &(m_bytes + 10).to_string(),
+        "--json",
+    ]));
+    let names: Vec<&str> = r["evicted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["coalescent/kingman"]);
+    assert_eq!(r["bytes_after"].as_u64().unwrap(), m_bytes);
+    assert!(!bundle(&k).exists());
+    user.ok(&["verify"]);
+}
+
+#[test]
+fn gc_counts_a_bundle_shared_by_two_versions_once() {
+    // The same content recorded under two registries: one archive, one bundle.
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    let db = rusqlite::Connection::open(user.home().join("ptd.db")).unwrap();
+    db.execute(
+        "INSERT INTO installed SELECT name, version, 'mirror', archive_sha256, content_hash,
+         phasic_hash, canonical_hash, size, installed_at, origin FROM installed",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let r = json(&user.ok(&["cache", "gc", "--max-size", "0", "--json"]));
+    let freed: Vec<u64> = r["evicted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["bytes"].as_u64().unwrap())
+        .collect();
+    let bundle = user
+        .home()
+        .join("bundles")
+        .join(k["content_hash"].as_str().unwrap());
+    assert_eq!(freed.len(), 2);
+    assert_eq!(
+        freed[0], 0,
+        "the first eviction frees nothing the other still uses"
+    );
+    assert_eq!(freed[1], r["bytes_before"].as_u64().unwrap());
+    assert_eq!(r["bytes_after"], 0);
+    assert!(!bundle.exists());
+    assert!(user.installed().is_empty());
+}

@@ -11,7 +11,7 @@ use crate::install::db::{Db, DbError, SymbolicIndex};
 use crate::install::{Home, InstallError, lock_file};
 use crate::project::Lockfile;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -354,7 +354,53 @@ fn pinned(db: &Db) -> Result<BTreeSet<(String, String, String)>, CacheError> {
     Ok(out)
 }
 
-/// Least-recently-used eviction.
+/// Adds to `known` the bytes of the extracted bundles of `rows` it lacks, by content hash: from
+/// the database's `sizes` table, measured on disk only for a bundle the table has no row for.
+fn bundle_bytes(
+    home: &Home,
+    db: &Db,
+    rows: &[crate::install::db::Installed],
+    known: &mut HashMap<String, u64>,
+) -> Result<(), CacheError> {
+    if rows.iter().all(|i| known.contains_key(&i.content_hash)) {
+        return Ok(());
+    }
+    let recorded = db.bundle_sizes()?;
+    for i in rows {
+        if !known.contains_key(&i.content_hash) {
+            let bytes = recorded
+                .get(&i.content_hash)
+                .copied()
+                .unwrap_or_else(|| disk_bytes(&home.bundle_dir(&i.content_hash)));
+            known.insert(i.content_hash.clone(), bytes);
+        }
+    }
+    Ok(())
+}
+
+/// The store's bytes used by `rows`: each archive (its recorded size) and each extracted bundle
+/// counted once.
+fn store_bytes<'a>(
+    rows: impl IntoIterator<Item = &'a crate::install::db::Installed>,
+    bundles: &HashMap<String, u64>,
+) -> u64 {
+    let mut archives = HashMap::new();
+    let mut contents = BTreeSet::new();
+    for i in rows {
+        archives.insert(i.archive_sha256.as_str(), i.size);
+        contents.insert(i.content_hash.as_str());
+    }
+    archives.values().sum::<u64>()
+        + contents
+            .iter()
+            .map(|c| bundles.get(*c).copied().unwrap_or(0))
+            .sum::<u64>()
+}
+
+/// Least-recently-used eviction. Sizes come from the database (archive sizes from `installed`,
+/// bundle sizes from `sizes`); only a bundle without a recorded size is measured on disk. A
+/// version's bytes are what evicting it frees: its archive and bundle unless another installed
+/// version still uses them.
 pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
     let empty = GcReport {
         evicted: Vec::new(),
@@ -373,12 +419,18 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
     } else {
         pinned(&db)?
     };
-    let size_of = |i: &crate::install::db::Installed| {
-        disk_bytes(&home.bundle_dir(&i.content_hash))
-            + disk_bytes(&home.archive_path(&i.archive_sha256))
-    };
     let rows = db.with_last_use()?;
-    let before = disk_bytes(&home.archives()) + disk_bytes(&home.bundles());
+    let installed: Vec<_> = rows.iter().map(|(i, _)| i.clone()).collect();
+    let mut bundles = HashMap::new();
+    bundle_bytes(home, &db, &installed, &mut bundles)?;
+    // How many installed versions use each archive and each bundle.
+    let mut archive_users: HashMap<&str, usize> = HashMap::new();
+    let mut bundle_users: HashMap<&str, usize> = HashMap::new();
+    for i in &installed {
+        *archive_users.entry(&i.archive_sha256).or_default() += 1;
+        *bundle_users.entry(&i.content_hash).or_default() += 1;
+    }
+    let before = store_bytes(&installed, &bundles);
     let mut total = before;
     let now = std::time::SystemTime::now();
     let mut report = GcReport {
@@ -402,7 +454,24 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
                 .push(format!("{} {} [{}]", i.name, i.version, i.registry));
             continue;
         }
-        let bytes = size_of(&i);
+        // Evicting frees the archive and the bundle once no other version uses them.
+        let release = |users: &mut HashMap<&str, usize>, key: &str, b: u64| match users.get_mut(key)
+        {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                0
+            }
+            _ => {
+                users.remove(key);
+                b
+            }
+        };
+        let bytes = release(&mut archive_users, &i.archive_sha256, i.size)
+            + release(
+                &mut bundle_users,
+                &i.content_hash,
+                bundles.get(&i.content_hash).copied().unwrap_or(0),
+            );
         if !limits.dry_run {
             evict(home, &db, &i)?;
         }
@@ -419,7 +488,10 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
     report.bytes_after = if limits.dry_run {
         total
     } else {
-        disk_bytes(&home.archives()) + disk_bytes(&home.bundles())
+        // What is installed now, other processes' installs included.
+        let after = db.list()?;
+        bundle_bytes(home, &db, &after, &mut bundles)?;
+        store_bytes(&after, &bundles)
     };
     Ok(report)
 }

@@ -241,6 +241,18 @@ impl Db {
         Ok(())
     }
 
+    /// The recorded bytes of every extracted bundle, by content hash.
+    pub fn bundle_sizes(&self) -> Result<std::collections::HashMap<String, u64>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT content_hash, bundle_bytes FROM sizes")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// Installed versions, the store's bytes (archives + extracted bundles, each counted once),
     /// and the oldest and newest use, from the database alone.
     pub fn summary(&self) -> Result<Summary, DbError> {
