@@ -558,3 +558,114 @@ fn gc_counts_a_bundle_shared_by_two_versions_once() {
     assert!(!bundle.exists());
     assert!(user.installed().is_empty());
 }
+
+/// Writes `bytes` bytes to `path` and sets its modification time `days` days back.
+fn aged_file(path: &std::path::Path, bytes: usize, days: f64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, vec![b'x'; bytes]).unwrap();
+    set_age(path, days);
+}
+
+fn set_age(path: &std::path::Path, days: f64) {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(days * 86400.0);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+        .unwrap();
+}
+
+fn paths(r: &serde_json::Value) -> Vec<String> {
+    r["unowned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            std::path::Path::new(f["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn gc_evicts_tier1_files_no_installed_version_owns_least_recently_modified_first() {
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    let sym = user.phasic_cache().join("symbolic");
+    let owned = sym.join(format!("{}.json", k["phasic_hash"].as_str().unwrap()));
+    // The installed version's DAG, old on disk: only the normal eviction path may remove it.
+    set_age(&owned, 30.0);
+    // Elimination results phasic wrote itself, one with a .meta and an index.db row.
+    aged_file(&sym.join("aaaa1111.json"), 3000, 5.0);
+    aged_file(&sym.join("aaaa1111.meta"), 100, 5.0);
+    aged_file(&sym.join("bbbb2222.json"), 2000, 3.0);
+    aged_file(&sym.join("cccc3333.json"), 1000, 0.0);
+    let index = rusqlite::Connection::open(sym.join("index.db")).unwrap();
+    index
+        .execute(
+            "INSERT INTO cache_entries (hash_key, file_path, created_at, accessed_at, size_bytes)
+             VALUES ('aaaa1111', ?1, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', 3000)",
+            [sym.join("aaaa1111.json").to_str().unwrap()],
+        )
+        .unwrap();
+    let rows = |index: &rusqlite::Connection| -> i64 {
+        index
+            .query_row(
+                "SELECT COUNT(*) FROM cache_entries WHERE hash_key = 'aaaa1111'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let store = json(&user.ok(&["cache", "info", "--json"]))["store"]["bytes"]
+        .as_u64()
+        .unwrap();
+
+    // A dry run by age lists the two old unowned files, oldest first, and removes nothing.
+    let r = json(&user.ok(&["cache", "gc", "--max-age", "2days", "--dry-run", "--json"]));
+    assert_eq!(paths(&r), ["aaaa1111.json", "bbbb2222.json"]);
+    assert_eq!(r["unowned"][0]["bytes"], 3100);
+    assert_eq!(r["unowned_freed"], 5100);
+    assert!(r["evicted"].as_array().unwrap().is_empty());
+    assert_eq!(r["bytes_before"].as_u64().unwrap(), store + 6100);
+    assert!(sym.join("aaaa1111.json").exists() && sym.join("bbbb2222.json").exists());
+
+    // By size: the least recently modified file goes first, and that is enough.
+    let limit = store + 6100 - 3100;
+    let r = json(&user.ok(&["cache", "gc", "--max-size", &limit.to_string(), "--json"]));
+    assert_eq!(paths(&r), ["aaaa1111.json"]);
+    assert!(r["evicted"].as_array().unwrap().is_empty());
+    assert_eq!(r["bytes_after"].as_u64().unwrap(), limit);
+    assert!(!sym.join("aaaa1111.json").exists() && !sym.join("aaaa1111.meta").exists());
+    assert_eq!(rows(&index), 0);
+    assert!(sym.join("bbbb2222.json").exists());
+
+    // By age: the other old file; the fresh one and the installed version's DAG stay.
+    let r = json(&user.ok(&["cache", "gc", "--max-age", "2days", "--json"]));
+    assert_eq!(paths(&r), ["bbbb2222.json"]);
+    assert!(!sym.join("bbbb2222.json").exists());
+    assert!(sym.join("cccc3333.json").exists() && owned.exists());
+    user.ok(&["verify"]);
+
+    // Down to nothing: the version goes through the normal eviction path (its DAG with it); a
+    // file modified moments ago may belong to an install in progress and is kept.
+    let r = json(&user.ok(&["cache", "gc", "--max-size", "0", "--json"]));
+    assert_eq!(r["evicted"][0]["name"], "coalescent/kingman");
+    assert!(paths(&r).is_empty());
+    assert!(!owned.exists());
+    assert!(sym.join("cccc3333.json").exists());
+    assert_eq!(r["bytes_after"], 1000);
+
+    // Without any ptd install, phasic's files are still bounded.
+    let phasic_only = User::new();
+    let sym = phasic_only.phasic_cache().join("symbolic");
+    aged_file(&sym.join("dddd4444.json"), 500, 4.0);
+    aged_file(&sym.join("eeee5555.json"), 500, 1.0);
+    let r = json(&phasic_only.ok(&["cache", "gc", "--max-age", "2days", "--json"]));
+    assert_eq!(paths(&r), ["dddd4444.json"]);
+    assert!(!sym.join("dddd4444.json").exists() && sym.join("eeee5555.json").exists());
+}

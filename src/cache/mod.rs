@@ -305,9 +305,10 @@ pub fn vacuum_jax(
 /// Limits for [`gc`].
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
-    /// Evict least recently used versions until the store and tier 1 hold at most this much.
+    /// Evict least recently used versions and unowned tier-1 files until the store and those
+    /// files hold at most this much.
     pub max_size: Option<u64>,
-    /// Evict versions not used for this long.
+    /// Evict versions not used, and unowned tier-1 files not modified, for this long.
     pub max_age: Option<std::time::Duration>,
     /// Also evict what lockfiles pin.
     pub force: bool,
@@ -324,12 +325,34 @@ pub struct Evicted {
     pub bytes: u64,
 }
 
+/// A tier-1 DAG that no installed version owns: `symbolic/<hash>.json` that phasic wrote itself
+/// (with its `<hash>.meta`, if there is one).
+#[derive(Clone, Debug, Serialize)]
+pub struct Unowned {
+    pub path: String,
+    /// The DAG's bytes and its `.meta`'s.
+    pub bytes: u64,
+    /// When the DAG was last modified.
+    pub modified: String,
+}
+
+/// Tier-1 files modified more recently than this are never evicted as unowned: an install may
+/// have placed one and not yet recorded the version that owns it.
+pub const UNOWNED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What [`gc`] did.
 #[derive(Clone, Debug, Serialize)]
 pub struct GcReport {
     pub evicted: Vec<Evicted>,
+    /// Bytes freed by evicting versions.
     pub freed: u64,
     pub kept_pinned: Vec<String>,
+    /// Tier-1 files no installed version owns that were removed (in a dry run, would be),
+    /// least recently modified first.
+    pub unowned: Vec<Unowned>,
+    /// Bytes freed by removing them.
+    pub unowned_freed: u64,
+    /// The store's bytes plus those of the unowned tier-1 files: what `max_size` bounds.
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub dry_run: bool,
@@ -397,32 +420,92 @@ fn store_bytes<'a>(
             .sum::<u64>()
 }
 
-/// Least-recently-used eviction. Sizes come from the database (archive sizes from `installed`,
-/// bundle sizes from `sizes`); only a bundle without a recorded size is measured on disk. A
-/// version's bytes are what evicting it frees: its archive and bundle unless another installed
-/// version still uses them.
-pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
-    let empty = GcReport {
-        evicted: Vec::new(),
-        freed: 0,
-        kept_pinned: Vec::new(),
-        bytes_before: 0,
-        bytes_after: 0,
-        dry_run: limits.dry_run,
+/// The `*.json` files of tier 1 whose hash no installed version has, with their modification
+/// times, least recently modified first.
+fn unowned_tier1(
+    home: &Home,
+    owned: &BTreeSet<&str>,
+) -> Vec<(String, std::time::SystemTime, Unowned)> {
+    let sym = home.symbolic();
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&sym) else {
+        return out;
     };
-    if !home.db_path().is_file() {
-        return Ok(empty);
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Names starting with a dot are files being written.
+        let Some(hash) = name.strip_suffix(".json").filter(|h| !h.starts_with('.')) else {
+            continue;
+        };
+        if owned.contains(hash) {
+            continue;
+        }
+        let Ok(m) = e.metadata() else { continue };
+        if !m.is_file() {
+            continue;
+        }
+        let modified = m.modified().unwrap_or(std::time::UNIX_EPOCH);
+        let meta = std::fs::metadata(sym.join(format!("{hash}.meta"))).map_or(0, |m| m.len());
+        out.push((
+            hash.to_string(),
+            modified,
+            Unowned {
+                path: e.path().display().to_string(),
+                bytes: m.len() + meta,
+                modified: rfc3339(modified),
+            },
+        ));
     }
-    let db = Db::open(&home.db_path())?;
-    let pins = if limits.force {
-        BTreeSet::new()
+    out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+/// Removes an unowned tier-1 DAG, its `.meta` and its `index.db` row, unless an installed version
+/// owns its hash by now. Returns whether it was removed.
+fn remove_unowned(home: &Home, db: Option<&Db>, hash: &str) -> Result<bool, CacheError> {
+    if let Some(db) = db
+        && db.users("phasic_hash", hash)? > 0
+    {
+        return Ok(false);
+    }
+    let sym = home.symbolic();
+    remove_file(&sym.join(format!("{hash}.json")))?;
+    remove_file(&sym.join(format!("{hash}.meta")))?;
+    if sym.join("index.db").is_file() {
+        SymbolicIndex::open(&sym.join("index.db"))?.remove(hash)?;
+    }
+    Ok(true)
+}
+
+/// Something gc may evict: an installed version (with its last use) or an unowned tier-1 file.
+enum Candidate {
+    Version(crate::install::db::Installed, String),
+    File(String, Unowned),
+}
+
+/// Least-recently-used eviction of installed versions and of the tier-1 files no installed
+/// version owns (phasic's own results), in one order: a version by its last use, a file by its
+/// modification time. Unowned files modified within [`UNOWNED_GRACE`] are kept.
+///
+/// Sizes come from the database (archive sizes from `installed`, bundle sizes from `sizes`);
+/// only a bundle without a recorded size is measured on disk. A version's bytes are what
+/// evicting it frees: its archive and bundle unless another installed version still uses them.
+pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
+    let db = if home.db_path().is_file() {
+        Some(Db::open(&home.db_path())?)
     } else {
-        pinned(&db)?
+        None
     };
-    let rows = db.with_last_use()?;
+    let (pins, rows) = match &db {
+        Some(db) if !limits.force => (pinned(db)?, db.with_last_use()?),
+        Some(db) => (BTreeSet::new(), db.with_last_use()?),
+        None => (BTreeSet::new(), Vec::new()),
+    };
     let installed: Vec<_> = rows.iter().map(|(i, _)| i.clone()).collect();
     let mut bundles = HashMap::new();
-    bundle_bytes(home, &db, &installed, &mut bundles)?;
+    if let Some(db) = &db {
+        bundle_bytes(home, db, &installed, &mut bundles)?;
+    }
     // How many installed versions use each archive and each bundle.
     let mut archive_users: HashMap<&str, usize> = HashMap::new();
     let mut bundle_users: HashMap<&str, usize> = HashMap::new();
@@ -430,25 +513,56 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
         *archive_users.entry(&i.archive_sha256).or_default() += 1;
         *bundle_users.entry(&i.content_hash).or_default() += 1;
     }
-    let before = store_bytes(&installed, &bundles);
-    let mut total = before;
+    let owned: BTreeSet<&str> = installed.iter().map(|i| i.phasic_hash.as_str()).collect();
+    let files = unowned_tier1(home, &owned);
+    let unowned_before: u64 = files.iter().map(|(_, _, f)| f.bytes).sum();
+    let before = store_bytes(&installed, &bundles) + unowned_before;
     let now = std::time::SystemTime::now();
+    let age_of = |t: std::time::SystemTime| now.duration_since(t).unwrap_or_default();
+
+    let mut order: Vec<(std::time::SystemTime, Candidate)> = rows
+        .into_iter()
+        .map(|(i, last_used)| {
+            let t = humantime::parse_rfc3339(&last_used).unwrap_or(std::time::UNIX_EPOCH);
+            (t, Candidate::Version(i, last_used))
+        })
+        .collect();
+    for (hash, t, f) in files {
+        if age_of(t) >= UNOWNED_GRACE {
+            order.push((t, Candidate::File(hash, f)));
+        }
+    }
+    order.sort_by_key(|(t, _)| *t);
+
+    let mut total = before;
     let mut report = GcReport {
+        evicted: Vec::new(),
+        freed: 0,
+        kept_pinned: Vec::new(),
+        unowned: Vec::new(),
+        unowned_freed: 0,
         bytes_before: before,
-        ..empty
+        bytes_after: 0,
+        dry_run: limits.dry_run,
     };
-    for (i, last_used) in rows {
-        let key = (i.name.clone(), i.version.clone(), i.registry.clone());
-        let too_old = limits.max_age.is_some_and(|age| {
-            humantime::parse_rfc3339(&last_used)
-                .map(|t| now.duration_since(t).unwrap_or_default() >= age)
-                .unwrap_or(true)
-        });
+    for (t, candidate) in order {
+        let too_old = limits.max_age.is_some_and(|age| age_of(t) >= age);
         let too_big = limits.max_size.is_some_and(|m| total > m);
         if !(too_old || too_big) {
             continue;
         }
-        if pins.contains(&key) {
+        let (i, last_used) = match candidate {
+            Candidate::File(hash, f) => {
+                if limits.dry_run || remove_unowned(home, db.as_ref(), &hash)? {
+                    total = total.saturating_sub(f.bytes);
+                    report.unowned_freed += f.bytes;
+                    report.unowned.push(f);
+                }
+                continue;
+            }
+            Candidate::Version(i, last_used) => (i, last_used),
+        };
+        if pins.contains(&(i.name.clone(), i.version.clone(), i.registry.clone())) {
             report
                 .kept_pinned
                 .push(format!("{} {} [{}]", i.name, i.version, i.registry));
@@ -472,8 +586,10 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
                 &i.content_hash,
                 bundles.get(&i.content_hash).copied().unwrap_or(0),
             );
-        if !limits.dry_run {
-            evict(home, &db, &i)?;
+        if !limits.dry_run
+            && let Some(db) = &db
+        {
+            evict(home, db, &i)?;
         }
         total = total.saturating_sub(bytes);
         report.freed += bytes;
@@ -485,13 +601,14 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
             bytes,
         });
     }
-    report.bytes_after = if limits.dry_run {
-        total
-    } else {
-        // What is installed now, other processes' installs included.
-        let after = db.list()?;
-        bundle_bytes(home, &db, &after, &mut bundles)?;
-        store_bytes(&after, &bundles)
+    report.bytes_after = match &db {
+        Some(db) if !limits.dry_run => {
+            // What is installed now, other processes' installs included.
+            let after = db.list()?;
+            bundle_bytes(home, db, &after, &mut bundles)?;
+            store_bytes(&after, &bundles) + unowned_before - report.unowned_freed
+        }
+        _ => total,
     };
     Ok(report)
 }

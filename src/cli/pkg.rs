@@ -192,7 +192,8 @@ pub enum CacheCommand {
         json: bool,
     },
     /// Evict least recently used versions (never what a project's ptd.lock pins, unless
-    /// --force). Defaults from [cache] in $PTD_HOME/config.toml.
+    /// --force) and tier-1 files that no installed version owns (phasic's own results), least
+    /// recently modified first. Defaults from [cache] in $PTD_HOME/config.toml.
     Gc {
         /// e.g. 20GB, 500MiB.
         #[arg(long, value_name = "SIZE")]
@@ -1020,9 +1021,22 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                         &format!("{k} (pinned by a ptd.lock; --force evicts it)"),
                     );
                 }
+                let verb = if dry_run { "Would remove" } else { "Removed" };
+                for f in &r.unowned {
+                    status(
+                        g,
+                        verb,
+                        &format!(
+                            "{} (no installed version owns it; {}, modified {})",
+                            f.path,
+                            human_size(f.bytes),
+                            f.modified
+                        ),
+                    );
+                }
                 status(
                     g,
-                    "Store",
+                    "Cache",
                     &format!(
                         "{} -> {}",
                         human_size(r.bytes_before),
