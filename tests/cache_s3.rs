@@ -151,3 +151,42 @@ fn an_s3_shared_layer_is_used_verified_and_synced_from() {
     .to_string();
     assert!(err.contains("not a ptd home (no ptd.db)"), "{err}");
 }
+
+#[test]
+fn an_s3_layer_that_does_not_answer_is_passed_over() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let user = User::new();
+    std::fs::create_dir_all(user.home()).unwrap();
+    std::fs::write(
+        user.home().join("config.toml"),
+        format!(
+            "[cache]\nshared = \"s3://lab-cache/cluster\"\nshared-endpoint = \"http://127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            &reg.index_url(),
+            "--json",
+        ],
+        &creds(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["installed"][0]["action"], "downloaded");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

@@ -130,7 +130,35 @@ impl Bucket {
         endpoint: Option<&str>,
         region: Option<&str>,
     ) -> Result<Bucket, FetchError> {
+        Bucket::build(bucket, endpoint, region, None)
+    }
+
+    /// Like [`Bucket::new`], for an optional source that is better passed over than waited for
+    /// (a shared cache layer): failed requests are retried at most twice, within `within`.
+    pub fn new_impatient(
+        bucket: &str,
+        endpoint: Option<&str>,
+        region: Option<&str>,
+        within: std::time::Duration,
+    ) -> Result<Bucket, FetchError> {
+        let retry = object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: within,
+            ..Default::default()
+        };
+        Bucket::build(bucket, endpoint, region, Some(retry))
+    }
+
+    fn build(
+        bucket: &str,
+        endpoint: Option<&str>,
+        region: Option<&str>,
+        retry: Option<object_store::RetryConfig>,
+    ) -> Result<Bucket, FetchError> {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(r) = retry {
+            b = b.with_retry(r);
+        }
         if let Some(e) = endpoint {
             b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
         }

@@ -97,7 +97,8 @@ impl SharedLayer {
         }
     }
 
-    /// A client for an S3 layer's bucket.
+    /// A client for an S3 layer's bucket. A layer that does not answer is passed over: at most
+    /// two retries within ten seconds.
     pub fn bucket(&self) -> Option<Result<crate::fetch::s3::Bucket, FetchError>> {
         match self {
             SharedLayer::Dir(_) => None,
@@ -106,10 +107,11 @@ impl SharedLayer {
                 endpoint,
                 region,
                 ..
-            } => Some(crate::fetch::s3::Bucket::new(
+            } => Some(crate::fetch::s3::Bucket::new_impatient(
                 bucket,
                 endpoint.as_deref(),
                 region.as_deref(),
+                std::time::Duration::from_secs(10),
             )),
         }
     }
