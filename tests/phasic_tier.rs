@@ -63,6 +63,32 @@ fn phasic_run(cache: &Path, graph: &Path, theta: &str, dir: &Path) -> Run {
     }
 }
 
+/// `ptd build MODEL -o OUT --with-phasic` as `user`, with the test Python: the bundle's and the
+/// phasic archive's paths.
+fn build_with_phasic(user: &User, model: &Path, out: &Path) -> (String, String) {
+    let py = python();
+    let run = user.run_env(
+        &[
+            "build",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--with-phasic",
+        ],
+        &[("PTD_PYTHON", py.to_str().unwrap())],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let printed: Vec<String> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    (printed[0].clone(), printed[1].clone())
+}
+
 #[test]
 fn phasic_loads_the_artifact_ptd_installed_instead_of_eliminating() {
     let reg = HttpRegistry::new();
@@ -70,26 +96,8 @@ fn phasic_loads_the_artifact_ptd_installed_instead_of_eliminating() {
     let out_dir = reg.publisher.dir.path().join("out");
     let py = python();
     let env = [("PTD_PYTHON", py.to_str().unwrap())];
-    let out = reg.publisher.run_env(
-        &[
-            "build",
-            model.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--with-phasic",
-        ],
-        &env,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
-    let (bundle, archive) = (&printed[0], &printed[1]);
+    let (bundle, archive) = build_with_phasic(&reg.publisher, &model, &out_dir);
+    let (bundle, archive) = (&bundle, &archive);
     assert!(
         archive.ends_with(".phasic-pcg3.phasic.tar.zst"),
         "{archive}"
@@ -98,23 +106,12 @@ fn phasic_loads_the_artifact_ptd_installed_instead_of_eliminating() {
     assert_eq!(meta.phasic_version, "0.32.1");
     assert_eq!(files.len(), 1);
     // The same artifact bytes when built again: phasic's output is deterministic.
-    let again = reg.publisher.dir.path().join("again");
-    let out = reg.publisher.run_env(
-        &[
-            "build",
-            model.to_str().unwrap(),
-            "-o",
-            again.to_str().unwrap(),
-            "--with-phasic",
-        ],
-        &env,
+    let (_, again) = build_with_phasic(
+        &reg.publisher,
+        &model,
+        &reg.publisher.dir.path().join("again"),
     );
-    assert!(out.status.success());
-    let (_, files2) = ptd::phasic::read(
-        &std::fs::read(again.join(Path::new(archive).file_name().unwrap())).unwrap(),
-        "again",
-    )
-    .unwrap();
+    let (_, files2) = ptd::phasic::read(&std::fs::read(&again).unwrap(), &again).unwrap();
     assert_eq!(files, files2);
 
     reg.publisher.ok(&[
@@ -255,28 +252,11 @@ fn a_phasic_traces_registry_moves_over_in_one_command() {
     // by the real phasic for the two-island model, one retracted entry, one with a wrong hash.
     let reg = HttpRegistry::new();
     let model = models().join("coalescent/two-island");
-    let py = python();
-    let out_dir = reg.publisher.dir.path().join("out");
-    let out = reg.publisher.run_env(
-        &[
-            "build",
-            model.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--with-phasic",
-        ],
-        &[("PTD_PYTHON", py.to_str().unwrap())],
+    let (_, archive) = build_with_phasic(
+        &reg.publisher,
+        &model,
+        &reg.publisher.dir.path().join("out"),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let archive = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string();
     let (meta, files) = ptd::phasic::read(&std::fs::read(&archive).unwrap(), &archive).unwrap();
     let bin = &files[0].1;
     let hash = &meta.phasic_hash;
