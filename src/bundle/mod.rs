@@ -430,6 +430,14 @@ fn entry_kind(t: tar::EntryType) -> &'static str {
     }
 }
 
+/// The name of an archive's first entry, reading no further than its header.
+pub fn first_entry(bytes: &[u8]) -> Option<String> {
+    let dec = zstd::stream::read::Decoder::new(bytes).ok()?;
+    let mut archive = tar::Archive::new(dec);
+    let first = archive.entries().ok()?.next()?.ok()?;
+    String::from_utf8(first.path_bytes().into_owned()).ok()
+}
+
 /// A plain file name: letters, digits, `-_.+`, not hidden.
 pub fn plain_name(name: &str) -> bool {
     !name.is_empty()

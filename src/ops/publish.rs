@@ -172,10 +172,13 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
     let input = Input::open(req.input)?;
     let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
+    // Each platform archive is read and verified once.
     let mut jax = Vec::new();
     for path in req.jax {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        jax.push((path.display().to_string(), bytes));
+        let source = path.display().to_string();
+        let d = crate::publish::describe_platform_archive(&bytes, &source)?;
+        jax.push((source, bytes, d));
     }
     let existing = index
         .read_entries(&entry.name)?
@@ -187,13 +190,12 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         // The same content: only platform archives for tags it lacks are added.
         let mut grown = old.clone();
         let mut upload = crate::publish::Upload::new();
-        for (source, bytes) in jax {
-            let tag = tag_of(&bytes, &source)?;
-            if old.artifacts.iter().any(|a| a.platform == tag) {
+        for (source, bytes, d) in jax {
+            if old.artifacts.iter().any(|a| a.platform == d.tag) {
                 continue;
             }
             upload.extend(sign_platform_archive(
-                &mut grown, bytes, &source, req.signer,
+                &mut grown, d, bytes, &source, req.signer,
             )?);
         }
         if upload.is_empty() {
@@ -228,9 +230,9 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
             pull_request: None,
         });
     }
-    for (source, bytes) in jax {
+    for (source, bytes, d) in jax {
         upload.extend(sign_platform_archive(
-            &mut entry, bytes, &source, req.signer,
+            &mut entry, d, bytes, &source, req.signer,
         )?);
     }
     if let Some(old) = existing {
@@ -258,11 +260,6 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         files,
         pull_request: None,
     })
-}
-
-/// The tag a platform archive was built for, read from its description.
-fn tag_of(bytes: &[u8], source: &str) -> Result<String> {
-    Ok(crate::publish::describe_platform_archive(bytes, source)?.tag)
 }
 
 /// Uploads files (each archive before its signature) into the version's place in the store.

@@ -334,15 +334,14 @@ pub struct PlatformDescription {
     pub content_hash: String,
 }
 
-/// Reads a platform archive of either kind (JAX cache entries or phasic artifacts), verified.
+/// Reads a platform archive of either kind (JAX cache entries or phasic artifacts, told apart by
+/// the first entry's name), verified.
 pub fn describe_platform_archive(
     bytes: &[u8],
     source: &str,
 ) -> Result<PlatformDescription, PublishError> {
     let refused = |e: crate::jax::JaxError| PublishError::Refused(e.to_string());
-    let first_is =
-        |name: &str| crate::bundle::described_files(bytes, source, name, |_| true).is_ok();
-    if first_is(crate::phasic::META) {
+    if crate::bundle::first_entry(bytes).as_deref() == Some(crate::phasic::META) {
         let (m, _) = crate::phasic::read(bytes, source).map_err(refused)?;
         return Ok(PlatformDescription {
             kind: "phasic",
@@ -363,17 +362,17 @@ pub fn describe_platform_archive(
 }
 
 /// Signs a platform archive (JAX compilation-cache entries from `ptd build --jax`, or phasic's
-/// artifacts from `ptd build --with-phasic`) as part of
-/// `entry`: its `jax.json` must name the entry's model, version and content hash. It is stored
-/// as `<bundle stem>.<tag>.jax.tar.zst` + `.minisig`, recorded in the entry, and both files are
-/// returned. `source` names the file in messages.
+/// artifacts from `ptd build --with-phasic`) as part of `entry`; `d` is what
+/// [`describe_platform_archive`] read from it, and must name the entry's model, version and
+/// content hash. It is stored as `<bundle stem>.<tag>.<kind>.tar.zst` + `.minisig`, recorded in
+/// the entry, and both files are returned. `source` names the file in messages.
 pub fn sign_platform_archive(
     entry: &mut IndexEntry,
+    d: PlatformDescription,
     bytes: Vec<u8>,
     source: &str,
     signer: &Signer,
 ) -> Result<Upload, PublishError> {
-    let d = describe_platform_archive(&bytes, source)?;
     if d.name != entry.name || d.version != entry.version || d.content_hash != entry.content_hash {
         return Err(PublishError::Refused(format!(
             "{source} was made from {} {} (content hash {}), not from this bundle, {} {} ({}); build it again with `ptd build --jax` or `--with-phasic`",
@@ -383,8 +382,8 @@ pub fn sign_platform_archive(
     let tag = d.tag;
     if entry.artifacts.iter().any(|a| a.platform == tag) {
         return Err(PublishError::Refused(format!(
-            "{} {} already has a JAX archive for {tag}",
-            entry.name, entry.version
+            "{} {} already has a {} archive for {tag}",
+            entry.name, entry.version, d.kind
         )));
     }
     let stem = entry.file.trim_end_matches(".ptd.tar.zst");
