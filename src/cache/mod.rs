@@ -639,6 +639,16 @@ fn remove_file(p: &Path) -> Result<(), CacheError> {
     }
 }
 
+/// Removes a file, or a directory in one atomic step ([`remove_dir_atomically`]); a path that is
+/// already gone is fine.
+pub fn remove_path(home: &Home, p: &Path) -> Result<(), CacheError> {
+    if p.is_dir() {
+        remove_dir_atomically(home, p)
+    } else {
+        remove_file(p)
+    }
+}
+
 /// Renames a directory into `tmp/` (one atomic step), then deletes it there.
 fn remove_dir_atomically(home: &Home, dir: &Path) -> Result<(), CacheError> {
     if !dir.exists() {

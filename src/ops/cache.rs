@@ -66,22 +66,7 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
         damaged.dedup();
         // What no installed version owns is removed: a later install fetches it again.
         for p in v.problems.iter().filter(|p| p.name.is_empty()) {
-            let path = std::path::Path::new(&p.path);
-            let gone = if path.is_dir() {
-                let away = ctx.home.tmp().join(format!(
-                    "removed-{}-{}",
-                    std::process::id(),
-                    path.file_name().unwrap_or_default().to_string_lossy()
-                ));
-                std::fs::create_dir_all(ctx.home.tmp())
-                    .map_err(|e| Error::io(ctx.home.tmp(), e))?;
-                std::fs::rename(path, &away)
-                    .and_then(|()| std::fs::remove_dir_all(&away))
-                    .map_err(|e| Error::io(path, e))
-            } else {
-                std::fs::remove_file(path).map_err(|e| Error::io(path, e))
-            };
-            gone?;
+            cache::remove_path(&ctx.home, std::path::Path::new(&p.path))?;
             repaired.push(format!("removed {}", p.path));
         }
         for (name, version) in damaged.into_iter().filter(|(n, _)| !n.is_empty()) {
