@@ -80,7 +80,7 @@ fn readers(bytes: &[u8]) -> [String; 3] {
                 .map_err(|e| e.to_string()),
         ),
         show(
-            bundle::plain_or_nested_files(bytes, "e.tar.zst")
+            ptd::cache::transfer::read_export(bytes, "e.tar.zst")
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
         ),

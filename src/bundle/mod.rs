@@ -465,7 +465,10 @@ pub fn described_files(
             }
             return Ok(());
         }
-        if path == meta || !path_ok(path) {
+        if path == meta {
+            return Err(format!("entry '{path}' appears twice"));
+        }
+        if !path_ok(path) {
             return Err(format!(
                 "entry '{path}' is not a file this archive may hold"
             ));
@@ -524,27 +527,6 @@ pub fn list_files(files: &Files) -> Vec<FileEntry> {
             sha256: sha256_hex(b),
         })
         .collect()
-}
-
-/// The files of an export archive: `export.json`, then `archives/<sha256>.ptd.tar.zst` entries
-/// (one directory level, plain names, each once).
-pub fn plain_or_nested_files(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
-    read_tar_zst(bytes, name, |path, files| {
-        let ok = path == "export.json"
-            || path.strip_prefix("archives/").is_some_and(|f| {
-                !f.is_empty()
-                    && !f.starts_with('.')
-                    && f.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            });
-        if !ok {
-            return Err(format!("entry '{path}' is not part of a ptd export"));
-        }
-        if files.iter().any(|(p, _)| p == path) {
-            return Err(format!("entry '{path}' appears twice"));
-        }
-        Ok(())
-    })
 }
 
 fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {

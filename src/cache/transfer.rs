@@ -13,6 +13,8 @@ use std::path::Path;
 
 pub const EXPORT_FORMAT: &str = "ptd-export";
 pub const EXPORT_VERSION: u32 = 1;
+/// The description entry, first in an export.
+pub const EXPORT_META: &str = "export.json";
 
 /// `export.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -98,10 +100,7 @@ pub fn export(
         entries,
     };
     let mj = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    let packed = crate::bundle::pack_entries(
-        std::iter::once(("export.json", mj.as_slice()))
-            .chain(blobs.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
-    );
+    let packed = crate::bundle::pack_described(EXPORT_META, &mj, &blobs);
     let sig = signer
         .sign(&packed, &trusted_comment(&packed, manifest.entries.len()))
         .map_err(|e| CacheError::Invalid(e.to_string()))?;
@@ -109,6 +108,31 @@ pub fn export(
     crate::index::source::write_atomic(file, &packed).map_err(super::io(file))?;
     crate::index::source::write_atomic(&sig_path, sig.as_bytes()).map_err(super::io(&sig_path))?;
     Ok(manifest)
+}
+
+/// Reads an export archive in memory: `export.json` first, then `archives/<sha256>.ptd.tar.zst`
+/// entries (one directory level, plain names, each once).
+pub fn read_export(
+    bytes: &[u8],
+    what: &str,
+) -> Result<(ExportManifest, crate::bundle::Files), CacheError> {
+    let (json, files) = crate::bundle::described_files(bytes, what, EXPORT_META, |path| {
+        path.strip_prefix("archives/").is_some_and(|f| {
+            !f.is_empty()
+                && !f.starts_with('.')
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+    })
+    .map_err(|e| CacheError::Invalid(e.to_string()))?;
+    let manifest: ExportManifest = serde_json::from_slice(&json)
+        .map_err(|e| CacheError::Invalid(format!("{what}: {EXPORT_META}: {e}")))?;
+    if manifest.format != EXPORT_FORMAT || manifest.version != EXPORT_VERSION {
+        return Err(CacheError::Invalid(format!(
+            "{what}: not a ptd export of format version {EXPORT_VERSION}"
+        )));
+    }
+    Ok((manifest, files))
 }
 
 /// Verifies an export completely, then installs its versions.
@@ -132,19 +156,7 @@ pub fn import(
         .verify(&bytes, trusted, &what)
         .map_err(|e| CacheError::Invalid(e.to_string()))?
         .to_string();
-    let files = crate::bundle::plain_or_nested_files(&bytes, &what)
-        .map_err(|e| CacheError::Invalid(e.to_string()))?;
-    let (first, rest) = files
-        .split_first()
-        .filter(|(f, _)| f.0 == "export.json")
-        .ok_or_else(|| CacheError::Invalid(format!("{what}: export.json must come first")))?;
-    let manifest: ExportManifest = serde_json::from_slice(&first.1)
-        .map_err(|e| CacheError::Invalid(format!("{what}: export.json: {e}")))?;
-    if manifest.format != EXPORT_FORMAT || manifest.version != EXPORT_VERSION {
-        return Err(CacheError::Invalid(format!(
-            "{what}: not a ptd export of format version {EXPORT_VERSION}"
-        )));
-    }
+    let (manifest, rest) = read_export(&bytes, &what)?;
     if comment != trusted_comment(&bytes, manifest.entries.len()) {
         return Err(CacheError::Invalid(format!(
             "{what}: the signed comment '{comment}' does not describe this file"

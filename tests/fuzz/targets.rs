@@ -47,7 +47,7 @@ pub fn lockfile(data: &[u8]) {
 pub fn archive(data: &[u8]) {
     let _ = ptd::bundle::unpack(data, "fuzz.ptd.tar.zst");
     let _ = ptd::jax::archive::read(data, "fuzz.jax.tar.zst");
-    let _ = ptd::bundle::plain_or_nested_files(data, "fuzz.tar.zst");
+    let _ = ptd::cache::transfer::read_export(data, "fuzz.tar.zst");
 }
 
 /// Symbolic DAG files: a DAG that reads is evaluated and emitted as a JAX module.
