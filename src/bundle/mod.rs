@@ -183,15 +183,20 @@ impl Built {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        std::io::Write::write_all(&mut tmp, &self.pack()).map_err(io)?;
-        publish_file(tmp, &path).map_err(io)?;
+        write_output(&path, &self.pack()).map_err(io)?;
         Ok(path)
     }
 }
 
-/// Moves a finished temporary file into place, readable by all like any other output file.
-pub fn publish_file(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+/// Writes an output file (an archive, a graph file) atomically: a temporary file in the same
+/// directory, readable by all like any other output file, synced, then renamed to `path`.
+pub fn write_output(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -212,15 +212,7 @@ fn graph_export(input: PathBuf, output: Option<PathBuf>) -> Result<ExitCode> {
     let input = Input::open(&input)?;
     let bytes = ptd::graph::GraphFile::to_bytes(input.graph());
     match output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(&path, e))?;
-            tmp.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
-            bundle::publish_file(tmp, &path).map_err(|e| Error::io(&path, e))?;
-        }
+        Some(path) => bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?,
         None => std::io::stdout()
             .write_all(&bytes)
             .map_err(|e| Error::io("<stdout>", e))?,

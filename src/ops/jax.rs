@@ -68,9 +68,7 @@ pub fn build_jax(
     let stem = stem.trim_end_matches(".ptd.tar.zst");
     let path = out_dir.join(format!("{stem}.{tag}.jax.tar.zst"));
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut out = tempfile::NamedTempFile::new_in(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    std::io::Write::write_all(&mut out, &bytes).map_err(|e| Error::io(&path, e))?;
-    crate::bundle::publish_file(out, &path).map_err(|e| Error::io(&path, e))?;
+    crate::bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?;
     Ok(JaxBuilt {
         path,
         tag,
@@ -92,9 +90,7 @@ pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<Path
     let stem = built.file_name();
     let stem = stem.trim_end_matches(".ptd.tar.zst");
     let path = out_dir.join(format!("{stem}.{tag}.phasic.tar.zst"));
-    let mut out = tempfile::NamedTempFile::new_in(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    std::io::Write::write_all(&mut out, &bytes).map_err(|e| Error::io(&path, e))?;
-    crate::bundle::publish_file(out, &path).map_err(|e| Error::io(&path, e))?;
+    crate::bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
 
