@@ -28,6 +28,13 @@ done
 # 1.1.0 was built with the wrong sample size; it stays listed for projects that locked it.
 "$ptd" yank coalescent/kingman@1.1.0 --registry "$new"
 
+# Clients refuse a snapshot older than one they have seen (rollback): the new one must count on
+# from the one it replaces.
+snapshot_version() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$1"; }
+old=$(snapshot_version registry-index/snapshot.json 2>/dev/null || echo 0)
+while (( $(snapshot_version "$new/snapshot.json") <= old )); do
+  "$ptd" registry resign "$new" >/dev/null
+done
 rm -rf registry-index
 cp -r "$new" registry-index
 rm -f registry-index/.ptd-index.lock

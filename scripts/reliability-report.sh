@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Regenerates docs/reliability.md: runs the fault-injection tests (tests/reliability.rs and
-# tests/archive_safety.rs) with PTD_RELIABILITY_REPORT set, so that each records how many faults
+# tests/archive_safety.rs, tests/trust.rs) with PTD_RELIABILITY_REPORT set, so that each records how many faults
 # of each kind it injected, how many ptd survived and how much data was lost, then writes the
 # table. Any fault not survived, or any data lost, fails the tests and leaves the document as is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
-PTD_RELIABILITY_REPORT="$report" cargo test --quiet --test reliability --test archive_safety
+PTD_RELIABILITY_REPORT="$report" cargo test --quiet --test reliability --test archive_safety --test trust
 python3 - "$report" docs/reliability.md <<'PY'
 import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-order = {"network": 0, "index": 1, "archive": 2, "crash": 3, "concurrency": 4}
+order = {"network": 0, "index": 1, "archive": 2, "trust": 3, "crash": 4, "concurrency": 5}
 titles = {
     "network": "Network (tests/reliability.rs, a local HTTP server)",
     "index": "Index attacks (tests/reliability.rs)",
     "archive": "Hostile archives (tests/archive_safety.rs)",
+    "trust": "Hostile but validly signed bundles (tests/trust.rs)",
     "crash": "Crashes (tests/reliability.rs)",
     "concurrency": "Concurrency (tests/reliability.rs)",
 }
@@ -64,6 +65,15 @@ out += [
     "  signing; each refused with a message naming the attack, the installed cache untouched.",
     "- **Hostile archives**: crafted tar + zstd archives through the bundle, JAX platform archive",
     "  and export readers, and signed hostile bundles installed from a registry.",
+    "- **Hostile but validly signed bundles**: bundles signed by the registry's own key that",
+    "  claim another model's phasic hash, carry a DAG that is not their graph's (another model's,",
+    "  one constant changed, the elimination of the graph with one rate doubled), carry a",
+    "  hostile generated module (format version 2), hold invalid content (1e400, NaN, 200,000-deep",
+    "  nesting, an operand out of range, a graph claiming 4 billion vertices) or data outside",
+    "  their files (zero padding after the tar, a skippable zstd frame), and a tier-1 entry",
+    "  already holding other bytes. Each is refused (or, for the module and the tier-1 entry,",
+    "  never run and never replaced) with the cache and the victim's DAG unchanged, `ptd verify`",
+    "  clean, and repair settling in one run.",
     "- **Crashes**: `ptd install` of up to five models killed with SIGKILL after a random delay",
     "  (0-120 ms, downloads throttled, the cache emptied before half the runs); after each kill",
     "  `ptd cache verify` must find nothing corrupt or partial; at the end the install completes",

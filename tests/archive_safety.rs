@@ -264,46 +264,8 @@ fn lowered_caps_apply_per_file_and_in_total() {
 /// Lists `bytes` as `lab/evil 1.0.0` in the registry, with a valid signature by the registry's
 /// key: a publisher that turned hostile.
 fn list_hostile(reg: &HttpRegistry, bytes: &[u8]) {
-    use sha2::Digest;
-    let file = "lab-evil-1.0.0.ptd.tar.zst";
-    let store = reg.artifacts();
-    std::fs::create_dir_all(&store).unwrap();
-    let path = store.join(file);
-    std::fs::write(&path, bytes).unwrap();
-    let content_hash = "cd".repeat(32);
-    reg.publisher.ok(&[
-        "sign",
-        path.to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-        "--trusted-comment",
-        &format!("ptd-bundle name=lab/evil version=1.0.0 content_hash={content_hash}"),
-    ]);
-    let pubkey = std::fs::read_to_string(reg.key.with_extension("pub")).unwrap();
-    let key_id = pubkey
-        .lines()
-        .next()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let line = serde_json::json!({
-        "name": "lab/evil", "version": "1.0.0", "file": file,
-        "sha256": hex::encode(sha2::Sha256::digest(bytes)), "size": bytes.len(),
-        "content_hash": content_hash, "phasic_hash": "ab".repeat(32),
-        "canonical_hash": "ef".repeat(32), "parameters": ["theta"], "key_id": key_id,
-    });
-    let index = reg.index_dir().join("lab/evil");
-    std::fs::create_dir_all(index.parent().unwrap()).unwrap();
-    std::fs::write(&index, format!("{line}\n")).unwrap();
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        reg.index_dir().to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-    ]);
+    let (c, p, k) = ("cd".repeat(32), "ab".repeat(32), "ef".repeat(32));
+    reg.list_signed("lab/evil", "1.0.0", bytes, (&c, &p, &k));
 }
 
 #[test]

@@ -205,7 +205,7 @@ fn build_is_byte_identical_and_evaluates_like_the_model() {
     .unwrap();
     assert_eq!(m["name"], "coalescent/block-counting");
     assert_eq!(m["content_hash"].as_str().unwrap().len(), 64);
-    assert_eq!(m["files"].as_array().unwrap().len(), 4);
+    assert_eq!(m["files"].as_array().unwrap().len(), 3);
 }
 
 #[test]

@@ -417,6 +417,9 @@ fn report_items(g: Global, items: &[Item], json: bool) {
         if let Some(note) = &i.jax_note {
             status(g, "Note", note);
         }
+        if let Some(note) = &i.tier1_note {
+            status(g, "Note", note);
+        }
     }
 }
 

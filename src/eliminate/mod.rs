@@ -17,10 +17,12 @@
 //! structure of the triangular solves. Evaluating it for a theta computes the DAG once and then
 //! runs one forward and one backward sweep per moment.
 
+mod check;
 pub mod dag;
 mod format;
 
 use crate::graph::Graph;
+pub use check::{CheckError, SplitMix, random_thetas};
 pub use dag::{Dag, DagBuilder, Id, Node};
 pub use format::{FORMAT, FORMAT_VERSION, SymbolicFormatError};
 use std::collections::{BTreeMap, BTreeSet};

@@ -278,6 +278,8 @@ pub struct Outcome {
     pub phasic_files: usize,
     /// Why some of the version's platform archives (JAX, phasic) were not installed.
     pub jax_note: Option<String>,
+    /// Tier 1 already held other bytes under this graph's hash; they were left in place.
+    pub tier1_note: Option<String>,
 }
 
 /// Platform archive files to place, and why others were not.
@@ -411,7 +413,9 @@ impl Installer<'_> {
             && self.home.archive_path(&i.archive_sha256).is_file()
         {
             let extras = self.obtain_platform(entry).await?;
-            self.place_tier1(&i, &self.home.bundle_dir(&i.content_hash))?;
+            let dir = self.home.bundle_dir(&i.content_hash);
+            refresh_evaluator(&dir)?;
+            let tier1_note = self.place_tier1(&i, &dir)?;
             let jax_files = self.place_tier2(&extras.jax)?;
             let phasic_files = self.place_phasic(&extras.phasic)?;
             let jax_note = extras.note();
@@ -424,6 +428,7 @@ impl Installer<'_> {
                 jax_files,
                 phasic_files,
                 jax_note,
+                tier1_note,
                 installed: i,
                 origin: Origin::Store,
                 already: true,
@@ -431,19 +436,20 @@ impl Installer<'_> {
         }
         let (archive_sha, origin) = self.obtain(entry).await?;
         let path = self.home.archive_path(&archive_sha);
-        // Decompressing and hashing run on the blocking pool, so that several bundles are
-        // verified at once.
+        // Decompressing, hashing and checking run on the blocking pool, so that several
+        // bundles are verified at once. Nothing the manifest claims is taken on trust: the
+        // graph's hashes are computed here and the DAG is checked against the graph.
         let (size, manifest, files) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
                 let bytes = std::fs::read(&path).map_err(|e| InstallError::io(&path, e))?;
-                match bundle::verify(&bytes, &path.display().to_string()) {
+                match checked_files(&bytes, &path.display().to_string()) {
                     Ok((m, f)) => Ok((bytes.len() as u64, m, f)),
                     Err(err) => {
                         // Signed but not a valid bundle: it must not stay in the store. The
                         // caller holds the archive's lock.
                         let _ = std::fs::remove_file(&path);
-                        Err(err.into())
+                        Err(err)
                     }
                 }
             })
@@ -473,7 +479,7 @@ impl Installer<'_> {
                 .await
                 .expect("extract task")?
         };
-        self.place_tier1(&installed, &dir)?;
+        let tier1_note = self.place_tier1(&installed, &dir)?;
         let jax_files = self.place_tier2(&extras.jax)?;
         let phasic_files = self.place_phasic(&extras.phasic)?;
         let jax_note = extras.note();
@@ -483,6 +489,7 @@ impl Installer<'_> {
             jax_files,
             phasic_files,
             jax_note,
+            tier1_note,
             installed,
             origin,
             already: false,
@@ -500,7 +507,7 @@ impl Installer<'_> {
         {
             return Ok((e.sha256.clone(), Origin::Store));
         }
-        if let Some(layer @ SharedLayer::S3 { .. }) = &self.home.shared {
+        if let Some(layer) = &self.home.shared {
             let part = self
                 .home
                 .tmp()
@@ -508,39 +515,25 @@ impl Installer<'_> {
             std::fs::create_dir_all(self.home.tmp())
                 .map_err(|err| InstallError::io(&self.home.tmp(), err))?;
             let key = layer.key(&format!("archives/{}.ptd.tar.zst", e.sha256));
-            // Read-only and unlocked: a missing, damaged or partial object is simply not used.
-            if let Some(Ok(bucket)) = layer.bucket()
-                && bucket
-                    .download(&key, &part, &e.sha256, e.size)
-                    .await
-                    .is_ok()
-            {
+            // Read-only and unlocked: a missing, damaged or partial copy there is simply not used.
+            let copied = match layer {
+                SharedLayer::Dir(_) => {
+                    let src = PathBuf::from(&key);
+                    src.is_file() && copy_local(&src, &part, &e.sha256, e.size).is_ok()
+                }
+                SharedLayer::S3 { .. } => match layer.bucket() {
+                    Some(Ok(bucket)) => bucket
+                        .download(&key, &part, &e.sha256, e.size)
+                        .await
+                        .is_ok(),
+                    _ => false,
+                },
+            };
+            if copied {
                 std::fs::rename(&part, &dest).map_err(|err| InstallError::io(&dest, err))?;
                 return Ok((e.sha256.clone(), Origin::Shared(layer.describe())));
             }
             let _ = std::fs::remove_file(&part);
-        }
-        if let Some(SharedLayer::Dir(shared)) = &self.home.shared {
-            let src = Home {
-                root: shared.clone(),
-                ..self.home.clone()
-            }
-            .archive_path(&e.sha256);
-            if src.is_file() {
-                let part =
-                    self.home
-                        .tmp()
-                        .join(format!("{}.{}.part", e.sha256, std::process::id()));
-                // Read-only and unlocked: a damaged or partial copy there is simply not used.
-                if copy_local(&src, &part, &e.sha256, e.size).is_ok() {
-                    std::fs::rename(&part, &dest).map_err(|err| InstallError::io(&dest, err))?;
-                    return Ok((
-                        e.sha256.clone(),
-                        Origin::Shared(shared.display().to_string()),
-                    ));
-                }
-                let _ = std::fs::remove_file(&part);
-            }
         }
         let mut tried = Vec::new();
         if !self.offline {
@@ -886,6 +879,7 @@ impl Installer<'_> {
             jax_files: 0,
             phasic_files,
             jax_note: None,
+            tier1_note: None,
         })
     }
 
@@ -1044,7 +1038,11 @@ impl Installer<'_> {
     }
 
     /// Tier 1: `symbolic/<phasic hash>.json` + `.meta`, and its row in `index.db`.
-    fn place_tier1(&self, i: &Installed, bundle_dir: &Path) -> Result<(), InstallError> {
+    fn place_tier1(
+        &self,
+        i: &Installed,
+        bundle_dir: &Path,
+    ) -> Result<Option<String>, InstallError> {
         place_tier1(self.home, i, bundle_dir)
     }
 }
@@ -1060,34 +1058,111 @@ pub fn place_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
     std::fs::hard_link(src, dst).or_else(|_| std::fs::copy(src, dst).map(drop))
 }
 
-/// Places an installed bundle's DAG into the symbolic tier.
-pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), InstallError> {
+/// How [`place_new`] left a name.
+#[derive(Debug, PartialEq)]
+enum Placed {
+    /// The file was placed.
+    New,
+    /// The name already held the same bytes.
+    Same,
+    /// The name already held other bytes; they were left alone.
+    Other,
+}
+
+/// Puts a copy (reflink, hard link or copy) of `src` at `target` unless `target` exists, never
+/// replacing what is there: the copy is made under a temporary name beside `target`, then linked
+/// to `target`, which fails if the name exists (a rename would replace it). A failed copy leaves
+/// no temporary behind, and the error names `target`.
+fn place_new(src: &Path, target: &Path, sha256: &str) -> Result<Placed, InstallError> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let existing = |target: &Path| -> Result<Placed, InstallError> {
+        if same_file(src, target) {
+            return Ok(Placed::Same);
+        }
+        let size = std::fs::metadata(src)
+            .map_err(|e| InstallError::io(src, e))?
+            .len();
+        let same = std::fs::metadata(target).is_ok_and(|m| m.len() == size)
+            && crate::fetch::hash_file(target).is_ok_and(|h| h == sha256);
+        Ok(if same { Placed::Same } else { Placed::Other })
+    };
+    if target.exists() {
+        return existing(target);
+    }
+    let tmp = dir.join(format!(
+        ".link-{}-{:016x}",
+        std::process::id(),
+        bundle::random_seed()
+    ));
+    if let Err(e) = place_copy(src, &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(InstallError::io(target, e));
+    }
+    let linked = std::fs::hard_link(&tmp, target);
+    let result = match linked {
+        Ok(()) => Ok(Placed::New),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => existing(target),
+        // A filesystem without hard links: rename, having just seen the name free.
+        Err(_) if !target.exists() => std::fs::rename(&tmp, target)
+            .map(|()| Placed::New)
+            .map_err(|e| InstallError::io(target, e)),
+        Err(_) => existing(target),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Whether two paths are the same file (one inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    let _ = (a, b);
+    false
+}
+
+/// Places an installed bundle's DAG into the symbolic tier under the graph's phasic hash (which
+/// installing computed from the graph, and whose DAG it checked against the graph). A tier-1
+/// name is never replaced: when it already holds other bytes they stay, and the returned note
+/// says so (`ptd cache verify --repair` settles it).
+pub fn place_tier1(
+    home: &Home,
+    i: &Installed,
+    bundle_dir: &Path,
+) -> Result<Option<String>, InstallError> {
     let sym = home.symbolic();
     std::fs::create_dir_all(&sym).map_err(|e| InstallError::io(&sym, e))?;
     let dag_src = bundle_dir.join("dag.json");
     let target = sym.join(format!("{}.json", i.phasic_hash));
     let meta_path = sym.join(format!("{}.meta", i.phasic_hash));
+    let manifest_path = bundle_dir.join("manifest.json");
     let manifest: bundle::Manifest = serde_json::from_slice(
-        &std::fs::read(bundle_dir.join("manifest.json"))
-            .map_err(|e| InstallError::io(bundle_dir, e))?,
+        &std::fs::read(&manifest_path).map_err(|e| InstallError::io(&manifest_path, e))?,
     )
-    .map_err(|e| InstallError::io(bundle_dir, std::io::Error::other(e)))?;
-    let size = std::fs::metadata(&dag_src)
-        .map_err(|e| InstallError::io(&dag_src, e))?
-        .len();
-    let dag_ok = std::fs::metadata(&target)
-        .map(|m| m.len() == size)
-        .unwrap_or(false);
-    if !dag_ok {
-        // A reflink or hard link to the bundle's verified copy when the filesystem allows (no
-        // second copy of a large DAG), else a copy; either way renamed into place.
-        let tmp = tempfile::Builder::new()
-            .prefix(".link-")
-            .make_in(&sym, |p| place_copy(&dag_src, p))
-            .map_err(|e| InstallError::io(&dag_src, e))?;
-        tmp.persist(&target)
-            .map_err(|e| InstallError::io(&target, e.error))?;
+    .map_err(|e| InstallError::io(&manifest_path, std::io::Error::other(e)))?;
+    let dag_sha = manifest
+        .files
+        .iter()
+        .find(|f| f.path == "dag.json")
+        .map(|f| f.sha256.clone())
+        .unwrap_or_default();
+    let placed = place_new(&dag_src, &target, &dag_sha)?;
+    if placed == Placed::Other {
+        return Ok(Some(format!(
+            "{} already holds other bytes for this graph; they were left in place (a tier-1 entry is never replaced by an install): `ptd verify` tells whether they belong to the graph, `ptd cache verify --repair` replaces them if not",
+            target.display()
+        )));
     }
+    if placed == Placed::Same && meta_path.is_file() {
+        return Ok(None);
+    }
+    let size = std::fs::metadata(&target)
+        .map_err(|e| InstallError::io(&target, e))?
+        .len();
     let meta = serde_json::json!({
         "name": i.name,
         "version": i.version,
@@ -1114,6 +1189,63 @@ pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), 
         manifest.graph.edges,
         &String::from_utf8_lossy(&meta_bytes),
     )?;
+    Ok(None)
+}
+
+/// Verifies and checks a bundle archive ([`bundle::check`]) and adds ptd's evaluator, derived
+/// from the checked DAG, to the files to extract.
+fn checked_files(
+    bytes: &[u8],
+    name: &str,
+) -> Result<(bundle::Manifest, bundle::Files), InstallError> {
+    let c = bundle::check(bytes, name, bundle::random_seed())?;
+    let mut files = c.files;
+    files.extend(
+        evaluator_files(&c.manifest, &c.symbolic)
+            .into_iter()
+            .map(|(n, b)| (n.to_string(), b)),
+    );
+    Ok((c.manifest, files))
+}
+
+/// ptd's evaluator module and the tables derived from a checked DAG.
+pub fn evaluator_files(
+    m: &bundle::Manifest,
+    s: &crate::eliminate::Symbolic,
+) -> [(&'static str, Vec<u8>); 2] {
+    crate::jax::emit::evaluator_files(
+        s,
+        &crate::jax::emit::Header {
+            name: &m.name,
+            version: &m.version,
+            parameters: &m.parameters,
+            graph_hash: &m.hashes.canonical,
+        },
+    )
+}
+
+/// Rewrites an installed bundle's evaluator (module and tables, from its DAG) when the module is
+/// not this ptd's or the tables are missing: a bundle directory installed by an older ptd.
+pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
+    let module = dir.join(crate::jax::EVALUATOR);
+    let tables = dir.join(crate::jax::EVALUATOR_TABLES);
+    let current = std::fs::read(&module).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
+    if current && tables.is_file() {
+        return Ok(());
+    }
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(|e| InstallError::io(&p, e))
+    };
+    let manifest: bundle::Manifest = serde_json::from_slice(&read("manifest.json")?)
+        .map_err(|e| InstallError::io(&dir.join("manifest.json"), std::io::Error::other(e)))?;
+    let dag = dir.join("dag.json");
+    let s = crate::eliminate::Symbolic::from_bytes(&read("dag.json")?, &dag.display().to_string())
+        .map_err(bundle::BundleError::from)?;
+    for (name, bytes) in evaluator_files(&manifest, &s) {
+        let p = dir.join(name);
+        write_atomic(&p, &bytes).map_err(|e| InstallError::io(&p, e))?;
+    }
     Ok(())
 }
 
@@ -1173,6 +1305,17 @@ fn extract(
 ) -> Result<PathBuf, InstallError> {
     let dir = home.bundle_dir(content_hash);
     if dir.join("manifest.json").is_file() {
+        // The bundle's files are immutable once placed; ptd's evaluator beside them is
+        // rewritten when it is not what this ptd derives.
+        for (name, data) in files
+            .iter()
+            .filter(|(n, _)| n == crate::jax::EVALUATOR || n == crate::jax::EVALUATOR_TABLES)
+        {
+            let p = dir.join(name);
+            if std::fs::read(&p).ok().as_deref() != Some(data.as_slice()) {
+                write_atomic(&p, data).map_err(|e| InstallError::io(&p, e))?;
+            }
+        }
         return Ok(dir);
     }
     let tmp = tempfile::Builder::new()
@@ -1182,8 +1325,7 @@ fn extract(
     for (name, data) in files {
         // The reader admits only the bundle's own file names; a name that could leave the
         // directory is refused here too.
-        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
-        if !plain {
+        if !bundle::plain_name(name) {
             return Err(InstallError::Mismatch {
                 name: content_hash.to_string(),
                 version: String::new(),
@@ -1267,7 +1409,7 @@ pub fn install_archive(
             expect.archive_sha256
         )));
     }
-    let (m, files) = bundle::verify(bytes, &format!("{} {}", expect.name, expect.version))?;
+    let (m, files) = checked_files(bytes, &format!("{} {}", expect.name, expect.version))?;
     check_manifest(expect, &m)?;
     let dest = home.archive_path(&sha);
     if !dest.is_file() {

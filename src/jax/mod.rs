@@ -1,4 +1,4 @@
-//! The JAX tier: the evaluator module generated from a DAG ([`emit`]), the user's Python and
+//! The JAX tier: the evaluator (ptd's module and the tables it derives from a DAG, [`emit`]), the user's Python and
 //! its JAX ([`JaxEnv`], asked once and cached), the tag that says exactly where compiled code
 //! can be reused, compiling into a persistent cache directory, and platform archives of those
 //! cache entries ([`archive`]).
@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// File name of the evaluator module inside a bundle.
+/// File name of the evaluator module ptd writes into an installed bundle's directory.
 pub const EVALUATOR: &str = "evaluator.py";
+/// File name of the evaluator's tables, derived from the verified DAG, beside the module.
+pub const EVALUATOR_TABLES: &str = "evaluator.bin";
 
 const QUERY: &str = include_str!("query.py");
 const COMPILE: &str = include_str!("compile.py");

@@ -64,6 +64,22 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
             .collect();
         damaged.sort();
         damaged.dedup();
+        // A tier-1 DAG that is not an installed version's, and an evaluator that is not ptd's,
+        // are removed: installing again places the version's own (an install never replaces a
+        // tier-1 entry by itself).
+        let sym = ctx.home.symbolic();
+        for p in &v.problems {
+            let path = std::path::Path::new(&p.path);
+            let derived = path
+                .file_name()
+                .is_some_and(|f| f == crate::jax::EVALUATOR || f == crate::jax::EVALUATOR_TABLES);
+            if path.parent() == Some(sym.as_path()) {
+                cache::remove_path(&ctx.home, path)?;
+                cache::remove_path(&ctx.home, &path.with_extension("meta"))?;
+            } else if derived {
+                cache::remove_path(&ctx.home, path)?;
+            }
+        }
         // What no installed version owns is removed: a later install fetches it again.
         for p in v.problems.iter().filter(|p| p.name.is_empty()) {
             cache::remove_path(&ctx.home, std::path::Path::new(&p.path))?;

@@ -30,6 +30,9 @@ pub struct Item {
     /// Why some of the version's platform archives (JAX, phasic) were not installed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jax_note: Option<String>,
+    /// Tier 1 already held other bytes under this graph's hash; they were left in place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier1_note: Option<String>,
 }
 
 impl Item {
@@ -64,6 +67,7 @@ impl Item {
             jax_files: o.jax_files,
             phasic_files: o.phasic_files,
             jax_note: o.jax_note.clone(),
+            tier1_note: o.tier1_note.clone(),
         }
     }
 }

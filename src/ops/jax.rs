@@ -35,11 +35,15 @@ pub fn build_jax(
     let env = ctx.jax.env()?;
     let tag = env.tag();
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    // The evaluator exactly as `ptd install` writes it: ptd's module and the DAG's tables.
+    let dag = built.payload("dag.json").expect("every bundle has a DAG");
+    let symbolic = crate::eliminate::Symbolic::from_bytes(dag, "dag.json")
+        .map_err(crate::bundle::BundleError::from)?;
+    for (name, bytes) in crate::install::evaluator_files(&built.manifest, &symbolic) {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
+    }
     let module = tmp.path().join(EVALUATOR);
-    let text = built
-        .payload(EVALUATOR)
-        .expect("every bundle has an evaluator");
-    std::fs::write(&module, text).map_err(|e| Error::io(&module, e))?;
     let cache = tmp.path().join("cache");
     let compiled = crate::jax::compile(ctx.jax.python(), &module, batches, moments, &cache)?;
     let files = archive::cache_files(&cache)?;
@@ -110,12 +114,17 @@ pub fn installed(ctx: &Context, query: &str) -> Result<Found> {
 pub fn which(ctx: &Context, query: &str) -> Result<PathBuf> {
     let found = installed(ctx, query)?;
     let path = Path::new(&found.bundle).join(EVALUATOR);
-    if !path.is_file() {
+    // Only ptd's own module is ever handed to Python: the file beside an installed bundle that
+    // an older ptd wrote (from the bundle) or anything else put there is refused.
+    let ours = std::fs::read(&path).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
+    if !ours || !path.with_file_name(crate::jax::EVALUATOR_TABLES).is_file() {
         return Err(Error::Usage(format!(
-            "{} {} was installed from a bundle without {EVALUATOR} ({}): reinstall it with this ptd",
+            "{} {}: {} is not this ptd's evaluator module (installed by another ptd, or altered): `ptd install {}@={}` or `ptd cache verify --repair` writes it again",
             found.name,
             found.version,
-            path.display()
+            path.display(),
+            found.name,
+            found.version
         )));
     }
     Ok(path)

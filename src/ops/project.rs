@@ -228,6 +228,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
             symbolic: symbolic.display().to_string(),
             jax_files: 0,
             jax_note: None,
+            tier1_note: None,
             phasic_files: 0,
         });
     }

@@ -104,12 +104,34 @@ pub struct Verified {
 }
 
 /// `ptd verify`: re-hashes every installed archive, every extracted file (against its
-/// manifest and the content hash) and every symbolic DAG in the cache tier.
+/// manifest and the content hash) and every symbolic DAG in the cache tier; parses each bundle's
+/// graph and DAG and checks them as installing does (the graph gives the recorded hashes, the DAG
+/// belongs to the graph); checks that the evaluator beside them is ptd's module with the tables
+/// of that DAG; and that tier 1 holds, under each installed graph's hash, the DAG of a version
+/// installed with that graph.
 pub fn verify(ctx: &Context) -> Result<Verified> {
     let installed = list(ctx)?;
     let mut problems = Vec::new();
     let mut files = 0;
+    // The DAGs installed versions hold, by graph: what tier 1 may hold under each hash.
+    let mut dags: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    let mut manifests = Vec::new();
     for i in &installed {
+        let mpath = ctx.home.bundle_dir(&i.content_hash).join("manifest.json");
+        let manifest = std::fs::read(&mpath)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(|e| e.to_string()));
+        if let Ok(m) = &manifest
+            && let Some(f) = m.files.iter().find(|f| f.path == "dag.json")
+        {
+            dags.entry(i.phasic_hash.clone())
+                .or_default()
+                .insert(f.sha256.clone());
+        }
+        manifests.push((mpath, manifest));
+    }
+    for (i, (mpath, manifest)) in installed.iter().zip(manifests) {
         let mut problem = |path: &std::path::Path, message: String| {
             problems.push(Problem {
                 name: i.name.clone(),
@@ -129,11 +151,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             Err(e) => problem(&archive, e.to_string()),
         }
         let dir = ctx.home.bundle_dir(&i.content_hash);
-        let mpath = dir.join("manifest.json");
-        let manifest: Manifest = match std::fs::read(&mpath)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
+        let manifest = match manifest {
             Ok(m) => m,
             Err(e) => {
                 problem(&mpath, e);
@@ -146,31 +164,78 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
                 "the manifest's files do not give the installed content hash".into(),
             );
         }
-        let mut dag_sha = None;
-        for f in &manifest.files {
+        // The data files (an older bundle's generated module is neither kept nor run).
+        let mut data = vec![("manifest.json".to_string(), Vec::new())];
+        let mut whole = true;
+        for f in manifest
+            .files
+            .iter()
+            .filter(|f| crate::bundle::PAYLOAD.contains(&f.path.as_str()))
+        {
             let p = dir.join(&f.path);
             files += 1;
-            match hash_file(&p) {
-                Ok(h) if h == f.sha256 => {}
-                Ok(h) => problem(
-                    &p,
-                    format!("SHA-256 is {h}, the manifest says {}", f.sha256),
-                ),
-                Err(e) => problem(&p, e.to_string()),
+            match std::fs::read(&p) {
+                Ok(b) if crate::index::sha256_hex(&b) == f.sha256 => data.push((f.path.clone(), b)),
+                Ok(b) => {
+                    whole = false;
+                    problem(
+                        &p,
+                        format!(
+                            "SHA-256 is {}, the manifest says {}",
+                            crate::index::sha256_hex(&b),
+                            f.sha256
+                        ),
+                    )
+                }
+                Err(e) => {
+                    whole = false;
+                    problem(&p, e.to_string())
+                }
             }
-            if f.path == "dag.json" {
-                dag_sha = Some(f.sha256.clone());
+        }
+        if whole && data.len() == 1 + crate::bundle::PAYLOAD.len() {
+            let name = dir.display().to_string();
+            match crate::bundle::check_files(&manifest, &data, &name, crate::bundle::random_seed())
+            {
+                Ok((_, _, symbolic)) => {
+                    for (file, want) in crate::install::evaluator_files(&manifest, &symbolic) {
+                        let p = dir.join(file);
+                        files += 1;
+                        if std::fs::read(&p).ok().as_deref() != Some(want.as_slice()) {
+                            problem(
+                                &p,
+                                "not ptd's evaluator for this DAG (missing, altered, or written by another ptd); `ptd cache verify --repair` rewrites it".into(),
+                            );
+                        }
+                    }
+                    if manifest.hashes.phasic != i.phasic_hash {
+                        problem(
+                            &mpath,
+                            "the graph's phasic hash is not the one the version was recorded under"
+                                .into(),
+                        );
+                    }
+                }
+                Err(e) => problem(&dir, e.to_string()),
             }
         }
         let sym = ctx.home.symbolic().join(format!("{}.json", i.phasic_hash));
         files += 1;
-        match (hash_file(&sym), dag_sha) {
-            (Ok(h), Some(want)) if h == want => {}
-            (Ok(h), Some(want)) => {
-                problem(&sym, format!("SHA-256 is {h}, the bundle's DAG is {want}"))
-            }
-            (Ok(_), None) => problem(&mpath, "the manifest lists no dag.json".into()),
-            (Err(e), _) => problem(&sym, e.to_string()),
+        let owned = dags.get(&i.phasic_hash);
+        match hash_file(&sym) {
+            Ok(h) if owned.is_some_and(|o| o.contains(&h)) => {}
+            Ok(h) => problem(
+                &sym,
+                format!(
+                    "SHA-256 is {h}: not the DAG of any installed version of this graph (the bundle's is {})",
+                    manifest
+                        .files
+                        .iter()
+                        .find(|f| f.path == "dag.json")
+                        .map_or("missing", |f| f.sha256.as_str())
+                ),
+            ),
+            Err(e) => problem(&sym, e.to_string()),
         }
     }
     // What no installed version owns must still be whole: archives are renamed into the store
@@ -227,10 +292,13 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
             .filter(|m| m.content_hash == name)
             .is_some_and(|m| {
-                m.files.iter().all(|f| {
-                    files += 1;
-                    hash_file(&dir.join(&f.path)).is_ok_and(|h| h == f.sha256)
-                })
+                m.files
+                    .iter()
+                    .filter(|f| crate::bundle::PAYLOAD.contains(&f.path.as_str()))
+                    .all(|f| {
+                        files += 1;
+                        hash_file(&dir.join(&f.path)).is_ok_and(|h| h == f.sha256)
+                    })
             });
         if !whole {
             stray(

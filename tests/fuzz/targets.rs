@@ -50,7 +50,7 @@ pub fn archive(data: &[u8]) {
     let _ = ptd::cache::transfer::read_export(data, "fuzz.tar.zst");
 }
 
-/// Symbolic DAG files: a DAG that reads is evaluated and emitted as a JAX module.
+/// Symbolic DAG files: a DAG that reads is evaluated and its evaluator tables derived.
 pub fn dag(data: &[u8]) {
     let Ok(s) = ptd::eliminate::Symbolic::from_bytes(data, "dag.json") else {
         return;
@@ -62,7 +62,7 @@ pub fn dag(data: &[u8]) {
     let _ = s.moments(&theta, 2);
     let version = semver::Version::new(1, 0, 0);
     let params: Vec<String> = (0..s.param_length()).map(|i| format!("p{i}")).collect();
-    let _ = ptd::jax::emit::evaluator(
+    let _ = ptd::jax::emit::tables_file(
         &s,
         &ptd::jax::emit::Header {
             name: "fuzz/dag",
@@ -73,15 +73,61 @@ pub fn dag(data: &[u8]) {
     );
 }
 
+/// A small graph with a cycle, exits and two parameters: what [`dag_check`] checks DAGs against.
+pub fn check_graph() -> ptd::graph::Graph {
+    let mut b = ptd::graph::GraphBuilder::new(1, 2);
+    let (a, _) = b.find_or_create(&[1]);
+    let (c, _) = b.find_or_create(&[2]);
+    let (d, _) = b.find_or_create(&[3]);
+    let (z, _) = b.find_or_create(&[4]);
+    b.add_start_edge(a, 1.0);
+    b.add_start_edge(d, 0.5);
+    b.add_edge(a, c, &[1.0, 0.0]);
+    b.add_edge(c, a, &[0.0, 2.0]);
+    b.add_edge(c, d, &[0.5, 0.5]);
+    b.add_edge(d, a, &[0.25, 0.0]);
+    b.add_edge(a, z, &[0.5, 0.0]);
+    b.add_edge(d, z, &[0.0, 1.0]);
+    b.build().expect("a valid graph")
+}
+
+/// Whether a DAG belongs to a graph: any DAG that reads is checked against [`check_graph`]
+/// (the check a bundle's DAG faces at install); only the graph's own elimination may pass.
+pub fn dag_check(data: &[u8]) {
+    let Ok(s) = ptd::eliminate::Symbolic::from_bytes(data, "dag.json") else {
+        return;
+    };
+    if s.dag().len() > 100_000 {
+        return;
+    }
+    let g = check_graph();
+    let thetas = ptd::eliminate::random_thetas(2, 2, 42);
+    if s.check_graph(&g, &thetas, 7).is_ok() {
+        let own = ptd::eliminate::eliminate(&g);
+        for t in &thetas {
+            let (a, b) = (s.moments(t, 2), own.moments(t, 2));
+            if let (Ok(a), Ok(b)) = (a, b) {
+                for (x, y) in a.iter().zip(&b) {
+                    assert!(
+                        (x - y).abs() <= 1e-6 * y.abs(),
+                        "a DAG that passed the check gives {x} where the graph gives {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A target: its name and what it does with an input.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target by name, for the corpus replay.
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 7] = [
     ("index_line", index_line),
     ("manifest", manifest),
     ("graph_file", graph_file),
     ("lockfile", lockfile),
     ("archive", archive),
     ("dag", dag),
+    ("dag_check", dag_check),
 ];

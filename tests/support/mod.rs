@@ -244,6 +244,56 @@ impl HttpRegistry {
         self.publish(&k);
         self.publish(&models().join("reliability/erlang"));
     }
+    /// Lists `bytes` as `name version` in the registry with a valid signature by the
+    /// registry's key, claiming these hashes: a publisher that turned hostile (or a fault the
+    /// signature cannot catch). Replaces the model's index file.
+    pub fn list_signed(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+        (content_hash, phasic_hash, canonical_hash): (&str, &str, &str),
+    ) {
+        use sha2::Digest;
+        let file = format!("{}-{version}.ptd.tar.zst", name.replace('/', "-"));
+        let store = self.artifacts();
+        std::fs::create_dir_all(&store).unwrap();
+        let path = store.join(&file);
+        std::fs::write(&path, bytes).unwrap();
+        self.publisher.ok(&[
+            "sign",
+            path.to_str().unwrap(),
+            "--key",
+            self.key.to_str().unwrap(),
+            "--trusted-comment",
+            &format!("ptd-bundle name={name} version={version} content_hash={content_hash}"),
+        ]);
+        let pubkey = std::fs::read_to_string(self.key.with_extension("pub")).unwrap();
+        let key_id = pubkey
+            .lines()
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let line = serde_json::json!({
+            "name": name, "version": version, "file": file,
+            "sha256": hex::encode(sha2::Sha256::digest(bytes)), "size": bytes.len(),
+            "content_hash": content_hash, "phasic_hash": phasic_hash,
+            "canonical_hash": canonical_hash, "parameters": ["theta"], "key_id": key_id,
+        });
+        let index = self.index_dir().join(name);
+        std::fs::create_dir_all(index.parent().unwrap()).unwrap();
+        std::fs::write(&index, format!("{line}\n")).unwrap();
+        self.publisher.ok(&[
+            "registry",
+            "resign",
+            self.index_dir().to_str().unwrap(),
+            "--key",
+            self.key.to_str().unwrap(),
+        ]);
+    }
     pub fn yank(&self, spec: &str, undo: bool) {
         let index = self.index_dir();
         let mut args = vec![

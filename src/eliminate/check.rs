@@ -1,0 +1,324 @@
+//! Does a symbolic form belong to a graph? A check independent of the elimination that made it.
+//!
+//! A DAG read from a bundle is only trusted for the graph it is filed under once it computes that
+//! graph's quantities. The check does not redo the elimination; it asks the graph itself:
+//!
+//! * structure: the parameters, the vertex count, the unknowns (the reachable transient
+//!   vertices, each once), the rate edges (the graph's live edges out of the unknowns) and the
+//!   initial distribution (the graph's normalised start weights) must be the graph's;
+//! * values, at thetas the caller draws at random (so a forger cannot aim at them): every rate
+//!   node must equal the edge's rate `coefficients . theta`, and for a random right-hand side `r`
+//!   the DAG's solve `x` must satisfy the graph's equations `lambda_v x_v - sum_w rate_vw x_w =
+//!   r_v` for every unknown, to a small multiple of the rounding error of the terms.
+//!
+//! `(-S)` is nonsingular for an absorbing chain, so a solve that satisfies the equations for a
+//! random `r` is `U r`: every moment, reward and density computed from the DAG is the graph's.
+//! The forms the elimination writes are rational in theta, so agreeing at random thetas means
+//! agreeing everywhere but on a set a forger cannot aim at.
+
+use super::Symbolic;
+use crate::graph::Graph;
+
+/// Largest accepted residual, relative to the magnitude of the terms of each equation.
+/// Elimination in the form used here is componentwise backward stable, so an honest DAG's
+/// residuals are a few units of rounding (about 1e-16) times the vertex's degree.
+const RESIDUAL: f64 = 1e-9;
+/// Largest accepted relative difference between a rate node and the graph's rate.
+const RATE: f64 = 1e-12;
+
+/// Why a symbolic form does not belong to a graph, or could not be checked with these thetas.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CheckError {
+    /// The form computes something other than the graph's quantities.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The theta gave the graph a negative rate or no absorption: the check needs another.
+    #[error("theta {0:?} cannot be evaluated on this graph")]
+    Unusable(Vec<f64>),
+}
+
+/// A small deterministic generator (splitmix64), for right-hand sides drawn from a seed.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Log-uniform in [lo, hi].
+    pub fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        (lo.ln() + self.unit() * (hi.ln() - lo.ln())).exp()
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()) || a == b
+}
+
+impl Symbolic {
+    /// Checks that this symbolic form belongs to `g` (see the module documentation), at the
+    /// given thetas and with right-hand sides drawn from `seed`.
+    pub fn check_graph(&self, g: &Graph, thetas: &[Vec<f64>], seed: u64) -> Result<(), CheckError> {
+        let bad = |m: String| Err(CheckError::Mismatch(m));
+        if self.param_length != g.param_length() {
+            return bad(format!(
+                "the DAG has {} parameters, the graph {}",
+                self.param_length,
+                g.param_length()
+            ));
+        }
+        let n = g.vertex_count();
+        if self.n_vertices != n {
+            return bad(format!(
+                "the DAG is for {} vertices, the graph has {n}",
+                self.n_vertices
+            ));
+        }
+        // Unknowns: exactly the reachable transient vertices, each once.
+        let reach = g.reachable();
+        let transient = |v: usize| v != 0 && reach[v] && !g.is_absorbing(v);
+        let mut var_of = vec![u32::MAX; n];
+        for (i, &v) in self.vars.iter().enumerate() {
+            let v = v as usize;
+            if !transient(v) {
+                return bad(format!(
+                    "unknown {i} is vertex {v}, which is not a reachable transient vertex of the graph"
+                ));
+            }
+            if var_of[v] != u32::MAX {
+                return bad(format!("vertex {v} is an unknown twice"));
+            }
+            var_of[v] = i as u32;
+        }
+        let want = (0..n).filter(|&v| transient(v)).count();
+        if self.vars.len() != want {
+            return bad(format!(
+                "the DAG has {} unknowns, the graph {want} reachable transient vertices",
+                self.vars.len()
+            ));
+        }
+        // Rate edges: the graph's live edges out of every unknown, in the graph's order.
+        let mut k = 0;
+        for &v in &self.vars {
+            for e in g.edges(v as usize) {
+                if !e.coeffs.iter().any(|&c| c != 0.0) {
+                    continue;
+                }
+                match self.edges.get(k) {
+                    Some(&(f, t, _)) if f == v && t as usize == e.to => k += 1,
+                    _ => {
+                        return bad(format!(
+                            "the DAG's edge list differs from the graph's at edge {v} -> {}",
+                            e.to
+                        ));
+                    }
+                }
+            }
+        }
+        if k != self.edges.len() {
+            return bad(format!(
+                "the DAG lists {} rate edges, the graph {k}",
+                self.edges.len()
+            ));
+        }
+        // Initial distribution: the graph's normalised start weights on unknowns.
+        let total: f64 = g.start_edges().iter().map(|e| e.1).sum();
+        let start: Vec<(u32, f64)> = g
+            .start_edges()
+            .iter()
+            .filter(|&&(to, w)| w > 0.0 && var_of[to as usize] != u32::MAX)
+            .map(|&(to, w)| (var_of[to as usize], w / total))
+            .collect();
+        let same_start = start.len() == self.start.len()
+            && start
+                .iter()
+                .zip(&self.start)
+                .all(|(a, b)| a.0 == b.0 && close(a.1, b.1, RATE));
+        if !same_start {
+            return bad("the DAG's initial distribution is not the graph's".into());
+        }
+        let mut rng = SplitMix(seed);
+        for theta in thetas {
+            self.check_at(g, theta, &var_of, &mut rng)?;
+        }
+        Ok(())
+    }
+
+    fn check_at(
+        &self,
+        g: &Graph,
+        theta: &[f64],
+        var_of: &[u32],
+        rng: &mut SplitMix,
+    ) -> Result<(), CheckError> {
+        let unusable = || CheckError::Unusable(theta.to_vec());
+        let rate_of = |coeffs: &[f64]| -> f64 {
+            if g.is_parameterized() {
+                coeffs.iter().zip(theta).map(|(c, t)| c * t).sum()
+            } else {
+                coeffs[0]
+            }
+        };
+        if theta.len() != self.param_length || theta.iter().any(|t| !t.is_finite()) {
+            return Err(unusable());
+        }
+        let vals = self.dag.evaluate(theta).values;
+        // Rates: every rate node equals the graph's rate; the equations' diagonal and terms.
+        let m = self.vars.len();
+        let mut lambda = vec![0.0; m];
+        let mut k = 0;
+        for (i, &v) in self.vars.iter().enumerate() {
+            for e in g.edges(v as usize) {
+                if !e.coeffs.iter().any(|&c| c != 0.0) {
+                    continue;
+                }
+                let rate = rate_of(e.coeffs);
+                if rate < 0.0 || !rate.is_finite() {
+                    return Err(unusable());
+                }
+                let node = vals[self.edges[k].2 as usize];
+                if !close(node, rate, RATE) {
+                    return Err(CheckError::Mismatch(format!(
+                        "at theta {theta:?} the DAG gives edge {v} -> {} the rate {node}, the graph {rate}",
+                        e.to
+                    )));
+                }
+                lambda[i] += rate;
+                k += 1;
+            }
+            if lambda[i] <= 0.0 {
+                return Err(unusable());
+            }
+        }
+        let r: Vec<f64> = (0..m).map(|_| 1.0 + rng.unit()).collect();
+        let mut x = vec![0.0; m];
+        self.solve(&vals, &r, &mut x);
+        for (i, &v) in self.vars.iter().enumerate() {
+            let mut lhs = lambda[i] * x[i];
+            let mut scale = lhs.abs() + r[i].abs();
+            for e in g.edges(v as usize) {
+                let w = var_of[e.to];
+                if w == u32::MAX || !e.coeffs.iter().any(|&c| c != 0.0) {
+                    continue;
+                }
+                let t = rate_of(e.coeffs) * x[w as usize];
+                lhs -= t;
+                scale += t.abs();
+            }
+            let residual = (lhs - r[i]).abs();
+            if residual.is_nan() || residual > RESIDUAL * scale {
+                return Err(CheckError::Mismatch(format!(
+                    "at theta {theta:?} the DAG's solution does not satisfy the graph's equation at vertex {v} (residual {residual:e} against terms of size {scale:e})"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Thetas for [`Symbolic::check_graph`]: `count` draws, each parameter log-uniform in
+/// [0.05, 20], from `seed`.
+pub fn random_thetas(param_length: usize, count: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = SplitMix(seed ^ 0x5eed_7e7a);
+    (0..count)
+        .map(|_| {
+            (0..param_length)
+                .map(|_| rng.log_uniform(0.05, 20.0))
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eliminate::{Node, eliminate};
+    use crate::graph::GraphBuilder;
+
+    /// Two vertices in a cycle with exits: a graph that needs elimination.
+    fn cyclic() -> Graph {
+        let mut b = GraphBuilder::new(1, 2);
+        let (a, _) = b.find_or_create(&[1]);
+        let (c, _) = b.find_or_create(&[2]);
+        let (z, _) = b.find_or_create(&[3]);
+        b.add_start_edge(a, 1.0);
+        b.add_edge(a, c, &[1.0, 0.0]);
+        b.add_edge(c, a, &[0.0, 2.0]);
+        b.add_edge(a, z, &[0.5, 0.0]);
+        b.add_edge(c, z, &[0.0, 1.0]);
+        b.build().unwrap()
+    }
+
+    fn other() -> Graph {
+        let mut b = GraphBuilder::new(1, 2);
+        let (a, _) = b.find_or_create(&[1]);
+        let (c, _) = b.find_or_create(&[2]);
+        let (z, _) = b.find_or_create(&[3]);
+        b.add_start_edge(a, 1.0);
+        b.add_edge(a, c, &[1.0, 0.0]);
+        b.add_edge(c, a, &[0.0, 3.0]);
+        b.add_edge(a, z, &[0.5, 0.0]);
+        b.add_edge(c, z, &[0.0, 1.0]);
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn the_elimination_of_a_graph_belongs_to_it_and_not_to_another() {
+        let g = cyclic();
+        let s = eliminate(&g);
+        let thetas = random_thetas(2, 2, 7);
+        s.check_graph(&g, &thetas, 1).unwrap();
+        let err = s.check_graph(&other(), &thetas, 1).unwrap_err();
+        assert!(matches!(err, CheckError::Mismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn a_changed_constant_or_node_is_found() {
+        let g = cyclic();
+        let thetas = random_thetas(2, 2, 11);
+        let s = eliminate(&g);
+        for i in 0..s.dag.nodes.len() {
+            let mut t = s.clone();
+            t.dag.nodes[i] = match t.dag.nodes[i] {
+                Node::Const(x) => Node::Const(x * (1.0 + 1e-6)),
+                Node::Param(p) => Node::Const(p as f64 + 0.75),
+                Node::Add(a, b) => Node::Sub(a, b),
+                Node::Sub(a, b) => Node::Add(a, b),
+                Node::Mul(a, b) => Node::Div(a, b),
+                Node::Div(a, b) => Node::Mul(a, b),
+                Node::Sum { start, len } if len > 1 => Node::Sum {
+                    start,
+                    len: len - 1,
+                },
+                Node::Dot { start, len } if len > 1 => Node::Dot {
+                    start,
+                    len: len - 1,
+                },
+                _ => continue,
+            };
+            // A node nothing reads may change freely; every node read must be caught.
+            if t.moments(&thetas[0], 1) != s.moments(&thetas[0], 1)
+                || t.edges.iter().any(|e| e.2 as usize == i)
+            {
+                assert!(t.check_graph(&g, &thetas, 3).is_err(), "node {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_theta_with_negative_rates_is_unusable_not_a_mismatch() {
+        let g = cyclic();
+        let s = eliminate(&g);
+        let err = s.check_graph(&g, &[vec![-1.0, 1.0]], 1).unwrap_err();
+        assert!(matches!(err, CheckError::Unusable(_)), "{err}");
+    }
+}
