@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{User, json, walk};
+use support::{User, age_tree, json, walk};
 
 fn install(user: &User, spec: &str) -> serde_json::Value {
     json(&user.ok(&["--offline", "install", spec, "--json"]))["installed"][0].clone()
@@ -668,24 +668,6 @@ fn gc_evicts_tier1_files_no_installed_version_owns_least_recently_modified_first
     let r = json(&phasic_only.ok(&["cache", "gc", "--max-age", "2days", "--json"]));
     assert_eq!(paths(&r), ["dddd4444.json"]);
     assert!(!sym.join("dddd4444.json").exists() && sym.join("eeee5555.json").exists());
-}
-
-/// Sets the access and modification times of `path` (a file or a directory) and of everything
-/// under it `days` days back.
-fn age_tree(path: &std::path::Path, days: f64) {
-    if path.is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            age_tree(&e.unwrap().path(), days);
-        }
-    }
-    let t = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(days * 86400.0);
-    let f = if path.is_dir() {
-        std::fs::File::open(path).unwrap()
-    } else {
-        std::fs::File::options().write(true).open(path).unwrap()
-    };
-    f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
-        .unwrap();
 }
 
 /// The file names listed under `key` of a JSON report.
