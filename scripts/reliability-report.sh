@@ -13,13 +13,14 @@ import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-order = {"network": 0, "index": 1, "archive": 2, "trust": 3, "crash": 4, "concurrency": 5}
+order = {"network": 0, "index": 1, "archive": 2, "trust": 3, "crash": 4, "disk": 5, "concurrency": 6}
 titles = {
     "network": "Network (tests/reliability.rs, a local HTTP server)",
     "index": "Index attacks (tests/reliability.rs)",
     "archive": "Hostile archives (tests/archive_safety.rs)",
     "trust": "Hostile but validly signed bundles (tests/trust.rs)",
     "crash": "Crashes (tests/reliability.rs)",
+    "disk": "Full disk (tests/reliability.rs, ENOSPC injected with strace)",
     "concurrency": "Concurrency (tests/reliability.rs)",
 }
 rows.sort(key=lambda r: (order.get(r["group"], 9), r["fault"]))
@@ -77,7 +78,13 @@ out += [
     "- **Crashes**: `ptd install` of up to five models killed with SIGKILL after a random delay",
     "  (0-120 ms, downloads throttled, the cache emptied before half the runs); after each kill",
     "  `ptd cache verify` must find nothing corrupt or partial; at the end the install completes",
-    "  and verifies.",
+    "  and verifies. What the kills leave under `tmp/` and in tier 1, aged past the ten-minute",
+    "  grace period, must be counted by `ptd cache info` and removed by `ptd cache gc`.",
+    "- **Full disk**: `ptd install` with tier 1 on another filesystem that is full (`linkat` fails",
+    "  with EXDEV, `copy_file_range` with ENOSPC, injected by strace) must fail naming the cause,",
+    "  with nothing recorded and the cache verifying; the temporary the copy left",
+    "  (`symbolic/.link-*`) is kept while young, then counted by `ptd cache info`, listed by",
+    "  `ptd cache verify` and removed by `ptd cache gc`; the installs then succeed and verify.",
     "- **Concurrency**: three rounds of eight `ptd install` processes with overlapping model sets",
     "  and a `ptd cache gc --max-size 0 --force` at the same time; every process must succeed",
     "  and the database must list exactly what verifies.",

@@ -18,6 +18,11 @@
 //!
 //! [jax]
 //! python = "/opt/conda/envs/lab/bin/python"  # the Python whose JAX is used (else python3)
+//!
+//! [build]
+//! max-vertices = 5000000   # bounds on a generator's state space (PTD_MAX_VERTICES wins)
+//! max-edges = 50000000     # (PTD_MAX_EDGES)
+//! max-memory = "4GiB"      # estimated bytes while exploring (PTD_MAX_MEMORY)
 //! ```
 //!
 //! A token can also come from `PTD_REGISTRY_<NAME>_TOKEN` (name upper-cased, `-` as `_`), which
@@ -69,6 +74,17 @@ pub struct JaxConfig {
     pub python: Option<PathBuf>,
 }
 
+/// `[build]`: bounds on exploring a generator's state space (the environment's
+/// `PTD_MAX_VERTICES`, `PTD_MAX_EDGES` and `PTD_MAX_MEMORY` win over them).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildConfig {
+    pub max_vertices: Option<u64>,
+    pub max_edges: Option<u64>,
+    /// e.g. "4GiB".
+    pub max_memory: Option<String>,
+}
+
 /// `config.toml`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +97,8 @@ pub struct Config {
     pub cache: CacheConfig,
     #[serde(default)]
     pub jax: JaxConfig,
+    #[serde(default)]
+    pub build: BuildConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

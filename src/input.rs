@@ -5,7 +5,7 @@ use crate::bundle::{self, Bundle};
 use crate::eliminate::{self, Symbolic};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphFile};
-use crate::model::{ModelMeta, Recipe};
+use crate::model::{Exploration, ModelMeta, Recipe};
 use std::path::Path;
 
 /// A loaded input.
@@ -19,9 +19,15 @@ impl Input {
     /// Opens `path`, deciding by what it is: a directory or `.toml` file is a recipe, a zstd
     /// stream is a bundle, anything else is read as a graph file.
     pub fn open(path: &Path) -> Result<Input> {
+        Self::open_with(path, &Exploration::default())
+    }
+
+    /// Like [`Self::open`], a recipe's generator exploring as `how` says (its limits and
+    /// progress).
+    pub fn open_with(path: &Path, how: &Exploration<'_>) -> Result<Input> {
         if path.is_dir() || path.extension().is_some_and(|e| e == "toml") {
             let recipe = Recipe::read(path)?;
-            let graph = recipe.graph()?;
+            let graph = recipe.graph_explored(how)?;
             return Ok(Input::Recipe { recipe, graph });
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{User, json, walk};
+use support::{User, age_tree, json, walk};
 
 fn install(user: &User, spec: &str) -> serde_json::Value {
     json(&user.ok(&["--offline", "install", spec, "--json"]))["installed"][0].clone()
@@ -668,4 +668,157 @@ fn gc_evicts_tier1_files_no_installed_version_owns_least_recently_modified_first
     let r = json(&phasic_only.ok(&["cache", "gc", "--max-age", "2days", "--json"]));
     assert_eq!(paths(&r), ["dddd4444.json"]);
     assert!(!sym.join("dddd4444.json").exists() && sym.join("eeee5555.json").exists());
+}
+
+/// The file names listed under `key` of a JSON report.
+fn listed(r: &serde_json::Value, key: &str) -> std::collections::BTreeSet<String> {
+    r[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no '{key}' in {r}"))
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Temporaries as interrupted installs leave them (a killed extraction, partial downloads, a
+/// DAG copy that failed on a full disk, atomic writes cut short), some stale, some still in
+/// use. Returns (stale paths, their bytes, paths in use).
+fn make_temporaries(
+    user: &User,
+    tag: &str,
+) -> (Vec<std::path::PathBuf>, u64, Vec<std::path::PathBuf>) {
+    let tmp = user.home().join("tmp");
+    let sym = user.phasic_cache().join("symbolic");
+    let mut stale = Vec::new();
+    // A killed extraction.
+    let extract = tmp.join(format!("extract-{tag}Ab12"));
+    aged_file(&extract.join("graph.json"), 4000, 0.0);
+    aged_file(&extract.join("dag.json"), 3000, 0.0);
+    age_tree(&extract, 1.0);
+    stale.push(extract);
+    // A partial download whose archive lock nobody holds, and one of a process that is gone.
+    let part = tmp.join(format!("{}.part", tag.repeat(64 / tag.len())));
+    aged_file(&part, 2000, 1.0);
+    stale.push(part);
+    let dead = tmp.join(format!("{}.999999999.part", "e".repeat(64)));
+    aged_file(&dead, 500, 1.0);
+    stale.push(dead);
+    // A DAG being copied into tier 1 when the disk filled up.
+    let link = sym.join(format!(".link-{tag}Xy9z"));
+    aged_file(&link, 700, 1.0);
+    stale.push(link);
+    // Atomic writes cut short in the store and the registry state.
+    let t1 = user.home().join("archives").join(format!(".tmp{tag}Qw1z"));
+    aged_file(&t1, 300, 1.0);
+    stale.push(t1);
+    let t2 = user
+        .home()
+        .join("registries")
+        .join("default")
+        .join(format!(".tmp{tag}Er2z"));
+    aged_file(&t2, 200, 1.0);
+    stale.push(t2);
+    let bytes = 4000 + 3000 + 2000 + 500 + 700 + 300 + 200;
+    // In use: written moments ago.
+    let fresh = sym.join(format!(".link-{tag}Fr3z"));
+    aged_file(&fresh, 100, 0.0);
+    let fresh_tmp = tmp.join(format!("extract-{tag}Fr4"));
+    aged_file(&fresh_tmp.join("graph.json"), 100, 0.0);
+    (stale, bytes, vec![fresh, fresh_tmp])
+}
+
+#[test]
+fn stale_temporaries_are_counted_and_removed_by_gc_and_verify_repair_but_not_those_in_use() {
+    let user = User::new();
+    let k = install(&user, "coalescent/kingman@1.2");
+    let tmp = user.home().join("tmp");
+    let sym = user.phasic_cache().join("symbolic");
+    let (stale, bytes, mut in_use) = make_temporaries(&user, "ab");
+
+    // A partial download whose archive lock a live process holds.
+    let sha = "c".repeat(64);
+    let held = tmp.join(format!("{sha}.part"));
+    aged_file(&held, 900, 1.0);
+    std::fs::create_dir_all(user.home().join("locks")).unwrap();
+    let lock =
+        std::fs::File::create(user.home().join("locks").join(format!("{sha}.lock"))).unwrap();
+    lock.lock().unwrap();
+    in_use.push(held.clone());
+    // A live process's own partial download: this test's.
+    let own = tmp.join(format!("{}.{}.part", "d".repeat(64), std::process::id()));
+    aged_file(&own, 800, 1.0);
+    in_use.push(own);
+    // A DAG hard-linked into tier 1 moments ago keeps the old modification time of the file it
+    // links to; the link itself is new.
+    let dag = user
+        .home()
+        .join("bundles")
+        .join(k["content_hash"].as_str().unwrap())
+        .join("dag.json");
+    set_age(&dag, 2.0);
+    let linked = sym.join(".link-abHl05");
+    std::fs::hard_link(&dag, &linked).unwrap();
+    in_use.push(linked);
+    let want: std::collections::BTreeSet<String> =
+        stale.iter().map(|p| p.display().to_string()).collect();
+
+    // Counted by `cache info`.
+    let info = json(&user.ok(&["cache", "info", "--json"]));
+    assert_eq!(info["leftovers"]["entries"], stale.len(), "{info}");
+    assert_eq!(info["leftovers"]["bytes"], bytes, "{info}");
+    let text = String::from_utf8(user.ok(&["cache", "info"]).stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("leftovers") && l.contains(&format!("{} entries", stale.len()))),
+        "{text}"
+    );
+
+    // Reported by `cache verify`, which removes nothing and finds nothing damaged.
+    let v = json(&user.ok(&["cache", "verify", "--json"]));
+    assert_eq!(listed(&v, "leftovers"), want);
+    assert!(v["problems"].as_array().unwrap().is_empty(), "{v}");
+    let out = user.ok(&["cache", "verify"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&stale[0].display().to_string()), "{err}");
+
+    // Listed by a dry-run gc, removed by gc.
+    let r = json(&user.ok(&["cache", "gc", "--max-age", "100days", "--dry-run", "--json"]));
+    assert_eq!(listed(&r, "leftovers"), want);
+    assert!(stale.iter().all(|p| p.exists()));
+    let r = json(&user.ok(&["cache", "gc", "--max-age", "100days", "--json"]));
+    assert_eq!(listed(&r, "leftovers"), want);
+    assert_eq!(r["leftovers_freed"], bytes);
+    for p in &stale {
+        assert!(!p.exists(), "{} was kept", p.display());
+    }
+    for p in &in_use {
+        assert!(p.exists(), "{} is in use but was removed", p.display());
+    }
+    assert!(r["evicted"].as_array().unwrap().is_empty());
+    user.ok(&["verify"]);
+    let info = json(&user.ok(&["cache", "info", "--json"]));
+    assert_eq!(info["leftovers"]["entries"], 0, "{info}");
+
+    // Once its lock is released, the held partial download is stale too.
+    drop(lock);
+    let (stale, _, _) = make_temporaries(&user, "cd");
+    let v = json(&user.ok(&["cache", "verify", "--repair", "--json"]));
+    let mut want: std::collections::BTreeSet<String> =
+        stale.iter().map(|p| p.display().to_string()).collect();
+    want.insert(held.display().to_string());
+    assert_eq!(listed(&v, "leftovers"), want);
+    assert!(v["problems"].as_array().unwrap().is_empty(), "{v}");
+    for p in stale.iter().chain([&held]) {
+        assert!(!p.exists(), "{} was kept", p.display());
+    }
+    assert!(
+        v["repaired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_str().unwrap().contains(&held.display().to_string())),
+        "{v}"
+    );
+    assert_eq!(user.installed().len(), 1);
+    user.ok(&["verify"]);
 }

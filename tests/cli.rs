@@ -289,6 +289,19 @@ fn bad_graph_files_name_the_key_and_row() {
             "{e}"
         );
     }
+    // A file claiming four billion vertices is refused before anything is sized by the claim.
+    let f = tmp.path().join("huge.json");
+    assert!(src.contains("\"n_vertices\": 4"), "fixture changed");
+    std::fs::write(
+        &f,
+        src.replace("\"n_vertices\": 4", "\"n_vertices\": 4000000000"),
+    )
+    .unwrap();
+    let e = fails(&["hash", f.to_str().unwrap()]);
+    assert!(
+        e.contains("huge.json") && e.contains("n_vertices is 4000000000"),
+        "{e}"
+    );
     // No absorbing vertex reachable: 3 -> 2 -> 3.
     let f = tmp.path().join("trap.json");
     std::fs::write(&f, src.replace("[2.0, 3.0, 1.0]", "[2.0, 1.0, 1.0]")).unwrap();
@@ -337,4 +350,132 @@ fn every_model_in_the_repo_builds_and_evaluates() {
         }
     }
     assert!(n >= 6, "{n} models");
+}
+
+/// Runs `ptd` with `home` as `$PTD_HOME`, the given limits in the environment and at most 3 GB
+/// of address space, so that an exploration without bounds ends in a failed allocation instead
+/// of exhausting the machine.
+fn ptd_bounded(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -v 3000000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_ptd"))
+        .args(args)
+        .env("PTD_HOME", home)
+        .env_remove("PTD_MAX_VERTICES")
+        .env_remove("PTD_MAX_EDGES")
+        .env_remove("PTD_MAX_MEMORY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run ptd")
+}
+
+fn refused(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "should fail: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("memory allocation"),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn a_state_space_past_the_limits_stops_with_its_size_and_how_to_raise_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // Within the documented range of arguments, but far too many states (partitions of 200).
+    let big = write_recipe(
+        &tmp.path().join("sfs"),
+        "coalescent/block-counting",
+        "samples = 200",
+        &["theta"],
+    );
+    let model = format!("{big}/model.toml");
+    let err = refused(&ptd_bounded(
+        &home,
+        &["eval", &big, "--theta", "1"],
+        &[("PTD_MAX_VERTICES", "20000")],
+    ));
+    assert!(
+        err.contains(&model)
+            && err.contains("limit of 20000 vertices")
+            && err.contains(" edges, about ")
+            && err.contains("PTD_MAX_VERTICES")
+            && err.contains("max-vertices"),
+        "{err}"
+    );
+    // How large it got: past the limit by at most one state's transitions.
+    let at: usize = err
+        .split("(at ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no vertex count in: {err}"));
+    assert!(at > 20000 && at < 20000 + 200 * 200, "{err}");
+
+    // From config.toml; the other commands that explore stop the same way.
+    std::fs::write(home.join("config.toml"), "[build]\nmax-vertices = 3000\n").unwrap();
+    for args in [
+        vec!["hash", big.as_str()],
+        vec!["graph", "export", big.as_str()],
+        vec!["build", big.as_str(), "-o", tmp.path().to_str().unwrap()],
+    ] {
+        let err = refused(&ptd_bounded(&home, &args, &[]));
+        assert!(err.contains("limit of 3000 vertices"), "{args:?}: {err}");
+    }
+    assert!(
+        !std::fs::read_dir(tmp.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tar.zst")),
+        "a bundle was written"
+    );
+    // The environment wins over the file; memory and edges are bounded too.
+    let err = refused(&ptd_bounded(
+        &home,
+        &["eval", &big, "--theta", "1"],
+        &[
+            ("PTD_MAX_VERTICES", "100000000"),
+            ("PTD_MAX_MEMORY", "32MiB"),
+        ],
+    ));
+    assert!(err.contains("limit of 32.0 MiB of memory"), "{err}");
+    let err = refused(&ptd_bounded(
+        &home,
+        &["eval", &big, "--theta", "1"],
+        &[("PTD_MAX_EDGES", "1000")],
+    ));
+    assert!(err.contains("limit of 1000 edges"), "{err}");
+    // A bad value is named.
+    let err = refused(&ptd_bounded(
+        &home,
+        &["eval", &big, "--theta", "1"],
+        &[("PTD_MAX_VERTICES", "lots")],
+    ));
+    assert!(err.contains("PTD_MAX_VERTICES='lots'"), "{err}");
+    std::fs::write(home.join("config.toml"), "[build]\nmax-memory = \"much\"\n").unwrap();
+    let err = refused(&ptd_bounded(&home, &["hash", &big], &[]));
+    assert!(
+        err.contains("max-memory") && err.contains("'much'"),
+        "{err}"
+    );
+
+    // A model within the limits evaluates as before.
+    std::fs::write(home.join("config.toml"), "[build]\nmax-vertices = 100\n").unwrap();
+    let small = write_recipe(
+        &tmp.path().join("sfs10"),
+        "coalescent/block-counting",
+        "samples = 10",
+        &["theta"],
+    );
+    let out = ptd_bounded(&home, &["eval", &small, "--theta", "1", "--json"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -7,6 +7,7 @@
 mod support;
 
 use serde_json::Value;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::http_server::Fault;
@@ -378,6 +379,54 @@ fn sigkill_at_random_points_never_leaves_a_corrupt_cache() {
     );
     assert!(!partial.exists() && !bad.exists());
     eprintln!("{kills} kills, {killed_mid_run} mid-run");
+    // What the kills left behind (extraction directories, partial downloads, tier-1 and
+    // atomic-write temporaries): once older than the grace period and held by no process,
+    // counted by `cache info` and removed by `cache gc`.
+    let dot_temps = |dir: PathBuf| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(".tmp") || n.starts_with(".link-")
+            })
+            .collect()
+    };
+    let mut left: Vec<PathBuf> = std::fs::read_dir(user.home().join("tmp"))
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .collect();
+    left.extend(dot_temps(user.phasic_cache().join("symbolic")));
+    left.extend(dot_temps(user.home().join("archives")));
+    let bytes: u64 = left
+        .iter()
+        .flat_map(|p| {
+            if p.is_dir() {
+                support::walk(p)
+            } else {
+                vec![p.clone()]
+            }
+        })
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    eprintln!("the kills left {} temporaries, {bytes} bytes", left.len());
+    for p in &left {
+        support::age_tree(p, 1.0);
+    }
+    let info = out_json(&user.ok(&["cache", "info", "--json"]));
+    assert_eq!(info["leftovers"]["entries"], left.len(), "{info}");
+    assert_eq!(info["leftovers"]["bytes"], bytes, "{info}");
+    let gc = out_json(&user.ok(&["cache", "gc", "--max-age", "3650days", "--json"]));
+    assert!(gc["evicted"].as_array().unwrap().is_empty(), "{gc}");
+    let removed = left.iter().filter(|p| !p.exists()).count();
+    let info = out_json(&user.ok(&["cache", "info", "--json"]));
+    assert_eq!(info["leftovers"]["entries"], 0, "{info}");
+    let (checked, problems) = verify(&user);
+    assert_eq!(checked, models.len());
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(removed, left.len());
     record(
         "crash",
         "SIGKILL of `ptd install` at a random point",
@@ -456,5 +505,69 @@ fn eight_installs_and_gc_at_once_keep_one_consistent_database() {
         injected,
         survived,
         lost,
+    );
+}
+
+#[test]
+fn a_full_disk_while_copying_a_dag_into_tier1_fails_cleanly_and_leaves_no_temporary() {
+    let user = User::new();
+    let models = ["coalescent/kingman@1.2", "queue/mm1k", "reliability/erlang"];
+    let sym = user.phasic_cache().join("symbolic");
+    let temps = || -> Vec<PathBuf> {
+        std::fs::read_dir(&sym)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect()
+    };
+    let mut clean = 0;
+    for m in models {
+        // Tier 1 on another filesystem (no hard link to the bundle's DAG), and that filesystem
+        // full: the copy fails after its temporary was created.
+        let ptd = user.cmd(user.dir.path(), &["--offline", "install", m]);
+        let mut c = Command::new("strace");
+        c.args(["-f", "-qq", "-o", "/dev/null"])
+            .args(["-e", "trace=linkat,copy_file_range"])
+            .args(["-e", "inject=linkat:error=EXDEV"])
+            .args(["-e", "inject=copy_file_range:error=ENOSPC"])
+            .arg(PTD)
+            .args(ptd.get_args())
+            .current_dir(user.dir.path());
+        for (k, v) in ptd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let out = c
+            .output()
+            .unwrap_or_else(|e| panic!("strace: {e} (scripts/test-all.sh installs it)"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{m}: {err}");
+        assert!(err.contains("No space left on device"), "{m}: {err}");
+        // The error names the tier-1 file it could not write, not the bundle's DAG.
+        assert!(err.contains(&sym.display().to_string()), "{m}: {err}");
+        assert!(!err.contains("dag.json"), "{m}: {err}");
+        assert!(temps().is_empty(), "{m}: {:?}", temps());
+        let (checked, problems) = verify(&user);
+        if checked == 0 && problems.is_empty() && temps().is_empty() {
+            clean += 1;
+        }
+    }
+    // With room again, the installs complete and verify.
+    let mut args = vec!["--offline", "install"];
+    args.extend(models);
+    user.ok(&args);
+    assert!(temps().is_empty(), "{:?}", temps());
+    let (checked, problems) = verify(&user);
+    assert_eq!(checked, models.len());
+    assert!(problems.is_empty(), "{problems:?}");
+    record(
+        "disk",
+        "no space left while copying a DAG into tier 1",
+        models.len(),
+        clean,
+        0,
     );
 }

@@ -5,6 +5,7 @@
 //! rows first, then its files, each directory renamed away before it is deleted, so a reader
 //! sees an entry either whole or not at all.
 
+pub mod leftovers;
 pub mod transfer;
 
 use crate::install::db::{Db, DbError, SymbolicIndex};
@@ -104,6 +105,9 @@ pub struct Info {
     pub projects: Vec<String>,
     /// The read-only shared layer, if configured.
     pub shared: Option<String>,
+    /// Temporaries that interrupted writes left and no process is using
+    /// ([`leftovers`]); `ptd cache gc` and `ptd cache verify --repair` remove them.
+    pub leftovers: leftovers::LeftoverSummary,
 }
 
 fn rfc3339(t: std::time::SystemTime) -> String {
@@ -176,6 +180,7 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
         jax,
         projects,
         shared: home.shared.as_ref().map(|l| l.describe()),
+        leftovers: leftovers::summary(home)?,
     })
 }
 
@@ -352,6 +357,11 @@ pub struct GcReport {
     pub unowned: Vec<Unowned>,
     /// Bytes freed by removing them.
     pub unowned_freed: u64,
+    /// Stale temporaries that were removed (in a dry run, would be), whatever the limits:
+    /// see [`leftovers`]. Not counted in `bytes_before` and `bytes_after`.
+    pub leftovers: Vec<leftovers::Leftover>,
+    /// Bytes freed by removing them.
+    pub leftovers_freed: u64,
     /// The store's bytes plus those of the unowned tier-1 files: what `max_size` bounds.
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -541,6 +551,8 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
         kept_pinned: Vec::new(),
         unowned: Vec::new(),
         unowned_freed: 0,
+        leftovers: Vec::new(),
+        leftovers_freed: 0,
         bytes_before: before,
         bytes_after: 0,
         dry_run: limits.dry_run,
@@ -610,6 +622,8 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
         }
         _ => total,
     };
+    report.leftovers = leftovers::clean(home, limits.dry_run)?;
+    report.leftovers_freed = report.leftovers.iter().map(|l| l.bytes).sum();
     Ok(report)
 }
 

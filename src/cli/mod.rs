@@ -5,7 +5,6 @@ mod pkg;
 use clap::{Parser, Subcommand};
 use ptd::bundle;
 use ptd::hash::GraphHashes;
-use ptd::input::Input;
 use ptd::{Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -106,7 +105,9 @@ pub fn run() -> Result<ExitCode> {
     };
     match cli.command {
         Command::Pkg(c) => pkg::run(c, global),
-        Command::Graph(GraphCommand::Export { input, output }) => graph_export(input, output),
+        Command::Graph(GraphCommand::Export { input, output }) => {
+            graph_export(input, output, cli.quiet)
+        }
         Command::Graph(GraphCommand::Generators) => {
             for g in ptd::model::GENERATORS {
                 println!("{}  (parameters: {})", g.name, g.parameters.join(", "));
@@ -118,7 +119,7 @@ pub fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Hash { input, json } => {
-            let input = Input::open(&input)?;
+            let input = ptd::ops::build::open_input(&input, cli.quiet)?;
             let h = GraphHashes::of(input.graph());
             if json {
                 println!("{}", serde_json::to_string(&h).expect("hashes serialize"));
@@ -132,7 +133,7 @@ pub fn run() -> Result<ExitCode> {
             theta,
             moments,
             json,
-        } => eval(input, theta, moments, json),
+        } => eval(input, theta, moments, json, cli.quiet),
         Command::Build {
             input,
             out_dir,
@@ -147,7 +148,7 @@ pub fn run() -> Result<ExitCode> {
             } else {
                 Vec::new()
             };
-            let input = Input::open(&input)?;
+            let input = ptd::ops::build::open_input(&input, cli.quiet)?;
             let built = bundle::build(input.meta(), input.graph());
             let path = built.write_to(&out_dir)?;
             let m = &built.manifest;
@@ -208,8 +209,8 @@ pub fn run() -> Result<ExitCode> {
     }
 }
 
-fn graph_export(input: PathBuf, output: Option<PathBuf>) -> Result<ExitCode> {
-    let input = Input::open(&input)?;
+fn graph_export(input: PathBuf, output: Option<PathBuf>, quiet: bool) -> Result<ExitCode> {
+    let input = ptd::ops::build::open_input(&input, quiet)?;
     let bytes = ptd::graph::GraphFile::to_bytes(input.graph());
     match output {
         Some(path) => bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?,
@@ -247,11 +248,17 @@ fn parse_theta(s: Option<&str>, expected: usize) -> Result<Vec<f64>> {
         .collect()
 }
 
-fn eval(input: PathBuf, theta: Option<String>, moments: usize, json: bool) -> Result<ExitCode> {
+fn eval(
+    input: PathBuf,
+    theta: Option<String>,
+    moments: usize,
+    json: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
     if moments == 0 {
         return Err(Error::Usage("--moments must be at least 1".into()));
     }
-    let input = Input::open(&input)?;
+    let input = ptd::ops::build::open_input(&input, quiet)?;
     let symbolic = input.symbolic();
     let theta = parse_theta(theta.as_deref(), symbolic.param_length())?;
     let m = symbolic.moments(&theta, moments)?;

@@ -193,7 +193,8 @@ pub enum CacheCommand {
     },
     /// Evict least recently used versions (never what a project's ptd.lock pins, unless
     /// --force) and tier-1 files that no installed version owns (phasic's own results), least
-    /// recently modified first. Defaults from [cache] in $PTD_HOME/config.toml.
+    /// recently modified first, and stale temporaries that interrupted writes left. Defaults
+    /// from [cache] in $PTD_HOME/config.toml.
     Gc {
         /// e.g. 20GB, 500MiB.
         #[arg(long, value_name = "SIZE")]
@@ -280,7 +281,8 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Re-hash every entry; with --repair, remove damaged versions and install them again.
+    /// Re-hash every entry and list stale temporaries; with --repair, remove damaged versions
+    /// and install them again, and remove the temporaries.
     Verify {
         #[arg(long)]
         repair: bool,
@@ -978,6 +980,12 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                         t.dir
                     );
                 }
+                println!(
+                    "{:<18} {:>6} entries {:>10}  stale temporaries (ptd cache gc removes them)",
+                    "leftovers",
+                    info.leftovers.entries,
+                    human_size(info.leftovers.bytes)
+                );
                 for p in &info.projects {
                     println!("project            {p}");
                 }
@@ -1034,6 +1042,18 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
                             f.path,
                             human_size(f.bytes),
                             f.modified
+                        ),
+                    );
+                }
+                for l in &r.leftovers {
+                    status(
+                        g,
+                        verb,
+                        &format!(
+                            "{} (a stale temporary; {}, modified {})",
+                            l.path,
+                            human_size(l.bytes),
+                            l.modified
                         ),
                     );
                 }
@@ -1202,6 +1222,16 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
             } else {
                 for p in &r.problems {
                     eprintln!("{} {}: {}: {}", p.name, p.version, p.path, p.message);
+                }
+                if !repair {
+                    for l in &r.leftovers {
+                        eprintln!(
+                            "leftover: {} ({}, modified {}): a stale temporary; `ptd cache verify --repair` or `ptd cache gc` removes it",
+                            l.path,
+                            human_size(l.bytes),
+                            l.modified
+                        );
+                    }
                 }
                 for x in &r.repaired {
                     status(g, "Repaired", x);

@@ -81,6 +81,73 @@ pub enum GraphError {
     },
 }
 
+/// Bounds on a graph being built: how many vertices and edges, and about how many bytes the
+/// builder may hold ([`GraphBuilder::approx_bytes`]). Exploring a state space stops with
+/// [`TooLarge`] once one is passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeLimits {
+    pub max_vertices: usize,
+    pub max_edges: usize,
+    pub max_bytes: u64,
+}
+
+impl SizeLimits {
+    /// 5,000,000 vertices, 50,000,000 edges, 4 GiB.
+    pub const DEFAULT: SizeLimits = SizeLimits {
+        max_vertices: 5_000_000,
+        max_edges: 50_000_000,
+        max_bytes: 4 << 30,
+    };
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        SizeLimits::DEFAULT
+    }
+}
+
+/// Which bound of [`SizeLimits`] a graph passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeLimit {
+    Vertices,
+    Edges,
+    Bytes,
+}
+
+/// A graph grew past one of its [`SizeLimits`]; how large it was when building stopped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the state space grew past the limit of {} (at {vertices} vertices, {edges} edges, about {} in memory when exploration stopped)",
+    limit_text(*.limit, *.max),
+    bytes_text(*.bytes)
+)]
+pub struct TooLarge {
+    pub limit: SizeLimit,
+    /// The bound that was passed.
+    pub max: u64,
+    pub vertices: usize,
+    pub edges: usize,
+    /// Estimated bytes held by the builder.
+    pub bytes: u64,
+}
+
+fn limit_text(limit: SizeLimit, max: u64) -> String {
+    match limit {
+        SizeLimit::Vertices => format!("{max} vertices"),
+        SizeLimit::Edges => format!("{max} edges"),
+        SizeLimit::Bytes => format!("{} of memory", bytes_text(max)),
+    }
+}
+
+/// Bytes in MiB or GiB, for messages.
+fn bytes_text(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
 /// Builds a graph vertex by vertex, like phasic's `find_or_create_vertex` / `add_edge`.
 ///
 /// Vertex 0 is the starting vertex with an all-zero state; it is not found by state lookups, so
@@ -131,6 +198,49 @@ impl GraphBuilder {
         self.states.extend_from_slice(state);
         self.index.insert(state.to_vec(), i as u32);
         (i, true)
+    }
+
+    /// Edges added so far (start edges not counted).
+    pub fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// About how many bytes the builder holds: its vectors' allocations and the state index's
+    /// table and keys.
+    pub fn approx_bytes(&self) -> u64 {
+        let key = (self.state_length * 4).next_multiple_of(8) as u64;
+        let table = self.index.capacity() as u64 * (24 + 4 + 4 + 1);
+        self.states.capacity() as u64 * 4
+            + table
+            + self.index.len() as u64 * key
+            + self.edges.capacity() as u64 * 24
+            + self.coeffs.capacity() as u64 * 8
+            + self.start.capacity() as u64 * 16
+    }
+
+    /// Whether the graph is still within `limits`.
+    pub fn check(&self, limits: &SizeLimits) -> Result<(), TooLarge> {
+        let (vertices, edges, bytes) =
+            (self.vertex_count(), self.edge_count(), self.approx_bytes());
+        let passed = if vertices > limits.max_vertices {
+            Some((SizeLimit::Vertices, limits.max_vertices as u64))
+        } else if edges > limits.max_edges {
+            Some((SizeLimit::Edges, limits.max_edges as u64))
+        } else if bytes > limits.max_bytes {
+            Some((SizeLimit::Bytes, limits.max_bytes))
+        } else {
+            None
+        };
+        match passed {
+            None => Ok(()),
+            Some((limit, max)) => Err(TooLarge {
+                limit,
+                max,
+                vertices,
+                edges,
+                bytes,
+            }),
+        }
     }
 
     /// Adds a vertex without a state lookup (used when reading files, where duplicate states

@@ -2,7 +2,7 @@
 //! state, creating vertices in the order they are first reached and listing each state's
 //! transitions in a fixed order, so a generator and its arguments determine the graph exactly.
 
-use crate::graph::{Graph, GraphBuilder, GraphError};
+use crate::graph::{Graph, GraphBuilder, GraphError, SizeLimits, TooLarge};
 use toml::Table;
 
 /// A generator's description, for listings and error messages.
@@ -73,7 +73,32 @@ pub enum GeneratorError {
     Arg { arg: String, message: String },
     #[error("the generated graph is invalid: {0}")]
     Graph(#[from] GraphError),
+    #[error(
+        "{0}; choose smaller arguments, or raise the limit with PTD_MAX_VERTICES, PTD_MAX_EDGES or PTD_MAX_MEMORY (or max-vertices, max-edges, max-memory under [build] in $PTD_HOME/config.toml)"
+    )]
+    TooLarge(#[from] TooLarge),
 }
+
+/// How a state space is explored: the bounds it must stay within, and what to tell about its
+/// progress.
+#[derive(Clone, Copy)]
+pub struct Exploration<'a> {
+    pub limits: SizeLimits,
+    /// Called now and then with the vertices and edges found so far.
+    pub progress: Option<&'a dyn Fn(usize, usize)>,
+}
+
+impl Default for Exploration<'_> {
+    fn default() -> Self {
+        Exploration {
+            limits: SizeLimits::DEFAULT,
+            progress: None,
+        }
+    }
+}
+
+/// Vertices explored between two calls of [`Exploration::progress`].
+const PROGRESS_EVERY: usize = 1 << 12;
 
 fn arg_err(arg: &str, message: impl Into<String>) -> GeneratorError {
     GeneratorError::Arg {
@@ -128,8 +153,9 @@ impl Args<'_> {
     }
 }
 
-/// Runs a generator over its state space.
+/// Runs a generator over its state space, stopping once it passes `how.limits`.
 fn explore(
+    how: &Exploration<'_>,
     state_length: usize,
     param_length: usize,
     initial: &[i32],
@@ -150,13 +176,28 @@ fn explore(
             let (w, _) = b.find_or_create(&to);
             b.add_edge(v, w, &coeffs);
         }
+        b.check(&how.limits)?;
+        if let Some(tell) = how.progress
+            && v % PROGRESS_EVERY == 0
+        {
+            tell(b.vertex_count(), b.edge_count());
+        }
         v += 1;
     }
     Ok(b.build()?)
 }
 
-/// Builds the graph of a built-in generator.
+/// Builds the graph of a built-in generator, within the default [`SizeLimits`].
 pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
+    generate_with(name, args, &Exploration::default())
+}
+
+/// Builds the graph of a built-in generator, exploring as `how` says.
+pub fn generate_with(
+    name: &str,
+    args: &Table,
+    how: &Exploration<'_>,
+) -> Result<Graph, GeneratorError> {
     let info = GENERATORS
         .iter()
         .find(|g| g.name == name)
@@ -169,7 +210,7 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
     match name {
         "coalescent/kingman" => {
             let n = a.int("samples", None, 2, 100_000)?;
-            explore(1, 1, &[n], |s, out| {
+            explore(how, 1, 1, &[n], |s, out| {
                 let k = s[0] as f64;
                 if s[0] >= 2 {
                     out.push((vec![s[0] - 1], vec![k * (k - 1.0) / 2.0]));
@@ -180,7 +221,7 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
             let n = a.int("samples", None, 2, 200)? as usize;
             let mut init = vec![0; n];
             init[0] = n as i32;
-            explore(n, 1, &init, block_counting)
+            explore(how, n, 1, &init, block_counting)
         }
         "coalescent/two-island" => {
             let n1 = a.int("samples1", None, 0, 10_000)?;
@@ -191,7 +232,7 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
                     "samples1 + samples2 must be at least 2",
                 ));
             }
-            explore(2, 2, &[n1, n2], |s, out| {
+            explore(how, 2, 2, &[n1, n2], |s, out| {
                 let (x, y) = (s[0], s[1]);
                 if x + y < 2 {
                     return;
@@ -214,7 +255,7 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
         "queue/mm1k" => {
             let cap = a.int("capacity", None, 1, 1_000_000)?;
             let init = a.int("initial", Some(1), 1, cap as i64)?;
-            explore(1, 2, &[init], |s, out| {
+            explore(how, 1, 2, &[init], |s, out| {
                 let k = s[0];
                 if k == 0 {
                     return;
@@ -227,7 +268,7 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
         }
         "reliability/erlang" => {
             let k = a.int("phases", None, 1, 1_000_000)?;
-            explore(1, 1, &[k], |s, out| {
+            explore(how, 1, 1, &[k], |s, out| {
                 if s[0] >= 1 {
                     out.push((vec![s[0] - 1], vec![1.0]));
                 }
@@ -236,7 +277,7 @@ pub fn generate(name: &str, args: &Table) -> Result<Graph, GeneratorError> {
         "population/birth-death" => {
             let n0 = a.int("initial", None, 1, 1_000_000)?;
             let max = a.int("max", None, n0 as i64, 1_000_000)?;
-            explore(1, 2, &[n0], |s, out| {
+            explore(how, 1, 2, &[n0], |s, out| {
                 let n = s[0];
                 if n == 0 {
                     return;
@@ -297,6 +338,71 @@ mod tests {
         assert_eq!(g.vertex_count(), 6);
         let g = generate("queue/mm1k", &args("capacity = 5")).unwrap();
         assert_eq!(g.vertex_count(), 7);
+    }
+
+    #[test]
+    fn exploration_stops_at_each_limit_and_says_how_large_it_got() {
+        let big = args("samples = 200");
+        let limits = |v, e, b| Exploration {
+            limits: SizeLimits {
+                max_vertices: v,
+                max_edges: e,
+                max_bytes: b,
+            },
+            progress: None,
+        };
+        let e = generate_with(
+            "coalescent/block-counting",
+            &big,
+            &limits(2000, usize::MAX, u64::MAX),
+        )
+        .unwrap_err();
+        let GeneratorError::TooLarge(t) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(t.limit, crate::graph::SizeLimit::Vertices);
+        assert!(t.vertices > 2000 && t.vertices < 2000 + 200 * 200, "{t:?}");
+        assert!(t.edges > 0 && t.bytes > 2000 * 200 * 4, "{t:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("limit of 2000 vertices")
+                && text.contains(&format!("at {} vertices, {} edges", t.vertices, t.edges))
+                && text.contains("PTD_MAX_VERTICES")
+                && text.contains("[build]"),
+            "{text}"
+        );
+        let e = generate_with(
+            "coalescent/block-counting",
+            &big,
+            &limits(usize::MAX, 5000, u64::MAX),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("limit of 5000 edges"), "{e}");
+        let e = generate_with(
+            "coalescent/block-counting",
+            &big,
+            &limits(usize::MAX, usize::MAX, 8 << 20),
+        )
+        .unwrap_err();
+        let GeneratorError::TooLarge(t) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(t.limit, crate::graph::SizeLimit::Bytes);
+        assert!(t.bytes > 8 << 20, "{t:?}");
+        assert!(e.to_string().contains("limit of 8.0 MiB of memory"), "{e}");
+        // Within the limits the graph is whole; progress is told as vertices are found.
+        let seen = std::cell::Cell::new(0);
+        let tell = |v: usize, _e: usize| seen.set(v);
+        let how = Exploration {
+            limits: SizeLimits {
+                max_vertices: 10_000,
+                ..SizeLimits::DEFAULT
+            },
+            progress: Some(&tell),
+        };
+        let g = generate_with("queue/mm1k", &args("capacity = 9000"), &how).unwrap();
+        assert_eq!(g.vertex_count(), 9002);
+        assert!(seen.get() > PROGRESS_EVERY, "{}", seen.get());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use generators::{GENERATORS, GeneratorError, generate};
+pub use generators::{Exploration, GENERATORS, GeneratorError, generate, generate_with};
 
 /// Metadata of a model, as written in `[model]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,8 +194,13 @@ impl Recipe {
 
     /// Builds the recipe's graph and checks that it has one parameter per declared name.
     pub fn graph(&self) -> Result<Graph, ModelError> {
+        self.graph_explored(&Exploration::default())
+    }
+
+    /// Like [`Self::graph`], a generator exploring as `how` says (its limits and progress).
+    pub fn graph_explored(&self, how: &Exploration<'_>) -> Result<Graph, ModelError> {
         let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        self.graph_with(&|p: &Path| std::fs::read_to_string(dir.join(p)))
+        self.graph_with_explored(&|p: &Path| std::fs::read_to_string(dir.join(p)), how)
     }
 
     /// Like [`Self::graph`], reading a `[graph]` file (path relative to `model.toml`) with `read`.
@@ -203,10 +208,19 @@ impl Recipe {
         &self,
         read: &dyn Fn(&Path) -> std::io::Result<String>,
     ) -> Result<Graph, ModelError> {
+        self.graph_with_explored(read, &Exploration::default())
+    }
+
+    /// [`Self::graph_with`] and [`Self::graph_explored`] together.
+    pub fn graph_with_explored(
+        &self,
+        read: &dyn Fn(&Path) -> std::io::Result<String>,
+        how: &Exploration<'_>,
+    ) -> Result<Graph, ModelError> {
         let file = self.path.display().to_string();
         let g = match &self.source {
             Source::Generator { name, args } => {
-                generate(name, args).map_err(|source| ModelError::Generator {
+                generate_with(name, args, how).map_err(|source| ModelError::Generator {
                     file: file.clone(),
                     source,
                 })?

@@ -48,13 +48,23 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// Versions removed and installed again.
     pub repaired: Vec<String>,
+    /// Stale temporaries that interrupted writes left (removed with repair): they damage
+    /// nothing installed, so they are not problems.
+    pub leftovers: Vec<cache::leftovers::Leftover>,
 }
 
 /// Re-hashes everything; with `repair`, evicts each damaged version and installs it again from
 /// its registry (downloaded, or rebuilt for the default registry), verified as any install.
+/// Stale temporaries are listed, and removed with `repair`.
 pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyReport> {
+    let leftovers = cache::leftovers::clean(&ctx.home, !repair)?;
     let v = verify(ctx)?;
     let mut repaired = Vec::new();
+    if repair {
+        for l in &leftovers {
+            repaired.push(format!("removed {} (a stale temporary)", l.path));
+        }
+    }
     if repair && !v.problems.is_empty() {
         let db = Db::open(&ctx.home.db_path())?;
         let mut damaged: Vec<(String, String)> = v
@@ -118,6 +128,7 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
         files: after.files,
         problems: after.problems,
         repaired,
+        leftovers,
     })
 }
 

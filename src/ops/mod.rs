@@ -1,6 +1,7 @@
 //! What the commands do, above the pipeline modules: open the registry the user named, resolve,
 //! install, lock a project, report. The command line only parses arguments and calls these.
 
+pub mod build;
 pub mod cache;
 pub mod import;
 pub mod install;

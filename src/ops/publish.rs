@@ -5,7 +5,6 @@
 
 use crate::bundle::{self, Built};
 use crate::index::{ArtifactLocation, IndexEntry};
-use crate::input::Input;
 use crate::publish::store::{Put, Store};
 use crate::publish::{IndexDir, PublishError, sign_archive, sign_platform_archive};
 use crate::sign::Signer;
@@ -169,7 +168,7 @@ pub async fn publish(mut req: Request<'_>) -> Result<Report> {
 
 async fn publish_local(req: Request<'_>) -> Result<Report> {
     let index = IndexDir::new(req.index);
-    let input = Input::open(req.input)?;
+    let input = super::build::open_input(req.input, true)?;
     let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
     // Each platform archive is read and verified once.

@@ -57,6 +57,9 @@ impl User {
             .env_remove("PTD_REGISTRY_TOKEN")
             .env_remove("PTD_PYTHON")
             .env_remove("PTD_JAX_TAG")
+            .env_remove("PTD_MAX_VERTICES")
+            .env_remove("PTD_MAX_EDGES")
+            .env_remove("PTD_MAX_MEMORY")
             .env_remove("HTTPS_PROXY")
             .env_remove("HTTP_PROXY")
             .env_remove("https_proxy")
@@ -372,4 +375,22 @@ pub fn record(group: &str, fault: &str, injected: usize, survived: usize, lost: 
                                       "survived": survived, "lost": lost});
         writeln!(f, "{line}").unwrap();
     }
+}
+
+/// Sets the access and modification times of `path` (a file or a directory) and of everything
+/// under it `days` days back.
+pub fn age_tree(path: &std::path::Path, days: f64) {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            age_tree(&e.unwrap().path(), days);
+        }
+    }
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(days * 86400.0);
+    let f = if path.is_dir() {
+        std::fs::File::open(path).unwrap()
+    } else {
+        std::fs::File::options().write(true).open(path).unwrap()
+    };
+    f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+        .unwrap();
 }

@@ -1,0 +1,82 @@
+//! Opening a command's input with the configured bounds on exploring a generator's state space,
+//! and a progress line while a long exploration runs.
+
+use crate::config::Config;
+use crate::graph::SizeLimits;
+use crate::input::Input;
+use crate::install::Home;
+use crate::model::Exploration;
+use crate::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// The bounds: `PTD_MAX_VERTICES`, `PTD_MAX_EDGES`, `PTD_MAX_MEMORY` (a size such as `8GiB`),
+/// else `[build] max-vertices`, `max-edges`, `max-memory` in `config`, else
+/// [`SizeLimits::DEFAULT`].
+pub fn size_limits(config: &Config) -> Result<SizeLimits> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let count = |name: &str, fallback: Option<u64>, default: usize| -> Result<usize> {
+        match var(name) {
+            Some(v) => v.trim().parse().map_err(|_| {
+                Error::Usage(format!(
+                    "{name}='{v}': expected a whole number, e.g. {name}={default}"
+                ))
+            }),
+            None => Ok(fallback.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX))),
+        }
+    };
+    let d = SizeLimits::DEFAULT;
+    let memory = match var("PTD_MAX_MEMORY") {
+        Some(v) => crate::cache::parse_size(&v)
+            .map_err(|e| Error::Usage(format!("PTD_MAX_MEMORY: {e}")))?,
+        None => match &config.build.max_memory {
+            Some(m) => crate::cache::parse_size(m)
+                .map_err(|e| Error::Usage(format!("[build] max-memory in config.toml: {e}")))?,
+            None => d.max_bytes,
+        },
+    };
+    Ok(SizeLimits {
+        max_vertices: count(
+            "PTD_MAX_VERTICES",
+            config.build.max_vertices,
+            d.max_vertices,
+        )?,
+        max_edges: count("PTD_MAX_EDGES", config.build.max_edges, d.max_edges)?,
+        max_bytes: memory,
+    })
+}
+
+/// Opens a command's input ([`Input::open`]) within the configured bounds
+/// (`$PTD_HOME/config.toml` and the environment, [`size_limits`]), showing the vertices found
+/// so far on a terminal unless `quiet`.
+pub fn open_input(path: &Path, quiet: bool) -> Result<Input> {
+    let home = Home::from_env();
+    let config = Config::load(&home.root.join("config.toml"))?;
+    let limits = size_limits(&config)?;
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {msg} ({elapsed})")
+                .expect("valid template"),
+        );
+        bar.set_prefix("Exploring");
+        bar
+    };
+    let tell = |vertices: usize, edges: usize| {
+        bar.set_message(format!(
+            "{vertices} vertices, {edges} edges (at most {} vertices)",
+            limits.max_vertices
+        ));
+        bar.tick();
+    };
+    let how = Exploration {
+        limits,
+        progress: Some(&tell),
+    };
+    let input = Input::open_with(path, &how);
+    bar.finish_and_clear();
+    input
+}
