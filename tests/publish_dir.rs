@@ -204,3 +204,69 @@ fn a_directory_registry_from_init_to_install() {
         "{err}"
     );
 }
+
+#[test]
+fn every_command_that_takes_a_model_name_validates_it() {
+    let reg = support::HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let index = reg.index_dir();
+    // A file outside the index that looks like an index file for '../outside/victim'.
+    let outside = reg.root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let victim = outside.join("victim");
+    let line = std::fs::read_to_string(index.join("reliability/erlang"))
+        .unwrap()
+        .replace("reliability/erlang", "../outside/victim");
+    std::fs::write(&victim, &line).unwrap();
+    let bad = "../outside/victim";
+    let form = "is not of the form namespace/name";
+
+    let err = reg.publisher.fails(&[
+        "yank",
+        &format!("{bad}@1.0.0"),
+        "--registry",
+        index.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+    assert!(err.contains(form) && err.contains(bad), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), line);
+
+    let user = User::new();
+    user.ok(&[
+        "install",
+        "reliability/erlang",
+        "--registry",
+        index.to_str().unwrap(),
+    ]);
+    let project = user.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    user.ok_in(&project, &["init"]);
+    let export = user.dir.path().join("export.tar.zst");
+    let key = reg.key.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["info", bad, "--registry", index.to_str().unwrap()],
+        vec!["install", bad, "--registry", index.to_str().unwrap()],
+        vec!["add", bad, "--registry", index.to_str().unwrap()],
+        vec!["remove", bad],
+        vec!["which", bad],
+        vec!["cache", "path", bad],
+        vec!["cache", "prewarm", bad],
+        vec![
+            "cache",
+            "export",
+            export.to_str().unwrap(),
+            bad,
+            "--key",
+            key,
+        ],
+    ];
+    for args in &commands {
+        let err = user.fails_in(&project, args);
+        assert!(
+            err.contains(form) && err.contains(bad),
+            "ptd {args:?}: {err}"
+        );
+    }
+    assert!(!export.exists());
+}

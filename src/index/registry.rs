@@ -157,6 +157,7 @@ impl Registry {
         if let Some(e) = self.entries.lock().expect("lock").get(name) {
             return Ok(e.clone());
         }
+        crate::model::check_name(name).map_err(IndexError::BadName)?;
         let path = super::index_path(name);
         if !self.snapshot.files.contains_key(&path) {
             return Err(IndexError::NoSuchModel {
