@@ -270,3 +270,108 @@ fn every_command_that_takes_a_model_name_validates_it() {
     }
     assert!(!export.exists());
 }
+
+/// Runs `ptd` as `user` under umask 022, expecting success.
+fn under_umask_022(user: &User, args: &[&str]) {
+    let ptd = user.cmd(user.dir.path(), args);
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(support::PTD)
+        .args(args)
+        .current_dir(user.dir.path());
+    for (k, v) in ptd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = sh.output().unwrap();
+    assert!(
+        out.status.success(),
+        "ptd {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn published_and_installed_files_follow_the_umask_and_secret_keys_stay_private() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("index");
+    let store = shared.path().join("archives");
+    let base = publisher.dir.path().join("lab");
+    under_umask_022(
+        &publisher,
+        &["keygen", "-o", base.to_str().unwrap(), "--unencrypted"],
+    );
+    let key = base.with_extension("key");
+    under_umask_022(
+        &publisher,
+        &[
+            "registry",
+            "init",
+            index.to_str().unwrap(),
+            "--name",
+            "lab",
+            "--artifacts",
+            &format!("file://{}/{{file}}", store.display()),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    under_umask_022(
+        &publisher,
+        &[
+            "publish",
+            models().join("reliability/erlang").to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let user = User::new();
+    under_umask_022(
+        &user,
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            index.to_str().unwrap(),
+        ],
+    );
+    let mut checked = Vec::new();
+    for root in [
+        index.clone(),
+        store.clone(),
+        user.home().join("archives"),
+        user.home().join("bundles"),
+        user.phasic_cache().join("symbolic"),
+    ] {
+        let files = support::walk(&root);
+        assert!(!files.is_empty(), "nothing under {}", root.display());
+        for f in files {
+            let m = mode(&f);
+            assert_eq!(m & 0o044, 0o044, "{} has mode {m:o}", f.display());
+            let mut d = f.parent().unwrap();
+            while d.starts_with(&root) {
+                let m = mode(d);
+                assert_eq!(m & 0o055, 0o055, "{} has mode {m:o}", d.display());
+                d = d.parent().unwrap();
+            }
+            checked.push(f);
+        }
+    }
+    assert!(checked.iter().any(|f| f.ends_with("reliability/erlang")));
+    assert!(checked.iter().any(|f| f.ends_with("README.md")));
+    assert_eq!(mode(&key) & 0o077, 0, "the secret key is {:o}", mode(&key));
+    assert_eq!(mode(&base.with_extension("pub")) & 0o044, 0o044);
+}

@@ -79,11 +79,25 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// A temporary file in `dir` that will be renamed into place as a shared file: created with mode
+/// 0666 less the umask (0644 under umask 022), like any file a program writes, rather than
+/// tempfile's private 0600. Secret keys are written otherwise, with mode 0600.
+pub fn shared_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut b = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b.tempfile_in(dir)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename; the file gets mode 0666 less
+/// the umask.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = shared_temp_file(dir)?;
     std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;

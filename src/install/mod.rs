@@ -1175,7 +1175,14 @@ fn extract(
     if dir.join("manifest.json").is_file() {
         return Ok(dir);
     }
-    let tmp = tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        // Renamed into place whole: readable by others as the umask allows, not 0700.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o777));
+    }
+    let tmp = builder
         .prefix("extract-")
         .tempdir_in(home.tmp())
         .map_err(|e| InstallError::io(&home.tmp(), e))?;
