@@ -458,3 +458,60 @@ fn eight_installs_and_gc_at_once_keep_one_consistent_database() {
         lost,
     );
 }
+
+#[test]
+fn a_partial_download_that_fails_verification_is_fetched_again_in_the_same_run() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let archive = reg.artifacts().join(ARCHIVE.rsplit('/').next().unwrap());
+    let good = std::fs::read(&archive).unwrap();
+    let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n".to_vec();
+    let short: Vec<u8> = good[..good.len() / 2].iter().map(|b| b ^ 0x5a).collect();
+    let install = [
+        "install",
+        "reliability/erlang",
+        "--registry",
+        &reg.index_url(),
+        "--json",
+    ];
+    for (name, bad) in [
+        (
+            "an HTML error page left as a partial, then the archive",
+            html,
+        ),
+        (
+            "a shorter, different file left as a partial, then the archive",
+            short,
+        ),
+    ] {
+        let user = User::new();
+        // The mirror serves the wrong bytes once and is not asked again (one attempt): the
+        // install fails and leaves a partial file for a later resume.
+        std::fs::write(&archive, &bad).unwrap();
+        let once = [("PTD_HTTP_ATTEMPTS", "1"), ("PTD_HTTP_BACKOFF_MS", "5")];
+        let out = user.run_env(&install, &once);
+        let parts: Vec<_> = support::walk(&user.home().join("tmp"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "part"))
+            .collect();
+        let left_partial = !out.status.success() && !parts.is_empty();
+        // The mirror is repaired: the next run completes, verified.
+        std::fs::write(&archive, &good).unwrap();
+        let out = user.run_env(&install, &net_env());
+        let mut survived = 0;
+        if out.status.success() && left_partial {
+            let item = out_json(&out)["installed"][0].clone();
+            let m = user.installed_moments(&item, "2.0");
+            let (checked, problems) = verify(&user);
+            if (m[0] - 2.5).abs() <= 2.5e-10 && checked == 1 && problems.is_empty() {
+                survived = 1;
+            }
+        } else {
+            eprintln!(
+                "{name}: partial left {left_partial}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        record("network", name, 1, survived, 0);
+    }
+}

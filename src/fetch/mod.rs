@@ -51,6 +51,34 @@ impl FetchError {
     }
 }
 
+/// Copies `src` to `dst` (created or truncated); an error names the file it concerns: `src`
+/// when reading fails, `dst` when writing does (a full disk names the file being written). On
+/// failure `dst` is removed.
+pub fn copy_file(src: &Path, dst: &Path) -> Result<u64, FetchError> {
+    use std::io::Read;
+    let mut from = std::fs::File::open(src).map_err(|e| FetchError::io(src, e))?;
+    let mut to = std::fs::File::create(dst).map_err(|e| FetchError::io(dst, e))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n: u64 = 0;
+    let result = loop {
+        let got = match from.read(&mut buf) {
+            Ok(0) => break to.flush().map_err(|e| FetchError::io(dst, e)),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(FetchError::io(src, e)),
+        };
+        if let Err(e) = to.write_all(&buf[..got]) {
+            break Err(FetchError::io(dst, e));
+        }
+        n += got as u64;
+    };
+    if result.is_err() {
+        drop(to);
+        let _ = std::fs::remove_file(dst);
+    }
+    result.map(|()| n)
+}
+
 /// A bearer token bound to hosts.
 #[derive(Clone, Debug)]
 pub struct Token {
@@ -184,6 +212,26 @@ impl Http {
         rb
     }
 
+    /// What went wrong with a request, in words: a timeout says which, after how long, and
+    /// how to allow more; anything else gives the whole chain of causes.
+    fn failure(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            let t = self.opts.timeout;
+            let which = if e.is_connect() {
+                "connecting"
+            } else {
+                "waiting for data"
+            };
+            format!(
+                "timed out after {} s {which} (the connect and read timeout, PTD_HTTP_TIMEOUT_MS={}; raise it for slow links)",
+                t.as_secs_f64(),
+                t.as_millis()
+            )
+        } else {
+            error_chain(e)
+        }
+    }
+
     async fn backoff(&self, attempt: u32) {
         tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
     }
@@ -211,7 +259,7 @@ impl Http {
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) if retryable(&e) => {
-                    last = e.to_string();
+                    last = self.failure(&e);
                     continue;
                 }
                 Err(e) => return Err(http_err(url, &e)),
@@ -249,7 +297,7 @@ impl Http {
                         last_modified,
                     });
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = self.failure(&e),
             }
         }
         Err(FetchError::Http {
@@ -259,7 +307,9 @@ impl Http {
     }
 
     /// Downloads `url` into `part` (resuming what is there), checking size and SHA-256.
-    /// On success `part` holds exactly the expected bytes.
+    /// On success `part` holds exactly the expected bytes. A resumed partial that turns out
+    /// wrong (left by a mirror that sent an error page or another file) is discarded and the
+    /// file downloaded once more from the start, without counting as an attempt.
     pub async fn download(
         &self,
         url: &str,
@@ -271,24 +321,43 @@ impl Http {
         let bar = self.progress(label, want_size);
         let attempts = self.opts.attempts.max(1);
         let mut last = String::new();
-        for attempt in 0..attempts {
+        let mut attempt = 0;
+        let mut restarted = false;
+        while attempt < attempts {
             if attempt > 0 {
                 self.backoff(attempt - 1).await;
             }
             match self.download_once(url, part, want_size, &bar).await {
-                Ok(got) => {
-                    bar.finish_and_clear();
-                    if got != want_sha256 {
-                        let _ = std::fs::remove_file(part);
-                        return Err(FetchError::Checksum {
-                            url: url.into(),
-                            got,
-                            want: want_sha256.into(),
-                        });
+                Ok((got, resumed)) => {
+                    if got == want_sha256 {
+                        bar.finish_and_clear();
+                        return Ok(());
                     }
-                    return Ok(());
+                    let _ = std::fs::remove_file(part);
+                    if resumed && !restarted {
+                        restarted = true;
+                        continue;
+                    }
+                    bar.finish_and_clear();
+                    return Err(FetchError::Checksum {
+                        url: url.into(),
+                        got,
+                        want: want_sha256.into(),
+                    });
                 }
-                Err(Step::Retry(m)) => last = m,
+                Err(Step::Retry(m)) => {
+                    last = m;
+                    attempt += 1;
+                }
+                Err(Step::Restart(m)) => {
+                    let _ = std::fs::remove_file(part);
+                    if !restarted {
+                        restarted = true;
+                        continue;
+                    }
+                    last = m;
+                    attempt += 1;
+                }
                 Err(Step::Fatal(e)) => {
                     bar.finish_and_clear();
                     return Err(e);
@@ -320,18 +389,20 @@ impl Http {
     }
 
     /// One attempt; returns the SHA-256 of the whole file, computed as the bytes arrive (and
-    /// over the part already on disk when resuming).
+    /// over the part already on disk when resuming), and whether a partial was resumed.
     async fn download_once(
         &self,
         url: &str,
         part: &Path,
         want_size: u64,
         bar: &ProgressBar,
-    ) -> Result<String, Step> {
+    ) -> Result<(String, bool), Step> {
         let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         let have = if have > want_size { 0 } else { have };
         if have == want_size && want_size > 0 {
-            return hash_file(part).map_err(|e| Step::Fatal(FetchError::io(part, e)));
+            return hash_file(part)
+                .map(|h| (h, true))
+                .map_err(|e| Step::Fatal(FetchError::io(part, e)));
         }
         let mut rb = self.request(url);
         if have > 0 {
@@ -339,12 +410,18 @@ impl Http {
         }
         let mut resp = match rb.send().await {
             Ok(r) => r,
-            Err(e) if retryable(&e) => return Err(Step::Retry(e.to_string())),
+            Err(e) if retryable(&e) => return Err(Step::Retry(self.failure(&e))),
             Err(e) => return Err(Step::Fatal(http_err(url, &e))),
         };
         let status = resp.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(Step::Retry(format!("HTTP {status}")));
+        }
+        if have > 0 && status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            // The mirror's file is shorter than the partial: the partial is not of this file.
+            return Err(Step::Restart(format!(
+                "HTTP {status} when resuming after {have} bytes"
+            )));
         }
         if !status.is_success() {
             return Err(Step::Fatal(FetchError::Status {
@@ -377,6 +454,11 @@ impl Http {
                         // More than the index promises: never keep it.
                         drop(file);
                         let _ = std::fs::remove_file(part);
+                        if append {
+                            return Err(Step::Restart(format!(
+                                "more than {want_size} bytes after resuming at {have}"
+                            )));
+                        }
                         return Err(Step::Fatal(FetchError::Size {
                             url: url.into(),
                             got: written,
@@ -391,9 +473,12 @@ impl Http {
                 Ok(None) => break,
                 Err(e) => {
                     let _ = file.flush();
-                    return Err(Step::Retry(format!(
-                        "the connection broke after {written} bytes: {e}"
-                    )));
+                    let why = if e.is_timeout() {
+                        self.failure(&e)
+                    } else {
+                        format!("the connection broke: {}", error_chain(&e))
+                    };
+                    return Err(Step::Retry(format!("after {written} bytes: {why}")));
                 }
             }
         }
@@ -404,7 +489,7 @@ impl Http {
                 "the body ended after {written} of {want_size} bytes"
             )));
         }
-        Ok(hex::encode(hasher.finalize()))
+        Ok((hex::encode(hasher.finalize()), append))
     }
 }
 
@@ -430,10 +515,13 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 
 enum Step {
     Retry(String),
+    /// The partial on disk is not of this file: discard it and start again.
+    Restart(String),
     Fatal(FetchError),
 }
 
-fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
+/// An error and its causes, `: `-separated.
+fn error_chain(e: &reqwest::Error) -> String {
     let mut message = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -441,9 +529,13 @@ fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
         message.push_str(&s.to_string());
         src = s.source();
     }
+    message
+}
+
+fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
     FetchError::Http {
         url: url.into(),
-        message,
+        message: error_chain(e),
     }
 }
 

@@ -1119,12 +1119,9 @@ pub fn place_tier1(home: &Home, i: &Installed, bundle_dir: &Path) -> Result<(), 
 
 /// Copies a local archive into `part`, checking size and SHA-256.
 fn copy_local(src: &Path, part: &Path, sha: &str, size: u64) -> Result<(), InstallError> {
-    std::fs::copy(src, part).map_err(|e| {
-        InstallError::Fetch(FetchError::Io {
-            path: src.display().to_string(),
-            source: e,
-        })
-    })?;
+    // An error names the file it concerns: the source when reading fails, the partial file
+    // when writing does (a full disk).
+    crate::fetch::copy_file(src, part)?;
     crate::fetch::verify_file(part, &format!("file://{}", src.display()), sha, size)?;
     Ok(())
 }
