@@ -799,7 +799,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                     ));
                 }
             };
-            let http = ptd::fetch::Http::new(ptd::fetch::HttpOptions::from_env())?;
+            let http = ctx.http()?;
             let report = rt.block_on(ops::import::phasic_traces(
                 ops::import::ImportRequest {
                     source: &source,

@@ -35,6 +35,18 @@ pub enum FetchError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "{url}: {seen}, over the {cap}-byte limit for {what}: refused without reading the rest; if it really is this large, raise {env} (bytes, or e.g. 4MiB) or `{setting}` under [index] in $PTD_HOME/config.toml"
+    )]
+    TooLarge {
+        url: String,
+        /// What was seen: the declared length, or how much arrived.
+        seen: String,
+        cap: u64,
+        what: &'static str,
+        env: &'static str,
+        setting: &'static str,
+    },
 }
 
 impl FetchError {
@@ -48,6 +60,144 @@ impl FetchError {
     /// Whether another mirror may do better (the request failed, not the content).
     pub fn is_transport(&self) -> bool {
         matches!(self, FetchError::Http { .. } | FetchError::Status { .. })
+    }
+}
+
+/// The kinds of small files read whole into memory from a registry or mirror, each with its own
+/// size cap ([`MetadataLimits`]): anything larger is refused before it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metadata {
+    /// A registry's `config.json`.
+    Config,
+    /// A registry's `snapshot.json`.
+    Snapshot,
+    /// A minisign signature (`.minisig`), of a snapshot or an archive.
+    Signature,
+    /// A model's index file (one line per version), or another JSON document.
+    IndexFile,
+}
+
+impl Metadata {
+    /// The kind of an index path (`config.json`, `snapshot.json`, `*.minisig`, else an index
+    /// file).
+    pub fn of_index_path(path: &str) -> Metadata {
+        match path {
+            "config.json" => Metadata::Config,
+            "snapshot.json" => Metadata::Snapshot,
+            p if p.ends_with(".minisig") => Metadata::Signature,
+            _ => Metadata::IndexFile,
+        }
+    }
+
+    pub const ALL: [Metadata; 4] = [
+        Metadata::Config,
+        Metadata::Snapshot,
+        Metadata::Signature,
+        Metadata::IndexFile,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metadata::Config => "a registry's config.json",
+            Metadata::Snapshot => "a registry's snapshot.json",
+            Metadata::Signature => "a signature (.minisig)",
+            Metadata::IndexFile => "an index file",
+        }
+    }
+
+    /// The environment variable that sets this kind's cap.
+    pub fn env(self) -> &'static str {
+        match self {
+            Metadata::Config => "PTD_INDEX_MAX_CONFIG_BYTES",
+            Metadata::Snapshot => "PTD_INDEX_MAX_SNAPSHOT_BYTES",
+            Metadata::Signature => "PTD_INDEX_MAX_SIGNATURE_BYTES",
+            Metadata::IndexFile => "PTD_INDEX_MAX_FILE_BYTES",
+        }
+    }
+
+    /// The key under `[index]` in `config.toml` that sets this kind's cap.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Metadata::Config => "max-config-size",
+            Metadata::Snapshot => "max-snapshot-size",
+            Metadata::Signature => "max-signature-size",
+            Metadata::IndexFile => "max-file-size",
+        }
+    }
+
+    /// The default cap: far above what a real registry writes (a `config.json` of a few
+    /// hundred bytes per artifact location and key; a snapshot of about 100 bytes per model, so
+    /// 16 MiB is some 160,000 models; a signature of about 300 bytes; an index file of about
+    /// 700 bytes per version, so 64 MiB is some 90,000 versions of one model), and far below
+    /// what would exhaust a machine's memory.
+    pub fn default_cap(self) -> u64 {
+        match self {
+            Metadata::Config => 1 << 20,
+            Metadata::Snapshot => 16 << 20,
+            Metadata::Signature => 64 << 10,
+            Metadata::IndexFile => 64 << 20,
+        }
+    }
+}
+
+/// Size caps of the files read whole from a registry or mirror (see [`Metadata`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetadataLimits {
+    caps: [u64; 4],
+}
+
+impl Default for MetadataLimits {
+    fn default() -> Self {
+        MetadataLimits {
+            caps: Metadata::ALL.map(Metadata::default_cap),
+        }
+    }
+}
+
+impl MetadataLimits {
+    pub fn cap(&self, kind: Metadata) -> u64 {
+        self.caps[kind as usize]
+    }
+
+    pub fn set(&mut self, kind: Metadata, bytes: u64) {
+        self.caps[kind as usize] = bytes;
+    }
+
+    /// The error for a body of `kind` from `url` found over its cap; `seen` says how.
+    pub fn too_large(&self, kind: Metadata, url: &str, seen: String) -> FetchError {
+        FetchError::TooLarge {
+            url: url.into(),
+            seen,
+            cap: self.cap(kind),
+            what: kind.describe(),
+            env: kind.env(),
+            setting: kind.setting(),
+        }
+    }
+
+    /// Reads a local file of `kind` whole, refusing it unread (by its length) or as soon as
+    /// more than the cap has been read. `Ok(None)` if it does not exist.
+    pub fn read_file(&self, kind: Metadata, path: &Path) -> Result<Option<Vec<u8>>, FetchError> {
+        use std::io::Read;
+        let cap = self.cap(kind);
+        let what = path.display().to_string();
+        let f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(FetchError::io(path, e)),
+        };
+        let len = f.metadata().map_err(|e| FetchError::io(path, e))?.len();
+        if len > cap {
+            return Err(self.too_large(kind, &what, format!("{len} bytes")));
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        f.take(cap + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| FetchError::io(path, e))?;
+        if bytes.len() as u64 > cap {
+            return Err(self.too_large(kind, &what, format!("more than {cap} bytes read")));
+        }
+        Ok(Some(bytes))
     }
 }
 
@@ -114,6 +264,8 @@ pub struct HttpOptions {
     /// An `Accept` header for every request (GitHub's API serves asset bytes only for
     /// `application/octet-stream`).
     pub accept: Option<String>,
+    /// Size caps of the files read whole ([`Http::get_conditional`]).
+    pub limits: MetadataLimits,
 }
 
 impl HttpOptions {
@@ -132,6 +284,7 @@ impl HttpOptions {
             timeout: Duration::from_millis(ms("PTD_HTTP_TIMEOUT_MS", 30_000)),
             quiet: false,
             accept: None,
+            limits: MetadataLimits::default(),
         }
     }
 }
@@ -237,13 +390,17 @@ impl Http {
     }
 
     /// GET with `If-None-Match` / `If-Modified-Since`, retried on transport errors and 5xx.
+    /// The body, a file of `kind`, is refused by its `Content-Length` when that is over the
+    /// kind's cap, and otherwise as soon as more than the cap has arrived.
     pub async fn get_conditional(
         &self,
         url: &str,
         etag: Option<&str>,
         last_modified: Option<&str>,
+        kind: Metadata,
     ) -> Result<Conditional, FetchError> {
         let attempts = self.opts.attempts.max(1);
+        let cap = self.opts.limits.cap(kind);
         let mut last = String::new();
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -256,7 +413,7 @@ impl Http {
             if let Some(m) = last_modified {
                 rb = rb.header(reqwest::header::IF_MODIFIED_SINCE, m);
             }
-            let resp = match rb.send().await {
+            let mut resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) if retryable(&e) => {
                     last = self.failure(&e);
@@ -281,6 +438,15 @@ impl Http {
                     status: status.as_u16(),
                 });
             }
+            if let Some(n) = resp.content_length()
+                && n > cap
+            {
+                return Err(self.opts.limits.too_large(
+                    kind,
+                    url,
+                    format!("Content-Length says {n} bytes"),
+                ));
+            }
             let header = |h| {
                 resp.headers()
                     .get(h)
@@ -289,15 +455,32 @@ impl Http {
             };
             let etag = header(reqwest::header::ETAG);
             let last_modified = header(reqwest::header::LAST_MODIFIED);
-            match resp.bytes().await {
-                Ok(b) => {
-                    return Ok(Conditional::Body {
-                        bytes: b.to_vec(),
-                        etag,
-                        last_modified,
-                    });
+            let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+            let complete = loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if (bytes.len() + chunk.len()) as u64 > cap {
+                            return Err(self.opts.limits.too_large(
+                                kind,
+                                url,
+                                format!("more than {cap} bytes arrived"),
+                            ));
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break true,
+                    Err(e) => {
+                        last = self.failure(&e);
+                        break false;
+                    }
                 }
-                Err(e) => last = self.failure(&e),
+            };
+            if complete {
+                return Ok(Conditional::Body {
+                    bytes,
+                    etag,
+                    last_modified,
+                });
             }
         }
         Err(FetchError::Http {

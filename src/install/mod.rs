@@ -662,9 +662,14 @@ impl Installer<'_> {
         let sig_text = if let Some(p) = url.strip_prefix("file://") {
             copy_local(Path::new(p), &part, item.sha256, item.size)?;
             let sp = PathBuf::from(format!("{p}.minisig"));
-            match std::fs::read_to_string(&sp) {
-                Ok(t) => t,
-                Err(_) => {
+            let limits = self.http.options().limits;
+            match limits.read_file(crate::fetch::Metadata::Signature, &sp) {
+                Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
+                Err(err @ FetchError::TooLarge { .. }) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(err.into());
+                }
+                _ => {
                     let _ = std::fs::remove_file(&part);
                     return Err(mismatch(format!(
                         "{sig_url}: no signature beside the archive"
@@ -681,7 +686,12 @@ impl Installer<'_> {
             bucket
                 .download(&target.key, &part, item.sha256, item.size)
                 .await?;
-            match bucket.get(&format!("{}.minisig", target.key)).await {
+            let sig_key = format!("{}.minisig", target.key);
+            let limits = self.http.options().limits;
+            match bucket
+                .get_limited(&sig_key, crate::fetch::Metadata::Signature, &limits)
+                .await
+            {
                 Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
                 other => {
                     let _ = std::fs::remove_file(&part);
@@ -704,7 +714,10 @@ impl Installer<'_> {
                 &format!("{} {}", e.name, e.version),
             )
             .await?;
-            match http.get_conditional(&sig_url, None, None).await {
+            match http
+                .get_conditional(&sig_url, None, None, crate::fetch::Metadata::Signature)
+                .await
+            {
                 Ok(crate::fetch::Conditional::Body { bytes, .. }) => {
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
