@@ -1027,3 +1027,62 @@ fn a_full_disk_while_copying_names_the_file_being_written() {
     assert!(!err.contains(&format!("{}:", source.display())), "{err}");
     assert_nothing_installed(&user);
 }
+
+#[test]
+fn an_oversized_archive_signature_is_refused_before_it_is_read() {
+    let web = HttpRegistry::new();
+    web.publish(&models().join("reliability/erlang"));
+    let local = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
+    let cfg = local.index_dir().join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("{root}", local.root.path().to_str().unwrap()),
+    )
+    .unwrap();
+    local.publisher.ok(&[
+        "registry",
+        "resign",
+        local.index_dir().to_str().unwrap(),
+        "--key",
+        local.key.to_str().unwrap(),
+    ]);
+    local.publish(&models().join("reliability/erlang"));
+    for (reg, index, sig_name) in [
+        (
+            &web,
+            web.index_url(),
+            format!(
+                "{}{}.minisig",
+                web.server.url(),
+                HttpRegistry::archive_path("reliability/erlang", "1.0.0")
+            ),
+        ),
+        (
+            &local,
+            local.index_dir().display().to_string(),
+            format!(
+                "{}.minisig",
+                local.archive_file("reliability/erlang", "1.0.0").display()
+            ),
+        ),
+    ] {
+        let sig = reg.archive_file("reliability/erlang", "1.0.0");
+        let sig = sig.with_file_name(format!(
+            "{}.minisig",
+            sig.file_name().unwrap().to_str().unwrap()
+        ));
+        let mut padded = std::fs::read(&sig).unwrap();
+        padded.resize(100 << 10, b'\n');
+        std::fs::write(&sig, padded).unwrap();
+        let user = User::new();
+        let err = user.fails(&["install", "reliability/erlang", "--registry", &index]);
+        assert!(
+            err.contains(&sig_name)
+                && err.contains("65536")
+                && err.contains("PTD_INDEX_MAX_SIGNATURE_BYTES"),
+            "{err}"
+        );
+        assert_nothing_installed(&user);
+    }
+}
