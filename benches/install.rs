@@ -79,7 +79,7 @@ fn resolve_bench(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(async {
                     let reg = Registry::open(
-                        IndexSource::Dir(dir.join("index")),
+                        IndexSource::dir(dir.join("index")),
                         KeyTrust::FirstUse,
                         state.path(),
                         std::time::SystemTime::now(),

@@ -23,11 +23,19 @@
 //! max-vertices = 5000000   # bounds on a generator's state space (PTD_MAX_VERTICES wins)
 //! max-edges = 50000000     # (PTD_MAX_EDGES)
 //! max-memory = "4GiB"      # estimated bytes while exploring (PTD_MAX_MEMORY)
+//! [index]                     # size caps of files read whole from a registry or mirror
+//! max-config-size = "1MiB"    # config.json
+//! max-snapshot-size = "16MiB" # snapshot.json
+//! max-signature-size = "64KiB" # .minisig files
+//! max-file-size = "64MiB"     # a model's index file
 //! ```
 //!
 //! A token can also come from `PTD_REGISTRY_<NAME>_TOKEN` (name upper-cased, `-` as `_`), which
-//! wins over the file.
+//! wins over the file; the caps from `PTD_INDEX_MAX_CONFIG_BYTES`,
+//! `PTD_INDEX_MAX_SNAPSHOT_BYTES`, `PTD_INDEX_MAX_SIGNATURE_BYTES` and
+//! `PTD_INDEX_MAX_FILE_BYTES`, which win over the file.
 
+use crate::fetch::{Metadata, MetadataLimits};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,6 +93,28 @@ pub struct BuildConfig {
     pub max_memory: Option<String>,
 }
 
+/// `[index]`: size caps of the files read whole from a registry or mirror (sizes such as
+/// "4MiB"; see [`crate::fetch::Metadata`] for the defaults).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IndexConfig {
+    pub max_config_size: Option<String>,
+    pub max_snapshot_size: Option<String>,
+    pub max_signature_size: Option<String>,
+    pub max_file_size: Option<String>,
+}
+
+impl IndexConfig {
+    fn get(&self, kind: Metadata) -> Option<&str> {
+        match kind {
+            Metadata::Config => self.max_config_size.as_deref(),
+            Metadata::Snapshot => self.max_snapshot_size.as_deref(),
+            Metadata::Signature => self.max_signature_size.as_deref(),
+            Metadata::IndexFile => self.max_file_size.as_deref(),
+        }
+    }
+}
+
 /// `config.toml`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +129,7 @@ pub struct Config {
     pub jax: JaxConfig,
     #[serde(default)]
     pub build: BuildConfig,
+    pub index: IndexConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +194,39 @@ impl Config {
         Ok(c)
     }
 
+    /// The size caps of files read whole from registries: per kind, its environment variable
+    /// (`PTD_INDEX_MAX_..._BYTES`), else `[index]` here, else the default. `file` names this
+    /// configuration in errors.
+    pub fn metadata_limits(&self, file: &str) -> Result<MetadataLimits, ConfigError> {
+        let mut limits = MetadataLimits::default();
+        for kind in Metadata::ALL {
+            let (text, origin, what) = match std::env::var(kind.env()) {
+                Ok(v) if !v.trim().is_empty() => {
+                    (v, kind.env().to_string(), kind.env().to_string())
+                }
+                _ => match self.index.get(kind) {
+                    Some(v) => (
+                        v.to_string(),
+                        file.to_string(),
+                        format!("[index] {}", kind.setting()),
+                    ),
+                    None => continue,
+                },
+            };
+            let bytes = crate::cache::parse_size(&text)
+                .ok()
+                .filter(|b| *b > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    file: origin,
+                    message: format!(
+                        "{what} = '{text}' is not a size: give bytes, or a size with a unit (e.g. 4MiB)"
+                    ),
+                })?;
+            limits.set(kind, bytes);
+        }
+        Ok(limits)
+    }
+
     /// The bearer token for registry `name`, if any: `PTD_REGISTRY_<NAME>_TOKEN`, then the
     /// variable named by `token-env`, then `token`.
     pub fn token(&self, name: &str) -> Option<String> {
@@ -197,5 +261,25 @@ mod tests {
         assert!(e.to_string().contains("config.toml") && e.to_string().contains("indx"));
         assert!(Config::parse("[registries.default]\nindex = \"x\"\n", "c").is_err());
         assert_eq!(token_variable("my-lab"), "PTD_REGISTRY_MY_LAB_TOKEN");
+    }
+
+    #[test]
+    fn index_size_caps_come_from_the_index_section() {
+        let c = Config::parse(
+            "[index]\nmax-file-size = \"2MiB\"\nmax-signature-size = \"1000\"\n",
+            "config.toml",
+        )
+        .unwrap();
+        let l = c.metadata_limits("config.toml").unwrap();
+        assert_eq!(l.cap(Metadata::IndexFile), 2 << 20);
+        assert_eq!(l.cap(Metadata::Signature), 1000);
+        assert_eq!(l.cap(Metadata::Config), Metadata::Config.default_cap());
+        let c = Config::parse("[index]\nmax-config-size = \"lots\"\n", "config.toml").unwrap();
+        let e = c.metadata_limits("config.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("config.toml") && e.contains("max-config-size"),
+            "{e}"
+        );
+        assert!(Config::parse("[index]\nmax-size = \"1\"\n", "c").is_err());
     }
 }

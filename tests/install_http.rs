@@ -942,3 +942,147 @@ fn http_proxy_from_the_environment_is_used() {
     );
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_stalled_download_says_which_timeout_expired_and_how_to_raise_it() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let path = HttpRegistry::archive_path("reliability/erlang", "1.0.0");
+    let env = [
+        ("PTD_HTTP_ATTEMPTS", "2"),
+        ("PTD_HTTP_TIMEOUT_MS", "300"),
+        ("PTD_HTTP_BACKOFF_MS", "5"),
+    ];
+    for fault in [
+        // No answer at all.
+        Fault::Delay(std::time::Duration::from_millis(1_500)),
+        // Headers and a few bytes, then nothing.
+        Fault::Stall {
+            at: 10,
+            pause: std::time::Duration::from_millis(1_500),
+            times: 10,
+        },
+    ] {
+        reg.server.set_fault(&path, fault.clone());
+        let user = User::new();
+        let out = user.run_env(
+            &[
+                "install",
+                "reliability/erlang",
+                "--registry",
+                &reg.index_url(),
+            ],
+            &env,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{fault:?}");
+        assert!(
+            err.contains("timed out")
+                && err.contains("0.3 s")
+                && err.contains("PTD_HTTP_TIMEOUT_MS"),
+            "{fault:?}: {err}"
+        );
+        assert_nothing_installed(&user);
+        reg.server.clear_faults();
+    }
+}
+
+#[test]
+fn a_full_disk_while_copying_names_the_file_being_written() {
+    // Archives behind file:// (a shared filesystem).
+    let reg = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
+    let cfg = reg.index_dir().join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("{root}", reg.root.path().to_str().unwrap()),
+    )
+    .unwrap();
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        reg.index_dir().to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+    reg.publish(&models().join("reliability/erlang"));
+    let sha = lib_sha(&reg, "reliability/erlang", "1.0.0");
+    let user = User::new();
+    // The partial download is written on a full device.
+    let tmp = user.home().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let part = tmp.join(format!("{sha}.part"));
+    std::os::unix::fs::symlink("/dev/full", &part).unwrap();
+    let err = user.fails(&[
+        "install",
+        "reliability/erlang",
+        "--registry",
+        reg.index_dir().to_str().unwrap(),
+    ]);
+    let source = reg.archive_file("reliability/erlang", "1.0.0");
+    assert!(
+        err.contains(part.to_str().unwrap()) && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("{}:", source.display())), "{err}");
+    assert_nothing_installed(&user);
+}
+
+#[test]
+fn an_oversized_archive_signature_is_refused_before_it_is_read() {
+    let web = HttpRegistry::new();
+    web.publish(&models().join("reliability/erlang"));
+    let local = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
+    let cfg = local.index_dir().join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("{root}", local.root.path().to_str().unwrap()),
+    )
+    .unwrap();
+    local.publisher.ok(&[
+        "registry",
+        "resign",
+        local.index_dir().to_str().unwrap(),
+        "--key",
+        local.key.to_str().unwrap(),
+    ]);
+    local.publish(&models().join("reliability/erlang"));
+    for (reg, index, sig_name) in [
+        (
+            &web,
+            web.index_url(),
+            format!(
+                "{}{}.minisig",
+                web.server.url(),
+                HttpRegistry::archive_path("reliability/erlang", "1.0.0")
+            ),
+        ),
+        (
+            &local,
+            local.index_dir().display().to_string(),
+            format!(
+                "{}.minisig",
+                local.archive_file("reliability/erlang", "1.0.0").display()
+            ),
+        ),
+    ] {
+        let sig = reg.archive_file("reliability/erlang", "1.0.0");
+        let sig = sig.with_file_name(format!(
+            "{}.minisig",
+            sig.file_name().unwrap().to_str().unwrap()
+        ));
+        let mut padded = std::fs::read(&sig).unwrap();
+        padded.resize(100 << 10, b'\n');
+        std::fs::write(&sig, padded).unwrap();
+        let user = User::new();
+        let err = user.fails(&["install", "reliability/erlang", "--registry", &index]);
+        assert!(
+            err.contains(&sig_name)
+                && err.contains("65536")
+                && err.contains("PTD_INDEX_MAX_SIGNATURE_BYTES"),
+            "{err}"
+        );
+        assert_nothing_installed(&user);
+    }
+}

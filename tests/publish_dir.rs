@@ -204,3 +204,174 @@ fn a_directory_registry_from_init_to_install() {
         "{err}"
     );
 }
+
+#[test]
+fn every_command_that_takes_a_model_name_validates_it() {
+    let reg = support::HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let index = reg.index_dir();
+    // A file outside the index that looks like an index file for '../outside/victim'.
+    let outside = reg.root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let victim = outside.join("victim");
+    let line = std::fs::read_to_string(index.join("reliability/erlang"))
+        .unwrap()
+        .replace("reliability/erlang", "../outside/victim");
+    std::fs::write(&victim, &line).unwrap();
+    let bad = "../outside/victim";
+    let form = "is not of the form namespace/name";
+
+    let err = reg.publisher.fails(&[
+        "yank",
+        &format!("{bad}@1.0.0"),
+        "--registry",
+        index.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+    assert!(err.contains(form) && err.contains(bad), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), line);
+
+    let user = User::new();
+    user.ok(&[
+        "install",
+        "reliability/erlang",
+        "--registry",
+        index.to_str().unwrap(),
+    ]);
+    let project = user.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    user.ok_in(&project, &["init"]);
+    let export = user.dir.path().join("export.tar.zst");
+    let key = reg.key.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["info", bad, "--registry", index.to_str().unwrap()],
+        vec!["install", bad, "--registry", index.to_str().unwrap()],
+        vec!["add", bad, "--registry", index.to_str().unwrap()],
+        vec!["remove", bad],
+        vec!["which", bad],
+        vec!["cache", "path", bad],
+        vec!["cache", "prewarm", bad],
+        vec![
+            "cache",
+            "export",
+            export.to_str().unwrap(),
+            bad,
+            "--key",
+            key,
+        ],
+    ];
+    for args in &commands {
+        let err = user.fails_in(&project, args);
+        assert!(
+            err.contains(form) && err.contains(bad),
+            "ptd {args:?}: {err}"
+        );
+    }
+    assert!(!export.exists());
+}
+
+/// Runs `ptd` as `user` under umask 022, expecting success.
+fn under_umask_022(user: &User, args: &[&str]) {
+    let ptd = user.cmd(user.dir.path(), args);
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(support::PTD)
+        .args(args)
+        .current_dir(user.dir.path());
+    for (k, v) in ptd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = sh.output().unwrap();
+    assert!(
+        out.status.success(),
+        "ptd {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn published_and_installed_files_follow_the_umask_and_secret_keys_stay_private() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("index");
+    let store = shared.path().join("archives");
+    let base = publisher.dir.path().join("lab");
+    under_umask_022(
+        &publisher,
+        &["keygen", "-o", base.to_str().unwrap(), "--unencrypted"],
+    );
+    let key = base.with_extension("key");
+    under_umask_022(
+        &publisher,
+        &[
+            "registry",
+            "init",
+            index.to_str().unwrap(),
+            "--name",
+            "lab",
+            "--artifacts",
+            &format!("file://{}/{{file}}", store.display()),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    under_umask_022(
+        &publisher,
+        &[
+            "publish",
+            models().join("reliability/erlang").to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let user = User::new();
+    under_umask_022(
+        &user,
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            index.to_str().unwrap(),
+        ],
+    );
+    let mut checked = Vec::new();
+    for root in [
+        index.clone(),
+        store.clone(),
+        user.home().join("archives"),
+        user.home().join("bundles"),
+        user.phasic_cache().join("symbolic"),
+    ] {
+        let files = support::walk(&root);
+        assert!(!files.is_empty(), "nothing under {}", root.display());
+        for f in files {
+            let m = mode(&f);
+            assert_eq!(m & 0o044, 0o044, "{} has mode {m:o}", f.display());
+            let mut d = f.parent().unwrap();
+            while d.starts_with(&root) {
+                let m = mode(d);
+                assert_eq!(m & 0o055, 0o055, "{} has mode {m:o}", d.display());
+                d = d.parent().unwrap();
+            }
+            checked.push(f);
+        }
+    }
+    assert!(checked.iter().any(|f| f.ends_with("reliability/erlang")));
+    assert!(checked.iter().any(|f| f.ends_with("README.md")));
+    assert_eq!(mode(&key) & 0o077, 0, "the secret key is {:o}", mode(&key));
+    assert_eq!(mode(&base.with_extension("pub")) & 0o044, 0o044);
+}

@@ -571,3 +571,263 @@ fn a_full_disk_while_copying_a_dag_into_tier1_fails_cleanly_and_leaves_no_tempor
         0,
     );
 }
+
+/// Every file under the user's index cache, with its bytes.
+fn index_cache(user: &User) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    support::walk(&user.home().join("registries").join("index-cache"))
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+/// `bytes` padded with spaces (still the same JSON) to `size` bytes.
+fn padded(bytes: &[u8], size: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b.resize(size.max(b.len()), b' ');
+    b
+}
+
+#[test]
+fn oversized_index_files_are_refused_unread_and_never_cached() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let url = reg.index_url();
+    let index = reg.index_dir();
+    let user = User::new();
+    user.ok(&["install", "reliability/erlang", "--registry", &url]);
+    let before = verify(&user);
+    let cached = index_cache(&user);
+    let info = |env: &[(&str, &str)]| {
+        user.run_env(&["info", "reliability/erlang", "--registry", &url], env)
+    };
+    // A clear refusal (the file, the cap, how to raise it), nothing new in the index cache.
+    let refused = |out: &std::process::Output,
+                   file: &str,
+                   cap: &str,
+                   setting: &str,
+                   cached: &[(std::path::PathBuf, Vec<u8>)]| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let clear = !out.status.success()
+            && err.contains(file)
+            && err.contains(cap)
+            && err.contains(setting)
+            && !err.contains("panicked");
+        if !clear {
+            eprintln!("{file}: {err}");
+        }
+        clear && index_cache(&user) == cached
+    };
+
+    // config.json padded past 1 MiB (still valid JSON) and re-signed: refused by its declared
+    // length, and refused while counting when it comes without one; accepted once the cap is
+    // raised as the message says.
+    let config = index.join("config.json");
+    let good_config = std::fs::read(&config).unwrap();
+    std::fs::write(&config, padded(&good_config, 2 << 20)).unwrap();
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        index.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+    let config_url = format!("{url}/config.json");
+    let with_length = refused(
+        &info(&[]),
+        &config_url,
+        "1048576",
+        "PTD_INDEX_MAX_CONFIG_BYTES",
+        &cached,
+    );
+    reg.server
+        .set_fault("/index/config.json", Fault::NoLength { times: 1 });
+    let without_length = refused(
+        &info(&[]),
+        &config_url,
+        "1048576",
+        "PTD_INDEX_MAX_CONFIG_BYTES",
+        &cached,
+    );
+    reg.server.clear_faults();
+    let raised = info(&[("PTD_INDEX_MAX_CONFIG_BYTES", "4MiB")])
+        .status
+        .success();
+    // The same from a directory registry: the error names the file.
+    let dir_user = User::new();
+    let out = dir_user.run_env(
+        &[
+            "info",
+            "reliability/erlang",
+            "--registry",
+            index.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let from_dir = !out.status.success()
+        && err.contains(config.to_str().unwrap())
+        && err.contains("PTD_INDEX_MAX_CONFIG_BYTES");
+    std::fs::write(&config, &good_config).unwrap();
+    reg.publisher.ok(&[
+        "registry",
+        "resign",
+        index.to_str().unwrap(),
+        "--key",
+        reg.key.to_str().unwrap(),
+    ]);
+    user.ok(&["info", "reliability/erlang", "--registry", &url]);
+    let cached = index_cache(&user);
+
+    // A signature past 64 KiB.
+    let sig = index.join("snapshot.json.minisig");
+    let good_sig = std::fs::read(&sig).unwrap();
+    std::fs::write(&sig, padded(&good_sig, 100 << 10)).unwrap();
+    let signature = refused(
+        &info(&[]),
+        &format!("{url}/snapshot.json.minisig"),
+        "65536",
+        "PTD_INDEX_MAX_SIGNATURE_BYTES",
+        &cached,
+    );
+    std::fs::write(&sig, &good_sig).unwrap();
+
+    // An index file past a cap lowered by the environment, then by config.toml (users who have
+    // not cached it yet).
+    let line = std::fs::read(index.join("reliability/erlang")).unwrap();
+    let cap = (line.len() / 2).to_string();
+    let file_url = format!("{url}/reliability/erlang");
+    let lowered = |env: &[(&str, &str)], config_toml: Option<&str>, setting: &str| {
+        let u = User::new();
+        if let Some(text) = config_toml {
+            std::fs::create_dir_all(u.home()).unwrap();
+            std::fs::write(u.home().join("config.toml"), text).unwrap();
+        }
+        let out = u.run_env(&["info", "reliability/erlang", "--registry", &url], env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let clear = !out.status.success()
+            && err.contains(&file_url)
+            && err.contains(&cap)
+            && err.contains(setting)
+            && !err.contains("panicked");
+        if !clear {
+            eprintln!("{setting}: {err}");
+        }
+        clear && index_cache(&u).iter().all(|(_, b)| *b != line)
+    };
+    let by_env = lowered(
+        &[("PTD_INDEX_MAX_FILE_BYTES", &cap)],
+        None,
+        "PTD_INDEX_MAX_FILE_BYTES",
+    );
+    let by_config = lowered(
+        &[],
+        Some(&format!("[index]\nmax-file-size = \"{cap}\"\n")),
+        "max-file-size",
+    );
+
+    // An index file that fails verification is not kept in the index cache either.
+    let file = index.join("reliability/erlang");
+    let tampered = String::from_utf8(line.clone())
+        .unwrap()
+        .replace("\"yanked\":false", "\"yanked\":true");
+    assert_ne!(tampered.as_bytes(), &line[..]);
+    std::fs::write(&file, &tampered).unwrap();
+    let out = info(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let rejected_not_cached = !out.status.success()
+        && err.contains("snapshot")
+        && index_cache(&user)
+            .iter()
+            .all(|(_, b)| b.as_slice() != tampered.as_bytes());
+    std::fs::write(&file, &line).unwrap();
+    user.ok(&["info", "reliability/erlang", "--registry", &url]);
+
+    let after = verify(&user);
+    let lost = usize::from(after != before || !after.1.is_empty());
+    for (name, ok) in [
+        (
+            "config.json over its size cap (Content-Length, then a body without one)",
+            [with_length, without_length].as_slice(),
+        ),
+        (
+            "config.json over its size cap, accepted once the cap is raised",
+            &[raised],
+        ),
+        (
+            "config.json over its size cap in a directory registry",
+            &[from_dir],
+        ),
+        ("a snapshot signature over its size cap", &[signature]),
+        (
+            "an index file over a cap lowered by the environment, then by config.toml",
+            &[by_env, by_config],
+        ),
+        (
+            "an index file that fails verification is not kept in the index cache",
+            &[rejected_not_cached],
+        ),
+    ] {
+        let survived = ok.iter().filter(|o| **o).count();
+        record("index", name, ok.len(), survived, lost);
+    }
+}
+
+#[test]
+fn a_partial_download_that_fails_verification_is_fetched_again_in_the_same_run() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let archive = reg.artifacts().join(ARCHIVE.rsplit('/').next().unwrap());
+    let good = std::fs::read(&archive).unwrap();
+    let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n".to_vec();
+    let short: Vec<u8> = good[..good.len() / 2].iter().map(|b| b ^ 0x5a).collect();
+    let install = [
+        "install",
+        "reliability/erlang",
+        "--registry",
+        &reg.index_url(),
+        "--json",
+    ];
+    for (name, bad) in [
+        (
+            "an HTML error page left as a partial, then the archive",
+            html,
+        ),
+        (
+            "a shorter, different file left as a partial, then the archive",
+            short,
+        ),
+    ] {
+        let user = User::new();
+        // The mirror serves the wrong bytes once and is not asked again (one attempt): the
+        // install fails and leaves a partial file for a later resume.
+        std::fs::write(&archive, &bad).unwrap();
+        let once = [("PTD_HTTP_ATTEMPTS", "1"), ("PTD_HTTP_BACKOFF_MS", "5")];
+        let out = user.run_env(&install, &once);
+        let parts: Vec<_> = support::walk(&user.home().join("tmp"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "part"))
+            .collect();
+        let left_partial = !out.status.success() && !parts.is_empty();
+        // The mirror is repaired: the next run completes, verified.
+        std::fs::write(&archive, &good).unwrap();
+        let out = user.run_env(&install, &net_env());
+        let mut survived = 0;
+        if out.status.success() && left_partial {
+            let item = out_json(&out)["installed"][0].clone();
+            let m = user.installed_moments(&item, "2.0");
+            let (checked, problems) = verify(&user);
+            if (m[0] - 2.5).abs() <= 2.5e-10 && checked == 1 && problems.is_empty() {
+                survived = 1;
+            }
+        } else {
+            eprintln!(
+                "{name}: partial left {left_partial}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        record("network", name, 1, survived, 0);
+    }
+}

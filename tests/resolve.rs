@@ -28,7 +28,7 @@ impl Fixture {
             .unwrap();
         let reg = rt
             .block_on(Registry::open(
-                IndexSource::Dir(dir.path().join("index")),
+                IndexSource::dir(dir.path().join("index")),
                 KeyTrust::FirstUse,
                 &dir.path().join("state"),
                 std::time::SystemTime::now(),

@@ -527,7 +527,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
         PkgCommand::Remove { name } => {
             let ctx = ctx()?;
             let mut project = Project::find(&current_dir()?)?;
-            if !project.remove(&name) {
+            if !project.remove(&name)? {
                 return Err(Error::Usage(format!(
                     "{name} is not a dependency in {}",
                     project.root.join("ptd.toml").display()
@@ -804,7 +804,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                     ));
                 }
             };
-            let http = ptd::fetch::Http::new(ptd::fetch::HttpOptions::from_env())?;
+            let http = ctx.http()?;
             let report = rt.block_on(ops::import::phasic_traces(
                 ops::import::ImportRequest {
                     source: &source,
@@ -1099,7 +1099,7 @@ fn cache_command(c: CacheCommand, g: Global) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CacheCommand::Path { query, json } => {
-            let found = ptd::cache::find(&ctx.home, &query)?;
+            let found = ops::query::find_installed(&ctx, &query)?;
             if found.is_empty() {
                 return Err(Error::Usage(format!(
                     "nothing installed matches '{query}' (see `ptd list`)"

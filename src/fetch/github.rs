@@ -66,7 +66,11 @@ impl PrivateAssets {
             "{}/repos/{}/{}/releases/tags/{tag}",
             self.api, self.owner, self.repo
         );
-        let body = match self.json.get_conditional(&url, None, None).await? {
+        let body = match self
+            .json
+            .get_conditional(&url, None, None, super::Metadata::IndexFile)
+            .await?
+        {
             super::Conditional::Body { bytes, .. } => bytes,
             _ => {
                 return Err(FetchError::Status { url, status: 404 });

@@ -35,6 +35,18 @@ pub enum FetchError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "{url}: {seen}, over the {cap}-byte limit for {what}: refused without reading the rest; if it really is this large, raise {env} (bytes, or e.g. 4MiB) or `{setting}` under [index] in $PTD_HOME/config.toml"
+    )]
+    TooLarge {
+        url: String,
+        /// What was seen: the declared length, or how much arrived.
+        seen: String,
+        cap: u64,
+        what: &'static str,
+        env: &'static str,
+        setting: &'static str,
+    },
 }
 
 impl FetchError {
@@ -49,6 +61,172 @@ impl FetchError {
     pub fn is_transport(&self) -> bool {
         matches!(self, FetchError::Http { .. } | FetchError::Status { .. })
     }
+}
+
+/// The kinds of small files read whole into memory from a registry or mirror, each with its own
+/// size cap ([`MetadataLimits`]): anything larger is refused before it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metadata {
+    /// A registry's `config.json`.
+    Config,
+    /// A registry's `snapshot.json`.
+    Snapshot,
+    /// A minisign signature (`.minisig`), of a snapshot or an archive.
+    Signature,
+    /// A model's index file (one line per version), or another JSON document.
+    IndexFile,
+}
+
+impl Metadata {
+    /// The kind of an index path (`config.json`, `snapshot.json`, `*.minisig`, else an index
+    /// file).
+    pub fn of_index_path(path: &str) -> Metadata {
+        match path {
+            "config.json" => Metadata::Config,
+            "snapshot.json" => Metadata::Snapshot,
+            p if p.ends_with(".minisig") => Metadata::Signature,
+            _ => Metadata::IndexFile,
+        }
+    }
+
+    pub const ALL: [Metadata; 4] = [
+        Metadata::Config,
+        Metadata::Snapshot,
+        Metadata::Signature,
+        Metadata::IndexFile,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metadata::Config => "a registry's config.json",
+            Metadata::Snapshot => "a registry's snapshot.json",
+            Metadata::Signature => "a signature (.minisig)",
+            Metadata::IndexFile => "an index file",
+        }
+    }
+
+    /// The environment variable that sets this kind's cap.
+    pub fn env(self) -> &'static str {
+        match self {
+            Metadata::Config => "PTD_INDEX_MAX_CONFIG_BYTES",
+            Metadata::Snapshot => "PTD_INDEX_MAX_SNAPSHOT_BYTES",
+            Metadata::Signature => "PTD_INDEX_MAX_SIGNATURE_BYTES",
+            Metadata::IndexFile => "PTD_INDEX_MAX_FILE_BYTES",
+        }
+    }
+
+    /// The key under `[index]` in `config.toml` that sets this kind's cap.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Metadata::Config => "max-config-size",
+            Metadata::Snapshot => "max-snapshot-size",
+            Metadata::Signature => "max-signature-size",
+            Metadata::IndexFile => "max-file-size",
+        }
+    }
+
+    /// The default cap: far above what a real registry writes (a `config.json` of a few
+    /// hundred bytes per artifact location and key; a snapshot of about 100 bytes per model, so
+    /// 16 MiB is some 160,000 models; a signature of about 300 bytes; an index file of about
+    /// 700 bytes per version, so 64 MiB is some 90,000 versions of one model), and far below
+    /// what would exhaust a machine's memory.
+    pub fn default_cap(self) -> u64 {
+        match self {
+            Metadata::Config => 1 << 20,
+            Metadata::Snapshot => 16 << 20,
+            Metadata::Signature => 64 << 10,
+            Metadata::IndexFile => 64 << 20,
+        }
+    }
+}
+
+/// Size caps of the files read whole from a registry or mirror (see [`Metadata`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetadataLimits {
+    caps: [u64; 4],
+}
+
+impl Default for MetadataLimits {
+    fn default() -> Self {
+        MetadataLimits {
+            caps: Metadata::ALL.map(Metadata::default_cap),
+        }
+    }
+}
+
+impl MetadataLimits {
+    pub fn cap(&self, kind: Metadata) -> u64 {
+        self.caps[kind as usize]
+    }
+
+    pub fn set(&mut self, kind: Metadata, bytes: u64) {
+        self.caps[kind as usize] = bytes;
+    }
+
+    /// The error for a body of `kind` from `url` found over its cap; `seen` says how.
+    pub fn too_large(&self, kind: Metadata, url: &str, seen: String) -> FetchError {
+        FetchError::TooLarge {
+            url: url.into(),
+            seen,
+            cap: self.cap(kind),
+            what: kind.describe(),
+            env: kind.env(),
+            setting: kind.setting(),
+        }
+    }
+
+    /// Reads a local file of `kind` whole, refusing it unread (by its length) or as soon as
+    /// more than the cap has been read. `Ok(None)` if it does not exist.
+    pub fn read_file(&self, kind: Metadata, path: &Path) -> Result<Option<Vec<u8>>, FetchError> {
+        use std::io::Read;
+        let cap = self.cap(kind);
+        let what = path.display().to_string();
+        let f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(FetchError::io(path, e)),
+        };
+        let len = f.metadata().map_err(|e| FetchError::io(path, e))?.len();
+        if len > cap {
+            return Err(self.too_large(kind, &what, format!("{len} bytes")));
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        f.take(cap + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| FetchError::io(path, e))?;
+        if bytes.len() as u64 > cap {
+            return Err(self.too_large(kind, &what, format!("more than {cap} bytes read")));
+        }
+        Ok(Some(bytes))
+    }
+}
+
+/// Copies `src` to `dst` (created or truncated); an error names the file it concerns: `src`
+/// when reading fails, `dst` when writing does (a full disk names the file being written). On
+/// failure `dst` is removed.
+pub fn copy_file(src: &Path, dst: &Path) -> Result<u64, FetchError> {
+    use std::io::Read;
+    let mut from = std::fs::File::open(src).map_err(|e| FetchError::io(src, e))?;
+    let mut to = std::fs::File::create(dst).map_err(|e| FetchError::io(dst, e))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n: u64 = 0;
+    let result = loop {
+        let got = match from.read(&mut buf) {
+            Ok(0) => break to.flush().map_err(|e| FetchError::io(dst, e)),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(FetchError::io(src, e)),
+        };
+        if let Err(e) = to.write_all(&buf[..got]) {
+            break Err(FetchError::io(dst, e));
+        }
+        n += got as u64;
+    };
+    if result.is_err() {
+        drop(to);
+        let _ = std::fs::remove_file(dst);
+    }
+    result.map(|()| n)
 }
 
 /// A bearer token bound to hosts.
@@ -86,6 +264,8 @@ pub struct HttpOptions {
     /// An `Accept` header for every request (GitHub's API serves asset bytes only for
     /// `application/octet-stream`).
     pub accept: Option<String>,
+    /// Size caps of the files read whole ([`Http::get_conditional`]).
+    pub limits: MetadataLimits,
 }
 
 impl HttpOptions {
@@ -104,6 +284,7 @@ impl HttpOptions {
             timeout: Duration::from_millis(ms("PTD_HTTP_TIMEOUT_MS", 30_000)),
             quiet: false,
             accept: None,
+            limits: MetadataLimits::default(),
         }
     }
 }
@@ -184,18 +365,42 @@ impl Http {
         rb
     }
 
+    /// What went wrong with a request, in words: a timeout says which, after how long, and
+    /// how to allow more; anything else gives the whole chain of causes.
+    fn failure(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            let t = self.opts.timeout;
+            let which = if e.is_connect() {
+                "connecting"
+            } else {
+                "waiting for data"
+            };
+            format!(
+                "timed out after {} s {which} (the connect and read timeout, PTD_HTTP_TIMEOUT_MS={}; raise it for slow links)",
+                t.as_secs_f64(),
+                t.as_millis()
+            )
+        } else {
+            error_chain(e)
+        }
+    }
+
     async fn backoff(&self, attempt: u32) {
         tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
     }
 
     /// GET with `If-None-Match` / `If-Modified-Since`, retried on transport errors and 5xx.
+    /// The body, a file of `kind`, is refused by its `Content-Length` when that is over the
+    /// kind's cap, and otherwise as soon as more than the cap has arrived.
     pub async fn get_conditional(
         &self,
         url: &str,
         etag: Option<&str>,
         last_modified: Option<&str>,
+        kind: Metadata,
     ) -> Result<Conditional, FetchError> {
         let attempts = self.opts.attempts.max(1);
+        let cap = self.opts.limits.cap(kind);
         let mut last = String::new();
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -208,10 +413,10 @@ impl Http {
             if let Some(m) = last_modified {
                 rb = rb.header(reqwest::header::IF_MODIFIED_SINCE, m);
             }
-            let resp = match rb.send().await {
+            let mut resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) if retryable(&e) => {
-                    last = e.to_string();
+                    last = self.failure(&e);
                     continue;
                 }
                 Err(e) => return Err(http_err(url, &e)),
@@ -233,6 +438,15 @@ impl Http {
                     status: status.as_u16(),
                 });
             }
+            if let Some(n) = resp.content_length()
+                && n > cap
+            {
+                return Err(self.opts.limits.too_large(
+                    kind,
+                    url,
+                    format!("Content-Length says {n} bytes"),
+                ));
+            }
             let header = |h| {
                 resp.headers()
                     .get(h)
@@ -241,15 +455,32 @@ impl Http {
             };
             let etag = header(reqwest::header::ETAG);
             let last_modified = header(reqwest::header::LAST_MODIFIED);
-            match resp.bytes().await {
-                Ok(b) => {
-                    return Ok(Conditional::Body {
-                        bytes: b.to_vec(),
-                        etag,
-                        last_modified,
-                    });
+            let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+            let complete = loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if (bytes.len() + chunk.len()) as u64 > cap {
+                            return Err(self.opts.limits.too_large(
+                                kind,
+                                url,
+                                format!("more than {cap} bytes arrived"),
+                            ));
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break true,
+                    Err(e) => {
+                        last = self.failure(&e);
+                        break false;
+                    }
                 }
-                Err(e) => last = e.to_string(),
+            };
+            if complete {
+                return Ok(Conditional::Body {
+                    bytes,
+                    etag,
+                    last_modified,
+                });
             }
         }
         Err(FetchError::Http {
@@ -259,7 +490,9 @@ impl Http {
     }
 
     /// Downloads `url` into `part` (resuming what is there), checking size and SHA-256.
-    /// On success `part` holds exactly the expected bytes.
+    /// On success `part` holds exactly the expected bytes. A resumed partial that turns out
+    /// wrong (left by a mirror that sent an error page or another file) is discarded and the
+    /// file downloaded once more from the start, without counting as an attempt.
     pub async fn download(
         &self,
         url: &str,
@@ -271,24 +504,43 @@ impl Http {
         let bar = self.progress(label, want_size);
         let attempts = self.opts.attempts.max(1);
         let mut last = String::new();
-        for attempt in 0..attempts {
+        let mut attempt = 0;
+        let mut restarted = false;
+        while attempt < attempts {
             if attempt > 0 {
                 self.backoff(attempt - 1).await;
             }
             match self.download_once(url, part, want_size, &bar).await {
-                Ok(got) => {
-                    bar.finish_and_clear();
-                    if got != want_sha256 {
-                        let _ = std::fs::remove_file(part);
-                        return Err(FetchError::Checksum {
-                            url: url.into(),
-                            got,
-                            want: want_sha256.into(),
-                        });
+                Ok((got, resumed)) => {
+                    if got == want_sha256 {
+                        bar.finish_and_clear();
+                        return Ok(());
                     }
-                    return Ok(());
+                    let _ = std::fs::remove_file(part);
+                    if resumed && !restarted {
+                        restarted = true;
+                        continue;
+                    }
+                    bar.finish_and_clear();
+                    return Err(FetchError::Checksum {
+                        url: url.into(),
+                        got,
+                        want: want_sha256.into(),
+                    });
                 }
-                Err(Step::Retry(m)) => last = m,
+                Err(Step::Retry(m)) => {
+                    last = m;
+                    attempt += 1;
+                }
+                Err(Step::Restart(m)) => {
+                    let _ = std::fs::remove_file(part);
+                    if !restarted {
+                        restarted = true;
+                        continue;
+                    }
+                    last = m;
+                    attempt += 1;
+                }
                 Err(Step::Fatal(e)) => {
                     bar.finish_and_clear();
                     return Err(e);
@@ -320,18 +572,20 @@ impl Http {
     }
 
     /// One attempt; returns the SHA-256 of the whole file, computed as the bytes arrive (and
-    /// over the part already on disk when resuming).
+    /// over the part already on disk when resuming), and whether a partial was resumed.
     async fn download_once(
         &self,
         url: &str,
         part: &Path,
         want_size: u64,
         bar: &ProgressBar,
-    ) -> Result<String, Step> {
+    ) -> Result<(String, bool), Step> {
         let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         let have = if have > want_size { 0 } else { have };
         if have == want_size && want_size > 0 {
-            return hash_file(part).map_err(|e| Step::Fatal(FetchError::io(part, e)));
+            return hash_file(part)
+                .map(|h| (h, true))
+                .map_err(|e| Step::Fatal(FetchError::io(part, e)));
         }
         let mut rb = self.request(url);
         if have > 0 {
@@ -339,12 +593,18 @@ impl Http {
         }
         let mut resp = match rb.send().await {
             Ok(r) => r,
-            Err(e) if retryable(&e) => return Err(Step::Retry(e.to_string())),
+            Err(e) if retryable(&e) => return Err(Step::Retry(self.failure(&e))),
             Err(e) => return Err(Step::Fatal(http_err(url, &e))),
         };
         let status = resp.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(Step::Retry(format!("HTTP {status}")));
+        }
+        if have > 0 && status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            // The mirror's file is shorter than the partial: the partial is not of this file.
+            return Err(Step::Restart(format!(
+                "HTTP {status} when resuming after {have} bytes"
+            )));
         }
         if !status.is_success() {
             return Err(Step::Fatal(FetchError::Status {
@@ -377,6 +637,11 @@ impl Http {
                         // More than the index promises: never keep it.
                         drop(file);
                         let _ = std::fs::remove_file(part);
+                        if append {
+                            return Err(Step::Restart(format!(
+                                "more than {want_size} bytes after resuming at {have}"
+                            )));
+                        }
                         return Err(Step::Fatal(FetchError::Size {
                             url: url.into(),
                             got: written,
@@ -391,9 +656,12 @@ impl Http {
                 Ok(None) => break,
                 Err(e) => {
                     let _ = file.flush();
-                    return Err(Step::Retry(format!(
-                        "the connection broke after {written} bytes: {e}"
-                    )));
+                    let why = if e.is_timeout() {
+                        self.failure(&e)
+                    } else {
+                        format!("the connection broke: {}", error_chain(&e))
+                    };
+                    return Err(Step::Retry(format!("after {written} bytes: {why}")));
                 }
             }
         }
@@ -404,7 +672,7 @@ impl Http {
                 "the body ended after {written} of {want_size} bytes"
             )));
         }
-        Ok(hex::encode(hasher.finalize()))
+        Ok((hex::encode(hasher.finalize()), append))
     }
 }
 
@@ -430,10 +698,13 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 
 enum Step {
     Retry(String),
+    /// The partial on disk is not of this file: discard it and start again.
+    Restart(String),
     Fatal(FetchError),
 }
 
-fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
+/// An error and its causes, `: `-separated.
+fn error_chain(e: &reqwest::Error) -> String {
     let mut message = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -441,9 +712,13 @@ fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
         message.push_str(&s.to_string());
         src = s.source();
     }
+    message
+}
+
+fn http_err(url: &str, e: &reqwest::Error) -> FetchError {
     FetchError::Http {
         url: url.into(),
-        message,
+        message: error_chain(e),
     }
 }
 

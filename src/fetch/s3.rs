@@ -222,6 +222,40 @@ impl Bucket {
         }
     }
 
+    /// Reads an object of `kind` whole, refusing it by its size when that is over the kind's
+    /// cap, and otherwise as soon as more than the cap has arrived. `None` if it is missing.
+    pub async fn get_limited(
+        &self,
+        key: &str,
+        kind: super::Metadata,
+        limits: &super::MetadataLimits,
+    ) -> Result<Option<Vec<u8>>, FetchError> {
+        let what = self.describe(key);
+        let cap = limits.cap(kind);
+        let r = match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(s3_err(&what, e)),
+        };
+        if r.meta.size > cap {
+            return Err(limits.too_large(kind, &what, format!("{} bytes", r.meta.size)));
+        }
+        let mut bytes = Vec::new();
+        let mut stream = r.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| s3_err(&what, e))?;
+            if (bytes.len() + chunk.len()) as u64 > cap {
+                return Err(limits.too_large(
+                    kind,
+                    &what,
+                    format!("more than {cap} bytes arrived"),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
+    }
+
     /// Streams an object into `part`, checking size and SHA-256 (object_store retries
     /// transient failures itself).
     pub async fn download(

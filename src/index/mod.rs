@@ -181,6 +181,9 @@ pub enum IndexError {
     Expired { registry: String, expires: String },
     #[error("registry '{registry}' has no model '{name}'")]
     NoSuchModel { registry: String, name: String },
+    /// A model name that is not `namespace/name` (the message says so).
+    #[error("{0}")]
+    BadName(String),
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -248,6 +251,9 @@ pub fn parse_index_file(
             if h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad(format!("{what} is not 64 hex digits")));
             }
+        }
+        for d in &e.deps {
+            crate::model::check_name(&d.name).map_err(|m| bad(format!("dependency {m}")))?;
         }
         if e.file.contains('/') || e.file.contains("..") || e.file.is_empty() {
             return Err(bad(format!(

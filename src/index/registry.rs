@@ -20,6 +20,10 @@ pub enum KeyTrust {
     FirstUse,
 }
 
+/// What [`Registry::verify`] establishes: config, trusted keys, snapshot, and the snapshot's
+/// bytes and signature as read.
+type Verified = (RegistryConfig, Vec<TrustedKey>, Snapshot, Vec<u8>, String);
+
 /// A verified registry.
 pub struct Registry {
     pub source: IndexSource,
@@ -57,8 +61,49 @@ impl Registry {
             .read("config.json")
             .await?
             .ok_or_else(|| missing("config.json"))?;
-        let config = RegistryConfig::parse(&config_bytes, &format!("{where_}/config.json"))?;
-        let keys = match &trust {
+        let opened = Self::verify(&source, &trust, state_dir, now, &where_, &config_bytes).await;
+        let (config, keys, snapshot, snap_bytes, sig) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                // Nothing that failed verification reaches or stays in the index cache.
+                if let IndexError::Mismatch { file, .. } = &e {
+                    source.forget(file);
+                }
+                for f in ["config.json", "snapshot.json", "snapshot.json.minisig"] {
+                    source.discard(f);
+                }
+                return Err(e);
+            }
+        };
+        source.keep("config.json", &config_bytes)?;
+        source.keep("snapshot.json", &snap_bytes)?;
+        source.keep("snapshot.json.minisig", sig.as_bytes())?;
+        Ok(Registry {
+            source,
+            config,
+            keys,
+            snapshot,
+            entries: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The checks of [`Registry::open`] once `config.json` is read: returns the config, the
+    /// trusted keys, the snapshot, and the snapshot's bytes and signature as read.
+    async fn verify(
+        source: &IndexSource,
+        trust: &KeyTrust,
+        state_dir: &Path,
+        now: std::time::SystemTime,
+        where_: &str,
+        config_bytes: &[u8],
+    ) -> Result<Verified, IndexError> {
+        let missing = |f: &str| IndexError::Invalid {
+            file: format!("{where_}/{f}"),
+            message: "missing: this is not a ptd registry index (see docs/registry-protocol.md)"
+                .into(),
+        };
+        let config = RegistryConfig::parse(config_bytes, &format!("{where_}/config.json"))?;
+        let keys = match trust {
             KeyTrust::Builtin => config.trusted_keys()?,
             KeyTrust::Pinned(lines) => lines
                 .iter()
@@ -96,7 +141,7 @@ impl Registry {
         // A publisher replaces the signature, then the snapshot; a reader caught between the
         // two renames reads both again once.
         let mut attempt = 0;
-        let snapshot = loop {
+        let (snapshot, snap_bytes, sig) = loop {
             let snap_bytes = source
                 .read("snapshot.json")
                 .await?
@@ -107,7 +152,7 @@ impl Registry {
                 .ok_or_else(|| missing("snapshot.json.minisig"))?;
             let sig = String::from_utf8(sig).map_err(|_| missing("snapshot.json.minisig"))?;
             match Snapshot::verify(&snap_bytes, &sig, &keys, &config.name) {
-                Ok(s) => break s,
+                Ok(s) => break (s, snap_bytes, sig),
                 Err(_) if attempt == 0 && source.local_dir().is_some() => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -124,18 +169,12 @@ impl Registry {
                 ),
             });
         }
-        snapshot.check_file("config.json", &config_bytes)?;
+        snapshot.check_file("config.json", config_bytes)?;
         if !source.is_embedded() {
             snapshot.check_expiry(now)?;
             remember_version(state_dir, &snapshot)?;
         }
-        Ok(Registry {
-            source,
-            config,
-            keys,
-            snapshot,
-            entries: Mutex::new(BTreeMap::new()),
-        })
+        Ok((config, keys, snapshot, snap_bytes, sig))
     }
 
     pub fn name(&self) -> &str {
@@ -157,6 +196,7 @@ impl Registry {
         if let Some(e) = self.entries.lock().expect("lock").get(name) {
             return Ok(e.clone());
         }
+        crate::model::check_name(name).map_err(IndexError::BadName)?;
         let path = super::index_path(name);
         if !self.snapshot.files.contains_key(&path) {
             return Err(IndexError::NoSuchModel {
@@ -172,9 +212,17 @@ impl Registry {
                 registry: self.name().into(),
                 name: name.into(),
             })?;
-        self.snapshot.check_file(&path, &bytes)?;
-        let entries =
-            parse_index_file(&bytes, name, &format!("{}/{path}", self.source.describe()))?;
+        let checked = self.snapshot.check_file(&path, &bytes).and_then(|()| {
+            parse_index_file(&bytes, name, &format!("{}/{path}", self.source.describe()))
+        });
+        let entries = match checked {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.source.forget(&path);
+                return Err(e);
+            }
+        };
+        self.source.keep(&path, &bytes)?;
         self.entries
             .lock()
             .expect("lock")

@@ -1,10 +1,12 @@
 //! Where index files are read from: the copy compiled into ptd, a directory (or `file://`), or
 //! HTTP(S), fetched sparsely (only the files asked for) with conditional requests and cached.
 
-use crate::fetch::{Conditional, FetchError, Http};
+use crate::fetch::{Conditional, FetchError, Http, Metadata, MetadataLimits};
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The default registry's index, compiled into the binary.
 pub static EMBEDDED_INDEX: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/registry-index");
@@ -30,17 +32,25 @@ pub enum SourceError {
 #[derive(Clone)]
 pub enum IndexSource {
     Embedded,
-    Dir(PathBuf),
+    Dir {
+        path: PathBuf,
+        /// Size caps of the files read.
+        limits: MetadataLimits,
+    },
+    /// Fetched over HTTP (size caps from `http`'s options). A fetched body goes into the index
+    /// cache only once the registry has verified it ([`IndexSource::keep`]).
     Http {
         base: String,
         cache: PathBuf,
         http: Http,
         offline: bool,
+        /// Bodies fetched but not yet verified: their `ETag` and `Last-Modified`, by path.
+        pending: Arc<Mutex<HashMap<String, CacheMeta>>>,
     },
 }
 
-#[derive(Serialize, Deserialize, Default)]
-struct CacheMeta {
+#[derive(Clone, Serialize, Deserialize, Default)]
+pub struct CacheMeta {
     etag: Option<String>,
     last_modified: Option<String>,
 }
@@ -79,11 +89,25 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// A temporary file in `dir` that will be renamed into place as a shared file: created with mode
+/// 0666 less the umask (0644 under umask 022), like any file a program writes, rather than
+/// tempfile's private 0600. Secret keys are written otherwise, with mode 0600.
+pub fn shared_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut b = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b.tempfile_in(dir)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename; the file gets mode 0666 less
+/// the umask.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = shared_temp_file(dir)?;
     std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -94,7 +118,10 @@ impl IndexSource {
     /// `file://PATH` or a path is a directory; `http://` and `https://` are fetched.
     pub fn from_spec(spec: &str, cache_root: &Path, http: &Http, offline: bool) -> IndexSource {
         if let Some(p) = spec.strip_prefix("file://") {
-            return IndexSource::Dir(PathBuf::from(p));
+            return IndexSource::Dir {
+                path: PathBuf::from(p),
+                limits: http.options().limits,
+            };
         }
         if spec.starts_with("http://") || spec.starts_with("https://") {
             let base = spec.trim_end_matches('/').to_string();
@@ -104,15 +131,27 @@ impl IndexSource {
                 cache,
                 http: http.clone(),
                 offline,
+                pending: Arc::default(),
             };
         }
-        IndexSource::Dir(PathBuf::from(spec))
+        IndexSource::Dir {
+            path: PathBuf::from(spec),
+            limits: http.options().limits,
+        }
+    }
+
+    /// A directory, with the default size caps.
+    pub fn dir(path: impl Into<PathBuf>) -> IndexSource {
+        IndexSource::Dir {
+            path: path.into(),
+            limits: MetadataLimits::default(),
+        }
     }
 
     pub fn describe(&self) -> String {
         match self {
             IndexSource::Embedded => "the index built into ptd".into(),
-            IndexSource::Dir(p) => p.display().to_string(),
+            IndexSource::Dir { path, .. } => path.display().to_string(),
             IndexSource::Http { base, .. } => base.clone(),
         }
     }
@@ -124,34 +163,28 @@ impl IndexSource {
     /// The directory an index lives in, when it is local.
     pub fn local_dir(&self) -> Option<&Path> {
         match self {
-            IndexSource::Dir(p) => Some(p),
+            IndexSource::Dir { path, .. } => Some(path),
             _ => None,
         }
     }
 
-    /// Reads one index file; `None` if it does not exist.
+    /// Reads one index file; `None` if it does not exist. A file over its kind's size cap
+    /// ([`Metadata::of_index_path`]) is refused before it is read whole. Over HTTP, a new body
+    /// is remembered but not cached until [`IndexSource::keep`] says it was verified.
     pub async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
         check_path(path)?;
+        let kind = Metadata::of_index_path(path);
         match self {
             IndexSource::Embedded => {
                 Ok(EMBEDDED_INDEX.get_file(path).map(|f| f.contents().to_vec()))
             }
-            IndexSource::Dir(dir) => {
-                let p = dir.join(path);
-                match std::fs::read(&p) {
-                    Ok(b) => Ok(Some(b)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(source) => Err(SourceError::Io {
-                        path: p.display().to_string(),
-                        source,
-                    }),
-                }
-            }
+            IndexSource::Dir { path: dir, limits } => Ok(limits.read_file(kind, &dir.join(path))?),
             IndexSource::Http {
                 base,
                 cache,
                 http,
                 offline,
+                pending,
             } => {
                 let url = format!("{base}/{path}");
                 let body = cache.join(path);
@@ -172,7 +205,7 @@ impl IndexSource {
                 } else {
                     (None, None)
                 };
-                match http.get_conditional(&url, etag, lm).await? {
+                match http.get_conditional(&url, etag, lm, kind).await? {
                     Conditional::NotModified => Ok(cached),
                     Conditional::NotFound => Ok(None),
                     Conditional::Body {
@@ -180,20 +213,61 @@ impl IndexSource {
                         etag,
                         last_modified,
                     } => {
-                        let io = |source| SourceError::Io {
-                            path: body.display().to_string(),
-                            source,
-                        };
-                        write_atomic(&body, &bytes).map_err(io)?;
-                        let m = serde_json::to_vec(&CacheMeta {
-                            etag,
-                            last_modified,
-                        })
-                        .expect("meta");
-                        write_atomic(&meta_path, &m).map_err(io)?;
+                        pending.lock().expect("pending").insert(
+                            path.to_string(),
+                            CacheMeta {
+                                etag,
+                                last_modified,
+                            },
+                        );
                         Ok(Some(bytes))
                     }
                 }
+            }
+        }
+    }
+
+    /// Puts a body read by [`IndexSource::read`] into the index cache, now that it has been
+    /// verified (`bytes` are the verified bytes). Nothing happens for a body that came from the
+    /// cache, or for a local index.
+    pub fn keep(&self, path: &str, bytes: &[u8]) -> Result<(), SourceError> {
+        let IndexSource::Http { cache, pending, .. } = self else {
+            return Ok(());
+        };
+        let Some(meta) = pending.lock().expect("pending").remove(path) else {
+            return Ok(());
+        };
+        let body = cache.join(path);
+        let meta_path = cache.join(format!("{path}.cache-meta"));
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |source| SourceError::Io { path: p, source }
+        };
+        // The body first: a meta file never describes a body that is not there. A crash
+        // between the two leaves a body without a meta file, fetched again unconditionally.
+        let _ = std::fs::remove_file(&meta_path);
+        write_atomic(&body, bytes).map_err(io(&body))?;
+        let m = serde_json::to_vec(&meta).expect("meta");
+        write_atomic(&meta_path, &m).map_err(io(&meta_path))?;
+        Ok(())
+    }
+
+    /// Drops a body read from `path` but not verified (it never reached the cache).
+    pub fn discard(&self, path: &str) {
+        if let IndexSource::Http { pending, .. } = self {
+            pending.lock().expect("pending").remove(path);
+        }
+    }
+
+    /// Called when the file last read from `path` failed verification: a new body is dropped
+    /// (it never reached the cache); a cached copy that failed is removed from the cache, so
+    /// that nothing rejected is reused.
+    pub fn forget(&self, path: &str) {
+        if let IndexSource::Http { cache, pending, .. } = self {
+            let fresh = pending.lock().expect("pending").remove(path).is_some();
+            if !fresh && check_path(path).is_ok() {
+                let _ = std::fs::remove_file(cache.join(format!("{path}.cache-meta")));
+                let _ = std::fs::remove_file(cache.join(path));
             }
         }
     }

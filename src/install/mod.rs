@@ -655,9 +655,14 @@ impl Installer<'_> {
         let sig_text = if let Some(p) = url.strip_prefix("file://") {
             copy_local(Path::new(p), &part, item.sha256, item.size)?;
             let sp = PathBuf::from(format!("{p}.minisig"));
-            match std::fs::read_to_string(&sp) {
-                Ok(t) => t,
-                Err(_) => {
+            let limits = self.http.options().limits;
+            match limits.read_file(crate::fetch::Metadata::Signature, &sp) {
+                Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
+                Err(err @ FetchError::TooLarge { .. }) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(err.into());
+                }
+                _ => {
                     let _ = std::fs::remove_file(&part);
                     return Err(mismatch(format!(
                         "{sig_url}: no signature beside the archive"
@@ -674,7 +679,12 @@ impl Installer<'_> {
             bucket
                 .download(&target.key, &part, item.sha256, item.size)
                 .await?;
-            match bucket.get(&format!("{}.minisig", target.key)).await {
+            let sig_key = format!("{}.minisig", target.key);
+            let limits = self.http.options().limits;
+            match bucket
+                .get_limited(&sig_key, crate::fetch::Metadata::Signature, &limits)
+                .await
+            {
                 Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
                 other => {
                     let _ = std::fs::remove_file(&part);
@@ -697,7 +707,10 @@ impl Installer<'_> {
                 &format!("{} {}", e.name, e.version),
             )
             .await?;
-            match http.get_conditional(&sig_url, None, None).await {
+            match http
+                .get_conditional(&sig_url, None, None, crate::fetch::Metadata::Signature)
+                .await
+            {
                 Ok(crate::fetch::Conditional::Body { bytes, .. }) => {
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
@@ -1251,12 +1264,9 @@ pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
 
 /// Copies a local archive into `part`, checking size and SHA-256.
 fn copy_local(src: &Path, part: &Path, sha: &str, size: u64) -> Result<(), InstallError> {
-    std::fs::copy(src, part).map_err(|e| {
-        InstallError::Fetch(FetchError::Io {
-            path: src.display().to_string(),
-            source: e,
-        })
-    })?;
+    // An error names the file it concerns: the source when reading fails, the partial file
+    // when writing does (a full disk).
+    crate::fetch::copy_file(src, part)?;
     crate::fetch::verify_file(part, &format!("file://{}", src.display()), sha, size)?;
     Ok(())
 }
@@ -1318,7 +1328,14 @@ fn extract(
         }
         return Ok(dir);
     }
-    let tmp = tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        // Renamed into place whole: readable by others as the umask allows, not 0700.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o777));
+    }
+    let tmp = builder
         .prefix("extract-")
         .tempdir_in(home.tmp())
         .map_err(|e| InstallError::io(&home.tmp(), e))?;

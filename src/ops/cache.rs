@@ -144,7 +144,7 @@ pub fn export(
         let db = Db::open(&ctx.home.db_path())?;
         let all = db.list()?;
         for q in queries {
-            let found = cache::find(&ctx.home, q)?;
+            let found = super::query::find_installed(ctx, q)?;
             if found.is_empty() {
                 return Err(Error::Usage(format!("nothing installed matches '{q}'")));
             }

@@ -73,7 +73,10 @@ async fn fetch(http: &Http, url: &str) -> Result<Vec<u8>> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return std::fs::read(url).map_err(|e| Error::io(url, e));
     }
-    match http.get_conditional(url, None, None).await? {
+    match http
+        .get_conditional(url, None, None, crate::fetch::Metadata::IndexFile)
+        .await?
+    {
         Conditional::Body { bytes, .. } => Ok(bytes),
         Conditional::NotFound => Err(Error::Usage(format!("{url}: not found (HTTP 404)"))),
         Conditional::NotModified => Err(Error::Usage(format!("{url}: unexpected 304"))),

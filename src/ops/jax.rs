@@ -100,7 +100,7 @@ pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<Path
 
 /// The newest installed version matching `query` (NAME[@REQ] or a hash prefix).
 pub fn installed(ctx: &Context, query: &str) -> Result<Found> {
-    crate::cache::find(&ctx.home, query)?
+    super::query::find_installed(ctx, query)?
         .into_iter()
         .next()
         .ok_or_else(|| {

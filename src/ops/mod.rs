@@ -30,6 +30,8 @@ pub struct Context {
     pub quiet: bool,
     /// The user's Python and which JAX archives fit it.
     pub jax: crate::jax::Target,
+    /// Size caps of the files read whole from registries.
+    pub limits: crate::fetch::MetadataLimits,
 }
 
 /// A registry opened and verified, with the HTTP client to download its archives.
@@ -44,7 +46,9 @@ impl Context {
     /// Reads `$PTD_HOME/config.toml` and the environment.
     pub fn from_env(offline: bool, quiet: bool) -> Result<Context> {
         let mut home = Home::from_env();
-        let config = Config::load(&home.root.join("config.toml"))?;
+        let config_file = home.root.join("config.toml");
+        let config = Config::load(&config_file)?;
+        let limits = config.metadata_limits(&config_file.display().to_string())?;
         home.shared = config.cache.shared.as_deref().map(|s| {
             crate::install::SharedLayer::parse(
                 s,
@@ -58,6 +62,7 @@ impl Context {
         );
         Ok(Context {
             jax,
+            limits,
             home,
             config,
             offline,
@@ -72,7 +77,13 @@ impl Context {
         }
         o.token = token;
         o.quiet = self.quiet;
+        o.limits = self.limits;
         o
+    }
+
+    /// An HTTP client for requests outside any registry (no token).
+    pub fn http(&self) -> Result<Http> {
+        Ok(Http::new(self.http_options(None))?)
     }
 
     /// The canonical label of a registry argument: `default`, a configured name, a URL, or the

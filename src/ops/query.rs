@@ -314,6 +314,16 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
     })
 }
 
+/// Installed versions matching `query`: `NAME[@REQ]` (the name validated like every model
+/// name) or a hash prefix of at least 8 hex digits; newest first.
+pub fn find_installed(ctx: &Context, query: &str) -> Result<Vec<crate::cache::Found>> {
+    let is_hash = query.len() >= 8 && query.chars().all(|c| c.is_ascii_hexdigit());
+    if !is_hash {
+        requirement(query)?;
+    }
+    Ok(crate::cache::find(&ctx.home, query)?)
+}
+
 /// Parses `NAME[@REQ]` for commands.
 pub fn requirement(spec: &str) -> Result<Requirement> {
     Requirement::parse(spec).map_err(Error::from)

@@ -187,12 +187,16 @@ impl Project {
         );
     }
 
-    /// Removes a requirement; false if there was none.
-    pub fn remove(&mut self, name: &str) -> bool {
+    /// Removes a requirement; false if there was none. `name` must be a model name.
+    pub fn remove(&mut self, name: &str) -> Result<bool, ProjectError> {
+        crate::model::check_name(name).map_err(|message| ProjectError::Invalid {
+            file: self.root.join(MANIFEST).display().to_string(),
+            message,
+        })?;
         if let Some(t) = self.doc["dependencies"].as_table_like_mut() {
             t.remove(name);
         }
-        self.dependencies.remove(name).is_some()
+        Ok(self.dependencies.remove(name).is_some())
     }
 
     pub fn save(&self) -> Result<(), ProjectError> {
@@ -334,6 +338,8 @@ impl Lockfile {
             )));
         }
         for (i, m) in l.models.iter().enumerate() {
+            crate::model::check_name(&m.name)
+                .map_err(|message| bad(format!("[[model]] {}: {message}", i + 1)))?;
             for (what, h) in [
                 ("sha256", &m.sha256),
                 ("content_hash", &m.content_hash),
@@ -407,8 +413,8 @@ mod tests {
         );
         assert_eq!(back.dependencies["lab/x"].registry, "lab");
         let mut back = back;
-        assert!(back.remove("lab/x"));
-        assert!(!back.remove("lab/x"));
+        assert!(back.remove("lab/x").unwrap());
+        assert!(!back.remove("lab/x").unwrap());
         back.save().unwrap();
         assert_eq!(Project::read(dir.path()).unwrap().dependencies.len(), 1);
 

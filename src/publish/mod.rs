@@ -120,9 +120,16 @@ impl IndexDir {
         Ok(RegistryConfig::parse(&bytes, &p.display().to_string())?)
     }
 
+    /// The index file of `name`, which must be a valid model name (so that it stays inside
+    /// the index directory).
+    fn index_file(&self, name: &str) -> Result<PathBuf, PublishError> {
+        crate::model::check_name(name).map_err(PublishError::Refused)?;
+        Ok(self.dir.join(index_path(name)))
+    }
+
     /// The published versions of `name` (none if it has no index file).
     pub fn read_entries(&self, name: &str) -> Result<Vec<IndexEntry>, PublishError> {
-        let p = self.dir.join(index_path(name));
+        let p = self.index_file(name)?;
         match std::fs::read(&p) {
             Ok(b) => Ok(parse_index_file(&b, name, &p.display().to_string())?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -159,7 +166,7 @@ impl IndexDir {
             });
         }
         entries.push(entry.clone());
-        let p = self.dir.join(index_path(&entry.name));
+        let p = self.index_file(&entry.name)?;
         write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
         self.resign_next(signer)?;
         Ok(Published::Added(Box::new(entry)))
@@ -188,7 +195,7 @@ impl IndexDir {
             return Ok(());
         }
         e.yanked = yanked;
-        let p = self.dir.join(index_path(name));
+        let p = self.index_file(name)?;
         write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
         self.resign_next(signer)
     }
@@ -221,7 +228,7 @@ impl IndexDir {
         }
         e.artifacts.sort_by(|a, b| a.platform.cmp(&b.platform));
         let updated = e.clone();
-        let p = self.dir.join(index_path(name));
+        let p = self.index_file(name)?;
         write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
         self.resign_next(signer)?;
         Ok(updated)

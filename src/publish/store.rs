@@ -152,7 +152,7 @@ impl Store {
                     path: p.display().to_string(),
                     source,
                 };
-                let mut tmp = tempfile::NamedTempFile::new_in(d).map_err(io)?;
+                let mut tmp = crate::index::source::shared_temp_file(d).map_err(io)?;
                 std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
                 tmp.as_file().sync_all().map_err(io)?;
                 match tmp.persist_noclobber(&p) {

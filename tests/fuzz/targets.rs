@@ -40,7 +40,9 @@ pub fn lockfile(data: &[u8]) {
     };
     let _ = ptd::project::Lockfile::parse(text, "ptd.lock");
     let _ = ptd::project::Project::parse(std::path::Path::new("/project"), text);
-    let _ = ptd::config::Config::parse(text, "config.toml");
+    if let Ok(c) = ptd::config::Config::parse(text, "config.toml") {
+        let _ = c.metadata_limits("config.toml");
+    }
 }
 
 /// Archive extraction: bundles, JAX platform archives and exports, all read in memory.

@@ -41,6 +41,9 @@ pub enum Fault {
     /// Announce a Content-Length `delta` bytes off the body's real length, send the whole
     /// body, then close; next `times` requests.
     LieLength { delta: i64, times: usize },
+    /// Send the body without a Content-Length (ended by closing the connection, as HTTP/1.0
+    /// and some proxies do); next `times` requests.
+    NoLength { times: usize },
 }
 
 #[derive(Clone, Debug)]
@@ -305,7 +308,8 @@ fn take_fault(state: &Mutex<State>, path: &str) -> Option<Fault> {
         | Fault::Reset { times }
         | Fault::ResetMidBody { times, .. }
         | Fault::Stall { times, .. }
-        | Fault::LieLength { times, .. } => {
+        | Fault::LieLength { times, .. }
+        | Fault::NoLength { times } => {
             if *times == 0 {
                 return None;
             }
@@ -340,6 +344,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         let mut rst = false;
         let mut stall = None;
         let mut lie = 0i64;
+        let mut no_length = false;
         match &fault {
             Some(Fault::Reset { .. }) => {
                 log(0);
@@ -382,6 +387,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
                 stall = Some(*pause);
             }
             Some(Fault::LieLength { delta, .. }) => lie = *delta,
+            Some(Fault::NoLength { .. }) => no_length = true,
             None => {}
         }
         if req.method != "GET" && req.method != "HEAD" {
@@ -470,11 +476,18 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
         }
         log(status);
         let body = &data[range];
-        let mut head = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n",
-            reason(status),
-            (body.len() as i64 + lie).max(0)
-        );
+        let mut head = if no_length {
+            format!(
+                "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n",
+                reason(status)
+            )
+        } else {
+            format!(
+                "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n",
+                reason(status),
+                (body.len() as i64 + lie).max(0)
+            )
+        };
         for (k, v) in &extra {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -514,7 +527,7 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             drop(out);
             return;
         }
-        if !ok || truncate.is_some() || lie != 0 {
+        if !ok || truncate.is_some() || lie != 0 || no_length {
             let _ = out.shutdown(std::net::Shutdown::Both);
             return;
         }
