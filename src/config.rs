@@ -129,6 +129,7 @@ pub struct Config {
     pub jax: JaxConfig,
     #[serde(default)]
     pub build: BuildConfig,
+    #[serde(default)]
     pub index: IndexConfig,
 }
 
