@@ -1,7 +1,8 @@
 //! Builder benchmarks on the block-counting coalescent at 20, 30 and 40 samples (628, 5,605 and
 //! 37,339 vertices): phasic-compatible hash, canonical hash, symbolic elimination, evaluation
-//! for a new theta, and packing a bundle. `scripts/bench_vs_phasic.py` runs these and times
-//! phasic 0.32.1 on the same graphs in the same run.
+//! for a new theta, packing a bundle, and what installing checks in a bundle.
+//! `scripts/bench_vs_phasic.py` runs these and times phasic 0.32.1 on the same graphs in the
+//! same run.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ptd::bundle;
@@ -68,6 +69,19 @@ fn builder(c: &mut Criterion) {
         };
         group.bench_with_input(BenchmarkId::new("build-bundle", n), &g, |b, g| {
             b.iter(|| bundle::build(&meta, black_box(g)).pack())
+        });
+        // What installing costs per archive: hashes only, then everything it checks (graph
+        // parsed and hashed, DAG parsed and checked against the graph at two thetas).
+        let packed = bundle::build(&meta, &g).pack();
+        group.bench_with_input(BenchmarkId::new("verify-bundle", n), &packed, |b, p| {
+            b.iter(|| bundle::verify(black_box(p), "bench").unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("check-bundle", n), &packed, |b, p| {
+            b.iter(|| bundle::check(black_box(p), "bench", 7).unwrap())
+        });
+        let thetas = ptd::eliminate::random_thetas(1, 2, 7);
+        group.bench_with_input(BenchmarkId::new("dag-belongs-to-graph", n), &s, |b, s| {
+            b.iter(|| s.check_graph(black_box(&g), &thetas, 7).unwrap())
         });
     }
     group.finish();

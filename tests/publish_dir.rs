@@ -177,14 +177,7 @@ fn a_directory_registry_from_init_to_install() {
     let mut cfg = config.clone();
     let pk = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let pk_line = pk.lines().nth(1).unwrap().trim().to_string();
-    let id = pk
-        .lines()
-        .next()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
+    let id = support::key_id(&other.with_extension("pub"));
     cfg["keys"] = serde_json::json!([{ "id": id, "public_key": pk_line }]);
     std::fs::write(
         index.join("config.json"),

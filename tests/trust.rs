@@ -56,16 +56,20 @@ impl Crafted {
 
     /// Packs and lists the bundle in `reg`, signed, claiming the manifest's hashes.
     fn list(self, reg: &HttpRegistry) -> Manifest {
-        let name = self.manifest.name.clone();
         let (bytes, m) = self.pack();
-        reg.list_signed(
-            &name,
-            "1.0.0",
-            &bytes,
-            (&m.content_hash, &m.hashes.phasic, &m.hashes.canonical),
-        );
+        list_as(reg, &bytes, &m);
         m
     }
+}
+
+/// Lists `bytes` in `reg`, signed, as the 1.0.0 of the model `m` names, claiming `m`'s hashes.
+fn list_as(reg: &HttpRegistry, bytes: &[u8], m: &Manifest) {
+    reg.list_signed(
+        &m.name,
+        "1.0.0",
+        bytes,
+        (&m.content_hash, &m.hashes.phasic, &m.hashes.canonical),
+    );
 }
 
 /// A user with `coalescent/kingman` installed from `reg`: the victim. Returns its tier-1 DAG
@@ -436,12 +440,7 @@ fn content_is_validated_before_anything_is_placed() {
         ),
         ("a skippable zstd frame", skippable, "after its zstd frame"),
     ] {
-        reg.list_signed(
-            "lab/evil",
-            "1.0.0",
-            &bytes,
-            (&m.content_hash, &m.hashes.phasic, &m.hashes.canonical),
-        );
+        list_as(&reg, &bytes, &m);
         let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);
         assert!(err.contains(words), "{case}: {err}");
         assert_eq!(user.cached_files(), before, "{case}");
@@ -454,13 +453,7 @@ fn content_is_validated_before_anything_is_placed() {
         );
     }
     // The honest bundle still installs.
-    let (bytes, m) = Crafted::of("reliability/erlang", "lab/evil").pack();
-    reg.list_signed(
-        "lab/evil",
-        "1.0.0",
-        &bytes,
-        (&m.content_hash, &m.hashes.phasic, &m.hashes.canonical),
-    );
+    Crafted::of("reliability/erlang", "lab/evil").list(&reg);
     user.ok(&["install", "lab/evil", "--registry", &reg.index_url()]);
     verify_clean(&user);
 }

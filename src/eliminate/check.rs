@@ -131,13 +131,7 @@ impl Symbolic {
             ));
         }
         // Initial distribution: the graph's normalised start weights on unknowns.
-        let total: f64 = g.start_edges().iter().map(|e| e.1).sum();
-        let start: Vec<(u32, f64)> = g
-            .start_edges()
-            .iter()
-            .filter(|&&(to, w)| w > 0.0 && var_of[to as usize] != u32::MAX)
-            .map(|&(to, w)| (var_of[to as usize], w / total))
-            .collect();
+        let start = super::start_distribution(g, &var_of);
         let same_start = start.len() == self.start.len()
             && start
                 .iter()
@@ -244,31 +238,27 @@ mod tests {
     use crate::eliminate::{Node, eliminate};
     use crate::graph::GraphBuilder;
 
-    /// Two vertices in a cycle with exits: a graph that needs elimination.
-    fn cyclic() -> Graph {
+    /// Two vertices in a cycle with exits, the way back at rate `back * theta[1]`: a graph
+    /// that needs elimination.
+    fn cyclic_with(back: f64) -> Graph {
         let mut b = GraphBuilder::new(1, 2);
         let (a, _) = b.find_or_create(&[1]);
         let (c, _) = b.find_or_create(&[2]);
         let (z, _) = b.find_or_create(&[3]);
         b.add_start_edge(a, 1.0);
         b.add_edge(a, c, &[1.0, 0.0]);
-        b.add_edge(c, a, &[0.0, 2.0]);
+        b.add_edge(c, a, &[0.0, back]);
         b.add_edge(a, z, &[0.5, 0.0]);
         b.add_edge(c, z, &[0.0, 1.0]);
         b.build().unwrap()
     }
 
+    fn cyclic() -> Graph {
+        cyclic_with(2.0)
+    }
+
     fn other() -> Graph {
-        let mut b = GraphBuilder::new(1, 2);
-        let (a, _) = b.find_or_create(&[1]);
-        let (c, _) = b.find_or_create(&[2]);
-        let (z, _) = b.find_or_create(&[3]);
-        b.add_start_edge(a, 1.0);
-        b.add_edge(a, c, &[1.0, 0.0]);
-        b.add_edge(c, a, &[0.0, 3.0]);
-        b.add_edge(a, z, &[0.5, 0.0]);
-        b.add_edge(c, z, &[0.0, 1.0]);
-        b.build().unwrap()
+        cyclic_with(3.0)
     }
 
     #[test]

@@ -317,6 +317,18 @@ fn live(coeffs: &[f64]) -> bool {
     coeffs.iter().any(|&c| c != 0.0)
 }
 
+/// The initial distribution over unknowns: the start weights divided by their sum, on the
+/// vertices that are unknowns (`var_of[v]`, `u32::MAX` for none; mass on absorbing vertices is
+/// dropped because their time is 0).
+fn start_distribution(g: &Graph, var_of: &[u32]) -> Vec<(u32, f64)> {
+    let total: f64 = g.start_edges().iter().map(|e| e.1).sum();
+    g.start_edges()
+        .iter()
+        .filter(|&&(to, w)| w > 0.0 && var_of[to as usize] != u32::MAX)
+        .map(|&(to, w)| (var_of[to as usize], w / total))
+        .collect()
+}
+
 /// Eliminates a validated graph into its symbolic form.
 pub fn eliminate(g: &Graph) -> Symbolic {
     let n = g.vertex_count();
@@ -379,13 +391,7 @@ pub fn eliminate(g: &Graph) -> Symbolic {
             &mut forward,
         );
     }
-    let total: f64 = g.start_edges().iter().map(|e| e.1).sum();
-    let start: Vec<(u32, f64)> = g
-        .start_edges()
-        .iter()
-        .filter(|&&(to, w)| w > 0.0 && var_of[to as usize] != u32::MAX)
-        .map(|&(to, w)| (var_of[to as usize], w / total))
-        .collect();
+    let start = start_distribution(g, &var_of);
     let mut row_offsets = Vec::with_capacity(m + 1);
     row_offsets.push(0);
     let mut row_vars = Vec::new();

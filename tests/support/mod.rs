@@ -176,6 +176,13 @@ impl User {
     }
 }
 
+/// The key id of a minisign public key file (the end of its comment line).
+pub fn key_id(public_key: &Path) -> String {
+    let text = std::fs::read_to_string(public_key).unwrap();
+    let first = text.lines().next().unwrap();
+    first.rsplit(' ').next().unwrap().to_string()
+}
+
 /// Every file under `dir` (recursively); empty if it does not exist.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     ptd::index::source::files_under(dir)
@@ -271,15 +278,7 @@ impl HttpRegistry {
             "--trusted-comment",
             &format!("ptd-bundle name={name} version={version} content_hash={content_hash}"),
         ]);
-        let pubkey = std::fs::read_to_string(self.key.with_extension("pub")).unwrap();
-        let key_id = pubkey
-            .lines()
-            .next()
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .to_string();
+        let key_id = key_id(&self.key.with_extension("pub"));
         let line = serde_json::json!({
             "name": name, "version": version, "file": file,
             "sha256": hex::encode(sha2::Sha256::digest(bytes)), "size": bytes.len(),
