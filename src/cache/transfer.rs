@@ -162,7 +162,8 @@ pub fn import(
             "{what}: the signed comment '{comment}' does not describe this file"
         )));
     }
-    // Every archive present and intact before anything is installed.
+    // Every archive present, intact and checked (graph hashes, DAG against graph) before
+    // anything is installed.
     let mut plan = Vec::new();
     for e in &manifest.entries {
         let name = format!("archives/{}.ptd.tar.zst", e.archive_sha256);
@@ -176,7 +177,8 @@ pub fn import(
                 "{what}: {name} does not match export.json"
             )));
         }
-        crate::bundle::verify(data, &name).map_err(|e| CacheError::Invalid(e.to_string()))?;
+        crate::bundle::check(data, &name, crate::bundle::random_seed())
+            .map_err(|e| CacheError::Invalid(e.to_string()))?;
         plan.push((e, data));
     }
     let mut out = Vec::new();
