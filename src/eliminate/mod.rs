@@ -71,6 +71,10 @@ pub enum EvalError {
         "theta {theta:?} makes the chain non-absorbing: from vertex {vertex}, reachable from the start, no absorbing vertex can be reached through edges with a positive rate (its moments are infinite)"
     )]
     NonAbsorbing { theta: Vec<f64>, vertex: u32 },
+    #[error("rewards have {got} values but the graph has {expected} vertices (one per vertex id)")]
+    RewardLength { got: usize, expected: usize },
+    #[error("reward[{index}] = {value} is not a finite number")]
+    RewardNotFinite { index: usize, value: f64 },
     #[error("moment {k} is not finite ({value}) for theta {theta:?}")]
     NotFinite {
         theta: Vec<f64>,
@@ -151,19 +155,144 @@ impl Symbolic {
     /// The first `k` raw moments `E[T], E[T^2], ..., E[T^k]` of the absorption time.
     pub fn moments(&self, theta: &[f64], k: usize) -> Result<Vec<f64>, EvalError> {
         let vals = self.values(theta)?;
+        let ones = vec![1.0; self.vars.len()];
+        self.series(theta, &vals, &ones, k)
+    }
+
+    /// The first `k` raw moments `E[Y], ..., E[Y^k]` of the rewarded total
+    /// `Y = integral of r(X_t) dt`: `E[Y^j] = j! alpha (U D(r))^j 1`. `rewards` has one value
+    /// per vertex id (phasic's convention); those of the start vertex and of absorbing vertices
+    /// are ignored. Rewards of 1 give [`Symbolic::moments`].
+    pub fn reward_moments(
+        &self,
+        theta: &[f64],
+        rewards: &[f64],
+        k: usize,
+    ) -> Result<Vec<f64>, EvalError> {
+        let r = self.unknown_rewards(rewards)?;
+        let vals = self.values(theta)?;
+        self.series(theta, &vals, &r, k)
+    }
+
+    /// The covariance matrix of the rewarded totals `Y_f` of several reward vectors (each one
+    /// value per vertex id): `Cov(Y_f, Y_g) = alpha U (D(r_f) U r_g + D(r_g) U r_f) - E[Y_f]
+    /// E[Y_g]`. Row-major, `F x F`.
+    pub fn reward_covariance(
+        &self,
+        theta: &[f64],
+        rewards: &[Vec<f64>],
+    ) -> Result<Vec<Vec<f64>>, EvalError> {
+        let rs = rewards
+            .iter()
+            .map(|r| self.unknown_rewards(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let vals = self.values(theta)?;
         let m = self.vars.len();
-        let mut r = vec![1.0; m];
+        let mut zero = vals.zero_division;
+        // w_f = U r_f and E[Y_f] = alpha w_f.
+        let mut ws = Vec::with_capacity(rs.len());
+        for r in &rs {
+            let mut w = vec![0.0; m];
+            zero |= self.solve(&vals.values, r, &mut w);
+            ws.push(w);
+        }
+        let means: Vec<f64> = ws.iter().map(|w| self.start_dot(w)).collect();
+        let f = rs.len();
+        let mut cov = vec![vec![0.0; f]; f];
+        let mut x = vec![0.0; m];
+        for a in 0..f {
+            for b in a..f {
+                let rhs: Vec<f64> = (0..m)
+                    .map(|i| rs[a][i] * ws[b][i] + rs[b][i] * ws[a][i])
+                    .collect();
+                zero |= self.solve(&vals.values, &rhs, &mut x);
+                let c = self.start_dot(&x) - means[a] * means[b];
+                cov[a][b] = c;
+                cov[b][a] = c;
+            }
+        }
+        let flat: Vec<f64> = cov.iter().flatten().copied().collect();
+        self.finish(theta, &vals, zero, &flat)?;
+        Ok(cov)
+    }
+
+    /// `U r` per vertex id: the expected reward accumulated until absorption from each vertex
+    /// (phasic's `expected_waiting_time`); 0 at absorbing and unreachable vertices, and at the
+    /// start vertex the expectation over the initial distribution.
+    pub fn expected_waiting_time(
+        &self,
+        theta: &[f64],
+        rewards: &[f64],
+    ) -> Result<Vec<f64>, EvalError> {
+        let r = self.unknown_rewards(rewards)?;
+        let vals = self.values(theta)?;
+        let mut x = vec![0.0; self.vars.len()];
+        let zero = vals.zero_division | self.solve(&vals.values, &r, &mut x);
+        self.finish(theta, &vals, zero, &x)?;
+        let mut out = vec![0.0; self.n_vertices];
+        for (i, &v) in self.vars.iter().enumerate() {
+            out[v as usize] = x[i];
+        }
+        if let Some(s) = out.first_mut() {
+            *s = self.start_dot(&x);
+        }
+        Ok(out)
+    }
+
+    /// Rewards per unknown, from one value per vertex id.
+    fn unknown_rewards(&self, rewards: &[f64]) -> Result<Vec<f64>, EvalError> {
+        if rewards.len() != self.n_vertices {
+            return Err(EvalError::RewardLength {
+                got: rewards.len(),
+                expected: self.n_vertices,
+            });
+        }
+        if let Some((index, &value)) = rewards.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(EvalError::RewardNotFinite { index, value });
+        }
+        Ok(self.vars.iter().map(|&v| rewards[v as usize]).collect())
+    }
+
+    /// `alpha . x` over the unknowns.
+    fn start_dot(&self, x: &[f64]) -> f64 {
+        self.start.iter().map(|&(i, p)| p * x[i as usize]).sum()
+    }
+
+    /// `j! alpha (U D(r))^j 1` for `j = 1..=k`.
+    fn series(
+        &self,
+        theta: &[f64],
+        vals: &dag::Values,
+        r: &[f64],
+        k: usize,
+    ) -> Result<Vec<f64>, EvalError> {
+        let m = self.vars.len();
+        let mut rhs = r.to_vec();
         let mut x = vec![0.0; m];
         let mut zero = vals.zero_division;
         let mut out = Vec::with_capacity(k);
         let mut factorial = 1.0;
         for j in 1..=k {
-            zero |= self.solve(&vals.values, &r, &mut x);
+            zero |= self.solve(&vals.values, &rhs, &mut x);
             factorial *= j as f64;
-            let e: f64 = self.start.iter().map(|&(i, p)| p * x[i as usize]).sum();
-            out.push(factorial * e);
-            std::mem::swap(&mut r, &mut x);
+            out.push(factorial * self.start_dot(&x));
+            for i in 0..m {
+                rhs[i] = r[i] * x[i];
+            }
         }
+        self.finish(theta, vals, zero, &out)?;
+        Ok(out)
+    }
+
+    /// The checks after a solve: a zero pivot is an error only when a vertex is trapped, and
+    /// every result must be finite.
+    fn finish(
+        &self,
+        theta: &[f64],
+        vals: &dag::Values,
+        zero: bool,
+        out: &[f64],
+    ) -> Result<(), EvalError> {
         if zero && let Some(vertex) = self.trapped_vertex(&vals.values) {
             return Err(EvalError::NonAbsorbing {
                 theta: theta.to_vec(),
@@ -179,7 +308,7 @@ impl Symbolic {
                 value,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     /// A vertex reachable from the start (over positive rates) from which no absorbing vertex

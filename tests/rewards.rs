@@ -1,0 +1,124 @@
+//! Reward-transformed moments, covariances and expected waiting times from the symbolic form,
+//! checked against analytic results for the coalescent: Kingman's total branch length and the
+//! site frequency spectrum of the block-counting coalescent.
+
+use ptd::eliminate::eliminate;
+use ptd::graph::Graph;
+use ptd::model::generate;
+
+fn graph(generator: &str, samples: usize) -> Graph {
+    let args: toml::Table = format!("samples = {samples}").parse().unwrap();
+    generate(generator, &args).unwrap()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
+
+/// One reward per vertex id: `f(state)`.
+fn rewards(g: &Graph, f: impl Fn(&[i32]) -> f64) -> Vec<f64> {
+    (0..g.vertex_count()).map(|v| f(g.state(v))).collect()
+}
+
+/// Kingman's coalescent of `n` lineages, pair rate theta: while `k` lineages remain, the time
+/// is exponential with rate theta C(k, 2). The total branch length `L = sum k T_k`.
+#[test]
+fn total_branch_length_under_kingman() {
+    let n = 12;
+    let g = graph("coalescent/kingman", n);
+    let s = eliminate(&g);
+    let lineages = rewards(&g, |st| f64::from(st[0]));
+    for theta in [0.3, 1.0, 2.5] {
+        let rate = |k: usize| theta * (k * (k - 1)) as f64 / 2.0;
+        let el: f64 = (2..=n).map(|k| k as f64 / rate(k)).sum();
+        let var_l: f64 = (2..=n).map(|k| (k * k) as f64 / rate(k).powi(2)).sum();
+        let m = s.reward_moments(&[theta], &lineages, 2).unwrap();
+        assert!(rel(m[0], el) < 1e-13, "{} vs {el}", m[0]);
+        assert!(
+            rel(m[1], var_l + el * el) < 1e-13,
+            "{} vs {}",
+            m[1],
+            var_l + el * el
+        );
+        // Cov(T, L) = sum k Var(T_k); Var(T) = sum Var(T_k).
+        let ones = vec![1.0; g.vertex_count()];
+        let cov = s
+            .reward_covariance(&[theta], &[ones.clone(), lineages.clone()])
+            .unwrap();
+        let var_t: f64 = (2..=n).map(|k| 1.0 / rate(k).powi(2)).sum();
+        let cov_tl: f64 = (2..=n).map(|k| k as f64 / rate(k).powi(2)).sum();
+        assert!(rel(cov[0][0], var_t) < 1e-12, "{} vs {var_t}", cov[0][0]);
+        assert!(rel(cov[1][1], var_l) < 1e-12, "{} vs {var_l}", cov[1][1]);
+        assert!(rel(cov[0][1], cov_tl) < 1e-12, "{} vs {cov_tl}", cov[0][1]);
+        assert_eq!(cov[0][1], cov[1][0]);
+        // Rewards of 1 are the absorption time.
+        let t = s.reward_moments(&[theta], &ones, 3).unwrap();
+        assert_eq!(t, s.moments(&[theta], 3).unwrap());
+        // From the vertex with k lineages, the expected time left is sum_{j=2}^k 1/rate(j).
+        let w = s.expected_waiting_time(&[theta], &ones).unwrap();
+        for v in 1..g.vertex_count() {
+            let k = g.state(v)[0] as usize;
+            let want: f64 = (2..=k).map(|j| 1.0 / rate(j)).sum();
+            if k >= 2 {
+                assert!(rel(w[v], want) < 1e-13, "k = {k}: {} vs {want}", w[v]);
+            } else {
+                assert_eq!(w[v], 0.0);
+            }
+        }
+        assert!(rel(w[0], t[0]) < 1e-15);
+    }
+}
+
+/// The expected site frequency spectrum: E[xi_i] = 2 / (i theta) for i = 1..n-1, with the
+/// reward of class i the number of lineages subtending i samples.
+#[test]
+fn the_site_frequency_spectrum_of_the_block_counting_coalescent() {
+    let n = 10;
+    let g = graph("coalescent/block-counting", n);
+    let s = eliminate(&g);
+    let classes: Vec<Vec<f64>> = (1..n)
+        .map(|i| rewards(&g, |st| f64::from(st[i - 1])))
+        .collect();
+    for theta in [0.5, 1.0, 3.0] {
+        for (idx, r) in classes.iter().enumerate() {
+            let i = idx + 1;
+            let m = s.reward_moments(&[theta], r, 2).unwrap();
+            let want = 2.0 / (i as f64 * theta);
+            assert!(rel(m[0], want) < 1e-12, "E[xi_{i}] = {} vs {want}", m[0]);
+        }
+        // The covariance matrix's diagonal is each class's variance from its own moments.
+        let cov = s.reward_covariance(&[theta], &classes).unwrap();
+        for (idx, r) in classes.iter().enumerate() {
+            let m = s.reward_moments(&[theta], r, 2).unwrap();
+            let var = m[1] - m[0] * m[0];
+            assert!(
+                rel(cov[idx][idx], var) < 1e-11,
+                "{} vs {var}",
+                cov[idx][idx]
+            );
+        }
+        // The classes add up to the total branch length: sum of all covariances = Var(L).
+        let total: Vec<f64> = (0..g.vertex_count())
+            .map(|v| classes.iter().map(|r| r[v]).sum())
+            .collect();
+        let ml = s.reward_moments(&[theta], &total, 2).unwrap();
+        let var_l = ml[1] - ml[0] * ml[0];
+        let sum: f64 = cov.iter().flatten().sum();
+        assert!(rel(sum, var_l) < 1e-11, "{sum} vs {var_l}");
+        let rate = |k: usize| theta * (k * (k - 1)) as f64 / 2.0;
+        let want: f64 = (2..=n).map(|k| (k * k) as f64 / rate(k).powi(2)).sum();
+        assert!(rel(var_l, want) < 1e-11, "{var_l} vs {want}");
+    }
+}
+
+#[test]
+fn rewards_of_the_wrong_length_or_not_finite_are_named() {
+    let g = graph("coalescent/kingman", 4);
+    let s = eliminate(&g);
+    let e = s.reward_moments(&[1.0], &[1.0; 3], 1).unwrap_err();
+    assert!(e.to_string().contains("one per vertex id"), "{e}");
+    let mut r = vec![1.0; g.vertex_count()];
+    r[2] = f64::NAN;
+    let e = s.reward_moments(&[1.0], &r, 1).unwrap_err();
+    assert!(e.to_string().contains("reward[2]"), "{e}");
+}
