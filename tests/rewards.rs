@@ -56,13 +56,13 @@ fn total_branch_length_under_kingman() {
         assert_eq!(t, s.moments(&[theta], 3).unwrap());
         // From the vertex with k lineages, the expected time left is sum_{j=2}^k 1/rate(j).
         let w = s.expected_waiting_time(&[theta], &ones).unwrap();
-        for v in 1..g.vertex_count() {
+        for (v, &wv) in w.iter().enumerate().skip(1) {
             let k = g.state(v)[0] as usize;
             let want: f64 = (2..=k).map(|j| 1.0 / rate(j)).sum();
             if k >= 2 {
-                assert!(rel(w[v], want) < 1e-13, "k = {k}: {} vs {want}", w[v]);
+                assert!(rel(wv, want) < 1e-13, "k = {k}: {wv} vs {want}");
             } else {
-                assert_eq!(w[v], 0.0);
+                assert_eq!(wv, 0.0);
             }
         }
         assert!(rel(w[0], t[0]) < 1e-15);
