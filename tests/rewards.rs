@@ -66,6 +66,13 @@ fn total_branch_length_under_kingman() {
             }
         }
         assert!(rel(w[0], t[0]) < 1e-15);
+        // Each state with k >= 2 lineages is visited once, for 1/rate(k) on average.
+        let sojourn = s.expected_sojourn_time(&[theta]).unwrap();
+        for (v, &sv) in sojourn.iter().enumerate().skip(1) {
+            let k = g.state(v)[0] as usize;
+            let want = if k >= 2 { 1.0 / rate(k) } else { 0.0 };
+            assert!((sv - want).abs() <= 1e-14 * want, "k = {k}: {sv} vs {want}");
+        }
     }
 }
 
@@ -108,6 +115,13 @@ fn the_site_frequency_spectrum_of_the_block_counting_coalescent() {
         let rate = |k: usize| theta * (k * (k - 1)) as f64 / 2.0;
         let want: f64 = (2..=n).map(|k| (k * k) as f64 / rate(k).powi(2)).sum();
         assert!(rel(var_l, want) < 1e-11, "{var_l} vs {want}");
+        // Sojourn times dotted with any reward vector give its expectation: alpha U r.
+        let sojourn = s.expected_sojourn_time(&[theta]).unwrap();
+        for r in classes.iter().chain([&total]) {
+            let dot: f64 = sojourn.iter().zip(r).skip(1).map(|(a, b)| a * b).sum();
+            let m = s.reward_moments(&[theta], r, 1).unwrap();
+            assert!(rel(dot, m[0]) < 1e-12, "{dot} vs {}", m[0]);
+        }
     }
 }
 
@@ -121,4 +135,40 @@ fn rewards_of_the_wrong_length_or_not_finite_are_named() {
     r[2] = f64::NAN;
     let e = s.reward_moments(&[1.0], &r, 1).unwrap_err();
     assert!(e.to_string().contains("reward[2]"), "{e}");
+}
+
+/// On a graph with cycles (migration between two islands), the transposed solve behind the
+/// sojourn times and the solve behind reward expectations must agree: alpha U r two ways.
+#[test]
+fn sojourn_times_and_expectations_agree_on_a_cyclic_graph() {
+    let args: toml::Table = "samples1 = 3\nsamples2 = 2".parse().unwrap();
+    let g = generate("coalescent/two-island", &args).unwrap();
+    let s = eliminate(&g);
+    assert!(
+        s.dag().len() > g.edge_count(),
+        "elimination work was needed"
+    );
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for theta in [[1.0, 0.5], [0.2, 3.0], [5.0, 0.01]] {
+        let sojourn = s.expected_sojourn_time(&theta).unwrap();
+        assert!(sojourn.iter().all(|&x| x >= 0.0));
+        for _ in 0..5 {
+            let r: Vec<f64> = (0..g.vertex_count()).map(|_| next()).collect();
+            let dot: f64 = sojourn.iter().zip(&r).skip(1).map(|(a, b)| a * b).sum();
+            let m = s.reward_moments(&theta, &r, 1).unwrap();
+            assert!(rel(dot, m[0]) < 1e-12, "{dot} vs {}", m[0]);
+        }
+        let ones = vec![1.0; g.vertex_count()];
+        let t = s.moments(&theta, 1).unwrap();
+        let total: f64 = sojourn.iter().sum();
+        assert!(rel(total, t[0]) < 1e-12, "{total} vs {}", t[0]);
+        let w = s.expected_waiting_time(&theta, &ones).unwrap();
+        assert!(rel(w[0], t[0]) < 1e-14);
+    }
 }

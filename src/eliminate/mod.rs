@@ -239,6 +239,45 @@ impl Symbolic {
         Ok(out)
     }
 
+    /// `alpha U` per vertex id: the expected total time spent in each vertex before absorption
+    /// (phasic's `expected_sojourn_time`); 0 at the start, absorbing and unreachable vertices.
+    /// One transposed solve: `alpha^T U = alpha^T B^-1 F`, where `F` is the forward sweep and
+    /// `B` the triangular back-substitution.
+    pub fn expected_sojourn_time(&self, theta: &[f64]) -> Result<Vec<f64>, EvalError> {
+        let vals = self.values(theta)?;
+        let val = &vals.values;
+        let m = self.vars.len();
+        // B^T y = alpha: B[i][i] = pivot i, B[i][w] = -value(a) for (w, a) in row i (w > i).
+        let mut y = vec![0.0; m];
+        for &(i, p) in &self.start {
+            y[i as usize] += p;
+        }
+        let mut zero = vals.zero_division;
+        for i in 0..m {
+            let d = val[self.pivots[i] as usize];
+            if d == 0.0 {
+                zero = true;
+                y[i] = 0.0;
+                continue;
+            }
+            y[i] /= d;
+            let yi = y[i];
+            for k in self.row_offsets[i]..self.row_offsets[i + 1] {
+                y[self.row_vars[k] as usize] += val[self.row_nodes[k] as usize] * yi;
+            }
+        }
+        // z^T = y^T F: the forward sweep's updates c[u] += f c[v], transposed, in reverse.
+        for &(u, v, f) in self.forward.iter().rev() {
+            y[v as usize] += val[f as usize] * y[u as usize];
+        }
+        self.finish(theta, &vals, zero, &y)?;
+        let mut out = vec![0.0; self.n_vertices];
+        for (i, &v) in self.vars.iter().enumerate() {
+            out[v as usize] = y[i];
+        }
+        Ok(out)
+    }
+
     /// Rewards per unknown, from one value per vertex id.
     fn unknown_rewards(&self, rewards: &[f64]) -> Result<Vec<f64>, EvalError> {
         if rewards.len() != self.n_vertices {
