@@ -846,21 +846,6 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
 fn a_directory_registry_with_file_locations_and_a_reset_connection() {
     // Index in a directory, archives behind file:// (a lab's shared filesystem).
     let reg = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
-    // The template was written before the root was known: point it at the real directory.
-    let cfg = reg.index_dir().join("config.json");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("{root}", reg.root.path().to_str().unwrap()),
-    )
-    .unwrap();
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        reg.index_dir().to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-    ]);
     reg.publish_standard();
     let user = User::new();
     let dir = reg.index_dir();
@@ -991,20 +976,6 @@ fn a_stalled_download_says_which_timeout_expired_and_how_to_raise_it() {
 fn a_full_disk_while_copying_names_the_file_being_written() {
     // Archives behind file:// (a shared filesystem).
     let reg = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
-    let cfg = reg.index_dir().join("config.json");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("{root}", reg.root.path().to_str().unwrap()),
-    )
-    .unwrap();
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        reg.index_dir().to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-    ]);
     reg.publish(&models().join("reliability/erlang"));
     let sha = lib_sha(&reg, "reliability/erlang", "1.0.0");
     let user = User::new();
@@ -1033,20 +1004,6 @@ fn an_oversized_archive_signature_is_refused_before_it_is_read() {
     let web = HttpRegistry::new();
     web.publish(&models().join("reliability/erlang"));
     let local = HttpRegistry::with_locations(&["file://{root}/artifacts/{file}"]);
-    let cfg = local.index_dir().join("config.json");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("{root}", local.root.path().to_str().unwrap()),
-    )
-    .unwrap();
-    local.publisher.ok(&[
-        "registry",
-        "resign",
-        local.index_dir().to_str().unwrap(),
-        "--key",
-        local.key.to_str().unwrap(),
-    ]);
     local.publish(&models().join("reliability/erlang"));
     for (reg, index, sig_name) in [
         (

@@ -232,25 +232,11 @@ fn index_attacks_are_refused_with_the_reason() {
     }
 
     // Freeze: a snapshot signed to expire, served after it expired.
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        index.to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-        "--valid-for",
-        "1s",
-    ]);
+    reg.resign(&["--valid-for", "1s"]);
     std::thread::sleep(Duration::from_millis(2_100));
     let err = user.fails(&["install", "queue/mm1k", "--registry", &url]);
     let freeze = err.contains("expired") && err.contains("frozen");
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        index.to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-    ]);
+    reg.resign(&[]);
 
     // Mismatch: an index file changed after signing.
     let file = index.join("queue/mm1k");
@@ -627,13 +613,7 @@ fn oversized_index_files_are_refused_unread_and_never_cached() {
     let config = index.join("config.json");
     let good_config = std::fs::read(&config).unwrap();
     std::fs::write(&config, padded(&good_config, 2 << 20)).unwrap();
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        index.to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-    ]);
+    reg.resign(&[]);
     let config_url = format!("{url}/config.json");
     let with_length = refused(
         &info(&[]),
@@ -671,13 +651,7 @@ fn oversized_index_files_are_refused_unread_and_never_cached() {
         && err.contains(config.to_str().unwrap())
         && err.contains("PTD_INDEX_MAX_CONFIG_BYTES");
     std::fs::write(&config, &good_config).unwrap();
-    reg.publisher.ok(&[
-        "registry",
-        "resign",
-        index.to_str().unwrap(),
-        "--key",
-        reg.key.to_str().unwrap(),
-    ]);
+    reg.resign(&[]);
     user.ok(&["info", "reliability/erlang", "--registry", &url]);
     let cached = index_cache(&user);
 

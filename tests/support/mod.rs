@@ -199,7 +199,7 @@ pub struct HttpRegistry {
 
 impl HttpRegistry {
     /// A registry named `lab` whose archives are downloaded from `artifact_urls` (templates;
-    /// `{server}` is replaced by this registry's server URL).
+    /// `{server}` is replaced by this registry's server URL, `{root}` by its directory).
     pub fn with_locations(artifact_urls: &[&str]) -> HttpRegistry {
         let root = tempfile::tempdir().unwrap();
         let server = http_server::FileServer::start(root.path());
@@ -207,7 +207,10 @@ impl HttpRegistry {
         let key = publisher.keygen(&publisher.dir.path().join("lab"));
         let locations: Vec<String> = artifact_urls
             .iter()
-            .map(|u| u.replace("{server}", &server.url()))
+            .map(|u| {
+                u.replace("{server}", &server.url())
+                    .replace("{root}", root.path().to_str().unwrap())
+            })
             .collect();
         let locations: Vec<&str> = locations.iter().map(String::as_str).collect();
         publisher.init_registry(&root.path().join("index"), "lab", &locations, &[], &key);
@@ -288,13 +291,21 @@ impl HttpRegistry {
         let index = self.index_dir().join(name);
         std::fs::create_dir_all(index.parent().unwrap()).unwrap();
         std::fs::write(&index, format!("{line}\n")).unwrap();
-        self.publisher.ok(&[
+        self.resign(&[]);
+    }
+    /// Signs a new snapshot of the index after it was edited by hand (`extra`: more options of
+    /// `ptd registry resign`).
+    pub fn resign(&self, extra: &[&str]) {
+        let index = self.index_dir();
+        let mut args = vec![
             "registry",
             "resign",
-            self.index_dir().to_str().unwrap(),
+            index.to_str().unwrap(),
             "--key",
             self.key.to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        self.publisher.ok(&args);
     }
     pub fn yank(&self, spec: &str, undo: bool) {
         let index = self.index_dir();
