@@ -172,3 +172,93 @@ fn sojourn_times_and_expectations_agree_on_a_cyclic_graph() {
         assert!(rel(w[0], t[0]) < 1e-14);
     }
 }
+
+/// `ptd eval --rewards FILE --sojourn --json` on a model directory: the same analytic values,
+/// from the command line, with rewards written against the exported graph's vertex ids.
+#[test]
+fn eval_reports_reward_moments_covariance_and_sojourn_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/coalescent/kingman");
+    let ptd = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ptd"))
+            .args(args)
+            .env("PTD_HOME", tmp.path().join("home"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let graph = tmp.path().join("g.json");
+    ptd(&[
+        "graph",
+        "export",
+        model.to_str().unwrap(),
+        "-o",
+        graph.to_str().unwrap(),
+    ]);
+    let g: serde_json::Value = serde_json::from_slice(&std::fs::read(&graph).unwrap()).unwrap();
+    let lineages: Vec<f64> = g["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[0].as_f64().unwrap())
+        .collect();
+    let n = lineages.iter().copied().fold(0.0, f64::max) as usize;
+    let file = tmp.path().join("r.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&serde_json::json!({ "lineages": lineages })).unwrap(),
+    )
+    .unwrap();
+    let theta = 2.0;
+    let out = ptd(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--theta",
+        "2",
+        "--rewards",
+        file.to_str().unwrap(),
+        "--sojourn",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rate = |k: usize| theta * (k * (k - 1)) as f64 / 2.0;
+    let el: f64 = (2..=n).map(|k| k as f64 / rate(k)).sum();
+    let var_l: f64 = (2..=n).map(|k| (k * k) as f64 / rate(k).powi(2)).sum();
+    assert_eq!(v["rewards"][0]["name"], "lineages");
+    let m = v["rewards"][0]["moments"].as_array().unwrap();
+    assert!(rel(m[0].as_f64().unwrap(), el) < 1e-13, "{v}");
+    assert!(rel(m[1].as_f64().unwrap(), var_l + el * el) < 1e-13, "{v}");
+    assert!(
+        rel(v["covariance"][0][0].as_f64().unwrap(), var_l) < 1e-12,
+        "{v}"
+    );
+    let sojourn: f64 = v["sojourn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    let et: f64 = (2..=n).map(|k| 1.0 / rate(k)).sum();
+    assert!(rel(sojourn, et) < 1e-13, "{v}");
+    assert!(rel(v["moments"][0].as_f64().unwrap(), et) < 1e-13, "{v}");
+    // A reward file of the wrong length is named.
+    std::fs::write(&file, b"[1, 2]").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ptd"))
+        .args(["eval", model.to_str().unwrap(), "--theta", "2"])
+        .arg("--rewards")
+        .arg(&file)
+        .env("PTD_HOME", tmp.path().join("home"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("rewards 'rewards'") && err.contains("one per vertex id"),
+        "{err}"
+    );
+}

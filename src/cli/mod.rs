@@ -40,7 +40,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate the moments of the absorption time for a parameter vector.
+    /// Evaluate a model for a parameter vector: moments of the absorption time, and of rewarded
+    /// totals with their covariances, and expected sojourn times (docs/evaluation.md).
     Eval {
         /// A graph file, a model directory (or its model.toml), or a bundle.
         input: PathBuf,
@@ -50,7 +51,15 @@ enum Command {
         /// How many moments: E[T], E[T^2], ..., E[T^K].
         #[arg(long, value_name = "K", default_value_t = 2)]
         moments: usize,
-        /// Print {"moments": [...]}.
+        /// A JSON file of reward vectors, one value per vertex id: one list, a list of lists,
+        /// or an object of named lists. Prints each rewarded total's moments and their
+        /// covariance matrix.
+        #[arg(long, value_name = "FILE.json")]
+        rewards: Option<PathBuf>,
+        /// Also print the expected time spent in each vertex (by vertex id).
+        #[arg(long)]
+        sojourn: bool,
+        /// Print {"moments": [...], ...} as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -132,8 +141,10 @@ pub fn run() -> Result<ExitCode> {
             input,
             theta,
             moments,
+            rewards,
+            sojourn,
             json,
-        } => eval(input, theta, moments, json, cli.quiet),
+        } => eval(input, theta, moments, rewards, sojourn, json, cli.quiet),
         Command::Build {
             input,
             out_dir,
@@ -252,21 +263,43 @@ fn eval(
     input: PathBuf,
     theta: Option<String>,
     moments: usize,
+    rewards: Option<PathBuf>,
+    sojourn: bool,
     json: bool,
     quiet: bool,
 ) -> Result<ExitCode> {
-    if moments == 0 {
-        return Err(Error::Usage("--moments must be at least 1".into()));
-    }
+    let rewards = rewards
+        .map(|p| ptd::ops::eval::Rewards::read(&p))
+        .transpose()?;
     let input = ptd::ops::build::open_input(&input, quiet)?;
     let symbolic = input.symbolic();
     let theta = parse_theta(theta.as_deref(), symbolic.param_length())?;
-    let m = symbolic.moments(&theta, moments)?;
+    let e = ptd::ops::eval::evaluate(&symbolic, &theta, moments, rewards.as_ref(), sojourn)?;
     if json {
-        println!("{}", serde_json::json!({ "moments": m }));
-    } else {
-        for (k, x) in m.iter().enumerate() {
-            println!("E[T^{}] = {x:?}", k + 1);
+        println!("{}", serde_json::to_string(&e).expect("serializes"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (k, x) in e.moments.iter().enumerate() {
+        println!("E[T^{}] = {x:?}", k + 1);
+    }
+    for r in &e.rewards {
+        for (k, x) in r.moments.iter().enumerate() {
+            println!("E[Y_{}^{}] = {x:?}", r.name, k + 1);
+        }
+    }
+    if let Some(cov) = &e.covariance {
+        println!("covariance of the rewarded totals ({}):", {
+            let names: Vec<&str> = e.rewards.iter().map(|r| r.name.as_str()).collect();
+            names.join(", ")
+        });
+        for row in cov {
+            let cells: Vec<String> = row.iter().map(|x| format!("{x:?}")).collect();
+            println!("  {}", cells.join("  "));
+        }
+    }
+    if let Some(s) = &e.sojourn {
+        for (v, x) in s.iter().enumerate() {
+            println!("sojourn[{v}] = {x:?}");
         }
     }
     Ok(ExitCode::SUCCESS)

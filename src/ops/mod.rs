@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod eval;
 pub mod import;
 pub mod install;
 pub mod jax;
