@@ -2,6 +2,8 @@
 //! checked against analytic results for the coalescent: Kingman's total branch length and the
 //! site frequency spectrum of the block-counting coalescent.
 
+mod support;
+
 use ptd::eliminate::eliminate;
 use ptd::graph::Graph;
 use ptd::model::generate;
@@ -259,6 +261,42 @@ fn eval_reports_reward_moments_covariance_and_sojourn_times() {
     assert!(!out.status.success());
     assert!(
         err.contains("rewards 'rewards'") && err.contains("one per vertex id"),
+        "{err}"
+    );
+}
+
+/// `ptd eval NAME[@REQ]` evaluates an installed model from its bundle directory, checking its
+/// files against the manifest first.
+#[test]
+fn eval_takes_an_installed_model_by_name() {
+    let reg = support::HttpRegistry::new();
+    reg.publish(&support::models().join("coalescent/kingman"));
+    let user = support::User::new();
+    user.ok(&[
+        "install",
+        "coalescent/kingman",
+        "--registry",
+        &reg.index_url(),
+    ]);
+    let out = user.ok(&["eval", "coalescent/kingman@1.2", "--theta", "2", "--json"]);
+    let v = support::json(&out);
+    let (m1, m2) = support::kingman_moments(10, 2.0);
+    assert!(rel(v["moments"][0].as_f64().unwrap(), m1) < 1e-13, "{v}");
+    assert!(rel(v["moments"][1].as_f64().unwrap(), m2) < 1e-13, "{v}");
+    let err = user.fails(&["eval", "coalescent/nothing", "--theta", "2"]);
+    assert!(
+        err.contains("neither a file nor an installed model"),
+        "{err}"
+    );
+    // A bundle file changed after install is refused, not evaluated.
+    let found = support::json(&user.ok(&["cache", "path", "coalescent/kingman", "--json"]));
+    let graph = std::path::Path::new(found[0]["bundle"].as_str().unwrap()).join("graph.json");
+    let mut text = std::fs::read_to_string(&graph).unwrap();
+    text.push(' ');
+    std::fs::write(&graph, text).unwrap();
+    let err = user.fails(&["eval", "coalescent/kingman", "--theta", "2"]);
+    assert!(
+        err.contains("graph.json does not match its manifest entry"),
         "{err}"
     );
 }

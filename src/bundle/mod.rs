@@ -786,6 +786,56 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
     })
 }
 
+/// Reads an installed bundle's directory (`bundles/<content hash>/`, written by `ptd install`
+/// after [`check`]): every data file is checked against the manifest's size and SHA-256 and the
+/// manifest against the content hash the directory is named by, then parsed. The DAG was
+/// checked against the graph at install (`ptd verify` checks it again), so that is not redone.
+pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
+    let name = dir.display().to_string();
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.clone(),
+        message,
+    };
+    let read = |file: &str| {
+        let p = dir.join(file);
+        std::fs::read(&p).map_err(|source| BundleError::Io {
+            file: p.display().to_string(),
+            source,
+        })
+    };
+    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)
+        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
+    let named = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    if content_hash(&manifest.files) != named {
+        return Err(invalid(
+            "manifest.json does not give the content hash this directory is named by: `ptd cache verify --repair`".into(),
+        ));
+    }
+    let mut data = Vec::new();
+    for p in PAYLOAD {
+        let bytes = read(p)?;
+        let listed = manifest.files.iter().find(|f| f.path == p);
+        if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
+            return Err(invalid(format!(
+                "{p} does not match its manifest entry: `ptd cache verify --repair`"
+            )));
+        }
+        data.push(bytes);
+    }
+    let meta: ModelMeta =
+        serde_json::from_slice(&data[0]).map_err(|e| invalid(format!("meta.json: {e}")))?;
+    let text =
+        std::str::from_utf8(&data[1]).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
+    let graph = GraphFile::parse(text, &format!("{name}/graph.json"))?;
+    let symbolic = Symbolic::from_bytes(&data[2], &format!("{name}/dag.json"))?;
+    Ok(Bundle {
+        manifest,
+        meta,
+        graph,
+        symbolic,
+    })
+}
+
 /// A seed no bundle author can know in advance: from the process's randomly keyed hasher and
 /// the clock.
 pub fn random_seed() -> u64 {

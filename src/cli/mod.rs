@@ -43,7 +43,8 @@ enum Command {
     /// Evaluate a model for a parameter vector: moments of the absorption time, and of rewarded
     /// totals with their covariances, and expected sojourn times (docs/evaluation.md).
     Eval {
-        /// A graph file, a model directory (or its model.toml), or a bundle.
+        /// A graph file, a model directory (or its model.toml), a bundle, or an installed
+        /// model's NAME[@REQ].
         input: PathBuf,
         /// Comma-separated parameter values, e.g. 1.0,0.5.
         #[arg(long, value_name = "LIST", allow_hyphen_values = true)]

@@ -47,11 +47,19 @@ pub fn size_limits(config: &Config) -> Result<SizeLimits> {
     })
 }
 
-/// Opens a command's input ([`Input::open`]) within the configured bounds
+/// Opens a command's input: an installed model by `NAME[@REQ]` (when no such path exists), or
+/// what [`Input::open`] opens, within the configured bounds
 /// (`$PTD_HOME/config.toml` and the environment, [`size_limits`]), showing the vertices found
 /// so far on a terminal unless `quiet`.
 pub fn open_input(path: &Path, quiet: bool) -> Result<Input> {
     let home = Home::from_env();
+    if !path.exists()
+        && let Some(query) = path.to_str()
+        && let Some(found) = installed(&home, query)?
+    {
+        let b = crate::bundle::read_installed(Path::new(&found.bundle))?;
+        return Ok(Input::Bundle(Box::new(b)));
+    }
     let config = Config::load(&home.root.join("config.toml"))?;
     let limits = size_limits(&config)?;
     let bar = if quiet || !std::io::stderr().is_terminal() {
@@ -79,4 +87,19 @@ pub fn open_input(path: &Path, quiet: bool) -> Result<Input> {
     let input = Input::open_with(path, &how);
     bar.finish_and_clear();
     input
+}
+
+/// The newest installed version `query` (`NAME[@REQ]`, a valid model name) names, if any;
+/// `None` when it is not a model name (then it is a path that does not exist).
+fn installed(home: &Home, query: &str) -> Result<Option<crate::cache::Found>> {
+    let name = query.split_once('@').map_or(query, |(n, _)| n);
+    if crate::model::check_name(name).is_err() {
+        return Ok(None);
+    }
+    match crate::cache::find(home, query)?.into_iter().next() {
+        Some(f) => Ok(Some(f)),
+        None => Err(Error::Usage(format!(
+            "'{query}' is neither a file nor an installed model: `ptd install {query}` first (see `ptd list`)"
+        ))),
+    }
 }
