@@ -259,15 +259,7 @@ fn remember_version(state_dir: &Path, s: &Snapshot) -> Result<(), IndexError> {
     let path = dir.join("snapshot-version");
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     // Serialise concurrent updates of the counter.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".lock"))
-        .map_err(io(&dir))?;
-    if crate::install::locks_enabled() {
-        lock.lock().map_err(io(&dir))?;
-    }
+    let _lock = crate::lock::exclusive(&dir.join(".lock")).map_err(io(&dir))?;
     let seen: u64 = std::fs::read_to_string(&path)
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -350,7 +350,7 @@ pub struct Installer<'a> {
     pub label: &'a str,
     pub offline: bool,
     /// Which JAX archives fit this machine.
-    pub jax: &'a crate::jax::Target,
+    pub jax: &'a crate::platform::Target,
 }
 
 /// An archive in the store that is signed but not what the index says: it is removed (the
@@ -364,27 +364,12 @@ fn refuse_stored(path: &Path, e: &IndexEntry, message: String) -> InstallError {
     }
 }
 
-/// Whether ptd takes file locks. `PTD_NO_FILE_LOCKS=1` turns them off, for filesystems where
-/// they fail silently or hang (some NFS and Lustre set-ups): every cache write is still a
-/// rename of a complete, verified file or directory, so concurrent processes may do the same
-/// work twice but never leave a partial entry.
-pub fn locks_enabled() -> bool {
-    std::env::var_os("PTD_NO_FILE_LOCKS").is_none_or(|v| v.is_empty() || v == "0")
-}
+pub use crate::lock::enabled as locks_enabled;
 
 /// Opens `path` and takes an exclusive lock on it (released when the file is dropped), unless
-/// locks are off.
+/// locks are off ([`crate::lock::exclusive`]).
 pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| InstallError::io(path, e))?;
-    if locks_enabled() {
-        f.lock().map_err(|e| InstallError::io(path, e))?;
-    }
-    Ok(f)
+    crate::lock::exclusive(path).map_err(|e| InstallError::io(path, e))
 }
 
 impl Installer<'_> {

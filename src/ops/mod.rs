@@ -30,7 +30,7 @@ pub struct Context {
     /// No progress bars.
     pub quiet: bool,
     /// The user's Python and which JAX archives fit it.
-    pub jax: crate::jax::Target,
+    pub jax: crate::platform::Target,
     /// Size caps of the files read whole from registries.
     pub limits: crate::fetch::MetadataLimits,
 }
@@ -57,7 +57,7 @@ impl Context {
                 config.cache.shared_region.as_deref(),
             )
         });
-        let jax = crate::jax::Target::new(
+        let jax = crate::platform::Target::new(
             crate::jax::python(config.jax.python.as_deref()),
             home.python_state(),
         );

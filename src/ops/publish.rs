@@ -5,7 +5,8 @@
 
 use crate::bundle::{self, Built};
 use crate::index::{ArtifactLocation, IndexEntry};
-use crate::publish::store::{Put, Store};
+use crate::publish::Put;
+use crate::publish::store::Store;
 use crate::publish::{IndexDir, PublishError, sign_archive, sign_platform_archive};
 use crate::sign::Signer;
 use crate::{Error, Result};

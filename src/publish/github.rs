@@ -4,7 +4,7 @@
 //! `https://api.github.com`). Uploads go to the release's own `upload_url`.
 
 use super::PublishError;
-use super::store::Put;
+use super::Put;
 use octocrab::Octocrab;
 
 /// A repository's releases.
@@ -194,7 +194,7 @@ impl Releases {
     ) -> Result<Put, PublishError> {
         let release = self.release(tag).await?;
         let id = release.id.into_inner();
-        let differs = || super::store::differs(&self.describe(tag, file));
+        let differs = || super::differs(&self.describe(tag, file));
         if let Some(old) = self.existing(id, tag, file).await? {
             return if same(&old) {
                 Ok(Put::Unchanged)

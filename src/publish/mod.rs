@@ -20,6 +20,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// What writing one file did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Put {
+    Created,
+    /// The same bytes were already there.
+    Unchanged,
+}
+
+/// The refusal to replace a stored file.
+fn differs(what: &str) -> PublishError {
+    PublishError::Refused(format!(
+        "{what} already exists with other bytes; a published file never changes: publish a new version"
+    ))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("{path}: {source}")]

@@ -3,7 +3,7 @@
 //! succeeds only if the bytes are the same, and S3 writes are conditional (`If-None-Match`), so
 //! two publishers cannot overwrite each other.
 
-use super::PublishError;
+use super::{PublishError, Put, differs};
 use crate::fetch::s3::{Bucket, S3Url};
 use crate::index::ArtifactLocation;
 use std::path::PathBuf;
@@ -18,21 +18,6 @@ pub enum Store {
     },
     /// One release per version (its tag), files as assets.
     GitHub(super::github::Releases),
-}
-
-/// What writing one file did.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Put {
-    Created,
-    /// The same bytes were already there.
-    Unchanged,
-}
-
-/// The refusal to replace a stored file.
-pub(super) fn differs(what: &str) -> PublishError {
-    PublishError::Refused(format!(
-        "{what} already exists with other bytes; a published file never changes: publish a new version"
-    ))
 }
 
 /// Size from which S3 uploads go in parts: `$PTD_S3_MULTIPART_BYTES`, else 64 MiB.
