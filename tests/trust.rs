@@ -9,6 +9,11 @@ mod support;
 use ptd::bundle::{self, Manifest};
 use support::{HttpRegistry, User, json, models, record};
 
+/// Records one fault of this file's kind, injected and survived, for docs/reliability.md.
+fn survived(fault: &str) {
+    record("trust", fault, 1, 1, 0);
+}
+
 /// A change made to a bundle's files.
 type Edit = Box<dyn Fn(&mut Crafted)>;
 
@@ -123,13 +128,7 @@ fn a_bundle_claiming_another_graphs_hash_cannot_take_its_tier1_entry() {
     verify_clean(&user);
     let out = user.ok(&["cache", "path", "coalescent/kingman", "--json"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&hashes.phasic));
-    record(
-        "trust",
-        "a signed bundle claiming another model's phasic hash",
-        1,
-        1,
-        0,
-    );
+    survived("a signed bundle claiming another model's phasic hash");
 }
 
 #[test]
@@ -187,13 +186,9 @@ fn a_dag_that_does_not_belong_to_its_graph_is_refused() {
         assert_eq!(std::fs::read(&dag).unwrap(), before, "{case}");
         assert_eq!(user.installed().len(), 1, "{case}");
         verify_clean(&user);
-        record(
-            "trust",
-            &format!("a signed bundle whose DAG is not its graph's ({case})"),
-            1,
-            1,
-            0,
-        );
+        survived(&format!(
+            "a signed bundle whose DAG is not its graph's ({case})"
+        ));
     }
 }
 
@@ -269,7 +264,7 @@ fn a_tier1_entry_is_never_replaced_and_repair_settles() {
         std::fs::read(&target).unwrap(),
         std::fs::read(bundle_dag).unwrap()
     );
-    record("trust", "a tier-1 entry holding other bytes", 1, 1, 0);
+    survived("a tier-1 entry holding other bytes");
 }
 
 #[test]
@@ -339,13 +334,7 @@ fn bundles_carry_no_code_and_a_bundles_module_never_runs() {
         ptd::jax::emit::MODULE
     );
     verify_clean(&user);
-    record(
-        "trust",
-        "a signed bundle carrying a hostile evaluator module",
-        1,
-        1,
-        0,
-    );
+    survived("a signed bundle carrying a hostile evaluator module");
 }
 
 #[test]
@@ -415,13 +404,7 @@ fn content_is_validated_before_anything_is_placed() {
         let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);
         assert!(err.contains(file), "{case}: {err}");
         assert_eq!(user.cached_files(), before, "{case}");
-        record(
-            "trust",
-            &format!("a signed bundle with invalid content ({case})"),
-            1,
-            1,
-            0,
-        );
+        survived(&format!("a signed bundle with invalid content ({case})"));
     }
     // Data outside the archive's files: zero padding after the tar, and a skippable frame.
     let (honest, m) = Crafted::of("reliability/erlang", "lab/evil").pack();
@@ -444,13 +427,9 @@ fn content_is_validated_before_anything_is_placed() {
         let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);
         assert!(err.contains(words), "{case}: {err}");
         assert_eq!(user.cached_files(), before, "{case}");
-        record(
-            "trust",
-            &format!("a signed bundle with data outside its files ({case})"),
-            1,
-            1,
-            0,
-        );
+        survived(&format!(
+            "a signed bundle with data outside its files ({case})"
+        ));
     }
     // The honest bundle still installs.
     Crafted::of("reliability/erlang", "lab/evil").list(&reg);

@@ -1240,9 +1240,21 @@ pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
     let dag = dir.join("dag.json");
     let s = crate::eliminate::Symbolic::from_bytes(&read("dag.json")?, &dag.display().to_string())
         .map_err(bundle::BundleError::from)?;
-    for (name, bytes) in evaluator_files(&manifest, &s) {
+    let files = evaluator_files(&manifest, &s);
+    write_evaluator(dir, files.iter().map(|(n, b)| (*n, b.as_slice())))
+}
+
+/// Writes ptd's evaluator files into an installed bundle's directory, each (atomically) only
+/// where it differs from what is there.
+fn write_evaluator<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), InstallError> {
+    for (name, data) in files {
         let p = dir.join(name);
-        write_atomic(&p, &bytes).map_err(|e| InstallError::io(&p, e))?;
+        if std::fs::read(&p).ok().as_deref() != Some(data) {
+            write_atomic(&p, data).map_err(|e| InstallError::io(&p, e))?;
+        }
     }
     Ok(())
 }
@@ -1302,15 +1314,13 @@ fn extract(
     if dir.join("manifest.json").is_file() {
         // The bundle's files are immutable once placed; ptd's evaluator beside them is
         // rewritten when it is not what this ptd derives.
-        for (name, data) in files
-            .iter()
-            .filter(|(n, _)| n == crate::jax::EVALUATOR || n == crate::jax::EVALUATOR_TABLES)
-        {
-            let p = dir.join(name);
-            if std::fs::read(&p).ok().as_deref() != Some(data.as_slice()) {
-                write_atomic(&p, data).map_err(|e| InstallError::io(&p, e))?;
-            }
-        }
+        write_evaluator(
+            &dir,
+            files
+                .iter()
+                .filter(|(n, _)| n == crate::jax::EVALUATOR || n == crate::jax::EVALUATOR_TABLES)
+                .map(|(n, b)| (n.as_str(), b.as_slice())),
+        )?;
         return Ok(dir);
     }
     let mut builder = tempfile::Builder::new();
