@@ -7,6 +7,7 @@
 
 pub mod leftovers;
 pub mod transfer;
+pub mod transforms;
 
 use crate::install::db::{Db, DbError, SymbolicIndex};
 use crate::install::{Home, InstallError, lock_file};

@@ -27,6 +27,35 @@ struct Cli {
     quiet: bool,
 }
 
+/// `ptd eval`'s arguments.
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A graph file, a model directory (or its model.toml), a bundle, or an installed
+    /// model's NAME[@REQ].
+    input: PathBuf,
+    /// Comma-separated parameter values, e.g. 1.0,0.5.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    theta: Option<String>,
+    /// How many moments: E[T], E[T^2], ..., E[T^K].
+    #[arg(long, value_name = "K", default_value_t = 2)]
+    moments: usize,
+    /// A JSON file of reward vectors, one value per vertex id (>= 0): one list, a list of
+    /// lists, or an object of named lists. Prints each rewarded total's moments, its zero atom
+    /// P(Y = 0) and the covariance matrix of the totals.
+    #[arg(long, value_name = "FILE.json")]
+    rewards: Option<PathBuf>,
+    /// Comma-separated times t >= 0: adds the density and distribution function of the
+    /// absorption time (and of each rewarded total) at each.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    times: Option<String>,
+    /// Also print the expected time spent in each vertex (by vertex id).
+    #[arg(long)]
+    sojourn: bool,
+    /// Print {"moments": [...], ...} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Work with graph files.
@@ -41,29 +70,9 @@ enum Command {
         json: bool,
     },
     /// Evaluate a model for a parameter vector: moments of the absorption time, and of rewarded
-    /// totals with their covariances, and expected sojourn times (docs/evaluation.md).
-    Eval {
-        /// A graph file, a model directory (or its model.toml), a bundle, or an installed
-        /// model's NAME[@REQ].
-        input: PathBuf,
-        /// Comma-separated parameter values, e.g. 1.0,0.5.
-        #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
-        theta: Option<String>,
-        /// How many moments: E[T], E[T^2], ..., E[T^K].
-        #[arg(long, value_name = "K", default_value_t = 2)]
-        moments: usize,
-        /// A JSON file of reward vectors, one value per vertex id: one list, a list of lists,
-        /// or an object of named lists. Prints each rewarded total's moments and their
-        /// covariance matrix.
-        #[arg(long, value_name = "FILE.json")]
-        rewards: Option<PathBuf>,
-        /// Also print the expected time spent in each vertex (by vertex id).
-        #[arg(long)]
-        sojourn: bool,
-        /// Print {"moments": [...], ...} as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// totals with their covariances and zero atoms, densities and distribution functions at
+    /// times, and expected sojourn times (docs/evaluation.md).
+    Eval(EvalArgs),
     /// Build a bundle (graph, symbolic DAG, manifest) from a model directory or graph file.
     Build {
         /// A model directory (or its model.toml), or a graph file.
@@ -138,14 +147,7 @@ pub fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval {
-            input,
-            theta,
-            moments,
-            rewards,
-            sojourn,
-            json,
-        } => eval(input, theta, moments, rewards, sojourn, json, cli.quiet),
+        Command::Eval(args) => eval(args, cli.quiet),
         Command::Build {
             input,
             out_dir,
@@ -260,48 +262,49 @@ fn parse_theta(s: Option<&str>, expected: usize) -> Result<Vec<f64>> {
         .collect()
 }
 
-fn eval(
-    input: PathBuf,
-    theta: Option<String>,
-    moments: usize,
-    rewards: Option<PathBuf>,
-    sojourn: bool,
-    json: bool,
-    quiet: bool,
-) -> Result<ExitCode> {
-    let rewards = rewards
+fn parse_times(s: &str) -> Result<Vec<f64>> {
+    s.split(',')
+        .enumerate()
+        .map(|(i, x)| {
+            let t = x.trim().parse::<f64>().map_err(|_| {
+                Error::Usage(format!(
+                    "--times: value {} ('{}') is not a number",
+                    i + 1,
+                    x.trim()
+                ))
+            })?;
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(Error::Usage(format!(
+                    "--times: value {} ({t}) must be a finite time >= 0",
+                    i + 1
+                )));
+            }
+            Ok(t)
+        })
+        .collect()
+}
+
+fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
+    let rewards = args
+        .rewards
         .map(|p| ptd::ops::eval::Rewards::read(&p))
         .transpose()?;
-    let input = ptd::ops::build::open_input(&input, quiet)?;
+    let times = args.times.as_deref().map(parse_times).transpose()?;
+    let input = ptd::ops::build::open_input(&args.input, quiet)?;
     let symbolic = input.symbolic();
-    let theta = parse_theta(theta.as_deref(), symbolic.param_length())?;
-    let e = ptd::ops::eval::evaluate(&symbolic, &theta, moments, rewards.as_ref(), sojourn)?;
-    if json {
+    let theta = parse_theta(args.theta.as_deref(), symbolic.param_length())?;
+    let q = ptd::ops::eval::Query {
+        theta: &theta,
+        k: args.moments,
+        rewards: rewards.as_ref(),
+        times: times.as_deref(),
+        sojourn: args.sojourn,
+    };
+    let e = ptd::ops::eval::evaluate(&symbolic, &q, &ptd::install::Home::from_env())?;
+    if args.json {
         println!("{}", serde_json::to_string(&e).expect("serializes"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    for (k, x) in e.moments.iter().enumerate() {
-        println!("E[T^{}] = {x:?}", k + 1);
-    }
-    for r in &e.rewards {
-        for (k, x) in r.moments.iter().enumerate() {
-            println!("E[Y_{}^{}] = {x:?}", r.name, k + 1);
-        }
-    }
-    if let Some(cov) = &e.covariance {
-        println!("covariance of the rewarded totals ({}):", {
-            let names: Vec<&str> = e.rewards.iter().map(|r| r.name.as_str()).collect();
-            names.join(", ")
-        });
-        for row in cov {
-            let cells: Vec<String> = row.iter().map(|x| format!("{x:?}")).collect();
-            println!("  {}", cells.join("  "));
-        }
-    }
-    if let Some(s) = &e.sojourn {
-        for (v, x) in s.iter().enumerate() {
-            println!("sojourn[{v}] = {x:?}");
-        }
+    } else {
+        print!("{}", ptd::ops::eval::render(&e));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,13 +19,17 @@
 
 mod check;
 pub mod dag;
+pub mod density;
 mod format;
+mod transform;
 
 use crate::graph::Graph;
 pub use check::{CheckError, SplitMix, random_thetas};
 pub use dag::{Dag, DagBuilder, Id, Node};
+pub use density::{Chain, Density, Method, TimeError, check_times};
 pub use format::{FORMAT, FORMAT_VERSION, SymbolicFormatError};
 use std::collections::{BTreeMap, BTreeSet};
+pub use transform::Transform;
 
 /// The eliminated form of a graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,6 +79,14 @@ pub enum EvalError {
     RewardLength { got: usize, expected: usize },
     #[error("reward[{index}] = {value} is not a finite number")]
     RewardNotFinite { index: usize, value: f64 },
+    #[error("reward[{index}] = {value} is negative; rewards must be >= 0")]
+    RewardNegative { index: usize, value: f64 },
+    #[error(
+        "this reward transform was built for another zero pattern (rewards that are 0 at other vertices)"
+    )]
+    TransformPattern,
+    #[error(transparent)]
+    Time(#[from] TimeError),
     #[error("moment {k} is not finite ({value}) for theta {theta:?}")]
     NotFinite {
         theta: Vec<f64>,
@@ -278,6 +290,25 @@ impl Symbolic {
         Ok(out)
     }
 
+    /// `E[Y_f]` for many reward vectors at once (each one value per vertex id): the sojourn
+    /// vector `alpha U` from one transposed solve, dotted with each vector. The same values as
+    /// [`Symbolic::reward_moments`] with `k = 1`, for the cost of one solve in all.
+    pub fn reward_means(&self, theta: &[f64], rewards: &[Vec<f64>]) -> Result<Vec<f64>, EvalError> {
+        for r in rewards {
+            self.unknown_rewards(r)?;
+        }
+        let sojourn = self.expected_sojourn_time(theta)?;
+        Ok(rewards
+            .iter()
+            .map(|r| {
+                self.vars
+                    .iter()
+                    .map(|&v| sojourn[v as usize] * r[v as usize])
+                    .sum()
+            })
+            .collect())
+    }
+
     /// Rewards per unknown, from one value per vertex id.
     fn unknown_rewards(&self, rewards: &[f64]) -> Result<Vec<f64>, EvalError> {
         if rewards.len() != self.n_vertices {
@@ -289,7 +320,55 @@ impl Symbolic {
         if let Some((index, &value)) = rewards.iter().enumerate().find(|(_, x)| !x.is_finite()) {
             return Err(EvalError::RewardNotFinite { index, value });
         }
+        if let Some((index, &value)) = rewards.iter().enumerate().find(|(_, x)| **x < 0.0) {
+            return Err(EvalError::RewardNegative { index, value });
+        }
         Ok(self.vars.iter().map(|&v| rewards[v as usize]).collect())
+    }
+
+    /// Density and distribution function of the absorption time `T` at `times`
+    /// ([`density`](density/index.html) describes the methods and their accuracy).
+    pub fn density(&self, theta: &[f64], times: &[f64]) -> Result<Density, EvalError> {
+        check_times(times)?;
+        let vals = self.values(theta)?;
+        self.absorbing(theta, &vals)?;
+        Ok(self.time_chain(&vals).density(times))
+    }
+
+    /// The distribution of a rewarded total `Y` (rewards per vertex id): its atom `P(Y = 0)`
+    /// and, at `times`, the density of its continuous part and its distribution function
+    /// (atom included). `transform` must be [`Symbolic::transform`] of the rewards'
+    /// [`Symbolic::zero_pattern`].
+    pub fn reward_distribution(
+        &self,
+        theta: &[f64],
+        rewards: &[f64],
+        transform: &Transform,
+        times: &[f64],
+    ) -> Result<(f64, Density), EvalError> {
+        check_times(times)?;
+        let r = self.unknown_rewards(rewards)?;
+        if r.iter()
+            .zip(&transform.zero)
+            .any(|(&x, &z)| (x == 0.0) != z)
+        {
+            return Err(EvalError::TransformPattern);
+        }
+        let vals = self.values(theta)?;
+        self.absorbing(theta, &vals)?;
+        let chain = self.rewarded_chain(theta, &vals, transform, &r)?;
+        Ok((chain.atom, chain.density(times)))
+    }
+
+    /// An error if this theta traps the chain (some reachable vertex cannot reach absorption).
+    fn absorbing(&self, theta: &[f64], vals: &dag::Values) -> Result<(), EvalError> {
+        match self.trapped_vertex(&vals.values) {
+            Some(vertex) => Err(EvalError::NonAbsorbing {
+                theta: theta.to_vec(),
+                vertex,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// `alpha . x` over the unknowns.
@@ -402,13 +481,6 @@ impl Symbolic {
 /// order (sources first). Iterative Tarjan; edges are visited in target order.
 fn components(g: &Graph, alive: &[bool], live: impl Fn(&[f64]) -> bool) -> Vec<Vec<u32>> {
     let n = g.vertex_count();
-    const NONE: u32 = u32::MAX;
-    let mut index = vec![NONE; n];
-    let mut low = vec![0u32; n];
-    let mut on_stack = vec![false; n];
-    let mut stack: Vec<u32> = Vec::new();
-    let mut comps: Vec<Vec<u32>> = Vec::new();
-    let mut next = 0u32;
     let succ: Vec<Vec<u32>> = (0..n)
         .map(|v| {
             if !alive[v] {
@@ -420,9 +492,23 @@ fn components(g: &Graph, alive: &[bool], live: impl Fn(&[f64]) -> bool) -> Vec<V
                 .collect()
         })
         .collect();
+    tarjan(&succ, |v| alive[v])
+}
+
+/// Strongly connected components of the `alive` vertices of a successor list (whose targets
+/// are alive), in topological order (sources first), each sorted.
+fn tarjan(succ: &[Vec<u32>], alive: impl Fn(usize) -> bool) -> Vec<Vec<u32>> {
+    let n = succ.len();
+    const NONE: u32 = u32::MAX;
+    let mut index = vec![NONE; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    let mut comps: Vec<Vec<u32>> = Vec::new();
+    let mut next = 0u32;
     let mut call: Vec<(u32, usize)> = Vec::new();
     for root in 0..n as u32 {
-        if !alive[root as usize] || index[root as usize] != NONE {
+        if !alive(root as usize) || index[root as usize] != NONE {
             continue;
         }
         call.push((root, 0));
