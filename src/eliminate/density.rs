@@ -57,7 +57,21 @@ pub struct Density {
 pub enum TimeError {
     #[error("time[{index}] = {value} is not a finite number >= 0")]
     Bad { index: usize, value: f64 },
+    #[error(
+        "the density up to t = {t_max} needs about {work:.1e} operations ({states} states, largest rate {lambda:e}, so {steps:.1e} uniformization steps): more than the limit of {limit:.0e}; ask for smaller times"
+    )]
+    TooStiff {
+        t_max: f64,
+        states: usize,
+        lambda: f64,
+        steps: f64,
+        work: f64,
+        limit: f64,
+    },
 }
+
+/// The most floating-point operations one density call may take (about a minute).
+pub const WORK_LIMIT: f64 = 5e10;
 
 /// Checks times: finite and nonnegative.
 pub fn check_times(times: &[f64]) -> Result<(), TimeError> {
@@ -156,17 +170,7 @@ impl Chain {
 
     /// The method [`Chain::density`] picks for these times: the smaller operation count.
     pub fn method(&self, times: &[f64]) -> Method {
-        let lambda = self.lambda();
-        let t_max = times.iter().copied().fold(0.0, f64::max);
-        let x = lambda * t_max;
-        let steps = x + 14.0 * x.sqrt() + 100.0;
-        let uniform = steps * (self.cols.len() + 2 * self.len()) as f64;
-        let n = (self.len() + 1) as f64;
-        let squarings = x.max(1.0).log2().ceil();
-        let mut distinct: Vec<f64> = times.to_vec();
-        distinct.sort_by(f64::total_cmp);
-        distinct.dedup();
-        let dense = distinct.len() as f64 * (TAYLOR_TERMS as f64 + squarings) * 2.0 * n * n * n;
+        let (uniform, dense) = self.costs(times);
         if dense < uniform {
             Method::Squaring
         } else {
@@ -174,10 +178,42 @@ impl Chain {
         }
     }
 
+    /// Operation counts of uniformization and of squaring for these times.
+    pub fn costs(&self, times: &[f64]) -> (f64, f64) {
+        let x = self.lambda() * times.iter().copied().fold(0.0, f64::max);
+        let uniform = self.steps(times) * (self.cols.len() + 2 * self.len()) as f64;
+        let n = (self.len() + 1) as f64;
+        let squarings = x.max(1.0).log2().ceil();
+        let mut distinct: Vec<f64> = times.to_vec();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let dense = distinct.len() as f64 * (TAYLOR_TERMS as f64 + squarings) * 2.0 * n * n * n;
+        (uniform, dense)
+    }
+
+    /// About how many uniformization steps these times need.
+    fn steps(&self, times: &[f64]) -> f64 {
+        let x = self.lambda() * times.iter().copied().fold(0.0, f64::max);
+        x + 14.0 * x.sqrt() + 100.0
+    }
+
     /// Density and distribution function at `times` (checked by the caller with
-    /// [`check_times`]).
-    pub fn density(&self, times: &[f64]) -> Density {
-        self.density_with(times, self.method(times))
+    /// [`check_times`]), by the cheaper method; an error if both would take more than
+    /// [`WORK_LIMIT`] operations.
+    pub fn density(&self, times: &[f64]) -> Result<Density, TimeError> {
+        let (uniform, dense) = self.costs(times);
+        let work = uniform.min(dense);
+        if work > WORK_LIMIT && self.lambda() > 0.0 {
+            return Err(TimeError::TooStiff {
+                t_max: times.iter().copied().fold(0.0, f64::max),
+                states: self.len(),
+                lambda: self.lambda(),
+                steps: self.steps(times),
+                work,
+                limit: WORK_LIMIT,
+            });
+        }
+        Ok(self.density_with(times, self.method(times)))
     }
 
     /// [`Chain::density`] with a chosen method.
@@ -292,8 +328,10 @@ impl Chain {
             }
             let damp = (-lambda * tau).exp();
             e.iter_mut().for_each(|x| *x *= damp);
+            normalise_rows(&mut e, d);
             for _ in 0..j {
                 e = matmul(&e, &e, d);
+                normalise_rows(&mut e, d);
             }
             let mut p = vec![0.0; d];
             for (i, &ri) in row0.iter().enumerate() {
@@ -308,6 +346,19 @@ impl Chain {
             out.cdf.push(p[n]);
         }
         out
+    }
+}
+
+/// Scales each row to sum 1: `e^{G tau}` of a full generator is stochastic, and restoring that
+/// after each squaring keeps rounding from accumulating in the total mass over `2^j` steps.
+fn normalise_rows(e: &mut [f64], d: usize) {
+    for row in e.chunks_exact_mut(d) {
+        let mut terms: Vec<f64> = row.to_vec();
+        terms.sort_by(f64::total_cmp);
+        let total: f64 = terms.iter().sum();
+        if total > 0.0 {
+            row.iter_mut().for_each(|x| *x /= total);
+        }
     }
 }
 
@@ -410,7 +461,7 @@ mod tests {
         // Rates 1e-4 and 1e4: lambda t is 1e5 at t = 10.
         let c = two(1e-4, 1e4);
         assert_eq!(c.method(&[10.0]), Method::Squaring);
-        let d = c.density(&[10.0, 1e-6]);
+        let d = c.density(&[10.0, 1e-6]).unwrap();
         for (i, t) in [10.0, 1e-6].into_iter().enumerate() {
             let (pdf, cdf) = hypo(1e-4, 1e4, t);
             assert!(
@@ -431,7 +482,7 @@ mod tests {
         let mut c = two(2.0, 2.0);
         c.alpha = vec![0.25, 0.0];
         c.atom = 0.75;
-        let d = c.density(&[0.0]);
+        let d = c.density(&[0.0]).unwrap();
         assert_eq!(d.pdf, [0.0]);
         assert_eq!(d.cdf, [0.75]);
         let e = Chain {
@@ -439,7 +490,19 @@ mod tests {
             offsets: vec![0],
             ..Chain::default()
         };
-        assert_eq!(e.density(&[1.0]).cdf, [1.0]);
+        assert_eq!(e.density(&[1.0]).unwrap().cdf, [1.0]);
+        // A large chain at a huge lambda t is refused, not run for hours.
+        let n = 3000;
+        let big = Chain {
+            alpha: (0..n).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect(),
+            atom: 0.0,
+            offsets: (0..=n).map(|i| i.min(n - 1)).collect(),
+            cols: (1..n as u32).collect(),
+            rates: vec![1e6; n - 1],
+            exit: (0..n).map(|i| if i == n - 1 { 1.0 } else { 0.0 }).collect(),
+        };
+        let e = big.density(&[1e3]).unwrap_err();
+        assert!(e.to_string().contains("ask for smaller times"), "{e}");
         assert!(check_times(&[0.0, 1.0]).is_ok());
         assert_eq!(
             check_times(&[1.0, -0.5]),

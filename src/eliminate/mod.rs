@@ -332,7 +332,14 @@ impl Symbolic {
         check_times(times)?;
         let vals = self.values(theta)?;
         self.absorbing(theta, &vals)?;
-        Ok(self.time_chain(&vals).density(times))
+        Ok(self.time_chain(&vals).density(times)?)
+    }
+
+    /// The chain of `T` at theta, for [`Chain::density_with`] (a chosen method).
+    pub fn chain(&self, theta: &[f64]) -> Result<Chain, EvalError> {
+        let vals = self.values(theta)?;
+        self.absorbing(theta, &vals)?;
+        Ok(self.time_chain(&vals))
     }
 
     /// The distribution of a rewarded total `Y` (rewards per vertex id): its atom `P(Y = 0)`
@@ -357,7 +364,7 @@ impl Symbolic {
         let vals = self.values(theta)?;
         self.absorbing(theta, &vals)?;
         let chain = self.rewarded_chain(theta, &vals, transform, &r)?;
-        Ok((chain.atom, chain.density(times)))
+        Ok((chain.atom, chain.density(times)?))
     }
 
     /// An error if this theta traps the chain (some reachable vertex cannot reach absorption).
