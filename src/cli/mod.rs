@@ -53,9 +53,9 @@ enum Command {
         #[arg(long, value_name = "K", default_value_t = 2)]
         moments: usize,
         /// A JSON file of reward vectors, one value per vertex id: one list, a list of lists,
-        /// or an object of named lists. Prints each rewarded total's moments and their
-        /// covariance matrix.
-        #[arg(long, value_name = "FILE.json")]
+        /// or an object of named lists; or the name of one of the model's reward sets (see
+        /// `ptd info`). Prints each rewarded total's moments and their covariance matrix.
+        #[arg(long, value_name = "FILE.json|NAME")]
         rewards: Option<PathBuf>,
         /// Also print the expected time spent in each vertex (by vertex id).
         #[arg(long)]
@@ -161,7 +161,7 @@ pub fn run() -> Result<ExitCode> {
                 Vec::new()
             };
             let input = ptd::ops::build::open_input(&input, cli.quiet)?;
-            let built = bundle::build(input.meta(), input.graph());
+            let built = ptd::ops::build::build_bundle(&input)?;
             let path = built.write_to(&out_dir)?;
             let m = &built.manifest;
             if !json {
@@ -269,10 +269,8 @@ fn eval(
     json: bool,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let rewards = rewards
-        .map(|p| ptd::ops::eval::Rewards::read(&p))
-        .transpose()?;
     let input = ptd::ops::build::open_input(&input, quiet)?;
+    let rewards = rewards.map(|r| input.rewards(&r)).transpose()?;
     let symbolic = input.symbolic();
     let theta = parse_theta(theta.as_deref(), symbolic.param_length())?;
     let e = ptd::ops::eval::evaluate(&symbolic, &theta, moments, rewards.as_ref(), sojourn)?;
