@@ -460,6 +460,38 @@ mod tests {
     }
 
     #[test]
+    fn reward_sets_are_the_listed_ones_and_fit_their_graphs() {
+        let small = [
+            ("coalescent/kingman", "samples = 4"),
+            ("coalescent/block-counting", "samples = 6"),
+            ("coalescent/two-island", "samples1 = 2\nsamples2 = 2"),
+            ("queue/mm1k", "capacity = 3"),
+            ("reliability/erlang", "phases = 3"),
+            ("population/birth-death", "initial = 2\nmax = 4"),
+        ];
+        assert_eq!(small.len(), GENERATORS.len());
+        for (info, (name, a)) in GENERATORS.iter().zip(small) {
+            assert_eq!(info.name, name);
+            let g = generate(name, &args(a)).unwrap();
+            let sets = reward_sets(name, &g);
+            let listed: Vec<&str> = info.rewards.iter().map(|r| r.0).collect();
+            assert_eq!(sets.names(), listed, "{name}");
+            sets.check(&g).unwrap();
+        }
+        let g = generate("coalescent/block-counting", &args("samples = 6")).unwrap();
+        let sfs = reward_sets("coalescent/block-counting", &g);
+        let r = sfs.get("sfs").unwrap().resolve(&g);
+        assert_eq!(r.names, ["xi_1", "xi_2", "xi_3", "xi_4", "xi_5"]);
+        for (i, v) in r.vectors.iter().enumerate() {
+            for (id, &x) in v.iter().enumerate() {
+                assert_eq!(x, f64::from(g.state(id)[i]));
+            }
+        }
+        // Six singletons at first: xi_1 counts them.
+        assert_eq!(r.vectors[0][1], 6.0);
+    }
+
+    #[test]
     fn bad_arguments_are_named() {
         let e = generate("coalescent/kingman", &args("samples = 1")).unwrap_err();
         assert!(e.to_string().contains("'samples': 1 is outside"), "{e}");

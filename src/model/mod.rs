@@ -474,6 +474,62 @@ args = { samples = 5 }
     }
 
     #[test]
+    fn reward_set_declarations_parse_and_fit_the_graph() {
+        let text = format!(
+            "{KINGMAN}\n[rewards.k]\ncolumns = [0, 0]\nlabels = [\"first\", \"again\"]\n[rewards.b]\ncolumns = [0]\n"
+        );
+        let r = Recipe::parse(&text, Path::new("m/model.toml")).unwrap();
+        let g = r.graph().unwrap();
+        let sets = r.reward_sets(&g).unwrap();
+        assert_eq!(
+            sets.names(),
+            ["lineages", "b", "k"],
+            "the generator's first"
+        );
+        assert_eq!(sets.get("k").unwrap().labels, ["first", "again"]);
+        assert_eq!(sets.get("b").unwrap().labels, ["b"]);
+        let text = format!("{KINGMAN}\n[rewards.k]\ncolumns = [0, 1]\n");
+        let r = Recipe::parse(&text, Path::new("m/model.toml")).unwrap();
+        assert_eq!(r.rewards["k"].labels, None);
+        let e = r.reward_sets(&g).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m/model.toml: field 'rewards.k.columns': column 1 is out of range"),
+            "{e}"
+        );
+        let e = Recipe::parse(
+            &format!("{KINGMAN}\n[rewards.k]\nfile = \"r.json\"\nextra = 1\n"),
+            Path::new("m/model.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("m/model.toml: ") && e.contains("extra"),
+            "{e}"
+        );
+        // Rewards files are read relative to the recipe, through the reader given.
+        let text = format!("{KINGMAN}\n[rewards.f]\nfile = \"r.json\"\n");
+        let r = Recipe::parse(&text, Path::new("m/model.toml")).unwrap();
+        let n = g.vertex_count();
+        let json = format!(
+            "[[{}], [{}]]",
+            vec!["1"; n].join(","),
+            vec!["2"; n].join(",")
+        );
+        let sets = r
+            .reward_sets_with(
+                &|p: &Path| {
+                    assert_eq!(p, Path::new("r.json"));
+                    Ok(json.clone())
+                },
+                &g,
+            )
+            .unwrap();
+        let f = sets.get("f").unwrap();
+        assert_eq!(f.labels, ["f_1", "f_2"]);
+        assert_eq!(f.resolve(&g).vectors[1], vec![2.0; n]);
+    }
+
+    #[test]
     fn errors_name_file_and_field() {
         let e =
             Recipe::parse(&KINGMAN.replace("1.2.1", "1.2"), Path::new("m/model.toml")).unwrap_err();
