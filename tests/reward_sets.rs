@@ -41,8 +41,11 @@ fn build(user: &User, input: &Path, out: &Path) -> PathBuf {
     PathBuf::from(String::from_utf8(o.stdout).unwrap().trim())
 }
 
+/// Each rewarded total's name and moments, and their covariance matrix.
+type Evaluated = (Vec<(String, Vec<f64>)>, Vec<Vec<f64>>);
+
 /// `ptd eval ... --json`: each rewarded total's name and moments, and the covariance matrix.
-fn eval_rewards(user: &User, args: &[&str]) -> (Vec<(String, Vec<f64>)>, Vec<Vec<f64>>) {
+fn eval_rewards(user: &User, args: &[&str]) -> Evaluated {
     let mut all = vec!["eval"];
     all.extend_from_slice(args);
     all.push("--json");

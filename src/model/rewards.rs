@@ -201,7 +201,8 @@ impl RewardSet {
         self.labels.is_empty()
     }
 
-    /// The set's vectors over `graph`'s vertex ids, named by their labels.
+    /// The set's vectors over `graph`'s vertex ids, named by their labels. The set must fit
+    /// the graph ([`Self::check`]; a bundle's and a recipe's sets are checked when read).
     pub fn resolve(&self, graph: &Graph) -> Rewards {
         let vectors = match &self.values {
             Values::Columns(cs) => cs
@@ -247,7 +248,9 @@ impl RewardSet {
                         cs.len()
                     ));
                 }
-                for &c in cs {
+                // Each distinct column once: at most the state length, however long the list.
+                let distinct: std::collections::BTreeSet<usize> = cs.iter().copied().collect();
+                for c in distinct {
                     check_column(graph, c)?;
                 }
             }
