@@ -125,6 +125,9 @@ pub fn run() -> Result<ExitCode> {
                 for (a, help) in g.args {
                     println!("    {a}: {help}");
                 }
+                for (set, what) in g.rewards {
+                    println!("    reward set {set}: {what}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
