@@ -262,7 +262,42 @@ fn info_lists_the_sets_of_a_model_a_bundle_and_an_installed_version() {
         let want = 2.0 / ((idx + 1) as f64 * 2.0);
         assert!(rel_err(m[0], want) < 1e-12, "{} vs {want}", m[0]);
     }
-    user.ok(&["verify"]);
+    let v = json(&user.ok(&["verify", "--json"]));
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
+    // An altered rewards.json in the store is noticed, and repaired from the archive.
+    let dir = json(&user.ok(&["cache", "path", "lab/sfs", "--json"]))[0]["bundle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = Path::new(&dir).join("rewards.json");
+    let honest = std::fs::read(&file).unwrap();
+    let altered = String::from_utf8(honest.clone())
+        .unwrap()
+        .replace("[0,1,2]", "[2,1,0]");
+    assert_ne!(altered.as_bytes(), honest.as_slice());
+    std::fs::write(&file, altered).unwrap();
+    let err = user.fails(&["eval", "lab/sfs", "--theta", "1", "--rewards", "sfs"]);
+    assert!(
+        err.contains("rewards.json does not match its manifest entry"),
+        "{err}"
+    );
+    let err = user.fails(&["info", "lab/sfs", "--registry", &url]);
+    assert!(
+        err.contains("rewards.json does not match its manifest entry"),
+        "{err}"
+    );
+    let out = user
+        .cmd(user.dir.path(), &["verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let v = json(&out);
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{v}");
+    assert_eq!(problems[0]["path"], file.display().to_string());
+    user.ok(&["cache", "verify", "--repair"]);
+    assert_eq!(std::fs::read(&file).unwrap(), honest);
+    user.ok(&["eval", "lab/sfs", "--theta", "1", "--rewards", "sfs"]);
 }
 
 /// The embedded default registry was built before reward sets: its bundles have none, still

@@ -693,13 +693,14 @@ pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError
     let held: Vec<&str> = files[1..].iter().map(|(p, _)| p.as_str()).collect();
     if listed != held || !payloads.iter().any(|p| **p == *listed) {
         return Err(invalid(format!(
-            "manifest.json: bundle format version {} holds and lists exactly {}",
+            "manifest.json: bundle format version {} holds and lists exactly {}{}",
             manifest.format_version,
-            payloads
-                .iter()
-                .map(|p| p.join(", "))
-                .collect::<Vec<_>>()
-                .join(", or ")
+            payloads[0].join(", "),
+            if payloads.len() > 1 {
+                format!(", then {REWARDS} when the model has reward sets")
+            } else {
+                String::new()
+            }
         )));
     }
     for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
@@ -858,42 +859,19 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
 /// manifest against the content hash the directory is named by, then parsed. The DAG was
 /// checked against the graph at install (`ptd verify` checks it again), so that is not redone.
 pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
-    let name = dir.display().to_string();
+    let installed = Installed::open(dir)?;
+    let name = &installed.name;
     let invalid = |message: String| BundleError::Invalid {
         file: name.clone(),
         message,
     };
-    let read = |file: &str| {
-        let p = dir.join(file);
-        std::fs::read(&p).map_err(|source| BundleError::Io {
-            file: p.display().to_string(),
-            source,
-        })
-    };
-    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)
-        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    let named = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    if content_hash(&manifest.files) != named {
-        return Err(invalid(
-            "manifest.json does not give the content hash this directory is named by: `ptd cache verify --repair`".into(),
-        ));
-    }
-    let mut data = Vec::new();
+    let manifest = installed.manifest.clone();
     let with_rewards = manifest.files.iter().any(|f| f.path == REWARDS);
-    for p in PAYLOAD
+    let data = PAYLOAD
         .iter()
         .chain(with_rewards.then_some(&REWARDS))
-        .copied()
-    {
-        let bytes = read(p)?;
-        let listed = manifest.files.iter().find(|f| f.path == p);
-        if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
-            return Err(invalid(format!(
-                "{p} does not match its manifest entry: `ptd cache verify --repair`"
-            )));
-        }
-        data.push(bytes);
-    }
+        .map(|p| installed.read(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let meta: ModelMeta =
         serde_json::from_slice(&data[0]).map_err(|e| invalid(format!("meta.json: {e}")))?;
     let text =
@@ -901,7 +879,7 @@ pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
     let graph = GraphFile::parse(text, &format!("{name}/graph.json"))?;
     let symbolic = Symbolic::from_bytes(&data[2], &format!("{name}/dag.json"))?;
     let rewards = match data.get(3) {
-        Some(bytes) => reward_sets(bytes, &graph, &name, "/")?,
+        Some(bytes) => reward_sets(bytes, &graph, name, "/")?,
         None => RewardSets::default(),
     };
     Ok(Bundle {
@@ -918,39 +896,69 @@ pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
 /// (the sets were checked against the graph at install). None when the manifest lists no
 /// `rewards.json`.
 pub fn read_installed_rewards(dir: &Path) -> Result<RewardSets, BundleError> {
-    let name = dir.display().to_string();
-    let invalid = |message: String| BundleError::Invalid {
-        file: name.clone(),
-        message,
-    };
-    let read = |file: &str| {
-        let p = dir.join(file);
-        std::fs::read(&p).map_err(|source| BundleError::Io {
-            file: p.display().to_string(),
-            source,
-        })
-    };
-    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)
-        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    let named = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    if content_hash(&manifest.files) != named {
-        return Err(invalid(
-            "manifest.json does not give the content hash this directory is named by: `ptd cache verify --repair`".into(),
-        ));
-    }
-    let Some(listed) = manifest.files.iter().find(|f| f.path == REWARDS) else {
+    let installed = Installed::open(dir)?;
+    if !installed.manifest.files.iter().any(|f| f.path == REWARDS) {
         return Ok(RewardSets::default());
-    };
-    let bytes = read(REWARDS)?;
-    if listed.size != bytes.len() as u64 || listed.sha256 != sha256_hex(&bytes) {
-        return Err(invalid(format!(
-            "{REWARDS} does not match its manifest entry: `ptd cache verify --repair`"
-        )));
     }
+    let bytes = installed.read(REWARDS)?;
     Ok(RewardSets::from_bytes(
         &bytes,
-        &format!("{name}/{REWARDS}"),
+        &format!("{}/{REWARDS}", installed.name),
     )?)
+}
+
+/// An installed bundle's directory and its manifest, which gives the content hash the
+/// directory is named by.
+struct Installed<'a> {
+    dir: &'a Path,
+    name: String,
+    manifest: Manifest,
+}
+
+impl<'a> Installed<'a> {
+    fn open(dir: &'a Path) -> Result<Installed<'a>, BundleError> {
+        let name = dir.display().to_string();
+        let bytes = read_file(&dir.join("manifest.json"))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| BundleError::Invalid {
+                file: name.clone(),
+                message: format!("manifest.json: {e}"),
+            })?;
+        let named = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        if content_hash(&manifest.files) != named {
+            return Err(BundleError::Invalid {
+                file: name,
+                message: "manifest.json does not give the content hash this directory is named by: `ptd cache verify --repair`".into(),
+            });
+        }
+        Ok(Installed {
+            dir,
+            name,
+            manifest,
+        })
+    }
+
+    /// A data file, which must match its manifest entry.
+    fn read(&self, file: &str) -> Result<Vec<u8>, BundleError> {
+        let bytes = read_file(&self.dir.join(file))?;
+        let listed = self.manifest.files.iter().find(|f| f.path == file);
+        if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
+            return Err(BundleError::Invalid {
+                file: self.name.clone(),
+                message: format!(
+                    "{file} does not match its manifest entry: `ptd cache verify --repair`"
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+fn read_file(p: &Path) -> Result<Vec<u8>, BundleError> {
+    std::fs::read(p).map_err(|source| BundleError::Io {
+        file: p.display().to_string(),
+        source,
+    })
 }
 
 /// A seed no bundle author can know in advance: from the process's randomly keyed hasher and
