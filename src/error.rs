@@ -10,6 +10,8 @@ pub enum Error {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
+    Rewards(#[from] crate::model::RewardsError),
+    #[error(transparent)]
     GraphFile(#[from] GraphFileError),
     #[error(transparent)]
     Symbolic(#[from] SymbolicFormatError),

@@ -5,7 +5,7 @@ use crate::bundle::{self, Bundle};
 use crate::eliminate::{self, Symbolic};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphFile};
-use crate::model::{Exploration, ModelMeta, Recipe};
+use crate::model::{Exploration, ModelMeta, Recipe, RewardSets, Rewards};
 use std::path::Path;
 
 /// A loaded input.
@@ -61,6 +61,31 @@ impl Input {
             Input::Graph { meta, .. } => meta,
             Input::Bundle(b) => &b.meta,
         }
+    }
+
+    /// The model's named reward sets: a recipe's (its generator's and those it declares,
+    /// checked against the graph), a bundle's, or none for a bare graph file.
+    pub fn reward_sets(&self) -> Result<RewardSets> {
+        match self {
+            Input::Recipe { recipe, graph } => Ok(recipe.reward_sets(graph)?),
+            Input::Graph { .. } => Ok(RewardSets::default()),
+            Input::Bundle(b) => Ok(b.rewards.clone()),
+        }
+    }
+
+    /// What `--rewards ARG` names for this model: an existing rewards file, else one of the
+    /// model's reward sets by name, over its vertex ids (an error lists the set names).
+    pub fn rewards(&self, arg: &Path) -> Result<Rewards> {
+        if arg.is_file() {
+            return Ok(Rewards::read(arg)?);
+        }
+        let sets = self.reward_sets()?;
+        Ok(crate::model::rewards::resolve(
+            arg,
+            &sets,
+            self.graph(),
+            &self.meta().name,
+        )?)
     }
 
     /// The symbolic form: read from a bundle, or computed by elimination.

@@ -1,7 +1,8 @@
 //! Bundles: one deterministic `tar` + `zstd` archive per model version.
 //!
 //! Entries, in this order, all regular files with mode 0644, owner 0:0, mtime 0:
-//! `manifest.json`, `meta.json`, `graph.json`, `dag.json`: data only, never code. The manifest
+//! `manifest.json`, `meta.json`, `graph.json`, `dag.json`, and `rewards.json` when the model has
+//! named reward sets: data only, never code. The manifest
 //! lists the SHA-256 and size of every other file and a content hash over them;
 //! `docs/bundle-format.md` is the reference.
 //!
@@ -12,7 +13,7 @@
 use crate::eliminate::{self, Symbolic, SymbolicFormatError};
 use crate::graph::{Graph, GraphFile, GraphFileError};
 use crate::hash::GraphHashes;
-use crate::model::ModelMeta;
+use crate::model::{ModelMeta, RewardSets};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -26,18 +27,31 @@ pub const FORMAT_VERSION: u32 = 3;
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// zstd level used for every bundle; part of the determinism contract.
 pub const ZSTD_LEVEL: i32 = 9;
-/// Payload files, in archive order, after `manifest.json`.
+/// Payload files every bundle holds, in archive order, after `manifest.json`.
 pub const PAYLOAD: [&str; 3] = ["meta.json", "graph.json", "dag.json"];
+/// The model's named reward sets ([`RewardSets`]): a version 3 bundle's last entry, after
+/// [`PAYLOAD`], when the model has any; absent, the model has none.
+pub const REWARDS: &str = "rewards.json";
+/// Format version 2's generated module, after [`PAYLOAD`]: checked, then dropped.
+const MODULE_V2: &str = "evaluator.py";
+/// Format version 3's payload with reward sets.
+const PAYLOAD_WITH_REWARDS: [&str; 4] = ["meta.json", "graph.json", "dag.json", REWARDS];
 /// Format version 2's payload: [`PAYLOAD`] and its generated module.
-const PAYLOAD_V2: [&str; 4] = ["meta.json", "graph.json", "dag.json", "evaluator.py"];
+const PAYLOAD_V2: [&str; 4] = ["meta.json", "graph.json", "dag.json", MODULE_V2];
 
-/// The payload files of a bundle format version this ptd reads.
-fn payload_of(format_version: u32) -> Option<&'static [&'static str]> {
+/// The payloads a bundle format version this ptd reads may hold.
+fn payloads_of(format_version: u32) -> Option<&'static [&'static [&'static str]]> {
     match format_version {
-        2 => Some(&PAYLOAD_V2),
-        FORMAT_VERSION => Some(&PAYLOAD),
+        2 => Some(&[&PAYLOAD_V2]),
+        FORMAT_VERSION => Some(&[&PAYLOAD, &PAYLOAD_WITH_REWARDS]),
         _ => None,
     }
+}
+
+/// True for the files of a bundle that are data ptd keeps: [`PAYLOAD`] and [`REWARDS`] (not a
+/// version 2 bundle's module).
+pub fn is_data_file(path: &str) -> bool {
+    PAYLOAD.contains(&path) || path == REWARDS
 }
 /// Largest file an archive may hold, and largest total, when reading (uncompressed).
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -124,6 +138,8 @@ pub struct Bundle {
     pub meta: ModelMeta,
     pub graph: Graph,
     pub symbolic: Symbolic,
+    /// The model's named reward sets (none for a bundle without `rewards.json`).
+    pub rewards: RewardSets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +155,8 @@ pub enum BundleError {
     Graph(#[from] GraphFileError),
     #[error(transparent)]
     Dag(#[from] SymbolicFormatError),
+    #[error(transparent)]
+    Rewards(#[from] crate::model::RewardsError),
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -173,7 +191,7 @@ impl Built {
         &self.meta.dependencies
     }
 
-    /// A payload file's bytes (`meta.json`, `graph.json`, `dag.json`).
+    /// A payload file's bytes (`meta.json`, `graph.json`, `dag.json`, `rewards.json`).
     pub fn payload(&self, name: &str) -> Option<&[u8]> {
         self.files
             .iter()
@@ -244,16 +262,31 @@ pub fn build(meta: &ModelMeta, graph: &Graph) -> Built {
     build_with(meta, graph, &symbolic)
 }
 
-/// Builds a bundle from an already eliminated graph.
+/// Builds a bundle from an already eliminated graph, without reward sets.
 pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built {
+    build_with_rewards(meta, graph, symbolic, &RewardSets::default())
+}
+
+/// Builds a bundle from an already eliminated graph and the model's reward sets (checked
+/// against the graph by whoever made them: [`crate::model::Recipe::reward_sets`]). Without
+/// sets the bundle holds no `rewards.json` and is byte for byte what [`build_with`] gives.
+pub fn build_with_rewards(
+    meta: &ModelMeta,
+    graph: &Graph,
+    symbolic: &Symbolic,
+    rewards: &RewardSets,
+) -> Built {
     let hashes = GraphHashes::of(graph);
     let mut meta_json = serde_json::to_vec_pretty(meta).expect("meta serializes");
     meta_json.push(b'\n');
-    let files: Vec<(String, Vec<u8>)> = vec![
+    let mut files: Vec<(String, Vec<u8>)> = vec![
         (PAYLOAD[0].into(), meta_json),
         (PAYLOAD[1].into(), GraphFile::to_bytes(graph)),
         (PAYLOAD[2].into(), symbolic.to_bytes()),
     ];
+    if !rewards.is_empty() {
+        files.push((REWARDS.into(), rewards.to_bytes()));
+    }
     let entries: Vec<FileEntry> = files
         .iter()
         .map(|(p, b)| FileEntry {
@@ -592,26 +625,37 @@ pub fn list_files(files: &Files) -> Vec<FileEntry> {
 }
 
 fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
-    // Every format's payload is a prefix of version 2's, in the same order.
+    // Every format's payload starts with [`PAYLOAD`], in the same order; one more file may
+    // follow (version 3's reward sets, version 2's module).
     let files = read_tar_zst(bytes, name, |path, files| {
-        let expected = if files.is_empty() {
-            "manifest.json"
-        } else {
-            PAYLOAD_V2.get(files.len() - 1).copied().unwrap_or("")
+        let position = files.len();
+        let expected: &[&str] = match position {
+            0 => &["manifest.json"],
+            p if p <= PAYLOAD.len() => &PAYLOAD[p - 1..p],
+            p if p == PAYLOAD.len() + 1 => &[REWARDS, MODULE_V2],
+            _ => &[],
         };
-        if path != expected {
+        if !expected.contains(&path) {
             return Err(format!(
-                "unexpected entry '{path}' at position {} (expected '{expected}')",
-                files.len()
+                "unexpected entry '{path}' at position {position} (expected {})",
+                if expected.is_empty() {
+                    "no more entries".to_string()
+                } else {
+                    expected
+                        .iter()
+                        .map(|e| format!("'{e}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                }
             ));
         }
         Ok(())
     })?;
-    if files.len() != 1 + PAYLOAD.len() && files.len() != 1 + PAYLOAD_V2.len() {
+    if files.len() != 1 + PAYLOAD.len() && files.len() != 2 + PAYLOAD.len() {
         return Err(BundleError::Invalid {
             file: name.to_string(),
             message: format!(
-                "has {} entries, expected {} (bundle format version {FORMAT_VERSION}: {}); a bundle of another format version needs the ptd that reads it, or a rebuild",
+                "has {} entries, expected {} (bundle format version {FORMAT_VERSION}: {}, and {REWARDS} when the model has reward sets); a bundle of another format version needs the ptd that reads it, or a rebuild",
                 files.len(),
                 1 + PAYLOAD.len(),
                 PAYLOAD.join(", ")
@@ -628,8 +672,8 @@ pub type Files = Vec<(String, Vec<u8>)>;
 /// types, the manifest's format, each file's size and SHA-256, the content hash, and that
 /// `meta.json` names the manifest's model and version. The archive's signature binds the
 /// content hash, which binds every file; [`check`] then tests what the files claim. Returns the
-/// manifest and the data files ([`PAYLOAD`]; a version 2 bundle's module is checked and
-/// dropped).
+/// manifest and the data files ([`PAYLOAD`], then [`REWARDS`] if present; a version 2 bundle's
+/// module is checked and dropped).
 pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError> {
     let invalid = |message: String| BundleError::Invalid {
         file: name.to_string(),
@@ -638,25 +682,25 @@ pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError
     let mut files = read_entries(bytes, name)?;
     let manifest: Manifest =
         serde_json::from_slice(&files[0].1).map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    let payload = payload_of(manifest.format_version).filter(|_| manifest.format == FORMAT);
-    let Some(payload) = payload else {
+    let payloads = payloads_of(manifest.format_version).filter(|_| manifest.format == FORMAT);
+    let Some(payloads) = payloads else {
         return Err(invalid(format!(
             "manifest.json: format {} version {} is not {FORMAT} version {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; upgrade ptd",
             manifest.format, manifest.format_version
         )));
     };
-    if manifest.files.len() != payload.len()
-        || files.len() != 1 + payload.len()
-        || manifest
-            .files
-            .iter()
-            .zip(payload)
-            .any(|(f, p)| f.path != *p)
-    {
+    let listed: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let held: Vec<&str> = files[1..].iter().map(|(p, _)| p.as_str()).collect();
+    if listed != held || !payloads.iter().any(|p| **p == *listed) {
         return Err(invalid(format!(
-            "manifest.json: bundle format version {} holds and lists exactly {}",
+            "manifest.json: bundle format version {} holds and lists exactly {}{}",
             manifest.format_version,
-            payload.join(", ")
+            payloads[0].join(", "),
+            if payloads.len() > 1 {
+                format!(", then {REWARDS} when the model has reward sets")
+            } else {
+                String::new()
+            }
         )));
     }
     for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
@@ -686,7 +730,7 @@ pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError
             "meta.json and manifest.json disagree on name or version".into(),
         ));
     }
-    files.truncate(1 + PAYLOAD.len());
+    files.retain(|(p, _)| p != MODULE_V2);
     Ok((manifest, files))
 }
 
@@ -699,33 +743,36 @@ pub struct Checked {
     pub meta: ModelMeta,
     pub graph: Graph,
     pub symbolic: Symbolic,
+    pub rewards: RewardSets,
 }
 
 /// [`verify`], then everything the files claim: `meta.json` parses, `graph.json` is a valid
 /// graph whose phasic and canonical hashes (computed here) are the manifest's, `dag.json` is a
 /// valid DAG for as many parameters and vertices, and the DAG belongs to the graph
 /// ([`Symbolic::check_graph`] at two thetas drawn from `seed`; when the graph cannot be
-/// evaluated there, the DAG must equal the graph's elimination byte for byte).
+/// evaluated there, the DAG must equal the graph's elimination byte for byte), and
+/// `rewards.json`, if present, holds reward sets that fit the graph.
 pub fn check(bytes: &[u8], name: &str, seed: u64) -> Result<Checked, BundleError> {
     let (manifest, files) = verify(bytes, name)?;
-    let (meta, graph, symbolic) = check_files(&manifest, &files, name, seed)?;
+    let (meta, graph, symbolic, rewards) = check_files(&manifest, &files, name, seed)?;
     Ok(Checked {
         manifest,
         files,
         meta,
         graph,
         symbolic,
+        rewards,
     })
 }
 
 /// The checks of [`check`] on files already verified against `manifest` (`manifest.json`, then
-/// [`PAYLOAD`]).
+/// [`PAYLOAD`], then [`REWARDS`] if the manifest lists it).
 pub fn check_files(
     manifest: &Manifest,
     files: &Files,
     name: &str,
     seed: u64,
-) -> Result<(ModelMeta, Graph, Symbolic), BundleError> {
+) -> Result<(ModelMeta, Graph, Symbolic, RewardSets), BundleError> {
     let invalid = |message: String| BundleError::Invalid {
         file: name.to_string(),
         message,
@@ -772,7 +819,27 @@ pub fn check_files(
             "dag.json does not belong to graph.json: {why}; refusing a DAG that would answer for another model"
         ))
     })?;
-    Ok((meta, graph, symbolic))
+    let rewards = match files.get(1 + PAYLOAD.len()) {
+        Some((p, bytes)) if p == REWARDS => reward_sets(bytes, &graph, name, ":")?,
+        _ => RewardSets::default(),
+    };
+    Ok((meta, graph, symbolic, rewards))
+}
+
+/// Parses a bundle's `rewards.json` and checks its sets against the bundle's graph.
+fn reward_sets(
+    bytes: &[u8],
+    graph: &Graph,
+    name: &str,
+    sep: &str,
+) -> Result<RewardSets, BundleError> {
+    let file = format!("{name}{sep}{REWARDS}");
+    let sets = RewardSets::from_bytes(bytes, &file)?;
+    sets.check(graph).map_err(|message| BundleError::Invalid {
+        file,
+        message: format!("{message}: refusing reward sets that do not fit graph.json"),
+    })?;
+    Ok(sets)
 }
 
 /// Unpacks and checks bundle bytes ([`check`]). Nothing is written to disk.
@@ -783,6 +850,7 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
         meta: c.meta,
         graph: c.graph,
         symbolic: c.symbolic,
+        rewards: c.rewards,
     })
 }
 
@@ -791,48 +859,105 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
 /// manifest against the content hash the directory is named by, then parsed. The DAG was
 /// checked against the graph at install (`ptd verify` checks it again), so that is not redone.
 pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
-    let name = dir.display().to_string();
+    let installed = Installed::open(dir)?;
+    let name = &installed.name;
     let invalid = |message: String| BundleError::Invalid {
         file: name.clone(),
         message,
     };
-    let read = |file: &str| {
-        let p = dir.join(file);
-        std::fs::read(&p).map_err(|source| BundleError::Io {
-            file: p.display().to_string(),
-            source,
-        })
-    };
-    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)
-        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    let named = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    if content_hash(&manifest.files) != named {
-        return Err(invalid(
-            "manifest.json does not give the content hash this directory is named by: `ptd cache verify --repair`".into(),
-        ));
-    }
-    let mut data = Vec::new();
-    for p in PAYLOAD {
-        let bytes = read(p)?;
-        let listed = manifest.files.iter().find(|f| f.path == p);
-        if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
-            return Err(invalid(format!(
-                "{p} does not match its manifest entry: `ptd cache verify --repair`"
-            )));
-        }
-        data.push(bytes);
-    }
+    let manifest = installed.manifest.clone();
+    let with_rewards = manifest.files.iter().any(|f| f.path == REWARDS);
+    let data = PAYLOAD
+        .iter()
+        .chain(with_rewards.then_some(&REWARDS))
+        .map(|p| installed.read(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let meta: ModelMeta =
         serde_json::from_slice(&data[0]).map_err(|e| invalid(format!("meta.json: {e}")))?;
     let text =
         std::str::from_utf8(&data[1]).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
     let graph = GraphFile::parse(text, &format!("{name}/graph.json"))?;
     let symbolic = Symbolic::from_bytes(&data[2], &format!("{name}/dag.json"))?;
+    let rewards = match data.get(3) {
+        Some(bytes) => reward_sets(bytes, &graph, name, "/")?,
+        None => RewardSets::default(),
+    };
     Ok(Bundle {
         manifest,
         meta,
         graph,
         symbolic,
+        rewards,
+    })
+}
+
+/// An installed bundle's reward sets, read from its directory without the graph: the manifest
+/// must give the content hash the directory is named by and `rewards.json` its size and SHA-256
+/// (the sets were checked against the graph at install). None when the manifest lists no
+/// `rewards.json`.
+pub fn read_installed_rewards(dir: &Path) -> Result<RewardSets, BundleError> {
+    let installed = Installed::open(dir)?;
+    if !installed.manifest.files.iter().any(|f| f.path == REWARDS) {
+        return Ok(RewardSets::default());
+    }
+    let bytes = installed.read(REWARDS)?;
+    Ok(RewardSets::from_bytes(
+        &bytes,
+        &format!("{}/{REWARDS}", installed.name),
+    )?)
+}
+
+/// An installed bundle's directory and its manifest, which gives the content hash the
+/// directory is named by.
+struct Installed<'a> {
+    dir: &'a Path,
+    name: String,
+    manifest: Manifest,
+}
+
+impl<'a> Installed<'a> {
+    fn open(dir: &'a Path) -> Result<Installed<'a>, BundleError> {
+        let name = dir.display().to_string();
+        let bytes = read_file(&dir.join("manifest.json"))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| BundleError::Invalid {
+                file: name.clone(),
+                message: format!("manifest.json: {e}"),
+            })?;
+        let named = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        if content_hash(&manifest.files) != named {
+            return Err(BundleError::Invalid {
+                file: name,
+                message: "manifest.json does not give the content hash this directory is named by: `ptd cache verify --repair`".into(),
+            });
+        }
+        Ok(Installed {
+            dir,
+            name,
+            manifest,
+        })
+    }
+
+    /// A data file, which must match its manifest entry.
+    fn read(&self, file: &str) -> Result<Vec<u8>, BundleError> {
+        let bytes = read_file(&self.dir.join(file))?;
+        let listed = self.manifest.files.iter().find(|f| f.path == file);
+        if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
+            return Err(BundleError::Invalid {
+                file: self.name.clone(),
+                message: format!(
+                    "{file} does not match its manifest entry: `ptd cache verify --repair`"
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+fn read_file(p: &Path) -> Result<Vec<u8>, BundleError> {
+    std::fs::read(p).map_err(|source| BundleError::Io {
+        file: p.display().to_string(),
+        source,
     })
 }
 

@@ -40,9 +40,10 @@ struct EvalArgs {
     #[arg(long, value_name = "K", default_value_t = 2)]
     moments: usize,
     /// A JSON file of reward vectors, one value per vertex id (>= 0): one list, a list of
-    /// lists, or an object of named lists. Prints each rewarded total's moments, its zero atom
-    /// P(Y = 0) and the covariance matrix of the totals.
-    #[arg(long, value_name = "FILE.json")]
+    /// lists, or an object of named lists; or the name of one of the model's reward sets (see
+    /// `ptd info`). Prints each rewarded total's moments, its zero atom P(Y = 0) and the
+    /// covariance matrix of the totals.
+    #[arg(long, value_name = "FILE.json|NAME")]
     rewards: Option<PathBuf>,
     /// Comma-separated times t >= 0: adds the density and distribution function of the
     /// absorption time (and of each rewarded total) at each.
@@ -134,6 +135,9 @@ pub fn run() -> Result<ExitCode> {
                 for (a, help) in g.args {
                     println!("    {a}: {help}");
                 }
+                for (set, what) in g.rewards {
+                    println!("    reward set {set}: {what}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -163,7 +167,7 @@ pub fn run() -> Result<ExitCode> {
                 Vec::new()
             };
             let input = ptd::ops::build::open_input(&input, cli.quiet)?;
-            let built = bundle::build(input.meta(), input.graph());
+            let built = ptd::ops::build::build_bundle(&input)?;
             let path = built.write_to(&out_dir)?;
             let m = &built.manifest;
             if !json {
@@ -285,12 +289,9 @@ fn parse_times(s: &str) -> Result<Vec<f64>> {
 }
 
 fn eval(args: EvalArgs, quiet: bool) -> Result<ExitCode> {
-    let rewards = args
-        .rewards
-        .map(|p| ptd::ops::eval::Rewards::read(&p))
-        .transpose()?;
     let times = args.times.as_deref().map(parse_times).transpose()?;
     let input = ptd::ops::build::open_input(&args.input, quiet)?;
+    let rewards = args.rewards.map(|r| input.rewards(&r)).transpose()?;
     let symbolic = input.symbolic();
     let theta = parse_theta(args.theta.as_deref(), symbolic.param_length())?;
     let q = ptd::ops::eval::Query {

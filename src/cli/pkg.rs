@@ -64,9 +64,11 @@ pub enum PkgCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a model's versions in a registry.
+    /// Show a model's versions in a registry, or what a model directory, bundle or graph file
+    /// holds; with the model's named reward sets.
     Info {
-        /// NAME[@REQ]
+        /// NAME[@REQ] in a registry, or the path of a model directory (or its model.toml), a
+        /// bundle or a graph file.
         spec: String,
         #[arg(long)]
         registry: Option<String>,
@@ -376,6 +378,31 @@ pub fn parse_batch_arg(batch: &str, moments: usize) -> Result<Vec<u64>> {
     ptd::jax::parse_batches(batch).map_err(|e| Error::Usage(format!("--batch: {e}")))
 }
 
+/// `reward sets:`, one line per set: name, count, labels (and state columns).
+fn print_reward_sets(sets: &[ptd::model::rewards::Summary]) {
+    if sets.is_empty() {
+        println!("  reward sets: none");
+        return;
+    }
+    println!("  reward sets (ptd eval --rewards NAME):");
+    for s in sets {
+        let columns = match &s.columns {
+            Some(c) => {
+                let c: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+                format!(", state columns {}", c.join(", "))
+            }
+            None => String::new(),
+        };
+        println!(
+            "    {} ({} vector{}{columns}): {}",
+            s.name,
+            s.count,
+            if s.count == 1 { "" } else { "s" },
+            s.labels.join(", ")
+        );
+    }
+}
+
 fn print_json(v: &impl serde::Serialize) {
     println!(
         "{}",
@@ -611,6 +638,28 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             registry,
             json,
         } => {
+            let path = std::path::Path::new(&spec);
+            if registry.is_none() && path.exists() {
+                let info = ops::query::local_info(path, g.quiet)?;
+                if json {
+                    print_json(&info);
+                } else {
+                    println!(
+                        "{} {} ({} {})",
+                        info.name, info.version, info.kind, info.path
+                    );
+                    if !info.description.is_empty() {
+                        println!("  {}", info.description);
+                    }
+                    println!("  parameters: {}", info.parameters.join(", "));
+                    println!(
+                        "  graph: {} vertices, {} edges, states of length {}",
+                        info.vertices, info.edges, info.state_length
+                    );
+                    print_reward_sets(&info.reward_sets);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let ctx = ctx()?;
             let req = ops::query::requirement(&spec)?;
             let info = runtime()?.block_on(ops::query::info(&ctx, &req, registry.as_deref()))?;
@@ -644,6 +693,9 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 }
                 if info.selected.is_none() {
                     println!("  no version matches {}", req.req);
+                }
+                if let Some(sets) = &info.reward_sets {
+                    print_reward_sets(sets);
                 }
             }
             Ok(ExitCode::SUCCESS)

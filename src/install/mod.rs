@@ -994,23 +994,34 @@ impl Installer<'_> {
             .ok_or_else(|| mismatch("recipe is not UTF-8".into()))?;
         let recipe = Recipe::parse(text, &Path::new("models").join(recipe_path))
             .map_err(|err| mismatch(err.to_string()))?;
+        let read = |p: &Path| {
+            let rel = Path::new(recipe_path)
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(p);
+            EMBEDDED_MODELS
+                .get_file(&rel)
+                .and_then(|f| f.contents_utf8())
+                .map(str::to_string)
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded"))
+        };
         let graph = recipe
-            .graph_with(&|p: &Path| {
-                let rel = Path::new(recipe_path)
-                    .parent()
-                    .unwrap_or(Path::new(""))
-                    .join(p);
-                EMBEDDED_MODELS
-                    .get_file(&rel)
-                    .and_then(|f| f.contents_utf8())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded")
-                    })
-            })
+            .graph_with(&read)
             .map_err(|err| mismatch(err.to_string()))?;
+        let rewards = recipe
+            .reward_sets_with(&read, &graph)
+            .map_err(|err| mismatch(err.to_string()))?;
+        let want = e.content_hash.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let b = bundle::build(&recipe.meta, &graph);
+            let symbolic = crate::eliminate::eliminate(&graph);
+            let mut b = bundle::build_with_rewards(&recipe.meta, &graph, &symbolic, &rewards);
+            if b.manifest.content_hash != want && !rewards.is_empty() {
+                // A bundle built before models carried named reward sets holds none.
+                let without = bundle::build_with(&recipe.meta, &graph, &symbolic);
+                if without.manifest.content_hash == want {
+                    b = without;
+                }
+            }
             let bytes = b.pack();
             (b.manifest, bytes)
         })

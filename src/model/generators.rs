@@ -2,6 +2,7 @@
 //! state, creating vertices in the order they are first reached and listing each state's
 //! transitions in a fixed order, so a generator and its arguments determine the graph exactly.
 
+use super::rewards::{RewardSet, RewardSets};
 use crate::graph::{Graph, GraphBuilder, GraphError, SizeLimits, TooLarge};
 use toml::Table;
 
@@ -11,6 +12,8 @@ pub struct GeneratorInfo {
     pub parameters: &'static [&'static str],
     pub args: &'static [(&'static str, &'static str)],
     pub about: &'static str,
+    /// The reward sets it provides ([`reward_sets`]): name and what its vectors are.
+    pub rewards: &'static [(&'static str, &'static str)],
 }
 
 pub const GENERATORS: &[GeneratorInfo] = &[
@@ -19,12 +22,20 @@ pub const GENERATORS: &[GeneratorInfo] = &[
         parameters: &["theta"],
         args: &[("samples", "number of sampled lineages, >= 2")],
         about: "time to the most recent common ancestor; state = number of lineages",
+        rewards: &[(
+            "lineages",
+            "the number of lineages (state[0]); its total is the total branch length",
+        )],
     },
     GeneratorInfo {
         name: "coalescent/block-counting",
         parameters: &["theta"],
         args: &[("samples", "number of sampled lineages, >= 2")],
         about: "standard coalescent with state[i] = lineages subtending i+1 samples (site frequency spectrum)",
+        rewards: &[(
+            "sfs",
+            "xi_1 .. xi_{n-1}: xi_i = state[i-1], the lineages subtending i samples (site frequency spectrum)",
+        )],
     },
     GeneratorInfo {
         name: "coalescent/two-island",
@@ -34,6 +45,10 @@ pub const GENERATORS: &[GeneratorInfo] = &[
             ("samples2", "lineages sampled in island 2"),
         ],
         about: "structured coalescent of two islands with symmetric migration; state = lineages per island",
+        rewards: &[(
+            "lineages",
+            "island1, island2: the lineages in each island (state[0], state[1]); their totals add up to the total branch length",
+        )],
     },
     GeneratorInfo {
         name: "queue/mm1k",
@@ -43,12 +58,17 @@ pub const GENERATORS: &[GeneratorInfo] = &[
             ("initial", "customers at time 0 (default 1)"),
         ],
         about: "busy period of an M/M/1/K queue: time until the system is empty; state = customers",
+        rewards: &[(
+            "customers",
+            "the customers in the system (state[0]); its total is the customer-time of the busy period",
+        )],
     },
     GeneratorInfo {
         name: "reliability/erlang",
         parameters: &["rate"],
         args: &[("phases", "components in cold standby, >= 1")],
         about: "lifetime of a cold-standby system (Erlang distribution); state = working components left",
+        rewards: &[],
     },
     GeneratorInfo {
         name: "population/birth-death",
@@ -61,6 +81,10 @@ pub const GENERATORS: &[GeneratorInfo] = &[
             ),
         ],
         about: "time to extinction of a linear birth-death process; state = population size",
+        rewards: &[(
+            "population",
+            "the population size (state[0]); its total is the individual-time lived before extinction",
+        )],
     },
 ];
 
@@ -292,6 +316,36 @@ pub fn generate_with(
     }
 }
 
+/// The reward sets a generator provides for its graph `graph` (as [`GeneratorInfo::rewards`]
+/// describes them), as state columns; empty for a generator with none.
+pub fn reward_sets(name: &str, graph: &Graph) -> RewardSets {
+    let one = |set: &str| RewardSets {
+        sets: vec![RewardSet::columns(set, &[(set.to_string(), 0)])],
+    };
+    match name {
+        "coalescent/kingman" => one("lineages"),
+        "coalescent/block-counting" => {
+            // State column i - 1 counts the lineages subtending i samples; n samples give
+            // classes 1..n-1 (column n-1 holds the single lineage of the absorbing state).
+            let classes: Vec<(String, usize)> = (1..graph.state_length())
+                .map(|i| (format!("xi_{i}"), i - 1))
+                .collect();
+            RewardSets {
+                sets: vec![RewardSet::columns("sfs", &classes)],
+            }
+        }
+        "coalescent/two-island" => RewardSets {
+            sets: vec![RewardSet::columns(
+                "lineages",
+                &[("island1".into(), 0), ("island2".into(), 1)],
+            )],
+        },
+        "queue/mm1k" => one("customers"),
+        "population/birth-death" => one("population"),
+        _ => RewardSets::default(),
+    }
+}
+
 /// Transitions of the block-counting coalescent: any two lineages (of sizes i+1 and j+1)
 /// merge at rate (number of such pairs) * theta.
 fn block_counting(s: &[i32], out: &mut Vec<(Vec<i32>, Vec<f64>)>) {
@@ -403,6 +457,38 @@ mod tests {
         let g = generate_with("queue/mm1k", &args("capacity = 9000"), &how).unwrap();
         assert_eq!(g.vertex_count(), 9002);
         assert!(seen.get() > PROGRESS_EVERY, "{}", seen.get());
+    }
+
+    #[test]
+    fn reward_sets_are_the_listed_ones_and_fit_their_graphs() {
+        let small = [
+            ("coalescent/kingman", "samples = 4"),
+            ("coalescent/block-counting", "samples = 6"),
+            ("coalescent/two-island", "samples1 = 2\nsamples2 = 2"),
+            ("queue/mm1k", "capacity = 3"),
+            ("reliability/erlang", "phases = 3"),
+            ("population/birth-death", "initial = 2\nmax = 4"),
+        ];
+        assert_eq!(small.len(), GENERATORS.len());
+        for (info, (name, a)) in GENERATORS.iter().zip(small) {
+            assert_eq!(info.name, name);
+            let g = generate(name, &args(a)).unwrap();
+            let sets = reward_sets(name, &g);
+            let listed: Vec<&str> = info.rewards.iter().map(|r| r.0).collect();
+            assert_eq!(sets.names(), listed, "{name}");
+            sets.check(&g).unwrap();
+        }
+        let g = generate("coalescent/block-counting", &args("samples = 6")).unwrap();
+        let sfs = reward_sets("coalescent/block-counting", &g);
+        let r = sfs.get("sfs").unwrap().resolve(&g);
+        assert_eq!(r.names, ["xi_1", "xi_2", "xi_3", "xi_4", "xi_5"]);
+        for (i, v) in r.vectors.iter().enumerate() {
+            for (id, &x) in v.iter().enumerate() {
+                assert_eq!(x, f64::from(g.state(id)[i]));
+            }
+        }
+        // Six singletons at first: xi_1 counts them.
+        assert_eq!(r.vectors[0][1], 6.0);
     }
 
     #[test]

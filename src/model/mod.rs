@@ -14,9 +14,16 @@
 //! # ... or, instead of [generator], a graph file beside model.toml:
 //! # [graph]
 //! # file = "graph.json"
+//!
+//! [rewards.sfs]              # named reward sets (optional): state columns ...
+//! columns = [0, 1, 2]
+//! labels = ["xi_1", "xi_2", "xi_3"]
+//! [rewards.custom]           # ... or a rewards file beside model.toml
+//! file = "rewards.json"
 //! ```
 
 pub mod generators;
+pub mod rewards;
 
 use crate::graph::{Graph, GraphFile, GraphFileError};
 use serde::{Deserialize, Serialize};
@@ -24,6 +31,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use generators::{Exploration, GENERATORS, GeneratorError, generate, generate_with};
+pub use rewards::{RewardSet, RewardSets, Rewards, RewardsError};
 
 /// Metadata of a model, as written in `[model]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +59,16 @@ struct RawRecipe {
     dependencies: BTreeMap<String, semver::VersionReq>,
     generator: Option<RawGenerator>,
     graph: Option<RawGraph>,
+    #[serde(default)]
+    rewards: BTreeMap<String, RawRewards>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRewards {
+    columns: Option<Vec<i64>>,
+    file: Option<PathBuf>,
+    labels: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -74,11 +92,31 @@ pub enum Source {
     File(PathBuf),
 }
 
+/// A reward set a recipe declares (`[rewards.NAME]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeclaredRewards {
+    /// `labels`, when given: one per vector.
+    pub labels: Option<Vec<String>>,
+    pub values: DeclaredValues,
+}
+
+/// Where a declared reward set's vectors come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeclaredValues {
+    /// `columns = [...]`: state columns.
+    Columns(Vec<usize>),
+    /// `file = "..."`: a rewards file (the `ptd eval --rewards` format), relative to
+    /// `model.toml`.
+    File(PathBuf),
+}
+
 /// A parsed `model.toml`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recipe {
     pub meta: ModelMeta,
     pub source: Source,
+    /// Reward sets declared in `[rewards.NAME]` tables, by name.
+    pub rewards: BTreeMap<String, DeclaredRewards>,
     /// The `model.toml` the recipe was read from.
     pub path: PathBuf,
 }
@@ -185,9 +223,60 @@ impl Recipe {
                 ));
             }
         };
+        let mut rewards = BTreeMap::new();
+        for (set, raw) in raw.rewards {
+            let at = |what: &str| format!("rewards.{set}{what}");
+            rewards::check_name(&set).map_err(|m| field(&at(""), m))?;
+            if let Some(labels) = &raw.labels {
+                rewards::check_labels(labels).map_err(|m| field(&at(".labels"), m))?;
+            }
+            let values = match (raw.columns, raw.file) {
+                (Some(cs), None) => {
+                    if cs.is_empty() {
+                        return Err(field(&at(".columns"), "lists no column".into()));
+                    }
+                    let cs = cs
+                        .iter()
+                        .map(|&c| {
+                            usize::try_from(c).map_err(|_| {
+                                field(
+                                    &at(".columns"),
+                                    format!("{c} is not a state column (columns count from 0)"),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if let Some(labels) = &raw.labels
+                        && labels.len() != cs.len()
+                    {
+                        return Err(field(
+                            &at(".labels"),
+                            format!("{} label(s) for {} column(s)", labels.len(), cs.len()),
+                        ));
+                    }
+                    DeclaredValues::Columns(cs)
+                }
+                (None, Some(f)) => DeclaredValues::File(f),
+                _ => {
+                    return Err(field(
+                        &at(""),
+                        "give exactly one of columns (state columns) or file (a rewards file)"
+                            .into(),
+                    ));
+                }
+            };
+            rewards.insert(
+                set,
+                DeclaredRewards {
+                    labels: raw.labels,
+                    values,
+                },
+            );
+        }
         Ok(Recipe {
             meta,
             source,
+            rewards,
             path: file.to_path_buf(),
         })
     }
@@ -250,6 +339,116 @@ impl Recipe {
     }
 }
 
+impl Recipe {
+    /// The recipe's reward sets over its graph `graph`: the generator's own
+    /// ([`generators::reward_sets`]), then those declared in `[rewards.NAME]` tables in name
+    /// order, each checked against the graph. Rewards files are read relative to `model.toml`.
+    pub fn reward_sets(&self, graph: &Graph) -> Result<RewardSets, ModelError> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        self.reward_sets_with(&|p: &Path| std::fs::read_to_string(dir.join(p)), graph)
+    }
+
+    /// Like [`Self::reward_sets`], reading a rewards file (path relative to `model.toml`) with
+    /// `read`.
+    pub fn reward_sets_with(
+        &self,
+        read: &dyn Fn(&Path) -> std::io::Result<String>,
+        graph: &Graph,
+    ) -> Result<RewardSets, ModelError> {
+        let file = self.path.display().to_string();
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let field = |field: String, message: String| ModelError::Field {
+            file: file.clone(),
+            field,
+            message,
+        };
+        let mut sets = match &self.source {
+            Source::Generator { name, .. } => generators::reward_sets(name, graph),
+            Source::File(_) => RewardSets::default(),
+        };
+        for (name, declared) in &self.rewards {
+            if sets.get(name).is_some() {
+                let generator = match &self.source {
+                    Source::Generator { name, .. } => name.as_str(),
+                    Source::File(_) => "",
+                };
+                return Err(field(
+                    format!("rewards.{name}"),
+                    format!(
+                        "the generator '{generator}' provides a reward set of this name already; choose another name"
+                    ),
+                ));
+            }
+            let values = match &declared.values {
+                DeclaredValues::Columns(cs) => {
+                    for &c in cs {
+                        rewards::check_column(graph, c)
+                            .map_err(|m| field(format!("rewards.{name}.columns"), m))?;
+                    }
+                    let labels = declared
+                        .labels
+                        .clone()
+                        .unwrap_or_else(|| default_labels(name, cs.len()));
+                    (labels, rewards::Values::Columns(cs.clone()))
+                }
+                DeclaredValues::File(p) => {
+                    let at = format!("rewards.{name}.file");
+                    let shown = dir.join(p).display().to_string();
+                    let text = read(p)
+                        .map_err(|e| field(at.clone(), format!("{shown}: cannot read it: {e}")))?;
+                    let parsed = rewards::parse_vectors(text.as_bytes())
+                        .map_err(|m| field(at.clone(), format!("{shown}: {m}")))?;
+                    let count = parsed.vectors.len();
+                    let labels = match (&declared.labels, parsed.shape) {
+                        (Some(labels), _) => {
+                            if labels.len() != count {
+                                return Err(field(
+                                    format!("rewards.{name}.labels"),
+                                    format!(
+                                        "{} label(s) for the {count} vector(s) of {shown}",
+                                        labels.len()
+                                    ),
+                                ));
+                            }
+                            labels.clone()
+                        }
+                        (None, rewards::Shape::Named(names)) => {
+                            rewards::check_labels(&names)
+                                .map_err(|m| field(at.clone(), format!("{shown}: {m}")))?;
+                            names
+                        }
+                        (None, _) => default_labels(name, count),
+                    };
+                    for (label, v) in labels.iter().zip(&parsed.vectors) {
+                        rewards::check_vector(graph, v).map_err(|m| {
+                            field(at.clone(), format!("{shown}: vector '{label}': {m}"))
+                        })?;
+                    }
+                    (labels, rewards::Values::Vectors(parsed.vectors))
+                }
+            };
+            sets.sets.push(RewardSet {
+                name: name.clone(),
+                labels: values.0,
+                values: values.1,
+            });
+        }
+        // What a bundle's reader checks holds for every set built here.
+        sets.check(graph).map_err(|m| field("rewards".into(), m))?;
+        Ok(sets)
+    }
+}
+
+/// Labels of a declared set that gives none: the set's name for one vector, else
+/// `NAME_1`, `NAME_2`, ...
+fn default_labels(name: &str, count: usize) -> Vec<String> {
+    if count == 1 {
+        vec![name.to_string()]
+    } else {
+        (1..=count).map(|i| format!("{name}_{i}")).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +471,62 @@ args = { samples = 5 }
         let r = Recipe::parse(KINGMAN, Path::new("m/model.toml")).unwrap();
         assert_eq!(r.meta.version, semver::Version::new(1, 2, 1));
         assert_eq!(r.graph().unwrap().vertex_count(), 6);
+    }
+
+    #[test]
+    fn reward_set_declarations_parse_and_fit_the_graph() {
+        let text = format!(
+            "{KINGMAN}\n[rewards.k]\ncolumns = [0, 0]\nlabels = [\"first\", \"again\"]\n[rewards.b]\ncolumns = [0]\n"
+        );
+        let r = Recipe::parse(&text, Path::new("m/model.toml")).unwrap();
+        let g = r.graph().unwrap();
+        let sets = r.reward_sets(&g).unwrap();
+        assert_eq!(
+            sets.names(),
+            ["lineages", "b", "k"],
+            "the generator's first"
+        );
+        assert_eq!(sets.get("k").unwrap().labels, ["first", "again"]);
+        assert_eq!(sets.get("b").unwrap().labels, ["b"]);
+        let text = format!("{KINGMAN}\n[rewards.k]\ncolumns = [0, 1]\n");
+        let r = Recipe::parse(&text, Path::new("m/model.toml")).unwrap();
+        assert_eq!(r.rewards["k"].labels, None);
+        let e = r.reward_sets(&g).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m/model.toml: field 'rewards.k.columns': column 1 is out of range"),
+            "{e}"
+        );
+        let e = Recipe::parse(
+            &format!("{KINGMAN}\n[rewards.k]\nfile = \"r.json\"\nextra = 1\n"),
+            Path::new("m/model.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("m/model.toml: ") && e.contains("extra"),
+            "{e}"
+        );
+        // Rewards files are read relative to the recipe, through the reader given.
+        let text = format!("{KINGMAN}\n[rewards.f]\nfile = \"r.json\"\n");
+        let r = Recipe::parse(&text, Path::new("m/model.toml")).unwrap();
+        let n = g.vertex_count();
+        let json = format!(
+            "[[{}], [{}]]",
+            vec!["1"; n].join(","),
+            vec!["2"; n].join(",")
+        );
+        let sets = r
+            .reward_sets_with(
+                &|p: &Path| {
+                    assert_eq!(p, Path::new("r.json"));
+                    Ok(json.clone())
+                },
+                &g,
+            )
+            .unwrap();
+        let f = sets.get("f").unwrap();
+        assert_eq!(f.labels, ["f_1", "f_2"]);
+        assert_eq!(f.resolve(&g).vectors[1], vec![2.0; n]);
     }
 
     #[test]

@@ -11,6 +11,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
 
+/// The bundle of an input: its metadata, graph, symbolic form and named reward sets (a
+/// recipe's are checked against its graph here).
+pub fn build_bundle(input: &Input) -> Result<crate::bundle::Built> {
+    let rewards = input.reward_sets()?;
+    Ok(crate::bundle::build_with_rewards(
+        input.meta(),
+        input.graph(),
+        &input.symbolic(),
+        &rewards,
+    ))
+}
+
 /// The bounds: `PTD_MAX_VERTICES`, `PTD_MAX_EDGES`, `PTD_MAX_MEMORY` (a size such as `8GiB`),
 /// else `[build] max-vertices`, `max-edges`, `max-memory` in `config`, else
 /// [`SizeLimits::DEFAULT`].

@@ -3,7 +3,7 @@
 //! checkout of the index repository); the store is the registry's first writable artifact
 //! location, or the one given.
 
-use crate::bundle::{self, Built};
+use crate::bundle::Built;
 use crate::index::{ArtifactLocation, IndexEntry};
 use crate::publish::Put;
 use crate::publish::store::Store;
@@ -170,7 +170,7 @@ pub async fn publish(mut req: Request<'_>) -> Result<Report> {
 async fn publish_local(req: Request<'_>) -> Result<Report> {
     let index = IndexDir::new(req.index);
     let input = super::build::open_input(req.input, true)?;
-    let built: Built = bundle::build_with(input.meta(), input.graph(), &input.symbolic());
+    let built: Built = super::build::build_bundle(&input)?;
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
     // Each platform archive is read and verified once.
     let mut jax = Vec::new();

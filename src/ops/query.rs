@@ -25,6 +25,53 @@ pub struct Info {
     /// The newest version matching the requirement (yanked ones excluded).
     pub selected: Option<String>,
     pub versions: Vec<IndexEntry>,
+    /// The selected version's named reward sets, when that version is installed (a bundle
+    /// carries them; the index does not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward_sets: Option<Vec<crate::model::rewards::Summary>>,
+}
+
+/// A model read from a path: a model directory or `model.toml`, a bundle, or a graph file.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocalInfo {
+    pub path: String,
+    /// `recipe`, `bundle` or `graph-file`.
+    pub kind: &'static str,
+    pub name: String,
+    pub version: semver::Version,
+    pub description: String,
+    pub parameters: Vec<String>,
+    pub vertices: usize,
+    pub edges: usize,
+    pub state_length: usize,
+    /// The model's named reward sets (`ptd eval --rewards NAME`).
+    pub reward_sets: Vec<crate::model::rewards::Summary>,
+}
+
+/// `ptd info PATH`: what a model directory, bundle or graph file holds, its reward sets
+/// included.
+pub fn local_info(path: &std::path::Path, quiet: bool) -> Result<LocalInfo> {
+    use crate::input::Input;
+    let input = super::build::open_input(path, quiet)?;
+    let kind = match &input {
+        Input::Recipe { .. } => "recipe",
+        Input::Bundle(_) => "bundle",
+        Input::Graph { .. } => "graph-file",
+    };
+    let meta = input.meta();
+    let g = input.graph();
+    Ok(LocalInfo {
+        path: path.display().to_string(),
+        kind,
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        description: meta.description.clone(),
+        parameters: meta.parameters.clone(),
+        vertices: g.vertex_count(),
+        edges: g.edge_count() + g.start_edges().len(),
+        state_length: g.state_length(),
+        reward_sets: input.reward_sets()?.summaries(),
+    })
 }
 
 /// `ptd info NAME[@REQ]`.
@@ -37,12 +84,39 @@ pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> R
         .map(|e| &e.version)
         .max()
         .map(|v| v.to_string());
+    let reward_sets = match &selected {
+        Some(v) => installed_reward_sets(ctx, &req.name, v, &versions)?,
+        None => None,
+    };
     Ok(Info {
         registry: o.label,
         name: req.name.clone(),
         selected,
         versions,
+        reward_sets,
     })
+}
+
+/// The reward sets of version `version` of `name` in `versions`, if that very bundle (its
+/// content hash) is installed.
+fn installed_reward_sets(
+    ctx: &Context,
+    name: &str,
+    version: &str,
+    versions: &[IndexEntry],
+) -> Result<Option<Vec<crate::model::rewards::Summary>>> {
+    let Some(entry) = versions.iter().find(|e| e.version.to_string() == version) else {
+        return Ok(None);
+    };
+    let found = crate::cache::find(&ctx.home, &format!("{name}@={version}"))?;
+    let Some(f) = found
+        .into_iter()
+        .find(|f| f.content_hash == entry.content_hash)
+    else {
+        return Ok(None);
+    };
+    let sets = crate::bundle::read_installed_rewards(std::path::Path::new(&f.bundle))?;
+    Ok(Some(sets.summaries()))
 }
 
 /// One search hit.
@@ -170,7 +244,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
         for f in manifest
             .files
             .iter()
-            .filter(|f| crate::bundle::PAYLOAD.contains(&f.path.as_str()))
+            .filter(|f| crate::bundle::is_data_file(&f.path))
         {
             let p = dir.join(&f.path);
             files += 1;
@@ -193,11 +267,15 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
                 }
             }
         }
-        if whole && data.len() == 1 + crate::bundle::PAYLOAD.len() {
+        let paths: Vec<&str> = data[1..].iter().map(|(p, _)| p.as_str()).collect();
+        if whole
+            && paths.starts_with(&crate::bundle::PAYLOAD)
+            && paths.len() <= crate::bundle::PAYLOAD.len() + 1
+        {
             let name = dir.display().to_string();
             match crate::bundle::check_files(&manifest, &data, &name, crate::bundle::random_seed())
             {
-                Ok((_, _, symbolic)) => {
+                Ok((_, _, symbolic, _)) => {
                     for (file, want) in crate::install::evaluator_files(&manifest, &symbolic) {
                         let p = dir.join(file);
                         files += 1;
@@ -294,7 +372,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             .is_some_and(|m| {
                 m.files
                     .iter()
-                    .filter(|f| crate::bundle::PAYLOAD.contains(&f.path.as_str()))
+                    .filter(|f| crate::bundle::is_data_file(&f.path))
                     .all(|f| {
                         files += 1;
                         hash_file(&dir.join(&f.path)).is_ok_and(|h| h == f.sha256)
