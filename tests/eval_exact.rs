@@ -381,3 +381,91 @@ fn reward_moments_and_covariances_equal_phasics() {
         }
     }
 }
+
+/// Discrete graphs: the pmf and distribution function of the number of steps, its raw moments,
+/// and the means and variances of rewarded totals, against `tests/fixtures/eval/dph/`. The
+/// graph files are phasic's layout, which has no discrete flag: ptd's `"discrete": true` marks
+/// them.
+#[test]
+fn discrete_graphs_match_the_exact_fixtures() {
+    let all = cases("tests/fixtures/eval/dph");
+    assert!(all.len() >= 4, "{}", all.len());
+    for (name, case) in &all {
+        assert_eq!(case["discrete"], Value::Bool(true));
+        let path = root().join(case["graph"].as_str().unwrap());
+        let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let continuous = GraphFile::parse(&file.to_string(), name).unwrap();
+        file["discrete"] = Value::Bool(true);
+        let g = GraphFile::parse(&file.to_string(), name).unwrap();
+        assert!(g.is_discrete());
+        // The flag is hash bit 1, as phasic's was_dph; it survives a write and a read.
+        assert_ne!(
+            ptd::hash::phasic_hash(&g),
+            ptd::hash::phasic_hash(&continuous)
+        );
+        let back = GraphFile::parse(
+            std::str::from_utf8(&GraphFile::to_bytes(&g)).unwrap(),
+            "written",
+        )
+        .unwrap();
+        assert!(back.is_discrete());
+        let s = eliminate(&g);
+        let theta = floats(&case["theta"]);
+        // The symbolic form keeps the flag through its file, and belongs to the graph.
+        let read = Symbolic::from_bytes(&s.to_bytes(), "dag.json").unwrap();
+        assert!(read.is_discrete());
+        read.check_graph(&g, std::slice::from_ref(&theta), 7)
+            .unwrap();
+        assert!(
+            eliminate(&continuous)
+                .check_graph(&g, std::slice::from_ref(&theta), 7)
+                .is_err()
+        );
+        let steps = floats(&case["steps"]);
+        let d = s.pmf(&theta, &steps).unwrap();
+        within_bound(&format!("{name} pmf"), &d.pdf, &floats(&case["pmf"]));
+        within_bound(&format!("{name} cdf"), &d.cdf, &floats(&case["cdf"]));
+        let k = case["k"].as_u64().unwrap() as usize;
+        let m = s.moments(&theta, k).unwrap();
+        for (j, (&g, &w)) in m.iter().zip(&floats(&case["moments"])).enumerate() {
+            assert!(rel(g, w) < 1e-12, "{name}: E[K^{}] {g} vs {w}", j + 1);
+        }
+        let var = case["variance"].as_f64().unwrap();
+        assert!(
+            rel(m[1] - m[0] * m[0], var) < 1e-11,
+            "{name}: Var K vs {var}"
+        );
+        let rewards = case["rewards"].as_array().unwrap();
+        let vectors: Vec<Vec<f64>> = rewards.iter().map(|r| floats(&r["vector"])).collect();
+        let cov = s.reward_covariance(&theta, &vectors).unwrap();
+        for (i, (r, v)) in rewards.iter().zip(&vectors).enumerate() {
+            let m = s.reward_moments(&theta, v, 2).unwrap();
+            let (mean, second) = (
+                r["mean"].as_f64().unwrap(),
+                r["second_moment"].as_f64().unwrap(),
+            );
+            assert!(
+                rel(m[0], mean) < 1e-12,
+                "{name} {}: mean {} vs {mean}",
+                r["name"],
+                m[0]
+            );
+            assert!(
+                rel(m[1], second) < 1e-11,
+                "{name} {}: E[Y^2] {} vs {second}",
+                r["name"],
+                m[1]
+            );
+            let var = r["variance"].as_f64().unwrap();
+            assert!(
+                rel(cov[i][i], var) < 1e-10,
+                "{name} {}: cov {} vs {var}",
+                r["name"],
+                cov[i][i]
+            );
+        }
+        // Continuous-time densities are refused for a discrete graph; steps must be whole.
+        assert!(s.density(&theta, &[1.0]).is_err());
+        assert!(s.pmf(&theta, &[1.5]).is_err());
+    }
+}

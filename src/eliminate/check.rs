@@ -76,6 +76,21 @@ impl Symbolic {
                 g.param_length()
             ));
         }
+        if self.discrete != g.is_discrete() {
+            return bad(format!(
+                "the DAG is {}, the graph {}",
+                if self.discrete {
+                    "discrete"
+                } else {
+                    "continuous"
+                },
+                if g.is_discrete() {
+                    "discrete"
+                } else {
+                    "continuous"
+                }
+            ));
+        }
         let n = g.vertex_count();
         if self.n_vertices != n {
             return bad(format!(
@@ -155,13 +170,25 @@ impl Symbolic {
         rng: &mut SplitMix,
     ) -> Result<(), CheckError> {
         let unusable = || CheckError::Unusable(theta.to_vec());
-        let rate_of = |coeffs: &[f64]| -> f64 {
+        let raw_rate = |coeffs: &[f64]| -> f64 {
             if g.is_parameterized() {
                 coeffs.iter().zip(theta).map(|(c, t)| c * t).sum()
             } else {
                 coeffs[0]
             }
         };
+        // A parameterized discrete graph's weights are normalised per vertex.
+        let scale: Vec<f64> = (0..g.vertex_count())
+            .map(|v| {
+                if g.is_discrete() && g.is_parameterized() {
+                    let t: f64 = g.edges(v).map(|e| raw_rate(e.coeffs)).sum();
+                    if t > 0.0 { 1.0 / t } else { 0.0 }
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let rate_of = |v: usize, coeffs: &[f64]| -> f64 { raw_rate(coeffs) * scale[v] };
         if theta.len() != self.param_length || theta.iter().any(|t| !t.is_finite()) {
             return Err(unusable());
         }
@@ -175,7 +202,7 @@ impl Symbolic {
                 if !e.coeffs.iter().any(|&c| c != 0.0) {
                     continue;
                 }
-                let rate = rate_of(e.coeffs);
+                let rate = rate_of(v as usize, e.coeffs);
                 if rate < 0.0 || !rate.is_finite() {
                     return Err(unusable());
                 }
@@ -204,7 +231,7 @@ impl Symbolic {
                 if w == u32::MAX || !e.coeffs.iter().any(|&c| c != 0.0) {
                     continue;
                 }
-                let t = rate_of(e.coeffs) * x[w as usize];
+                let t = rate_of(v as usize, e.coeffs) * x[w as usize];
                 lhs -= t;
                 scale += t.abs();
             }

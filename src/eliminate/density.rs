@@ -57,6 +57,8 @@ pub struct Density {
 pub enum TimeError {
     #[error("time[{index}] = {value} is not a finite number >= 0")]
     Bad { index: usize, value: f64 },
+    #[error("step[{index}] = {value} is not a whole number of steps >= 0 (the graph is discrete)")]
+    NotStep { index: usize, value: f64 },
     #[error(
         "the density up to t = {t_max} needs about {work:.1e} operations ({states} states, largest rate {lambda:e}, so {steps:.1e} uniformization steps): more than the limit of {limit:.0e}; ask for smaller times"
     )]
@@ -68,6 +70,18 @@ pub enum TimeError {
         work: f64,
         limit: f64,
     },
+}
+
+/// Checks step counts of a discrete chain: whole numbers >= 0.
+pub fn check_steps(steps: &[f64]) -> Result<(), TimeError> {
+    match steps
+        .iter()
+        .enumerate()
+        .find(|(_, k)| !(k.is_finite() && **k >= 0.0 && k.fract() == 0.0 && **k < 1e15))
+    {
+        Some((index, &value)) => Err(TimeError::NotStep { index, value }),
+        None => Ok(()),
+    }
 }
 
 /// The most floating-point operations one density call may take (about a minute).
@@ -288,6 +302,60 @@ impl Chain {
             out.cdf.push(self.atom + cdf);
         }
         out
+    }
+
+    /// A discrete chain's probability mass function and distribution function at step counts
+    /// (checked with [`check_steps`]): `pmf(0) = atom`, `pmf(k) = alpha P^(k-1) p_exit`, with
+    /// `P` the step probabilities and each state's remaining mass its chance to stay; `cdf(k)`
+    /// the sum up to `k`. All sums of nonnegative terms.
+    pub fn pmf(&self, steps: &[f64]) -> Result<Density, TimeError> {
+        let k_max = steps.iter().copied().fold(0.0, f64::max);
+        let work = k_max * (self.cols.len() + 2 * self.len()) as f64;
+        if work > WORK_LIMIT {
+            return Err(TimeError::TooStiff {
+                t_max: k_max,
+                states: self.len(),
+                lambda: 1.0,
+                steps: k_max,
+                work,
+                limit: WORK_LIMIT,
+            });
+        }
+        let totals = self.totals();
+        let stay: Vec<f64> = totals.iter().map(|&q| (1.0 - q).max(0.0)).collect();
+        let k_max = k_max as usize;
+        let mut pmf = vec![self.atom];
+        let mut f = self.alpha.clone();
+        let mut next = vec![0.0; self.len()];
+        for _ in 1..=k_max {
+            pmf.push(f.iter().zip(&self.exit).map(|(x, s)| x * s).sum());
+            for (u, &fu) in f.iter().enumerate() {
+                next[u] += fu * stay[u];
+                for i in self.offsets[u]..self.offsets[u + 1] {
+                    next[self.cols[i] as usize] += fu * self.rates[i];
+                }
+            }
+            std::mem::swap(&mut f, &mut next);
+            next.iter_mut().for_each(|x| *x = 0.0);
+        }
+        let mut cdf = Vec::with_capacity(pmf.len());
+        let mut acc = 0.0;
+        for p in &pmf {
+            acc += p;
+            cdf.push(acc);
+        }
+        Ok(Density {
+            pdf: steps.iter().map(|&k| pmf[k as usize]).collect(),
+            cdf: steps.iter().map(|&k| cdf[k as usize]).collect(),
+        })
+    }
+
+    /// The largest total out-probability of a state, for checking a discrete chain.
+    pub fn max_total(&self) -> (usize, f64) {
+        self.totals()
+            .into_iter()
+            .enumerate()
+            .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a })
     }
 
     /// Dense scaling and squaring of the nonnegative uniformized series, per time.

@@ -31,6 +31,8 @@ struct Raw {
     forward: Vec<[f64; 3]>,
     pivots: Vec<f64>,
     rows: Vec<Vec<f64>>,
+    #[serde(default)]
+    discrete: bool,
 }
 
 fn write_f64(out: &mut Vec<u8>, x: f64) {
@@ -124,6 +126,9 @@ impl Symbolic {
             }
             o.push(b']');
         });
+        if self.discrete {
+            out.extend_from_slice(b",\n\"discrete\": true");
+        }
         out.extend_from_slice(b"\n}\n");
         out
     }
@@ -297,6 +302,7 @@ impl Symbolic {
             row_vars,
             row_nodes,
             rate_nodes,
+            discrete: raw.discrete,
         })
     }
 }

@@ -53,6 +53,8 @@ pub struct Symbolic {
     pub(crate) row_nodes: Vec<Id>,
     /// Distinct rate nodes that must be >= 0.
     pub(crate) rate_nodes: Vec<Id>,
+    /// Eliminated from a discrete graph: rates are one-step probabilities, `U = (I - P)^-1`.
+    pub(crate) discrete: bool,
 }
 
 /// Why a theta cannot be evaluated.
@@ -87,6 +89,16 @@ pub enum EvalError {
     TransformPattern,
     #[error(transparent)]
     Time(#[from] TimeError),
+    #[error(
+        "theta {theta:?} gives vertex {vertex} step probabilities summing to {total}, more than 1"
+    )]
+    NotStochastic {
+        theta: Vec<f64>,
+        vertex: u32,
+        total: f64,
+    },
+    #[error("the graph is discrete: ask for its probability mass function at step counts")]
+    Discrete,
     #[error("moment {k} is not finite ({value}) for theta {theta:?}")]
     NotFinite {
         theta: Vec<f64>,
@@ -102,6 +114,11 @@ impl Symbolic {
 
     pub fn dag(&self) -> &Dag {
         &self.dag
+    }
+
+    /// Whether this is the form of a discrete graph ([`Graph::is_discrete`]).
+    pub fn is_discrete(&self) -> bool {
+        self.discrete
     }
 
     /// Number of unknowns (reachable transient vertices).
@@ -214,8 +231,11 @@ impl Symbolic {
         let mut x = vec![0.0; m];
         for a in 0..f {
             for b in a..f {
+                // A discrete chain's step counts its own reward once: `E[Y_a Y_b]` solves
+                // with `r_a w_b + r_b w_a - r_a r_b`.
+                let own = if self.discrete { 1.0 } else { 0.0 };
                 let rhs: Vec<f64> = (0..m)
-                    .map(|i| rs[a][i] * ws[b][i] + rs[b][i] * ws[a][i])
+                    .map(|i| rs[a][i] * ws[b][i] + rs[b][i] * ws[a][i] - own * rs[a][i] * rs[b][i])
                     .collect();
                 zero |= self.solve(&vals.values, &rhs, &mut x);
                 let c = self.start_dot(&x) - means[a] * means[b];
@@ -329,10 +349,31 @@ impl Symbolic {
     /// Density and distribution function of the absorption time `T` at `times`
     /// ([`density`](density/index.html) describes the methods and their accuracy).
     pub fn density(&self, theta: &[f64], times: &[f64]) -> Result<Density, EvalError> {
+        if self.discrete {
+            return Err(EvalError::Discrete);
+        }
         check_times(times)?;
         let vals = self.values(theta)?;
         self.absorbing(theta, &vals)?;
         Ok(self.time_chain(&vals).density(times)?)
+    }
+
+    /// A discrete graph's probability mass function and distribution function of the number of
+    /// steps `K` at whole step counts (`Density::pdf` holds the pmf).
+    pub fn pmf(&self, theta: &[f64], steps: &[f64]) -> Result<Density, EvalError> {
+        density::check_steps(steps)?;
+        let vals = self.values(theta)?;
+        self.absorbing(theta, &vals)?;
+        let chain = self.time_chain(&vals);
+        let (u, total) = chain.max_total();
+        if total > 1.0 + 1e-12 {
+            return Err(EvalError::NotStochastic {
+                theta: theta.to_vec(),
+                vertex: self.vars[u],
+                total,
+            });
+        }
+        Ok(chain.pmf(steps)?)
     }
 
     /// The chain of `T` at theta, for [`Chain::density_with`] (a chosen method).
@@ -353,6 +394,9 @@ impl Symbolic {
         transform: &Transform,
         times: &[f64],
     ) -> Result<(f64, Density), EvalError> {
+        if self.discrete && !times.is_empty() {
+            return Err(EvalError::Discrete);
+        }
         check_times(times)?;
         let r = self.unknown_rewards(rewards)?;
         if r.iter()
@@ -391,6 +435,9 @@ impl Symbolic {
         r: &[f64],
         k: usize,
     ) -> Result<Vec<f64>, EvalError> {
+        if self.discrete {
+            return self.discrete_series(theta, vals, r, k);
+        }
         let m = self.vars.len();
         let mut rhs = r.to_vec();
         let mut x = vec![0.0; m];
@@ -404,6 +451,42 @@ impl Symbolic {
             for i in 0..m {
                 rhs[i] = r[i] * x[i];
             }
+        }
+        self.finish(theta, vals, zero, &out)?;
+        Ok(out)
+    }
+
+    /// Raw moments `E[Y^j]` of `Y = sum of r(X_n)` over the steps `n < K` of a discrete chain,
+    /// `j = 1..=k` (`r = 1` gives `E[K^j]`): with `m_j = E_v[Y^j]` per unknown and
+    /// `Y = r_v + Y'` after one step, `(I - P) m_j = b_j` where
+    /// `b_j = r^j + sum_{i=1}^{j-1} C(j, i) r^{j-i} o (m_i - b_i)` (as `P m_i = m_i - b_i`);
+    /// `E[Y^j] = alpha m_j`. Every `b_j` is a sum of nonnegative terms.
+    fn discrete_series(
+        &self,
+        theta: &[f64],
+        vals: &dag::Values,
+        r: &[f64],
+        k: usize,
+    ) -> Result<Vec<f64>, EvalError> {
+        let m = self.vars.len();
+        let mut zero = vals.zero_division;
+        let mut ms: Vec<Vec<f64>> = Vec::with_capacity(k);
+        let mut bs: Vec<Vec<f64>> = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(k);
+        for j in 1..=k {
+            let mut b: Vec<f64> = r.iter().map(|x| x.powi(j as i32)).collect();
+            let mut binom = 1.0;
+            for i in 1..j {
+                binom = binom * (j - i + 1) as f64 / i as f64; // C(j, i)
+                for v in 0..m {
+                    b[v] += binom * r[v].powi((j - i) as i32) * (ms[i - 1][v] - bs[i - 1][v]);
+                }
+            }
+            let mut x = vec![0.0; m];
+            zero |= self.solve(&vals.values, &b, &mut x);
+            out.push(self.start_dot(&x));
+            ms.push(x);
+            bs.push(b);
         }
         self.finish(theta, vals, zero, &out)?;
         Ok(out)
@@ -612,6 +695,7 @@ pub fn eliminate(g: &Graph) -> Symbolic {
     let mut edges: Vec<(u32, u32, Id)> = Vec::new();
     let mut rates: Vec<Vec<(u32, Id)>> = vec![Vec::new(); n];
     for &v in &vars {
+        let mut out: Vec<(u32, Id)> = Vec::new();
         for e in g.edges(v as usize) {
             if !live(e.coeffs) {
                 continue;
@@ -621,8 +705,19 @@ pub fn eliminate(g: &Graph) -> Symbolic {
             } else {
                 b.constant(e.coeffs[0])
             };
-            edges.push((v, e.to as u32, r));
-            rates[v as usize].push((e.to as u32, r));
+            out.push((e.to as u32, r));
+        }
+        if g.is_discrete() && g.is_parameterized() {
+            // phasic normalises a discrete vertex's weights to probabilities.
+            let all: Vec<Id> = out.iter().map(|e| e.1).collect();
+            let total = b.sum(&all);
+            for e in &mut out {
+                e.1 = b.div(e.1, total);
+            }
+        }
+        for (to, r) in out {
+            edges.push((v, to, r));
+            rates[v as usize].push((to, r));
         }
     }
     let m = vars.len();
@@ -679,6 +774,7 @@ pub fn eliminate(g: &Graph) -> Symbolic {
         row_vars,
         row_nodes,
         rate_nodes,
+        discrete: g.is_discrete(),
     }
 }
 

@@ -42,6 +42,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     dyn_ordering: Option<bool>,
+    /// ptd's addition: a discrete phase-type graph (phasic's `was_dph`, which its
+    /// `serialize()` does not write).
+    #[serde(default)]
+    discrete: bool,
 }
 
 struct Ctx<'a> {
@@ -324,6 +328,21 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
         }
         b.add_edge(from, to, &e[2..]);
     }
+    if raw.discrete && constant {
+        let mut total = vec![0.0; n];
+        for e in &raw.edges {
+            if let Some(t) = total.get_mut(e[0] as usize) {
+                *t += e.get(2).copied().unwrap_or(0.0);
+            }
+        }
+        if let Some((v, t)) = total.iter().enumerate().find(|(_, t)| **t > 1.0 + 1e-12) {
+            return Err(ctx.err(
+                "edges",
+                format!("vertex {v}'s step probabilities sum to {t}, more than 1 (a discrete graph's edge weights are one-step probabilities; the rest is the chance to stay)"),
+            ));
+        }
+    }
+    b.set_discrete(raw.discrete);
     b.build().map_err(|e| match &e {
         GraphError::DuplicateState { second, .. } => {
             ctx.err(format!("states[{second}]"), e.to_string())
@@ -425,9 +444,14 @@ fn write_json(g: &Graph, out: &mut Vec<u8>) -> std::io::Result<()> {
     }
     write!(
         out,
-        "],\n  \"start_param_edges\": [],\n  \"param_length\": {},\n  \"state_length\": {},\n  \"n_vertices\": {n},\n  \"weight_mode\": \"linear\",\n  \"dyn_ordering\": false\n}}\n",
+        "],\n  \"start_param_edges\": [],\n  \"param_length\": {},\n  \"state_length\": {},\n  \"n_vertices\": {n},\n  \"weight_mode\": \"linear\",\n  \"dyn_ordering\": false{}\n}}\n",
         g.param_length(),
-        g.state_length()
+        g.state_length(),
+        if g.is_discrete() {
+            ",\n  \"discrete\": true"
+        } else {
+            ""
+        }
     )?;
     Ok(())
 }

@@ -26,6 +26,10 @@ pub struct Graph {
     targets: Vec<u32>,
     /// `coef_width()` coefficients per edge, in edge order.
     coeffs: Vec<f64>,
+    /// A discrete phase-type graph (phasic's `was_dph`): edge weights are one-step
+    /// probabilities (normalised per vertex when parameterized), the rest of a vertex's mass
+    /// an implicit self-loop.
+    discrete: bool,
 }
 
 /// A structural problem found while assembling a graph.
@@ -161,6 +165,7 @@ pub struct GraphBuilder {
     start: Vec<(u32, f64)>,
     edges: Vec<(u32, u32, usize, usize)>,
     coeffs: Vec<f64>,
+    discrete: bool,
 }
 
 impl GraphBuilder {
@@ -175,7 +180,13 @@ impl GraphBuilder {
             start: Vec::new(),
             edges: Vec::new(),
             coeffs: Vec::new(),
+            discrete: false,
         }
+    }
+
+    /// Makes the graph a discrete phase-type graph (see [`Graph::is_discrete`]).
+    pub fn set_discrete(&mut self, discrete: bool) {
+        self.discrete = discrete;
     }
 
     pub fn vertex_count(&self) -> usize {
@@ -371,6 +382,7 @@ impl GraphBuilder {
             offsets,
             targets,
             coeffs,
+            discrete: self.discrete,
         };
         graph.check_unique_states()?;
         graph.check_absorbing()?;
@@ -398,6 +410,14 @@ impl Graph {
 
     pub fn is_parameterized(&self) -> bool {
         self.param_length > 0
+    }
+
+    /// A discrete phase-type graph (phasic's `was_dph`): the absorption time counts steps, edge
+    /// weights are one-step probabilities (for a parameterized graph, `c . theta` divided by the
+    /// vertex's total, as phasic's `update_weights` does), and what a vertex's weights leave
+    /// to 1 is an implicit self-loop.
+    pub fn is_discrete(&self) -> bool {
+        self.discrete
     }
 
     /// Coefficients stored per edge: `param_length`, or 1 for a constant graph.

@@ -37,7 +37,7 @@ pub fn phasic_hash(g: &Graph) -> [u8; 32] {
     top.update((g.state_length() as u64).to_le_bytes());
     top.update((g.coef_width() as u64).to_le_bytes());
     top.update((n as u64).to_le_bytes());
-    top.update([u8::from(g.is_parameterized())]);
+    top.update([u8::from(g.is_parameterized()) | (u8::from(g.is_discrete()) << 1)]);
     let mut buf: Vec<u8> = Vec::with_capacity(256);
     for v in 0..n {
         buf.clear();
@@ -119,6 +119,10 @@ pub fn canonical_hash(g: &Graph) -> [u8; 32] {
                 h.update(c.to_le_bytes());
             }
         }
+    }
+    if g.is_discrete() {
+        // After the whole stream, so continuous graphs keep their hashes.
+        h.update(b"discrete");
     }
     h.finalize().into()
 }

@@ -40,6 +40,10 @@ pub struct Evaluation {
     /// Density and distribution function of `T` at `times`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdf: Option<Vec<f64>>,
+    /// For a discrete graph: the probability mass function of the number of steps at `times`
+    /// (whole step counts), in place of `pdf`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pmf: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cdf: Option<Vec<f64>>,
     /// Expected time in each vertex (by vertex id).
@@ -74,10 +78,20 @@ pub fn evaluate(symbolic: &Symbolic, q: &Query<'_>, home: &Home) -> Result<Evalu
         covariance: None,
         times: None,
         pdf: None,
+        pmf: None,
         cdf: None,
         sojourn: None,
     };
-    if let Some(times) = q.times {
+    if let Some(times) = q.times
+        && symbolic.is_discrete()
+    {
+        let d = symbolic
+            .pmf(theta, times)
+            .map_err(|e| Error::Usage(format!("--times: {e}")))?;
+        out.times = Some(times.to_vec());
+        out.pmf = Some(d.pdf);
+        out.cdf = Some(d.cdf);
+    } else if let Some(times) = q.times {
         let d = symbolic
             .density(theta, times)
             .map_err(|e| Error::Usage(format!("--times: {e}")))?;
@@ -91,10 +105,12 @@ pub fn evaluate(symbolic: &Symbolic, q: &Query<'_>, home: &Home) -> Result<Evalu
             let moments = symbolic.reward_moments(theta, v, q.k).map_err(named)?;
             let zero = symbolic.zero_pattern(v).map_err(named)?;
             let (transform, _) = transforms::load_or_build(home, symbolic, &zero);
+            // A discrete graph's rewarded totals get their zero atom and moments only.
+            let times = q.times.filter(|_| !symbolic.is_discrete());
             let (zero_atom, d) = symbolic
-                .reward_distribution(theta, v, &transform, q.times.unwrap_or(&[]))
+                .reward_distribution(theta, v, &transform, times.unwrap_or(&[]))
                 .map_err(named)?;
-            let with_times = q.times.is_some();
+            let with_times = times.is_some();
             out.rewards.push(RewardMoments {
                 name: name.clone(),
                 moments,
@@ -135,6 +151,12 @@ pub fn render(e: &Evaluation) -> String {
         for row in cov {
             let cells: Vec<String> = row.iter().map(|x| format!("{x:?}")).collect();
             writeln!(o, "  {}", cells.join("  ")).expect("string write");
+        }
+    }
+    if let (Some(steps), Some(pmf), Some(cdf)) = (&e.times, &e.pmf, &e.cdf) {
+        writeln!(o, "k\tpmf(K)\tcdf(K)").expect("string write");
+        for (i, k) in steps.iter().enumerate() {
+            writeln!(o, "{k}\t{:?}\t{:?}", pmf[i], cdf[i]).expect("string write");
         }
     }
     if let (Some(times), Some(pdf), Some(cdf)) = (&e.times, &e.pdf, &e.cdf) {
