@@ -124,6 +124,7 @@ _check_tables()
 _DAG = tuple(
     _T[k] for k in ("dag_dst", "dag_a", "dag_b", "div_dst", "div_num", "div_den")
 )
+_DIVISIONS = bool((_T["div_dst"] < _NODES).any())
 _FW = tuple(_T[k] for k in ("fw_dst", "fw_node", "fw_src"))
 _BW = tuple(_T[k] for k in ("bw_div", "bw_piv", "bw_dst", "bw_node", "bw_src"))
 _VAR_VERTEX = _T["var_vertex"]
@@ -175,12 +176,16 @@ def _values(theta):
     )
 
     def step(v, s):
-        dst, a, b, ddst, num, den = s
+        dst, a, b, *div = s
         v = v.at[dst].add(v[a] * v[b], mode="promise_in_bounds")
+        if not div:
+            return v, None
+        ddst, num, den = div
         q = _div(v[num], v[den])
         return v.at[ddst].set(q, mode="promise_in_bounds", unique_indices=True), None
 
-    return lax.scan(step, v, _DAG)[0]
+    # A DAG without divisions (an acyclic graph's) skips their lane.
+    return lax.scan(step, v, _DAG if _DIVISIONS else _DAG[:3])[0]
 
 
 def _solve(v, r):
@@ -192,7 +197,8 @@ def _solve(v, r):
         dst, node, src = s
         return c.at[dst].add(v[node][:, None] * c[src], mode="promise_in_bounds"), None
 
-    c = lax.scan(forward, c, _FW)[0]
+    if len(_FW[0]):
+        c = lax.scan(forward, c, _FW)[0]
     x = jnp.concatenate([c[:m], jnp.zeros((_BW[0].shape[1], f), r.dtype)])
 
     def backward(x, s):
@@ -201,7 +207,9 @@ def _solve(v, r):
         x = x.at[idx].set(q, mode="promise_in_bounds", unique_indices=True)
         return x.at[dst].add(v[node][:, None] * x[src], mode="promise_in_bounds"), None
 
-    return lax.scan(backward, x, _BW)[0][:m]
+    if len(_BW[0]):
+        x = lax.scan(backward, x, _BW)[0]
+    return x[:m]
 
 
 def _alpha_dot(x):
