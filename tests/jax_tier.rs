@@ -37,11 +37,12 @@ fn rel(a: f64, b: f64) -> f64 {
 /// returns the module's path.
 fn write_evaluator(
     built: &bundle::Built,
+    graph: &ptd::graph::Graph,
     symbolic: &ptd::eliminate::Symbolic,
     dir: &Path,
 ) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    for (name, bytes) in ptd::install::evaluator_files(&built.manifest, symbolic) {
+    for (name, bytes) in ptd::install::evaluator_files(&built.manifest, graph, symbolic) {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
     dir.join(ptd::jax::EVALUATOR)
@@ -67,6 +68,7 @@ fn evaluator_equals_ptd_eval_on_every_model_and_phasic_fixture() {
         let symbolic = eliminate(&graph);
         let module = write_evaluator(
             &built,
+            &graph,
             &symbolic,
             &tmp.path().join(g["name"].as_str().unwrap()),
         );
@@ -99,12 +101,13 @@ fn evaluator_equals_ptd_eval_on_every_model_and_phasic_fixture() {
         let again = bundle::build(input.meta(), input.graph());
         let symbolic = input.symbolic();
         assert_eq!(
-            ptd::install::evaluator_files(&built.manifest, &symbolic),
-            ptd::install::evaluator_files(&again.manifest, &symbolic),
+            ptd::install::evaluator_files(&built.manifest, input.graph(), &symbolic),
+            ptd::install::evaluator_files(&again.manifest, input.graph(), &symbolic),
             "deterministic"
         );
         let module = write_evaluator(
             &built,
+            input.graph(),
             &symbolic,
             &tmp.path()
                 .join(built.manifest.name.replace(['/', '-'], "_")),

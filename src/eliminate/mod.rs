@@ -159,7 +159,7 @@ impl Symbolic {
 
     /// Solves `(-T) x = r` for the unknowns, given node values. Returns whether a zero pivot
     /// was met.
-    fn solve(&self, val: &[f64], r: &[f64], x: &mut [f64]) -> bool {
+    pub(crate) fn solve(&self, val: &[f64], r: &[f64], x: &mut [f64]) -> bool {
         let mut c = r.to_vec();
         for &(u, v, f) in &self.forward {
             c[u as usize] += val[f as usize] * c[v as usize];
@@ -671,6 +671,20 @@ fn start_distribution(g: &Graph, var_of: &[u32]) -> Vec<(u32, f64)> {
         .filter(|&&(to, w)| w > 0.0 && var_of[to as usize] != u32::MAX)
         .map(|&(to, w)| (var_of[to as usize], w / total))
         .collect()
+}
+
+/// The atom at 0 of the absorption time: the share of the start weight that goes straight to
+/// absorbing vertices, computed from those weights (not as one minus the initial distribution's
+/// sum, which would lose a small atom to rounding).
+pub fn start_atom(g: &Graph) -> f64 {
+    let total: f64 = g.start_edges().iter().map(|e| e.1).sum();
+    let direct: f64 = g
+        .start_edges()
+        .iter()
+        .filter(|&&(to, w)| w > 0.0 && (to == 0 || g.is_absorbing(to as usize)))
+        .map(|e| e.1)
+        .sum();
+    if total > 0.0 { direct / total } else { 0.0 }
 }
 
 /// Eliminates a validated graph into its symbolic form.

@@ -1210,16 +1210,18 @@ fn checked_files(
     let c = bundle::check(bytes, name, bundle::random_seed())?;
     let mut files = c.files;
     files.extend(
-        evaluator_files(&c.manifest, &c.symbolic)
+        evaluator_files(&c.manifest, &c.graph, &c.symbolic)
             .into_iter()
             .map(|(n, b)| (n.to_string(), b)),
     );
     Ok((c.manifest, files))
 }
 
-/// ptd's evaluator module and the tables derived from a checked DAG.
+/// ptd's evaluator module and the tables derived from a checked DAG and its graph (which gives
+/// the atom at 0).
 pub fn evaluator_files(
     m: &bundle::Manifest,
+    g: &crate::graph::Graph,
     s: &crate::eliminate::Symbolic,
 ) -> [(&'static str, Vec<u8>); 2] {
     crate::jax::emit::evaluator_files(
@@ -1229,17 +1231,19 @@ pub fn evaluator_files(
             version: &m.version,
             parameters: &m.parameters,
             graph_hash: &m.hashes.canonical,
+            atom0: crate::eliminate::start_atom(g),
         },
     )
 }
 
-/// Rewrites an installed bundle's evaluator (module and tables, from its DAG) when the module is
-/// not this ptd's or the tables are missing: a bundle directory installed by an older ptd.
+/// Rewrites an installed bundle's evaluator (module and tables, from its graph and DAG) when
+/// the module is not this ptd's, or the tables are missing or in another format version: a
+/// bundle directory installed by an older ptd.
 pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
     let module = dir.join(crate::jax::EVALUATOR);
     let tables = dir.join(crate::jax::EVALUATOR_TABLES);
     let current = std::fs::read(&module).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
-    if current && tables.is_file() {
+    if current && tables_current(&tables) {
         return Ok(());
     }
     let read = |name: &str| {
@@ -1251,8 +1255,24 @@ pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
     let dag = dir.join("dag.json");
     let s = crate::eliminate::Symbolic::from_bytes(&read("dag.json")?, &dag.display().to_string())
         .map_err(bundle::BundleError::from)?;
-    let files = evaluator_files(&manifest, &s);
+    let graph = dir.join("graph.json");
+    let text = String::from_utf8(read("graph.json")?)
+        .map_err(|e| InstallError::io(&graph, std::io::Error::other(e)))?;
+    let g = crate::graph::GraphFile::parse(&text, &graph.display().to_string())
+        .map_err(bundle::BundleError::from)?;
+    let files = evaluator_files(&manifest, &g, &s);
     write_evaluator(dir, files.iter().map(|(n, b)| (*n, b.as_slice())))
+}
+
+/// Whether a tables file is there in this ptd's format version (its first 16 bytes say).
+fn tables_current(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| {
+            crate::jax::emit::tables_version(&head) == Some(crate::jax::emit::TABLES_FORMAT_VERSION)
+        })
 }
 
 /// Writes ptd's evaluator files into an installed bundle's directory, each (atomically) only

@@ -275,8 +275,10 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             let name = dir.display().to_string();
             match crate::bundle::check_files(&manifest, &data, &name, crate::bundle::random_seed())
             {
-                Ok((_, _, symbolic, _)) => {
-                    for (file, want) in crate::install::evaluator_files(&manifest, &symbolic) {
+                Ok((_, graph, symbolic, _)) => {
+                    for (file, want) in
+                        crate::install::evaluator_files(&manifest, &graph, &symbolic)
+                    {
                         let p = dir.join(file);
                         files += 1;
                         if std::fs::read(&p).ok().as_deref() != Some(want.as_slice()) {

@@ -71,6 +71,7 @@ pub fn dag(data: &[u8]) {
             version: &version,
             parameters: &params,
             graph_hash: "0",
+            atom0: 0.0,
         },
     );
 }
