@@ -145,8 +145,10 @@ class Local:
             self.graphs[name] = json.loads(self.run("graph", "export", recipe))
         return self.modules[name], self.graphs[name]
 
-    def eval(self, name, theta, rewards=None, k=3):
+    def eval(self, name, theta, rewards=None, k=3, times=None):
         args = ["eval", name, "--theta", ",".join(map(repr, theta)), "--moments", k]
+        if times is not None:
+            args += ["--times", ",".join(repr(float(t)) for t in times)]
         if rewards is not None:
             f = self.tmp / "rewards.json"
             f.write_text(json.dumps(np.asarray(rewards).tolist()))
@@ -374,10 +376,16 @@ def test_pdf_cdf_and_zero_atom_equal_dense_formulas(local, name):
             close(cdfs[:, f], want, 1e-10, small(want))
             close(atoms[f], d.transformed(ru)[3], 1e-12, 1e-300)
         close(mod.pdf(th, times, rewards[2]), pdfs[:, 2], 1e-14, 1e-300)
-        # Where the pdf and cdf will also be compared with `ptd eval --times` (the Rust
-        # density, same algorithm, 1e-12 relative), once that option exists:
-        #     want = local.eval(name, theta, rewards, times=times)
-        #     close(mod.pdf(th, times), want["pdf"], 1e-12) ... and cdf, zero atoms.
+        # `ptd eval --times` (the Rust density, same algorithm): equal to 1e-12 relative
+        # where the value matters, for T and for every rewarded total.
+        want = local.eval(name, theta, rewards, times=times)
+        close(mod.pdf(th, times), want["pdf"], 1e-12, 1e-12 * max(want["pdf"]))
+        close(mod.cdf(th, times), want["cdf"], 1e-12, 1e-15)
+        for f, r in enumerate(want["rewards"]):
+            top = max(r["pdf"])
+            close(pdfs[:, f], r["pdf"], 1e-12, 1e-12 * top)
+            close(cdfs[:, f], r["cdf"], 1e-12, 1e-15)
+            close(atoms[f], r["zero_atom"], 1e-12, 1e-16)
 
 
 def test_every_reward_zero_is_an_atom(local):
