@@ -325,11 +325,7 @@ fn sweep_tables(s: &Symbolic, ids: &Numbering, t: &mut Tables) {
     for i in 0..m {
         unknowns[lvl[i]].push([i, new_id[s.pivots[i] as usize]]);
         for k in s.row_offsets[i]..s.row_offsets[i + 1] {
-            terms[lvl[i]].push([
-                i,
-                new_id[s.row_nodes[k] as usize],
-                s.row_vars[k] as usize,
-            ]);
+            terms[lvl[i]].push([i, new_id[s.row_nodes[k] as usize], s.row_vars[k] as usize]);
         }
     }
     // Group l: the divisions of level l, then the terms of level l + 1, from the step of the
@@ -451,8 +447,12 @@ pub fn tables_file(s: &Symbolic, h: &Header) -> Vec<u8> {
     for a in &t.arrays {
         pad8(&mut out);
         match &a.data {
-            Data::Int(xs) => xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Data::Float(xs) => xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Data::Int(xs) => xs
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Data::Float(xs) => xs
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         }
     }
     out
@@ -463,7 +463,9 @@ pub fn tables_version(bytes: &[u8]) -> Option<u32> {
     if bytes.len() < 16 || &bytes[..8] != TABLES_MAGIC {
         return None;
     }
-    Some(u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")))
+    Some(u32::from_le_bytes(
+        bytes[8..12].try_into().expect("4 bytes"),
+    ))
 }
 
 /// The evaluator module: ptd's own code, the same for every model, which reads the tables from
@@ -647,7 +649,10 @@ mod tests {
             s.solve(&want, &r, &mut want_x);
             let got = run_solve(&t, &v, &r);
             for (a, b) in got.iter().zip(&want_x) {
-                assert!((a - b).abs() <= 1e-13 * b.abs(), "n = {n}: {got:?} vs {want_x:?}");
+                assert!(
+                    (a - b).abs() <= 1e-13 * b.abs(),
+                    "n = {n}: {got:?} vs {want_x:?}"
+                );
             }
             if s.forward.is_empty() {
                 assert_eq!(got, want_x, "n = {n}: without a forward sweep, bit for bit");
