@@ -174,6 +174,9 @@ fn levels(s: &Symbolic) -> Vec<usize> {
     level
 }
 
+/// Three indices of one slot of a schedule: (target, operand, operand).
+type Triple = [usize; 3];
+
 /// Node numbering of the tables: `new_id[node]`, the number of numbered nodes (the DAG's and
 /// the constants 1 and -1), and where the constant 1 is.
 struct Numbering {
@@ -223,7 +226,7 @@ fn dag_tables(s: &Symbolic, t: &mut Tables) -> Numbering {
     }
     let total = next;
     // Per level: product terms (node, a, b) and divisions (node, numerator, denominator).
-    let mut levels: Vec<(Vec<[usize; 3]>, Vec<[usize; 3]>)> = Vec::new();
+    let mut levels: Vec<(Vec<Triple>, Vec<Triple>)> = Vec::new();
     for nodes in by_level[1..].iter().filter(|l| !l.is_empty()) {
         let (mut terms, mut divs) = (Vec::new(), Vec::new());
         for &i in nodes {
