@@ -77,12 +77,14 @@ def compile_seconds(f, *args):
     return time.perf_counter() - start, compiled
 
 
-def per_call(compiled, *args, repeat=20):
+def per_call(compiled, *args):
+    """Mean wall time of a call, over at least 3 calls and 2 seconds."""
     jax.block_until_ready(compiled(*args))
-    start = time.perf_counter()
-    for _ in range(repeat):
+    start, calls = time.perf_counter(), 0
+    while calls < 3 or time.perf_counter() - start < 2.0:
         jax.block_until_ready(compiled(*args))
-    return (time.perf_counter() - start) / repeat
+        calls += 1
+    return (time.perf_counter() - start) / calls
 
 
 def main():

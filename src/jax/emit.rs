@@ -174,6 +174,9 @@ fn levels(s: &Symbolic) -> Vec<usize> {
     level
 }
 
+/// Three indices of one slot of a schedule: (target, operand, operand).
+type Triple = [usize; 3];
+
 /// Node numbering of the tables: `new_id[node]`, the number of numbered nodes (the DAG's and
 /// the constants 1 and -1), and where the constant 1 is.
 struct Numbering {
@@ -223,7 +226,7 @@ fn dag_tables(s: &Symbolic, t: &mut Tables) -> Numbering {
     }
     let total = next;
     // Per level: product terms (node, a, b) and divisions (node, numerator, denominator).
-    let mut levels: Vec<(Vec<[usize; 3]>, Vec<[usize; 3]>)> = Vec::new();
+    let mut levels: Vec<(Vec<Triple>, Vec<Triple>)> = Vec::new();
     for nodes in by_level[1..].iter().filter(|l| !l.is_empty()) {
         let (mut terms, mut divs) = (Vec::new(), Vec::new());
         for &i in nodes {
@@ -325,11 +328,7 @@ fn sweep_tables(s: &Symbolic, ids: &Numbering, t: &mut Tables) {
     for i in 0..m {
         unknowns[lvl[i]].push([i, new_id[s.pivots[i] as usize]]);
         for k in s.row_offsets[i]..s.row_offsets[i + 1] {
-            terms[lvl[i]].push([
-                i,
-                new_id[s.row_nodes[k] as usize],
-                s.row_vars[k] as usize,
-            ]);
+            terms[lvl[i]].push([i, new_id[s.row_nodes[k] as usize], s.row_vars[k] as usize]);
         }
     }
     // Group l: the divisions of level l, then the terms of level l + 1, from the step of the
@@ -452,8 +451,12 @@ pub fn tables_file(s: &Symbolic, h: &Header) -> Vec<u8> {
     for a in &t.arrays {
         pad8(&mut out);
         match &a.data {
-            Data::Int(xs) => xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Data::Float(xs) => xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Data::Int(xs) => xs
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Data::Float(xs) => xs
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         }
     }
     out
@@ -464,7 +467,9 @@ pub fn tables_version(bytes: &[u8]) -> Option<u32> {
     if bytes.len() < 16 || &bytes[..8] != TABLES_MAGIC {
         return None;
     }
-    Some(u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")))
+    Some(u32::from_le_bytes(
+        bytes[8..12].try_into().expect("4 bytes"),
+    ))
 }
 
 /// The evaluator module: ptd's own code, the same for every model, which reads the tables from
@@ -648,7 +653,10 @@ mod tests {
             s.solve(&want, &r, &mut want_x);
             let got = run_solve(&t, &v, &r);
             for (a, b) in got.iter().zip(&want_x) {
-                assert!((a - b).abs() <= 1e-13 * b.abs(), "n = {n}: {got:?} vs {want_x:?}");
+                assert!(
+                    (a - b).abs() <= 1e-13 * b.abs(),
+                    "n = {n}: {got:?} vs {want_x:?}"
+                );
             }
             if s.forward.is_empty() {
                 assert_eq!(got, want_x, "n = {n}: without a forward sweep, bit for bit");

@@ -144,6 +144,9 @@ _ATOM0 = float(_T["atom0"][0])
 _START = np.zeros(UNKNOWNS)
 np.add.at(_START, _START_INDEX, _START_PROB)
 
+# The largest dense matrix the reward transform of a density builds, in bytes.
+_DENSE_LIMIT = 2**31
+
 # Poisson weights below this fraction of the mode's are dropped (their total is < 1e-35).
 _CUT = 1e-40
 
@@ -361,6 +364,13 @@ class _Plan:
             self.kind = "none"
             return
         self.kind = "dense"
+        n = max(int(zero.sum()), pos.size)
+        if n * n * 8 > _DENSE_LIMIT:
+            raise ValueError(
+                f"the reward transform of {NAME} with {int(zero.sum())} zero-reward and "
+                f"{pos.size} positive-reward unknowns needs a dense {n} x {n} matrix "
+                f"({n * n * 8 / 2**30:.1f} GiB): more than this module's dense path handles"
+            )
         self.zero_set = np.flatnonzero(zero)
         self.pos_set = pos
         zi = np.full(UNKNOWNS, -1)

@@ -39,7 +39,9 @@ pub fn build_jax(
     let dag = built.payload("dag.json").expect("every bundle has a DAG");
     let symbolic = crate::eliminate::Symbolic::from_bytes(dag, "dag.json")
         .map_err(crate::bundle::BundleError::from)?;
-    let graph = built.payload("graph.json").expect("every bundle has a graph");
+    let graph = built
+        .payload("graph.json")
+        .expect("every bundle has a graph");
     let graph = crate::graph::GraphFile::parse(&String::from_utf8_lossy(graph), "graph.json")
         .map_err(crate::bundle::BundleError::from)?;
     for (name, bytes) in crate::install::evaluator_files(&built.manifest, &graph, &symbolic) {
