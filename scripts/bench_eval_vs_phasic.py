@@ -36,6 +36,7 @@ with its disk caches pointed at an empty directory. With --check the script exit
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,7 +140,16 @@ print(json.dumps(out))
 
 
 def criterion(bench, n):
-    est = ROOT / "target" / "criterion" / "eval" / bench / str(n) / "new" / "estimates.json"
+    est = (
+        ROOT
+        / "target"
+        / "criterion"
+        / "eval"
+        / bench
+        / str(n)
+        / "new"
+        / "estimates.json"
+    )
     return json.loads(est.read_text())["median"]["point_estimate"] / 1e9
 
 
@@ -150,11 +160,15 @@ def fmt_t(s):
 
 
 def fmt_e(x):
-    return f"{x:.1e}" if x < 1e-3 else f"{x * 100:.2g}%"
+    if x < 1e-3:
+        return f"{x:.1e}"
+    return f"{x * 100:.0f}%" if x >= 0.1 else f"{x * 100:.2g}%"
 
 
 def run(cmd, env=None):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    p = subprocess.run(
+        [str(c) for c in cmd], check=False, capture_output=True, text=True, env=env
+    )
     if p.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))} failed:\n{p.stderr}")
     return p.stdout
@@ -253,6 +267,31 @@ def rel_errors(values, exact, times):
     return [abs(values[times.index(t)] - e) / e for t, e in exact.items()]
 
 
+def exact_gradient(gfile, obs, h=1e-3):
+    """d/dtheta sum log pdf(obs) at theta = 1 by the five-point central difference of ptd
+    eval's densities (exact to 1e-9 relative): truncation and rounding both near 1e-8."""
+
+    def loglik(theta):
+        ev = json.loads(
+            run(
+                [
+                    PTD,
+                    "eval",
+                    gfile,
+                    "--theta",
+                    repr(theta),
+                    "--times",
+                    ",".join(repr(float(x)) for x in obs),
+                    "--json",
+                ]
+            )
+        )
+        return float(np.sum(np.log(np.asarray(ev["pdf"]) + 1e-10)))
+
+    a, b, c, d = (loglik(1.0 + k * h) for k in (2, 1, -1, -2))
+    return (-a + 8 * b - 8 * c + d) / (12 * h)
+
+
 def install_evaluator(ptd, work, n, env):
     """Builds, publishes and installs the model of n samples; returns the evaluator module."""
     d = model_dir(work, n)
@@ -263,8 +302,18 @@ def install_evaluator(ptd, work, n, env):
         run([ptd, "keygen", "-o", work / "k", "--unencrypted"], env)
         store = f"file://{work / 'store'}/{{file}}"
         run(
-            [ptd, "registry", "init", index, "--name", "bench", "--artifacts", store,
-             "--key", work / "k.key"],
+            [
+                ptd,
+                "registry",
+                "init",
+                index,
+                "--name",
+                "bench",
+                "--artifacts",
+                store,
+                "--key",
+                work / "k.key",
+            ],
             env,
         )
     run([ptd, "publish", bundle, "--registry", index, "--key", work / "k.key"], env)
@@ -273,6 +322,14 @@ def install_evaluator(ptd, work, n, env):
 
 
 def main():
+    work = Path(tempfile.mkdtemp(prefix="ptd-bench-eval-"))
+    try:
+        bench(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(work):
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", default="20,30")
     ap.add_argument("--jax-samples", default="20,30,40")
@@ -282,9 +339,13 @@ def main():
     )
     ap.add_argument("--no-jax", action="store_true", help="leave out the JAX rows")
     ap.add_argument(
-        "--ptd", default=str(PTD), help="the ptd binary that installs the JAX evaluators"
+        "--ptd",
+        default=str(PTD),
+        help="the ptd binary that installs the JAX evaluators",
     )
-    ap.add_argument("--reps", type=int, default=9, help="phasic repetitions (SFS means)")
+    ap.add_argument(
+        "--reps", type=int, default=9, help="phasic repetitions (SFS means)"
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.samples.split(",")]
     jax_sizes = [] if args.no_jax else [int(x) for x in args.jax_samples.split(",")]
@@ -299,7 +360,6 @@ def main():
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    work = Path(tempfile.mkdtemp(prefix="ptd-bench-eval-"))
     penv = dict(os.environ, PHASIC_CACHE_DIR=str(work / "phasic-cache"))
     penv.pop("PHASIC_REWARD_COMPUTE_CACHE", None)
     jenv = dict(
@@ -331,7 +391,9 @@ def main():
         data = json.loads(gfile.read_text())
         vertices = data["n_vertices"]
         # 200 observations of T = T_MRCA at theta = 1: sum of Exp(C(k,2)) for k = 2..n.
-        obs = sum(rng.exponential(1.0 / (k * (k - 1) / 2), N_OBS) for k in range(2, n + 1))
+        obs = sum(
+            rng.exponential(1.0 / (k * (k - 1) / 2), N_OBS) for k in range(2, n + 1)
+        )
         obs_json = json.dumps([round(float(x), 12) for x in obs])
         reps = args.reps if n <= 20 else max(3, args.reps // 3)
         grad_reps = 3 if n <= 20 else 1
@@ -345,14 +407,26 @@ def main():
                 sys.exit(f"phasic's E[xi_{i}] at theta = 1 is {m}, not {2.0 / i}")
         # Exact pdf at theta = 1, and ptd's against it.
         ev = json.loads(
-            run([PTD, "eval", gfile, "--theta", "1.0", "--times",
-                 ",".join(map(repr, TIMES)), "--json"])
+            run(
+                [
+                    PTD,
+                    "eval",
+                    gfile,
+                    "--theta",
+                    "1.0",
+                    "--times",
+                    ",".join(map(repr, TIMES)),
+                    "--json",
+                ]
+            )
         )
         ptd_pdf = ev["pdf"]
         sc = scipy_pdf(data, [1.0], TIMES, dense_limit=1000)
         ptd_vs_scipy = max(rel_errors(ptd_pdf, sc, TIMES))
         if ptd_vs_scipy > 1e-8:
-            sys.exit(f"{n} samples: ptd's pdf differs from scipy's by {ptd_vs_scipy:.1e}")
+            sys.exit(
+                f"{n} samples: ptd's pdf differs from scipy's by {ptd_vs_scipy:.1e}"
+            )
         if len(sc) == len(TIMES):
             exact, ref = sc, "scipy.linalg.expm"
         else:
@@ -362,9 +436,7 @@ def main():
         ph_max = max(ph_err)
         worst = TIMES[int(np.argmax(ph_err))]
         peak = max(exact.values())
-        ph_bulk = max(
-            e for e, (t, x) in zip(ph_err, exact.items()) if x >= 0.01 * peak
-        )
+        ph_bulk = max(e for e, (t, x) in zip(ph_err, exact.items()) if x >= 0.01 * peak)
         notes.append(
             f"{n} samples ({vertices:,} vertices): exact pdf from {ref}; phasic's largest "
             f"relative error {fmt_e(ph_max)} at t = {worst:g}, {fmt_e(ph_bulk)} where the pdf "
@@ -384,7 +456,11 @@ def main():
         )
         t_pdf = criterion("pdf-100-times", n)
         p_pdf = statistics.median(ph["pdf"])
-        ptd_err = max(rel_errors(ptd_pdf, exact, TIMES)) if ref.startswith("scipy") else ptd_vs_scipy
+        ptd_err = (
+            max(rel_errors(ptd_pdf, exact, TIMES))
+            if ref.startswith("scipy")
+            else ptd_vs_scipy
+        )
         row(
             f"pdf of T at 100 times, {n} samples",
             f"{fmt_t(t_pdf)} (pdf and cdf; max rel. error {fmt_e(ptd_err)})",
@@ -408,17 +484,30 @@ def main():
         p_grad = statistics.median(ph["grad"])
         label = f"jit(grad(sum log pdf)), {N_OBS} observations, {n} samples"
         if n in modules:
-            j = child(JAX_CHILD, [modules[n], str(grad_reps + 2), json.dumps(TIMES), obs_json], jenv)
+            j = child(
+                JAX_CHILD,
+                [modules[n], str(grad_reps + 2), json.dumps(TIMES), obs_json],
+                jenv,
+            )
             jax_out[n] = j
             if j["pdf"]:
                 jerr = max(rel_errors(j["pdf_values"], exact, TIMES))
                 if jerr > 1e-8:
-                    sys.exit(f"{n} samples: the JAX evaluator's pdf differs by {jerr:.1e}")
+                    sys.exit(
+                        f"{n} samples: the JAX evaluator's pdf differs by {jerr:.1e}"
+                    )
                 t_grad = statistics.median(j["grad"])
-                gdiff = abs(j["grad_value"] - ph["grad_value"]) / abs(j["grad_value"])
+                exact_grad = exact_gradient(gfile, obs)
+                jdiff = abs(j["grad_value"] - exact_grad) / abs(exact_grad)
+                if jdiff > 1e-6:
+                    sys.exit(
+                        f"{n} samples: the JAX evaluator's gradient is off by {jdiff:.1e}"
+                    )
+                pdiff = abs(ph["grad_value"] - exact_grad) / abs(exact_grad)
                 notes.append(
-                    f"{n} samples: d/dtheta sum log pdf at theta = 1: ptd {j['grad_value']:.10g}, "
-                    f"phasic {ph['grad_value']:.10g} (relative difference {gdiff:.1e}); "
+                    f"{n} samples: d/dtheta sum log pdf at theta = 1: ptd {j['grad_value']:.8g}, "
+                    f"phasic {ph['grad_value']:.8g}, exact {exact_grad:.8g} (central difference "
+                    f"of exact densities); phasic's relative error {fmt_e(pdiff)}; "
                     f"first call including compilation: ptd {fmt_t(j['grad_first'])}, "
                     f"phasic {fmt_t(ph['grad_first'])}"
                 )
@@ -431,7 +520,14 @@ def main():
                     "grad",
                 )
             else:
-                row(label, "n/a (evaluator without pdf)", fmt_t(p_grad), None, TARGETS["grad"], "grad")
+                row(
+                    label,
+                    "n/a (evaluator without pdf)",
+                    fmt_t(p_grad),
+                    None,
+                    TARGETS["grad"],
+                    "grad",
+                )
         else:
             row(label, "not run", fmt_t(p_grad), None, TARGETS["grad"], "grad")
 
@@ -441,7 +537,14 @@ def main():
             j = child(JAX_CHILD, [modules[n], "0", json.dumps(TIMES), "[]"], jenv)
         label = f"JAX compile, pdf at 100 times / moments(k=2), {n} samples"
         if j["pdf"]:
-            row(label, f"{fmt_t(j['compile_pdf'])} / {fmt_t(j['compile_moments'])}", "", None, None, "compile")
+            row(
+                label,
+                f"{fmt_t(j['compile_pdf'])} / {fmt_t(j['compile_moments'])}",
+                "",
+                None,
+                None,
+                "compile",
+            )
         else:
             row(label, "n/a (evaluator without pdf)", "", None, None, "compile")
 
