@@ -3,7 +3,7 @@
 block-counting coalescent graphs in one run, and prints a markdown table of times and ratios.
 
     .venv/bin/python scripts/bench_eval_vs_phasic.py [--samples 20,30] [--jax-samples 20,30,40]
-        [--skip-cargo] [--no-jax] [--check]
+        [--skip-cargo] [--no-jax] [--ptd PATH] [--reps 9] [--dist-samples 20] [--check]
 
 What is timed, each for a new theta (ratio = ptd / phasic):
 
@@ -15,14 +15,18 @@ What is timed, each for a new theta (ratio = ptd / phasic):
   forward pass to the largest time; a loop of one `g.pdf(t)` call per time costs the same). Target
   0.5x. Each side's largest relative error against the exact density is printed beside its time:
   the exact values are alpha e^{St} s from scipy.linalg.expm on the dense sub-generator in
-  float64 (for 20 samples and fewer), or ptd's own `ptd eval --times --json` after checking it
+  float64 (graphs of up to 1,000 transient states: 20 samples), or ptd's own `ptd eval --times --json` after checking it
   against scipy (scipy.linalg.expm for small graphs, scipy.sparse.linalg.expm_multiply at a few
   times for large ones); the script stops if that check fails.
 * jit(grad(sum log pdf)) over 200 observations of T (simulated at theta = 1): ptd's installed JAX
   evaluator, `jax.jit(jax.grad(lambda th: jnp.sum(jnp.log(ev.pdf(th, obs, steps=K) + 1e-10))))`
   with K = `ev.steps_for(theta, obs)` computed once, against the same function of phasic's
   `Graph.pmf_and_moments_from_graph(g, nr_moments=2)` model (pure_callback into C, gradient by
-  central finite differences). Target 0.2x. Both gradients are checked against each other.
+  central finite differences). Target 0.2x. The exact gradient (a five-point difference of the
+  exact log-likelihood from `ptd eval`) is printed with both: ptd's must equal it to 1e-6
+  relative, phasic's error is reported.
+* Not compared (phasic has no such call): ptd's pdf and cdf of every SFS total at the 100 times
+  (`Symbolic::reward_distribution`), up to --dist-samples.
 * The JAX compile time of ptd's evaluator: `jax.jit(...).lower(theta).compile()` of `pdf` at the
   100 times (with its steps) and of `moments(theta, 2)`, per model size (--jax-samples).
 
@@ -346,10 +350,20 @@ def bench(work):
     ap.add_argument(
         "--reps", type=int, default=9, help="phasic repetitions (SFS means)"
     )
+    ap.add_argument(
+        "--dist-samples",
+        type=int,
+        default=20,
+        help="the largest sample size for the SFS distributions row (9 s per call at 30)",
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.samples.split(",")]
     jax_sizes = [] if args.no_jax else [int(x) for x in args.jax_samples.split(",")]
-    env = dict(os.environ, PTD_BENCH_SAMPLES=args.samples)
+    env = dict(
+        os.environ,
+        PTD_BENCH_SAMPLES=args.samples,
+        PTD_BENCH_DIST_SAMPLES=str(args.dist_samples),
+    )
     if not args.skip_cargo:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
         subprocess.run(
@@ -469,18 +483,15 @@ def bench(work):
             TARGETS["pdf"],
             "pdf",
         )
-        try:
-            t_dist = criterion("sfs-distributions", n)
+        if n <= args.dist_samples:
             row(
                 f"pdf and cdf of each SFS total at 100 times, {n} samples",
-                fmt_t(t_dist),
+                fmt_t(criterion("sfs-distributions", n)),
                 "",
                 None,
                 None,
                 "dist",
             )
-        except FileNotFoundError:
-            pass
         p_grad = statistics.median(ph["grad"])
         label = f"jit(grad(sum log pdf)), {N_OBS} observations, {n} samples"
         if n in modules:
