@@ -228,15 +228,17 @@ fn the_command_line_prints_densities_and_zero_atoms() {
         args.extend_from_slice(extra);
         user.run_env(&args, &[])
     };
-    let out = run(&[
+    let joined = times.join(",");
+    let full = [
         "--rewards",
         rewards.to_str().unwrap(),
         "--times",
-        &times.join(","),
+        &joined,
         "--moments",
         "3",
         "--json",
-    ]);
+    ];
+    let out = run(&full);
     assert!(
         out.status.success(),
         "{}",
@@ -274,15 +276,7 @@ fn the_command_line_prints_densities_and_zero_atoms() {
     let transforms = user.phasic_cache().join("symbolic/transforms");
     let stored = std::fs::read_dir(&transforms).unwrap().count();
     assert!(stored >= 1, "{}", transforms.display());
-    let again = run(&[
-        "--rewards",
-        rewards.to_str().unwrap(),
-        "--times",
-        &times.join(","),
-        "--moments",
-        "3",
-        "--json",
-    ]);
+    let again = run(&full);
     assert_eq!(again.stdout, out.stdout);
     // A damaged transform is rebuilt, never used.
     for e in std::fs::read_dir(&transforms).unwrap().flatten() {
@@ -291,15 +285,7 @@ fn the_command_line_prints_densities_and_zero_atoms() {
         b[last] ^= 0xff;
         std::fs::write(e.path(), b).unwrap();
     }
-    let third = run(&[
-        "--rewards",
-        rewards.to_str().unwrap(),
-        "--times",
-        &times.join(","),
-        "--moments",
-        "3",
-        "--json",
-    ]);
+    let third = run(&full);
     assert_eq!(third.stdout, out.stdout);
     // Bad input names what is wrong.
     for (extra, says) in [
