@@ -115,3 +115,25 @@ fn installed(home: &Home, query: &str) -> Result<Option<crate::cache::Found>> {
         ))),
     }
 }
+
+/// The path of a recipe's `model.toml` relative to the `models/` directory that holds it, as
+/// recorded in an index line (`ptd publish --with-recipe`).
+pub fn recipe_path(input: &Path) -> Result<String> {
+    let file = if input.is_dir() {
+        input.join("model.toml")
+    } else {
+        input.to_path_buf()
+    };
+    let abs = std::fs::canonicalize(&file).map_err(|e| Error::io(&file, e))?;
+    let parts: Vec<String> = abs
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let at = parts.iter().rposition(|p| p == "models").ok_or_else(|| {
+        Error::Usage(format!(
+            "--with-recipe: {} is not inside a models/ directory",
+            abs.display()
+        ))
+    })?;
+    Ok(parts[at + 1..].join("/"))
+}

@@ -181,9 +181,10 @@ pub fn import(
 
 /// `ptd cache sync FROM`: FROM is another ptd home (a directory), or `s3://bucket/prefix`
 /// holding one (its `ptd.db` is read from the bucket; the endpoint and region default to
-/// `[cache] shared-endpoint` / `shared-region`).
+/// `[cache] shared-endpoint` / `shared-region`). S3 requests run on `rt`.
 pub fn sync(
     ctx: &Context,
+    rt: &tokio::runtime::Runtime,
     from: &str,
     endpoint: Option<&str>,
     region: Option<&str>,
@@ -200,10 +201,6 @@ pub fn sync(
         (_, Some(b)) => b?,
         (_, None) => unreachable!("an s3 layer has a bucket"),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
     let db_key = layer.key("ptd.db");
     let db_bytes = rt.block_on(bucket.get(&db_key))?.ok_or_else(|| {
         Error::Usage(format!(

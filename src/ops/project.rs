@@ -85,6 +85,26 @@ pub fn is_fresh(project: &Project, lock: &Lockfile) -> bool {
     lock.requirements == project.requirements()
 }
 
+/// Checks that every model `ptd update NAME...` names is required by `ptd.toml` or locked.
+pub fn check_update_names(project: &Project, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let locked = Lockfile::read(&project.lock_path())?;
+    for n in names {
+        if !project.dependencies.contains_key(n)
+            && !locked
+                .as_ref()
+                .is_some_and(|l| l.models.iter().any(|m| &m.name == n))
+        {
+            return Err(Error::Usage(format!(
+                "{n} is neither required by ptd.toml nor in ptd.lock"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Resolves the project (keeping locked versions unless asked to update them) and writes
 /// `ptd.lock` if it changed. With `locked`, a lock that would change is an error and nothing is
 /// written. Returns the registries it opened, for installing.

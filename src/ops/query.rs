@@ -23,7 +23,10 @@ pub struct Info {
     pub registry: String,
     pub name: String,
     /// The newest version matching the requirement (yanked ones excluded).
-    pub selected: Option<String>,
+    pub selected: Option<semver::Version>,
+    /// The requirement asked about.
+    #[serde(skip)]
+    pub requirement: semver::VersionReq,
     pub versions: Vec<IndexEntry>,
     /// The selected version's named reward sets, when that version is installed (a bundle
     /// carries them; the index does not).
@@ -83,7 +86,7 @@ pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> R
         .filter(|e| !e.yanked && req.req.matches(&e.version))
         .map(|e| &e.version)
         .max()
-        .map(|v| v.to_string());
+        .cloned();
     let reward_sets = match &selected {
         Some(v) => installed_reward_sets(ctx, &req.name, v, &versions)?,
         None => None,
@@ -92,6 +95,7 @@ pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> R
         registry: o.label,
         name: req.name.clone(),
         selected,
+        requirement: req.req.clone(),
         versions,
         reward_sets,
     })
@@ -102,10 +106,10 @@ pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> R
 fn installed_reward_sets(
     ctx: &Context,
     name: &str,
-    version: &str,
+    version: &semver::Version,
     versions: &[IndexEntry],
 ) -> Result<Option<Vec<crate::model::rewards::Summary>>> {
-    let Some(entry) = versions.iter().find(|e| e.version.to_string() == version) else {
+    let Some(entry) = versions.iter().find(|e| &e.version == version) else {
         return Ok(None);
     };
     let found = crate::cache::find(&ctx.home, &format!("{name}@={version}"))?;

@@ -144,8 +144,16 @@ impl Project {
         })
     }
 
-    /// Creates `root/ptd.toml`; refuses to overwrite one.
-    pub fn init(root: &Path, name: &str) -> Result<Project, ProjectError> {
+    /// Creates `root/ptd.toml`, named `name` or else after the directory; refuses to overwrite
+    /// one.
+    pub fn init(root: &Path, name: Option<&str>) -> Result<Project, ProjectError> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => std::fs::canonicalize(root)
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "project".into()),
+        };
         let path = root.join(MANIFEST);
         if path.exists() {
             return Err(ProjectError::Invalid {
@@ -155,7 +163,7 @@ impl Project {
         }
         let text = format!(
             "[project]\nname = {}\n\n[dependencies]\n",
-            toml_edit::Value::from(name)
+            toml_edit::Value::from(name.as_str())
         );
         let p = Project::parse(root, &text)?;
         p.save()?;
@@ -393,7 +401,7 @@ mod tests {
     #[test]
     fn manifest_edits_keep_comments_and_lock_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        Project::init(dir.path(), "study").unwrap();
+        Project::init(dir.path(), Some("study")).unwrap();
         let mut text = std::fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
         text.insert_str(0, "# my study\n");
         std::fs::write(dir.path().join(MANIFEST), &text).unwrap();

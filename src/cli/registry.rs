@@ -1,0 +1,178 @@
+//! `ptd registry init` and `ptd registry resign`.
+
+use super::Cx;
+use ptd::index::ArtifactLocation;
+use ptd::ops;
+use ptd::{Error, Result};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Create a registry index in DIR: config.json and a signed snapshot.
+    Init {
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Artifact URL templates in order of preference, e.g.
+        /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}'.
+        #[arg(long = "artifacts", value_name = "URL")]
+        artifacts: Vec<String>,
+        /// Endpoint of the S3-compatible service for s3:// locations (not needed for AWS).
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// Region of the bucket for s3:// locations.
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
+        /// The registry's secret key (else PTD_SIGNING_KEY; with neither, a new key pair is
+        /// made under $PTD_HOME/keys/).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Do not encrypt a newly made secret key.
+        #[arg(long)]
+        unencrypted: bool,
+    },
+    /// Sign a new snapshot of DIR's index files as they are (after editing them by hand).
+    Resign {
+        dir: PathBuf,
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// How long the new snapshot stays valid, e.g. 7days (default 365days); clients refuse
+        /// an expired snapshot.
+        #[arg(long, value_name = "AGE")]
+        valid_for: Option<String>,
+    },
+}
+
+/// The password for a new secret key: `PTD_SIGNING_KEY_PASSWORD`, else asked twice on the
+/// terminal.
+pub fn key_password() -> Result<String> {
+    if let Ok(p) = std::env::var("PTD_SIGNING_KEY_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "the secret key needs a password: set PTD_SIGNING_KEY_PASSWORD, or pass --unencrypted"
+                .into(),
+        ));
+    }
+    let a = rpassword::prompt_password("Password for the new secret key: ")
+        .map_err(|e| Error::io("<terminal>", e))?;
+    let b = rpassword::prompt_password("Repeat the password: ")
+        .map_err(|e| Error::io("<terminal>", e))?;
+    if a != b || a.is_empty() {
+        return Err(Error::Usage("the passwords are empty or differ".into()));
+    }
+    Ok(a)
+}
+
+pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
+    match c {
+        RegistryCommand::Init {
+            dir,
+            name,
+            artifacts,
+            s3_endpoint,
+            s3_region,
+            key,
+            unencrypted,
+        } => {
+            let has_key =
+                key.is_some() || std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
+            let (signer, generated) = if has_key {
+                (ops::keys::signer(key.as_deref())?, None)
+            } else {
+                let password = if unencrypted {
+                    None
+                } else {
+                    Some(key_password()?)
+                };
+                let home = ptd::install::Home::from_env();
+                let (s, files) = ops::publish::new_registry_key(&home, &name, password.as_deref())?;
+                (s, Some(files))
+            };
+            let artifacts = artifacts
+                .iter()
+                .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
+                .collect::<Result<Vec<_>>>()?;
+            ops::publish::registry_init(&dir, &name, artifacts, &signer)?;
+            if let Some(k) = generated {
+                cx.out.status(
+                    "Created",
+                    &format!(
+                        "key {}: secret {} (keep it out of the index; give it to CI as a secret), public {}",
+                        k.key_id,
+                        k.secret.display(),
+                        k.public.display()
+                    ),
+                );
+            }
+            cx.out.status(
+                "Created",
+                &format!(
+                    "registry '{name}' in {} (key {})",
+                    dir.display(),
+                    signer.key_id
+                ),
+            );
+        }
+        RegistryCommand::Resign {
+            dir,
+            key,
+            valid_for,
+        } => {
+            let validity = match valid_for {
+                None => ptd::publish::SNAPSHOT_VALIDITY,
+                Some(a) => humantime::parse_duration(&a).map_err(|e| {
+                    Error::Usage(format!("--valid-for '{a}': {e} (e.g. 7days, 12h)"))
+                })?,
+            };
+            let signer = ops::keys::signer(key.as_deref())?;
+            ptd::publish::IndexDir::new(&dir)
+                .resign_valid_for(&signer, validity)
+                .map_err(Error::from)?;
+            cx.out
+                .status("Signed", &format!("a new snapshot of {}", dir.display()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn artifact_location(
+    url: &str,
+    s3_endpoint: Option<&str>,
+    s3_region: Option<&str>,
+) -> Result<ArtifactLocation> {
+    let kind = if url.starts_with("file://") {
+        "file"
+    } else if url.starts_with("https://github.com/")
+        || url.contains("/releases/download/{tag}/{file}")
+    {
+        "github-releases"
+    } else if url.starts_with("s3://") {
+        "s3"
+    } else if url.starts_with("https://") {
+        "https"
+    } else if url.starts_with("http://") {
+        "http"
+    } else {
+        return Err(Error::Usage(format!(
+            "artifact location '{url}': use an http(s)://, s3:// or file:// URL template with {{file}}"
+        )));
+    };
+    if !url.contains("{file}") {
+        return Err(Error::Usage(format!(
+            "artifact location '{url}' must contain {{file}}, where the archive's file name goes"
+        )));
+    }
+    let s3 = kind == "s3";
+    Ok(ArtifactLocation {
+        kind: kind.into(),
+        url: url.into(),
+        endpoint: s3_endpoint.filter(|_| s3).map(str::to_string),
+        region: s3_region.filter(|_| s3).map(str::to_string),
+    })
+}
