@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs ptd's whole test suite on a fresh machine, installing what it needs first:
 # a Python virtual environment (.venv) with phasic 0.32.1 and its run-time dependencies, the
-# minisign, openssl and strace tools and the s3s-fs S3 server, then the Rust tests (cargo test) and the
-# interoperability tests against phasic (pytest).
+# minisign, openssl, strace and curl tools and the s3s-fs S3 server; then checks formatting
+# (cargo fmt) and lints (cargo clippy), and runs the Rust tests (cargo test, which also runs each
+# benchmark once) and the interoperability tests against phasic (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +24,10 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 # Debian packages the tests use: minisign (signature interoperability), openssl (a private CA
-# for the HTTPS test) and strace (which files phasic opens).
+# for the HTTPS test), strace (which files phasic opens) and curl (what the install benchmark
+# compares against).
 missing=()
-for tool in minisign openssl strace; do
+for tool in minisign openssl strace curl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if (( ${#missing[@]} )); then
@@ -45,8 +47,13 @@ fi
 minisign -v >/dev/null
 openssl version >/dev/null
 strace -V >/dev/null
+curl --version >/dev/null
 "$venv/bin/python" -c "import phasic, jax, pytest; from phasic.phasic_pybind import hash"
 "$venv/bin/ruff" --version >/dev/null
+
+echo "==> cargo fmt --check and cargo clippy"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
 
 echo "==> cargo test"
 cargo test --all-targets
