@@ -52,6 +52,13 @@ curl --version >/dev/null
 "$venv/bin/ruff" --version >/dev/null
 
 echo "==> cargo fmt --check and cargo clippy"
+for component in rustfmt clippy; do
+  sub="${component/rustfmt/fmt}"
+  if ! cargo "$sub" --version >/dev/null 2>&1; then
+    echo "==> installing the $component component"
+    rustup component add "$component"
+  fi
+done
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
