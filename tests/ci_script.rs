@@ -14,7 +14,9 @@ fn commands_started(dir: &Path, out: &mut BTreeSet<String>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         if p.is_dir() {
-            if p.file_name().is_some_and(|n| n == "fuzz" || n == "fixtures") {
+            if p.file_name()
+                .is_some_and(|n| n == "fuzz" || n == "fixtures")
+            {
                 continue;
             }
             commands_started(&p, out);
@@ -36,7 +38,10 @@ fn the_test_script_provides_every_tool_the_tests_start() {
     let mut tools = BTreeSet::new();
     commands_started(&root.join("tests"), &mut tools);
     commands_started(&root.join("benches"), &mut tools);
-    assert!(tools.contains("minisign"), "the scan found no tool: {tools:?}");
+    assert!(
+        tools.contains("minisign"),
+        "the scan found no tool: {tools:?}"
+    );
     // Always present on a machine that runs the script: the shell itself, and python3, with
     // which the script makes the virtual environment.
     let given = ["sh", "python3"];

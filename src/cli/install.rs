@@ -2,7 +2,7 @@
 
 use super::output::{Out, Show, emit};
 use super::{Cx, current_dir};
-use ptd::ops::install::Item;
+use ptd::ops::install::{Action, Item};
 use ptd::project::Project;
 use ptd::resolve::Requirement;
 use ptd::{Error, Result};
@@ -33,11 +33,9 @@ pub struct Installed<'a> {
 impl Show for Installed<'_> {
     fn show(&self, out: &Out) {
         for i in self.installed {
-            let verb = match i.action.as_str() {
-                "installed" => "Fresh",
-                _ => "Installed",
-            };
-            let how = if i.action == "installed" {
+            let fresh = i.action == Action::Installed;
+            let verb = if fresh { "Fresh" } else { "Installed" };
+            let how = if fresh {
                 String::new()
             } else {
                 format!(" ({})", i.origin)

@@ -17,8 +17,9 @@ pub struct Item {
     pub archive_sha256: String,
     pub content_hash: String,
     pub phasic_hash: String,
-    /// `store`, `downloaded`, `rebuilt` or `installed` (already installed before).
-    pub action: String,
+    /// What was done (serialised as `store`, `shared`, `downloaded`, `rebuilt` or
+    /// `installed`).
+    pub action: Action,
     /// Where the archive came from, in words.
     pub origin: String,
     /// The symbolic DAG in phasic's cache (tier 1).
@@ -35,15 +36,30 @@ pub struct Item {
     pub tier1_note: Option<String>,
 }
 
+/// What installing one version did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// It was installed before this call.
+    Installed,
+    /// Its archive was in the store; it was placed again.
+    Store,
+    /// Copied, verified, from the shared cache layer.
+    Shared,
+    Downloaded,
+    /// Rebuilt from the registry's recipe.
+    Rebuilt,
+}
+
 impl Item {
     pub fn from_outcome(ctx: &Context, o: &Outcome) -> Item {
         let i = &o.installed;
         let action = match (&o.origin, o.already) {
-            (_, true) => "installed",
-            (Origin::Store, false) => "store",
-            (Origin::Shared(_), false) => "shared",
-            (Origin::Downloaded(_), false) => "downloaded",
-            (Origin::Rebuilt { .. }, false) => "rebuilt",
+            (_, true) => Action::Installed,
+            (Origin::Store, false) => Action::Store,
+            (Origin::Shared(_), false) => Action::Shared,
+            (Origin::Downloaded(_), false) => Action::Downloaded,
+            (Origin::Rebuilt { .. }, false) => Action::Rebuilt,
         };
         Item {
             name: i.name.clone(),
@@ -52,7 +68,7 @@ impl Item {
             archive_sha256: i.archive_sha256.clone(),
             content_hash: i.content_hash.clone(),
             phasic_hash: i.phasic_hash.clone(),
-            action: action.into(),
+            action,
             origin: if o.already {
                 "already installed".into()
             } else {

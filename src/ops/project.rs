@@ -243,7 +243,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
             archive_sha256: i.archive_sha256,
             content_hash: i.content_hash,
             phasic_hash: i.phasic_hash,
-            action: "installed".into(),
+            action: super::install::Action::Installed,
             origin: "already installed".into(),
             symbolic: symbolic.display().to_string(),
             jax_files: 0,
