@@ -38,7 +38,10 @@ pub enum ImportCommand {
 impl Show for ImportReport {
     fn show(&self, out: &Out) {
         for e in &self.entries {
-            let v = e.version.as_deref().unwrap_or("-");
+            let v = e
+                .version
+                .as_ref()
+                .map_or("-".to_string(), |v| v.to_string());
             out.status(
                 "Import",
                 &format!("{} ({}) {v}: {}", e.name, e.id, e.action),

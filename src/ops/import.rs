@@ -35,7 +35,7 @@ pub struct Imported {
     pub id: String,
     pub name: String,
     /// The version added, or the one already holding these artifacts.
-    pub version: Option<String>,
+    pub version: Option<semver::Version>,
     /// `published`, `unchanged`, `yanked`, `would publish`, or `skipped: <why>`.
     pub action: String,
 }
@@ -215,7 +215,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
         let content_hash = bundle::content_hash(&listed).expect("hex digests");
         let existing = index.read_entries(&name)?;
         if let Some(old) = existing.iter().find(|e| e.content_hash == content_hash) {
-            row.version = Some(old.version.to_string());
+            row.version = Some(old.version.clone());
             row.action = if retracted && !old.yanked {
                 if !req.dry_run {
                     index.yank(&name, &old.version, true, req.signer)?;
@@ -251,7 +251,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
         };
         let bytes = crate::phasic::pack(meta, &files);
         let file = format!("{}-{version}.phasic.tar.zst", name.replace('/', "-"));
-        row.version = Some(version.to_string());
+        row.version = Some(version.clone());
         let metadata = entry["metadata"].clone();
         let e = IndexEntry {
             name: name.clone(),

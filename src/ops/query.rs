@@ -127,7 +127,7 @@ fn installed_reward_sets(
 #[derive(Clone, Debug, Serialize)]
 pub struct Hit {
     pub name: String,
-    pub version: String,
+    pub version: semver::Version,
     pub description: String,
 }
 
@@ -156,7 +156,7 @@ pub async fn search(ctx: &Context, query: &str, registry: Option<&str>) -> Resul
         if words.iter().all(|w| text.contains(w.as_str())) {
             hits.push(Hit {
                 name,
-                version: newest.version.to_string(),
+                version: newest.version.clone(),
                 description: newest.description.clone(),
             });
         }
