@@ -368,3 +368,88 @@ fn published_and_installed_files_follow_the_umask_and_secret_keys_stay_private()
     assert_eq!(mode(&key) & 0o077, 0, "the secret key is {:o}", mode(&key));
     assert_eq!(mode(&base.with_extension("pub")) & 0o044, 0o044);
 }
+
+/// A `--store` the registry does not list becomes one of its artifact locations (config.json
+/// changed and re-signed), so that what was published there can be installed; a store it lists
+/// already adds nothing.
+#[test]
+fn publishing_into_a_store_the_registry_does_not_list_records_it() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("index");
+    let key = publisher.keygen(&publisher.dir.path().join("lab"));
+    publisher.ok(&[
+        "registry",
+        "init",
+        index.to_str().unwrap(),
+        "--name",
+        "lab",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let artifacts = || {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(index.join("config.json")).unwrap()).unwrap();
+        config["artifacts"].as_array().unwrap().clone()
+    };
+    let before = artifacts();
+    // Relative to the publisher's working directory: the location recorded is absolute.
+    let publish = |model: &str| {
+        publisher.ok(&[
+            "publish",
+            models().join(model).to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--store",
+            "elsewhere",
+            "--json",
+        ])
+    };
+    let r = json(&publish("coalescent/kingman"));
+    assert_eq!(r["status"], "published");
+    let store = publisher
+        .dir
+        .path()
+        .join("elsewhere")
+        .canonicalize()
+        .unwrap();
+
+    let user = User::new();
+    let out = user.ok(&[
+        "install",
+        "coalescent/kingman",
+        "--registry",
+        index.to_str().unwrap(),
+        "--json",
+    ]);
+    let item = json(&out)["installed"][0].clone();
+    assert!(
+        item["origin"]
+            .as_str()
+            .unwrap()
+            .contains(&store.display().to_string()),
+        "{item}"
+    );
+    let (m1, _) = support::kingman_moments(10, 1.0);
+    assert!(support::rel_err(user.installed_moments(&item, "1")[0], m1) < 1e-10);
+
+    let url = format!("file://{}/{{file}}", store.display());
+    assert_eq!(r["location_added"]["url"], url.as_str(), "{r}");
+    assert_eq!(r["location_added"]["kind"], "file", "{r}");
+    let after = artifacts();
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    assert_eq!(after.last().unwrap()["url"], url.as_str());
+    // The same store again: already listed, nothing added.
+    let r = json(&publish("queue/mm1k"));
+    assert_eq!(r["status"], "published");
+    assert!(r.get("location_added").is_none(), "{r}");
+    assert_eq!(artifacts(), after);
+    user.ok(&[
+        "install",
+        "queue/mm1k",
+        "--registry",
+        index.to_str().unwrap(),
+    ]);
+}

@@ -110,6 +110,10 @@ pub struct Report {
     /// The pull request that adds the index line, when the index is on GitHub.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<crate::publish::pull_request::PullRequest>,
+    /// The `--store` given was none of the registry's artifact locations: this location of it
+    /// was appended to `config.json` (in a dry run: would be), so installers find the files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_added: Option<ArtifactLocation>,
 }
 
 /// The store to publish into: the one given, else the registry's first writable location.
@@ -169,6 +173,7 @@ pub async fn publish(mut req: Request<'_>) -> Result<Report> {
 
 async fn publish_local(req: Request<'_>) -> Result<Report> {
     let index = IndexDir::new(req.index);
+    let given = req.store.is_some();
     let input = super::build::open_input(req.input, true)?;
     let built: Built = super::build::build_bundle(&input)?;
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
@@ -204,16 +209,21 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
                 entry: old.clone(),
                 files: Vec::new(),
                 pull_request: None,
+                location_added: None,
             });
         }
         let store = choose_store(&index, req.store)?;
+        let unlisted = check_unlisted(&index, &store, given).await?;
         let files = upload_all(&store, &grown, &upload, req.signer, req.dry_run).await?;
+        let location_added =
+            record_store(&index, &store, &grown, unlisted, req.signer, req.dry_run).await?;
         if req.dry_run {
             return Ok(Report {
                 status: "dry-run".into(),
                 entry: grown,
                 files,
                 pull_request: None,
+                location_added,
             });
         }
         let entry = index.add_artifacts(
@@ -228,6 +238,7 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
             entry,
             files,
             pull_request: None,
+            location_added,
         });
     }
     for (source, bytes, d) in jax {
@@ -244,13 +255,17 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         .into());
     }
     let store = choose_store(&index, req.store)?;
+    let unlisted = check_unlisted(&index, &store, given).await?;
     let files = upload_all(&store, &entry, &upload, req.signer, req.dry_run).await?;
+    let location_added =
+        record_store(&index, &store, &entry, unlisted, req.signer, req.dry_run).await?;
     if req.dry_run {
         return Ok(Report {
             status: "dry-run".into(),
             entry,
             files,
             pull_request: None,
+            location_added,
         });
     }
     index.add(entry.clone(), req.signer)?;
@@ -259,7 +274,48 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         entry,
         files,
         pull_request: None,
+        location_added,
     })
+}
+
+/// Whether `store`, given with `--store`, is none of the registry's artifact locations (and so
+/// must be recorded for installers to find what goes there). A directory or S3 location is
+/// formed now, so that one that cannot be a location is refused before anything is uploaded.
+async fn check_unlisted(index: &IndexDir, store: &Store, given: bool) -> Result<bool> {
+    if !given {
+        return Ok(false);
+    }
+    let config = index.config()?;
+    if config.artifacts.iter().any(|loc| store.serves(loc)) {
+        return Ok(false);
+    }
+    if !matches!(store, Store::GitHub(_)) {
+        store.location(None).await?;
+    }
+    Ok(true)
+}
+
+/// Appends the location of an unlisted store to the registry's (after the upload, before the
+/// index line), re-signing; in a dry run only says which it would be.
+async fn record_store(
+    index: &IndexDir,
+    store: &Store,
+    entry: &IndexEntry,
+    unlisted: bool,
+    signer: &Signer,
+    dry_run: bool,
+) -> Result<Option<ArtifactLocation>> {
+    if !unlisted {
+        return Ok(None);
+    }
+    let tag = crate::install::release_tag(entry);
+    let loc = store
+        .location(if dry_run { None } else { Some(&tag) })
+        .await?;
+    if !dry_run && !index.add_location(&loc, signer)? {
+        return Ok(None);
+    }
+    Ok(Some(loc))
 }
 
 /// Uploads files (each archive before its signature) into the version's place in the store.

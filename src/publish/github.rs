@@ -123,6 +123,46 @@ impl Releases {
         )
     }
 
+    /// The artifact location template of this repository's release assets,
+    /// `<host>/<owner>/<repo>/releases/download/{tag}/{file}`. The host is the one of the
+    /// release `tag`'s page when it exists (GitHub Enterprise's too); otherwise it follows from
+    /// the API URL (`api.github.com` → `github.com`, `<host>/api/v3` → `<host>`).
+    pub async fn download_template(&self, tag: Option<&str>) -> Result<String, PublishError> {
+        let tail = |base: &str| {
+            format!(
+                "{}/{}/{}/releases/download/{{tag}}/{{file}}",
+                base.trim_end_matches('/'),
+                self.owner,
+                self.repo
+            )
+        };
+        if let Some(tag) = tag {
+            let repo = self.crab.repos(&self.owner, &self.repo);
+            match repo.releases().get_by_tag(tag).await {
+                Ok(r) => {
+                    let page = r.html_url.as_str();
+                    let suffix = format!("/{}/{}/releases/tag/", self.owner, self.repo);
+                    if let Some((base, _)) = page.rsplit_once(&suffix) {
+                        return Ok(tail(base));
+                    }
+                }
+                Err(e) if status_of(&e) == Some(404) => {}
+                Err(e) => return Err(gh_err(&self.describe(tag, "-"), e)),
+            }
+        }
+        let api = self.api.trim_end_matches('/');
+        if api == "https://api.github.com" {
+            return Ok(tail("https://github.com"));
+        }
+        match api.strip_suffix("/api/v3") {
+            Some(base) => Ok(tail(base)),
+            None => Err(PublishError::Refused(format!(
+                "cannot tell the download URLs of {}/{}'s release assets from GITHUB_API_URL={api}: list them in the registry with `ptd registry init --artifacts` or in config.json",
+                self.owner, self.repo
+            ))),
+        }
+    }
+
     /// The release for `tag`, created if missing.
     async fn release(&self, tag: &str) -> Result<octocrab::models::repos::Release, PublishError> {
         let repo = self.crab.repos(&self.owner, &self.repo);
