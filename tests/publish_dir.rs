@@ -453,3 +453,97 @@ fn publishing_into_a_store_the_registry_does_not_list_records_it() {
         index.to_str().unwrap(),
     ]);
 }
+
+/// `ptd registry init DIR` with no flags: the name is the directory's, the archives go beside
+/// it, and the new key is found again by its id when publishing and yanking without --key; the
+/// README written into the registry lists its artifact locations, and its commands work as
+/// written there.
+#[test]
+fn a_registry_made_without_flags_is_published_to_and_installed_from_as_its_readme_says() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("lab");
+    let password = [("PTD_SIGNING_KEY_PASSWORD", "a long pass phrase")];
+    let run = |args: &[&str]| {
+        let out = publisher.run_env(args, &password);
+        assert!(
+            out.status.success(),
+            "ptd {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&["registry", "init", index.to_str().unwrap()]);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["name"], "lab");
+    let archives = shared.path().canonicalize().unwrap().join("lab-archives");
+    assert!(archives.is_dir());
+    let url = format!("file://{}/{{file}}", archives.display());
+    assert_eq!(config["artifacts"][0]["url"], url.as_str(), "{config}");
+    assert_eq!(config["artifacts"].as_array().unwrap().len(), 1);
+    let readme = std::fs::read_to_string(index.join("README.md")).unwrap();
+    assert!(readme.contains(&format!("- `{url}` (file)")), "{readme}");
+
+    // The commands of the README's publishing section, as written there.
+    let block = |lang: &str| -> String {
+        let start = readme.find(&format!("```{lang}\n")).unwrap() + lang.len() + 4;
+        let len = readme[start..].find("```").unwrap();
+        readme[start..start + len].to_string()
+    };
+    let commands = block("sh");
+    let publish = commands
+        .lines()
+        .find(|l| l.starts_with("ptd publish "))
+        .unwrap()
+        .replace(
+            "<model dir>",
+            models().join("coalescent/kingman").to_str().unwrap(),
+        );
+    let args: Vec<&str> = publish.split_whitespace().skip(1).collect();
+    assert!(!args.contains(&"--key"), "{publish}");
+    let out = run(&[&args[..], &["--json"]].concat());
+    assert_eq!(json(&out)["status"], "published");
+    assert!(
+        archives
+            .join("coalescent-kingman-1.2.1.ptd.tar.zst")
+            .exists()
+    );
+
+    // Another publisher, whose $PTD_HOME lacks the key, is told where ptd looked.
+    let other = User::new();
+    let out = other.run_env(&args, &password);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let id = config["keys"][0]["id"].as_str().unwrap();
+    assert!(
+        err.contains(id) && err.contains(&other.home().join("keys").display().to_string()),
+        "{err}"
+    );
+
+    // A user adds the registry to config.toml as the README says, and installs.
+    let user = User::new();
+    std::fs::create_dir_all(user.home()).unwrap();
+    std::fs::write(user.home().join("config.toml"), block("toml")).unwrap();
+    let out = user.ok(&[
+        "install",
+        "--registry",
+        "lab",
+        "coalescent/kingman@1",
+        "--json",
+    ]);
+    let item = json(&out)["installed"][0].clone();
+    let (m1, _) = support::kingman_moments(10, 1.0);
+    assert!(support::rel_err(user.installed_moments(&item, "1")[0], m1) < 1e-10);
+
+    // Yank as written there, without --key.
+    let yank = commands
+        .lines()
+        .find(|l| l.starts_with("ptd yank "))
+        .unwrap()
+        .replace("NAMESPACE/MODEL@VERSION", "coalescent/kingman@1.2.1");
+    let args: Vec<&str> = yank.split_whitespace().skip(1).collect();
+    run(&args);
+    let err = user.fails(&["install", "--registry", "lab", "coalescent/kingman"]);
+    assert!(err.contains("yanked"), "{err}");
+}

@@ -152,6 +152,8 @@ pub enum PkgCommand {
         /// Region of the bucket for --store s3://...
         #[arg(long, value_name = "REGION")]
         s3_region: Option<String>,
+        /// Secret key (else PTD_SIGNING_KEY, else the registry's key found by its id under
+        /// $PTD_HOME/keys/).
         #[arg(long)]
         key: Option<PathBuf>,
         /// Show what would be uploaded and added; change nothing.
@@ -325,10 +327,12 @@ pub enum RegistryCommand {
     /// Create a registry index in DIR: config.json and a signed snapshot.
     Init {
         dir: PathBuf,
+        /// The registry's name (default: the directory's name).
         #[arg(long)]
-        name: String,
+        name: Option<String>,
         /// Artifact URL templates in order of preference, e.g.
-        /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}'.
+        /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}' (default: the
+        /// directory DIR-archives beside DIR).
         #[arg(long = "artifacts", value_name = "URL")]
         artifacts: Vec<String>,
         /// Endpoint of the S3-compatible service for s3:// locations (not needed for AWS).
@@ -770,6 +774,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             key,
             unencrypted,
         }) => {
+            let name = ops::publish::registry_name(&dir, name.as_deref())?;
             let has_key =
                 key.is_some() || std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
             let (signer, generated) = if has_key {
@@ -788,7 +793,8 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                 .iter()
                 .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
                 .collect::<Result<Vec<_>>>()?;
-            ops::publish::registry_init(&dir, &name, artifacts, &signer)?;
+            let key_file = generated.as_ref().map(|k| k.secret.as_path());
+            ops::publish::registry_init(&dir, &name, artifacts, &signer, key_file)?;
             if let Some(k) = generated {
                 status(
                     g,
@@ -824,7 +830,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                     Error::Usage(format!("--valid-for '{a}': {e} (e.g. 7days, 12h)"))
                 })?,
             };
-            let signer = ops::keys::signer(key.as_deref())?;
+            let signer = ops::publish::registry_signer(key.as_deref(), Some(&dir))?;
             ptd::publish::IndexDir::new(&dir)
                 .resign_valid_for(&signer, validity)
                 .map_err(Error::from)?;
@@ -907,7 +913,6 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
             json,
         } => {
             jax_archive.extend(phasic_archive);
-            let signer = ops::keys::signer(key.as_deref())?;
             let recipe = if with_recipe {
                 Some(recipe_path(&input)?)
             } else {
@@ -938,6 +943,8 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                     ops::publish::IndexTarget::Repo(r) => index_repo = Some(r),
                 }
             }
+            let index_dir = index_repo.is_none().then_some(registry.as_path());
+            let signer = ops::publish::registry_signer(key.as_deref(), index_dir)?;
             let report = rt.block_on(ops::publish::publish(ops::publish::Request {
                 input: &input,
                 index: &registry,
@@ -996,7 +1003,7 @@ pub fn run(cmd: PkgCommand, g: Global) -> Result<ExitCode> {
                     "'{spec}': '{version}' is not an exact version ({e})"
                 ))
             })?;
-            let signer = ops::keys::signer(key.as_deref())?;
+            let signer = ops::publish::registry_signer(key.as_deref(), Some(&registry))?;
             ops::publish::yank(&registry, name, &version, undo, &signer)?;
             status(
                 g,
