@@ -452,6 +452,13 @@ fn publishing_into_a_store_the_registry_does_not_list_records_it() {
         "--registry",
         index.to_str().unwrap(),
     ]);
+
+    // A store that a listed location serves (here over HTTP) is not added.
+    let reg = support::HttpRegistry::new();
+    let config = reg.index_dir().join("config.json");
+    let before = std::fs::read_to_string(&config).unwrap();
+    reg.publish(&models().join("reliability/erlang"));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
 }
 
 /// `ptd registry init DIR` with no flags: the name is the directory's, the archives go beside

@@ -367,8 +367,16 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         let store = choose_store(&index, req.store)?;
         let unlisted = check_unlisted(&index, &store, given).await?;
         let files = upload_all(&store, &grown, &upload, req.signer, req.dry_run).await?;
-        let location_added =
-            record_store(&index, &store, &grown, unlisted, req.signer, req.dry_run).await?;
+        let location_added = record_store(
+            &index,
+            &store,
+            &grown,
+            &upload,
+            unlisted,
+            req.signer,
+            req.dry_run,
+        )
+        .await?;
         if req.dry_run {
             return Ok(Report {
                 status: "dry-run".into(),
@@ -409,8 +417,16 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
     let store = choose_store(&index, req.store)?;
     let unlisted = check_unlisted(&index, &store, given).await?;
     let files = upload_all(&store, &entry, &upload, req.signer, req.dry_run).await?;
-    let location_added =
-        record_store(&index, &store, &entry, unlisted, req.signer, req.dry_run).await?;
+    let location_added = record_store(
+        &index,
+        &store,
+        &entry,
+        &upload,
+        unlisted,
+        req.signer,
+        req.dry_run,
+    )
+    .await?;
     if req.dry_run {
         return Ok(Report {
             status: "dry-run".into(),
@@ -447,17 +463,68 @@ async fn check_unlisted(index: &IndexDir, store: &Store, given: bool) -> Result<
     Ok(true)
 }
 
+/// Whether one of the registry's `http(s)://` or `file://` locations already serves the
+/// version's archive as uploaded (a store published over HTTP, or shared under another path):
+/// its signature there is the one in the store, or an equivalent one.
+async fn served_elsewhere(
+    index: &IndexDir,
+    entry: &IndexEntry,
+    upload: &crate::publish::Upload,
+    signer: &Signer,
+) -> Result<bool> {
+    // An uploaded file and its signature (the archive's; a platform archive's when only those
+    // were uploaded).
+    let Some((file, archive, sig)) = upload.iter().find_map(|(n, data)| {
+        let sig_name = format!("{n}.minisig");
+        upload
+            .iter()
+            .find(|(m, _)| *m == sig_name)
+            .map(|(_, sig)| (n, data, sig))
+    }) else {
+        return Ok(false);
+    };
+    let mut opts = crate::fetch::HttpOptions::from_env();
+    opts.attempts = 1;
+    opts.quiet = true;
+    let http = crate::fetch::Http::new(opts)?;
+    for loc in &index.config()?.artifacts {
+        let url = format!(
+            "{}.minisig",
+            crate::install::expand_url(&loc.url, entry, file)
+        );
+        let there = if let Some(p) = url.strip_prefix("file://") {
+            std::fs::read(p).ok()
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            match http
+                .get_conditional(&url, None, None, crate::fetch::Metadata::Signature)
+                .await
+            {
+                Ok(crate::fetch::Conditional::Body { bytes, .. }) => Some(bytes),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if there.is_some_and(|t| t == *sig || equivalent_signature(&t, sig, archive, signer)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Appends the location of an unlisted store to the registry's (after the upload, before the
-/// index line), re-signing; in a dry run only says which it would be.
+/// index line), re-signing, unless a listed location serves what was uploaded; in a dry run
+/// only says which it would be.
 async fn record_store(
     index: &IndexDir,
     store: &Store,
     entry: &IndexEntry,
+    upload: &crate::publish::Upload,
     unlisted: bool,
     signer: &Signer,
     dry_run: bool,
 ) -> Result<Option<ArtifactLocation>> {
-    if !unlisted {
+    if !unlisted || (!dry_run && served_elsewhere(index, entry, upload, signer).await?) {
         return Ok(None);
     }
     let tag = crate::install::release_tag(entry);
