@@ -287,3 +287,64 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(kind: &str, url: &str, endpoint: Option<&str>) -> ArtifactLocation {
+        ArtifactLocation {
+            kind: kind.into(),
+            url: url.into(),
+            endpoint: endpoint.map(str::to_string),
+            region: None,
+        }
+    }
+
+    fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn an_s3_store_is_served_by_its_own_location_only() {
+        let e = Some("http://127.0.0.1:9000");
+        let store = Store::from_spec("s3://models/ptd", e, Some("eu-north-1")).unwrap();
+        let own = now(store.location(None)).unwrap();
+        assert_eq!(own.url, "s3://models/ptd/{file}");
+        assert_eq!(own.endpoint.as_deref(), e);
+        assert_eq!(own.region.as_deref(), Some("eu-north-1"));
+        assert!(store.serves(&own));
+        assert!(store.serves(&loc(
+            "s3",
+            "s3://models/ptd/{file}",
+            Some("http://127.0.0.1:9000/")
+        )));
+        assert!(!store.serves(&loc("s3", "s3://models/other/{file}", e)));
+        assert!(!store.serves(&loc("s3", "s3://models/ptd/{file}", None)));
+        assert!(!store.serves(&loc("s3", "s3://other/ptd/{file}", e)));
+        let root = Store::from_spec("s3://models", None, None).unwrap();
+        assert_eq!(now(root.location(None)).unwrap().url, "s3://models/{file}");
+    }
+
+    #[test]
+    fn a_directory_store_is_served_by_a_file_location_of_the_same_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().canonicalize().unwrap();
+        let store = Store::from_spec(real.join("a").to_str().unwrap(), None, None).unwrap();
+        let own = now(store.location(None)).unwrap();
+        assert_eq!(own.url, format!("file://{}/a/{{file}}", real.display()));
+        assert!(store.serves(&own));
+        let dotted = format!("file://{}/b/../a/{{file}}", real.display());
+        std::fs::create_dir_all(real.join("a")).unwrap();
+        std::fs::create_dir_all(real.join("b")).unwrap();
+        assert!(store.serves(&loc("file", &dotted, None)));
+        let other = format!("file://{}/b/{{file}}", real.display());
+        assert!(!store.serves(&loc("file", &other, None)));
+        assert!(!store.serves(&loc("https", "https://example.org/a/{file}", None)));
+        let braces = Store::from_spec(real.join("{x}").to_str().unwrap(), None, None).unwrap();
+        assert!(now(braces.location(None)).is_err());
+    }
+}
