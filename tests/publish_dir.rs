@@ -368,3 +368,189 @@ fn published_and_installed_files_follow_the_umask_and_secret_keys_stay_private()
     assert_eq!(mode(&key) & 0o077, 0, "the secret key is {:o}", mode(&key));
     assert_eq!(mode(&base.with_extension("pub")) & 0o044, 0o044);
 }
+
+/// A `--store` the registry does not list becomes one of its artifact locations (config.json
+/// changed and re-signed), so that what was published there can be installed; a store it lists
+/// already adds nothing.
+#[test]
+fn publishing_into_a_store_the_registry_does_not_list_records_it() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("index");
+    let key = publisher.keygen(&publisher.dir.path().join("lab"));
+    publisher.ok(&[
+        "registry",
+        "init",
+        index.to_str().unwrap(),
+        "--name",
+        "lab",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let artifacts = || {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(index.join("config.json")).unwrap()).unwrap();
+        config["artifacts"].as_array().unwrap().clone()
+    };
+    let before = artifacts();
+    // Relative to the publisher's working directory: the location recorded is absolute.
+    let publish = |model: &str| {
+        publisher.ok(&[
+            "publish",
+            models().join(model).to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--store",
+            "elsewhere",
+            "--json",
+        ])
+    };
+    let r = json(&publish("coalescent/kingman"));
+    assert_eq!(r["status"], "published");
+    let store = publisher
+        .dir
+        .path()
+        .join("elsewhere")
+        .canonicalize()
+        .unwrap();
+
+    let user = User::new();
+    let out = user.ok(&[
+        "install",
+        "coalescent/kingman",
+        "--registry",
+        index.to_str().unwrap(),
+        "--json",
+    ]);
+    let item = json(&out)["installed"][0].clone();
+    assert!(
+        item["origin"]
+            .as_str()
+            .unwrap()
+            .contains(&store.display().to_string()),
+        "{item}"
+    );
+    let (m1, _) = support::kingman_moments(10, 1.0);
+    assert!(support::rel_err(user.installed_moments(&item, "1")[0], m1) < 1e-10);
+
+    let url = format!("file://{}/{{file}}", store.display());
+    assert_eq!(r["location_added"]["url"], url.as_str(), "{r}");
+    assert_eq!(r["location_added"]["kind"], "file", "{r}");
+    let after = artifacts();
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    assert_eq!(after.last().unwrap()["url"], url.as_str());
+    // The same store again: already listed, nothing added.
+    let r = json(&publish("queue/mm1k"));
+    assert_eq!(r["status"], "published");
+    assert!(r.get("location_added").is_none(), "{r}");
+    assert_eq!(artifacts(), after);
+    user.ok(&[
+        "install",
+        "queue/mm1k",
+        "--registry",
+        index.to_str().unwrap(),
+    ]);
+
+    // A store that a listed location serves (here over HTTP) is not added.
+    let reg = support::HttpRegistry::new();
+    let config = reg.index_dir().join("config.json");
+    let before = std::fs::read_to_string(&config).unwrap();
+    reg.publish(&models().join("reliability/erlang"));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+}
+
+/// `ptd registry init DIR` with no flags: the name is the directory's, the archives go beside
+/// it, and the new key is found again by its id when publishing and yanking without --key; the
+/// README written into the registry lists its artifact locations, and its commands work as
+/// written there.
+#[test]
+fn a_registry_made_without_flags_is_published_to_and_installed_from_as_its_readme_says() {
+    let publisher = User::new();
+    let shared = tempfile::tempdir().unwrap();
+    let index = shared.path().join("lab");
+    let password = [("PTD_SIGNING_KEY_PASSWORD", "a long pass phrase")];
+    let run = |args: &[&str]| {
+        let out = publisher.run_env(args, &password);
+        assert!(
+            out.status.success(),
+            "ptd {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&["registry", "init", index.to_str().unwrap()]);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["name"], "lab");
+    let archives = shared.path().canonicalize().unwrap().join("lab-archives");
+    assert!(archives.is_dir());
+    let url = format!("file://{}/{{file}}", archives.display());
+    assert_eq!(config["artifacts"][0]["url"], url.as_str(), "{config}");
+    assert_eq!(config["artifacts"].as_array().unwrap().len(), 1);
+    let readme = std::fs::read_to_string(index.join("README.md")).unwrap();
+    assert!(readme.contains(&format!("- `{url}` (file)")), "{readme}");
+
+    // The commands of the README's publishing section, as written there.
+    let block = |lang: &str| -> String {
+        let start = readme.find(&format!("```{lang}\n")).unwrap() + lang.len() + 4;
+        let len = readme[start..].find("```").unwrap();
+        readme[start..start + len].to_string()
+    };
+    let commands = block("sh");
+    let publish = commands
+        .lines()
+        .find(|l| l.starts_with("ptd publish "))
+        .unwrap()
+        .replace(
+            "<model dir>",
+            models().join("coalescent/kingman").to_str().unwrap(),
+        );
+    let args: Vec<&str> = publish.split_whitespace().skip(1).collect();
+    assert!(!args.contains(&"--key"), "{publish}");
+    let out = run(&[&args[..], &["--json"]].concat());
+    assert_eq!(json(&out)["status"], "published");
+    assert!(
+        archives
+            .join("coalescent-kingman-1.2.1.ptd.tar.zst")
+            .exists()
+    );
+
+    // Another publisher, whose $PTD_HOME lacks the key, is told where ptd looked.
+    let other = User::new();
+    let out = other.run_env(&args, &password);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let id = config["keys"][0]["id"].as_str().unwrap();
+    assert!(
+        err.contains(id) && err.contains(&other.home().join("keys").display().to_string()),
+        "{err}"
+    );
+
+    // A user adds the registry to config.toml as the README says, and installs.
+    let user = User::new();
+    std::fs::create_dir_all(user.home()).unwrap();
+    std::fs::write(user.home().join("config.toml"), block("toml")).unwrap();
+    let out = user.ok(&[
+        "install",
+        "--registry",
+        "lab",
+        "coalescent/kingman@1",
+        "--json",
+    ]);
+    let item = json(&out)["installed"][0].clone();
+    let (m1, _) = support::kingman_moments(10, 1.0);
+    assert!(support::rel_err(user.installed_moments(&item, "1")[0], m1) < 1e-10);
+
+    // Yank as written there, without --key.
+    let yank = commands
+        .lines()
+        .find(|l| l.starts_with("ptd yank "))
+        .unwrap()
+        .replace("NAMESPACE/MODEL@VERSION", "coalescent/kingman@1.2.1");
+    let args: Vec<&str> = yank.split_whitespace().skip(1).collect();
+    run(&args);
+    let err = user.fails(&["install", "--registry", "lab", "coalescent/kingman"]);
+    assert!(err.contains("yanked"), "{err}");
+}

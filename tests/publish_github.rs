@@ -372,5 +372,142 @@ fn the_github_stand_in_answers_like_github() {
             .await
             .unwrap();
         assert_eq!(r.status(), 302);
+        // A private repository: its download URLs answer 404, with or without an API token;
+        // the asset's API URL serves it (302 to storage) with the token only.
+        gh.set_private(true);
+        let browser = format!("{}/o/r/releases/download/t-v1/a.bin", gh.downloads_url());
+        assert_eq!(c.get(&browser).send().await.unwrap().status(), 404);
+        let r = c.get(&browser).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let list: serde_json::Value = c
+            .get(format!("{api}/repos/o/r/releases/{}/assets", rel["id"]))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list[0]["browser_download_url"], browser.as_str());
+        let asset = list[0]["url"].as_str().unwrap();
+        let get = |tok: Option<&str>| {
+            let mut r = c.get(asset).header("Accept", "application/octet-stream");
+            if let Some(t) = tok {
+                r = r.bearer_auth(t);
+            }
+            r.send()
+        };
+        assert_eq!(get(None).await.unwrap().status(), 401);
+        let r = get(Some(TOKEN)).await.unwrap();
+        assert_eq!(r.status(), 302);
+        let storage = r.headers()["location"].to_str().unwrap().to_string();
+        let r = c.get(&storage).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), b"bytes");
     });
+}
+
+/// A private repository's public download URLs answer 404: a publish run again after its assets
+/// were uploaded (here: the index line was never written, as when a run stops after the upload)
+/// finds them through the API with the token, accepts them as unchanged and completes.
+#[test]
+fn publishing_again_into_a_private_repository_finds_the_assets_through_the_api() {
+    let gh = GitHub::start("lab", "private-models", TOKEN);
+    gh.set_private(true);
+    let publisher = User::new();
+    let d = publisher.dir.path();
+    let key = publisher.keygen(&d.join("lab"));
+    let index = d.join("index");
+    publisher.init_registry(&index, "lab", &[&gh.download_template()], &[], &key);
+    let first: Vec<(std::path::PathBuf, Vec<u8>)> = support::walk(&index)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    let api = gh.api_url();
+    let publish = || {
+        publisher.run_env(
+            &[
+                "publish",
+                models().join("coalescent/kingman").to_str().unwrap(),
+                "--registry",
+                index.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--json",
+            ],
+            &[("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &api)],
+        )
+    };
+    let out = publish();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["status"], "published");
+    assert!(
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["action"] == "created")
+    );
+
+    // The index as before the run: its line was never written.
+    std::fs::remove_dir_all(&index).unwrap();
+    for (p, b) in &first {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b).unwrap();
+    }
+    let seen = gh.log().len();
+    let out = publish();
+    assert!(
+        out.status.success(),
+        "{}\n{:#?}",
+        String::from_utf8_lossy(&out.stderr),
+        gh.log()
+    );
+    let r = json(&out);
+    assert_eq!(r["status"], "published");
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(files.iter().all(|f| f["action"] == "unchanged"), "{r}");
+    let log = gh.log()[seen..].to_vec();
+    let bearer = format!("Bearer {TOKEN}");
+    assert!(
+        log.iter().any(|(h, m, p, a)| h == "api"
+            && m == "GET"
+            && p.contains("/releases/assets/")
+            && a.as_deref() == Some(bearer.as_str())),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|(h, ..)| h == "downloads")
+            .all(|(_, _, p, a)| a.is_none() && p.starts_with("/storage/")),
+        "{log:#?}"
+    );
+    assert_eq!(gh.releases()[0].1.len(), 2);
+
+    // What was published installs with a reader's token.
+    let user = User::new();
+    let out = user.run_env(
+        &[
+            "install",
+            "coalescent/kingman",
+            "--registry",
+            index.to_str().unwrap(),
+            "--json",
+        ],
+        &[("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &api)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

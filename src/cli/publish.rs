@@ -37,6 +37,8 @@ pub struct Args {
     /// Region of the bucket for --store s3://...
     #[arg(long, value_name = "REGION")]
     s3_region: Option<String>,
+    /// Secret key (else PTD_SIGNING_KEY, else the registry's key found by its id under
+    /// $PTD_HOME/keys/).
     #[arg(long)]
     key: Option<PathBuf>,
     /// Show what would be uploaded and added; change nothing.
@@ -91,7 +93,6 @@ impl Show for Report {
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     let mut jax = a.jax_archive;
     jax.extend(a.phasic_archive);
-    let signer = ops::keys::signer(a.key.as_deref())?;
     let recipe = if a.with_recipe {
         Some(ops::build::recipe_path(&a.input)?)
     } else {
@@ -123,6 +124,8 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
             ops::publish::IndexTarget::Repo(r) => index_repo = Some(r),
         }
     }
+    let index_dir = index_repo.is_none().then_some(registry.as_path());
+    let signer = ops::publish::registry_signer(a.key.as_deref(), index_dir)?;
     let report = cx.block_on(ops::publish::publish(ops::publish::Request {
         input: &a.input,
         index: &registry,

@@ -13,10 +13,12 @@ pub enum RegistryCommand {
     /// Create a registry index in DIR: config.json and a signed snapshot.
     Init {
         dir: PathBuf,
+        /// The registry's name (default: the directory's name).
         #[arg(long)]
-        name: String,
+        name: Option<String>,
         /// Artifact URL templates in order of preference, e.g.
-        /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}'.
+        /// 'file:///srv/ptd/{file}' or 'https://mirror.example.org/{file}' (default: the
+        /// directory DIR-archives beside DIR).
         #[arg(long = "artifacts", value_name = "URL")]
         artifacts: Vec<String>,
         /// Endpoint of the S3-compatible service for s3:// locations (not needed for AWS).
@@ -80,25 +82,16 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
             key,
             unencrypted,
         } => {
-            let has_key =
-                key.is_some() || std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
-            let (signer, generated) = if has_key {
-                (ops::keys::signer(key.as_deref())?, None)
-            } else {
-                let password = if unencrypted {
-                    None
-                } else {
-                    Some(key_password()?)
-                };
-                let home = ptd::install::Home::from_env();
-                let (s, files) = ops::publish::new_registry_key(&home, &name, password.as_deref())?;
-                (s, Some(files))
-            };
+            let name = ops::publish::registry_name(&dir, name.as_deref())?;
+            let (signer, generated) = ops::publish::registry_key(key.as_deref(), &name, || {
+                (!unencrypted).then(key_password).transpose()
+            })?;
             let artifacts = artifacts
                 .iter()
                 .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
                 .collect::<Result<Vec<_>>>()?;
-            ops::publish::registry_init(&dir, &name, artifacts, &signer)?;
+            let key_file = generated.as_ref().map(|k| k.secret.as_path());
+            ops::publish::registry_init(&dir, &name, artifacts, &signer, key_file)?;
             if let Some(k) = generated {
                 cx.out.status(
                     "Created",
@@ -130,7 +123,7 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
                     Error::Usage(format!("--valid-for '{a}': {e} (e.g. 7days, 12h)"))
                 })?,
             };
-            let signer = ops::keys::signer(key.as_deref())?;
+            let signer = ops::publish::registry_signer(key.as_deref(), Some(&dir))?;
             ptd::publish::IndexDir::new(&dir)
                 .resign_valid_for(&signer, validity)
                 .map_err(Error::from)?;

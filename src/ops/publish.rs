@@ -13,21 +13,106 @@ use crate::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// The name of a registry made in `dir`: `name` if given, else the directory's own name, which
+/// must then be a plain word (letters, digits, `.`, `_`, `-`).
+pub fn registry_name(dir: &Path, name: Option<&str>) -> Result<String> {
+    if let Some(n) = name {
+        return Ok(n.to_string());
+    }
+    let abs = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+    let base = abs
+        .components()
+        .next_back()
+        .and_then(|c| match c {
+            std::path::Component::Normal(n) => n.to_str(),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let plain = !base.is_empty()
+        && !base.starts_with('.')
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !plain {
+        return Err(Error::Usage(format!(
+            "{}: the registry's name defaults to the directory's name, and '{base}' is not a plain name (letters, digits, '.', '_', '-'); pass --name NAME",
+            dir.display()
+        )));
+    }
+    Ok(base.to_string())
+}
+
+/// The artifact location a directory registry made without `--artifacts` gets: the directory
+/// `<DIR>-archives` beside it (outside the index, so that archives are neither hashed into the
+/// snapshot nor committed with the index), as an absolute `file://` URL; the directory is made.
+pub fn default_artifacts(dir: &Path) -> Result<ArtifactLocation> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let abs = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let (Some(parent), Some(base)) = (abs.parent(), abs.file_name()) else {
+        return Err(Error::Usage(format!(
+            "{}: no directory beside it can hold the archives; pass --artifacts URL",
+            abs.display()
+        )));
+    };
+    let archives = parent.join(format!("{}-archives", base.to_string_lossy()));
+    std::fs::create_dir_all(&archives).map_err(|e| Error::io(&archives, e))?;
+    Ok(crate::publish::store::dir_location(&archives)?)
+}
+
 /// `ptd registry init DIR`: `config.json`, a first signed snapshot and a `README.md` that
-/// tells users how to reach the registry and which key to pin.
+/// tells users how to reach the registry and which key to pin, and publishers how to publish.
+/// Without artifact locations, the registry gets [`default_artifacts`]. `key_file` is where
+/// the secret key is, when it was made here (under `$PTD_HOME/keys/`).
 pub fn registry_init(
     dir: &Path,
     name: &str,
-    artifacts: Vec<ArtifactLocation>,
+    mut artifacts: Vec<ArtifactLocation>,
     signer: &Signer,
+    key_file: Option<&Path>,
 ) -> Result<()> {
+    if dir.join("config.json").exists() {
+        return Err(PublishError::Refused(format!(
+            "{}: a registry already exists here",
+            dir.join("config.json").display()
+        ))
+        .into());
+    }
+    if artifacts.is_empty() {
+        artifacts.push(default_artifacts(dir)?);
+    }
     IndexDir::new(dir).init(name, artifacts.clone(), signer)?;
     let readme = dir.join("README.md");
     if !readme.exists() {
+        let here = dir
+            .canonicalize()
+            .map_err(|e| Error::io(dir, e))?
+            .display()
+            .to_string();
         let locations: String = artifacts
             .iter()
             .map(|a| format!("- `{}` ({})\n", a.url, a.kind))
             .collect();
+        let writable: Vec<&ArtifactLocation> = artifacts
+            .iter()
+            .filter(|a| matches!(Store::from_location(a), Ok(Some(_))))
+            .collect();
+        let store_note = match writable.first() {
+            Some(a) => format!("Archives go to `{}`, the first location ptd can write.", a.url),
+            None => "None of these locations is one ptd can write: add `--store DIR|s3://BUCKET/PREFIX|github:OWNER/REPO`\n(it is then added to the locations above).".to_string(),
+        };
+        let key_note = match key_file {
+            Some(k) => format!(
+                "The secret key is `{}`\n\
+                 (never put it in this directory): `ptd publish` and `ptd yank` find it there by its id;\n\
+                 elsewhere (CI) pass `--key FILE` or put the key file's text in `PTD_SIGNING_KEY`.\n\
+                 An encrypted key's password comes from `PTD_SIGNING_KEY_PASSWORD`.",
+                k.display()
+            ),
+            None => "`ptd publish` and `ptd yank` find the secret key under `$PTD_HOME/keys/` (as `<name>.key` beside\n\
+                 its `<name>.pub`) by its id; elsewhere pass `--key FILE` or put the key file's text in\n\
+                 `PTD_SIGNING_KEY`. An encrypted key's password comes from `PTD_SIGNING_KEY_PASSWORD`."
+                .to_string(),
+        };
         let text = format!(
             "# ptd registry `{name}`\n\n\
              This directory is a ptd registry index (format 1, see ptd's `docs/registry-protocol.md`):\n\
@@ -36,14 +121,17 @@ pub fn registry_init(
              Archives are downloaded from, in order:\n\n{locations}\n\
              Index and archives are signed with minisign key `{id}`:\n\n    {pk}\n\n\
              ## Using it\n\n\
-             Add it to `$PTD_HOME/config.toml` (default `~/.ptd/config.toml`), pinning the key:\n\n\
-             ```toml\n[registries.{name}]\nindex = \"<URL or path of this directory>\"\nkeys = [\"{pk}\"]\n```\n\n\
+             Add it to `$PTD_HOME/config.toml` (default `~/.ptd/config.toml`), pinning the key (`index` is\n\
+             this directory; use its URL where it is served over HTTP):\n\n\
+             ```toml\n[registries.{name}]\nindex = \"{here}\"\nkeys = [\"{pk}\"]\n```\n\n\
              then `ptd install --registry {name} NAMESPACE/MODEL@REQ`, or `registry = \"{name}\"` in a\n\
              project's `ptd.toml`.\n\n\
              ## Publishing\n\n\
-             `ptd publish <model dir> --registry <this directory> --key <secret key>` builds, signs\n\
-             and uploads the archive, then adds its line here and re-signs the snapshot; commit the\n\
-             result. `ptd yank NAME@VERSION --registry <this directory>` marks a version yanked.\n\
+             ```sh\nptd publish <model dir> --registry {here}\nptd yank NAMESPACE/MODEL@VERSION --registry {here}\n```\n\n\
+             `ptd publish` builds, signs and uploads the archive, then adds its line here and re-signs the\n\
+             snapshot; commit the result. `ptd yank` marks a version yanked (`--undo` reverses it).\n\
+             {store_note}\n\n\
+             {key_note}\n\n\
              Never edit the index files by hand without `ptd registry resign`.\n",
             id = signer.key_id,
             pk = signer.public_key(),
@@ -52,6 +140,88 @@ pub fn registry_init(
             .map_err(|e| Error::io(&readme, e))?;
     }
     Ok(())
+}
+
+/// The secret key that signs changes to the registry whose index is `index` (a directory, if
+/// known): `key` (`--key`), else `$PTD_SIGNING_KEY`, else the key pair under `$PTD_HOME/keys/`
+/// (`<name>.key` beside `<name>.pub`) whose public key is one of the registry's keys in its
+/// `config.json`. The password of an encrypted key comes from `$PTD_SIGNING_KEY_PASSWORD`.
+pub fn registry_signer(key: Option<&Path>, index: Option<&Path>) -> Result<Signer> {
+    let from_env = std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
+    let (None, false, Some(index)) = (key, from_env, index) else {
+        return super::keys::signer(key);
+    };
+    let config = IndexDir::new(index).config()?;
+    let home = crate::install::Home::from_env();
+    let keys = home.root.join("keys");
+    let ids: Vec<&str> = config.keys.iter().map(|k| k.id.as_str()).collect();
+    let mut publics: Vec<PathBuf> = match std::fs::read_dir(&keys) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pub"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&keys, e)),
+    };
+    publics.sort();
+    let mut unpaired = Vec::new();
+    for public in &publics {
+        let Ok(text) = std::fs::read_to_string(public) else {
+            continue;
+        };
+        let Ok(pk) = crate::sign::TrustedKey::parse(&text) else {
+            continue;
+        };
+        if !ids.contains(&pk.key_id.as_str()) {
+            continue;
+        }
+        let secret = public.with_extension("key");
+        if !secret.exists() {
+            unpaired.push(format!("{} has no {}", public.display(), secret.display()));
+            continue;
+        }
+        let password = std::env::var("PTD_SIGNING_KEY_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        return match Signer::read(&secret, password.as_deref()) {
+            Ok(s) => Ok(s),
+            Err(e) if password.is_none() => Err(Error::Usage(format!(
+                "{}: {e} (an encrypted key needs its password in PTD_SIGNING_KEY_PASSWORD)",
+                secret.display()
+            ))),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let unpaired = if unpaired.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", unpaired.join("; "))
+    };
+    Err(Error::Usage(format!(
+        "no signing key for registry '{}' (key {}): none of the {} public key file(s) in {} is one of its keys{unpaired}, and neither --key nor PTD_SIGNING_KEY was given; pass --key FILE, set PTD_SIGNING_KEY, or put the key pair there as <name>.key and <name>.pub",
+        config.name,
+        ids.join(", "),
+        publics.len(),
+        keys.display()
+    )))
+}
+
+/// The key a new registry signs with: `key`, else `PTD_SIGNING_KEY`, else a new key pair under
+/// `$PTD_HOME/keys/` (made with the password `password` gives, if any); with the new pair's
+/// files.
+pub fn registry_key(
+    key: Option<&Path>,
+    name: &str,
+    password: impl FnOnce() -> Result<Option<String>>,
+) -> Result<(Signer, Option<super::keys::KeyFiles>)> {
+    let from_env = std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
+    if key.is_some() || from_env {
+        return Ok((super::keys::signer(key)?, None));
+    }
+    let password = password()?;
+    let home = crate::install::Home::from_env();
+    let (s, files) = new_registry_key(&home, name, password.as_deref())?;
+    Ok((s, Some(files)))
 }
 
 /// A new key pair for a new registry, under `$PTD_HOME/keys/<name>.key` / `.pub` (never inside
@@ -110,6 +280,10 @@ pub struct Report {
     /// The pull request that adds the index line, when the index is on GitHub.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<crate::publish::pull_request::PullRequest>,
+    /// The `--store` given was none of the registry's artifact locations: this location of it
+    /// was appended to `config.json` (in a dry run: would be), so installers find the files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_added: Option<ArtifactLocation>,
 }
 
 /// The store to publish into: the one given, else the registry's first writable location.
@@ -169,6 +343,7 @@ pub async fn publish(mut req: Request<'_>) -> Result<Report> {
 
 async fn publish_local(req: Request<'_>) -> Result<Report> {
     let index = IndexDir::new(req.index);
+    let given = req.store.is_some();
     let input = super::build::open_input(req.input, true)?;
     let built: Built = super::build::build_bundle(&input)?;
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
@@ -204,16 +379,29 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
                 entry: old.clone(),
                 files: Vec::new(),
                 pull_request: None,
+                location_added: None,
             });
         }
         let store = choose_store(&index, req.store)?;
+        let unlisted = check_unlisted(&index, &store, given).await?;
         let files = upload_all(&store, &grown, &upload, req.signer, req.dry_run).await?;
+        let location_added = record_store(
+            &index,
+            &store,
+            &grown,
+            &upload,
+            unlisted,
+            req.signer,
+            req.dry_run,
+        )
+        .await?;
         if req.dry_run {
             return Ok(Report {
                 status: "dry-run".into(),
                 entry: grown,
                 files,
                 pull_request: None,
+                location_added,
             });
         }
         let entry = index.add_artifacts(
@@ -228,6 +416,7 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
             entry,
             files,
             pull_request: None,
+            location_added,
         });
     }
     for (source, bytes, d) in jax {
@@ -244,13 +433,25 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         .into());
     }
     let store = choose_store(&index, req.store)?;
+    let unlisted = check_unlisted(&index, &store, given).await?;
     let files = upload_all(&store, &entry, &upload, req.signer, req.dry_run).await?;
+    let location_added = record_store(
+        &index,
+        &store,
+        &entry,
+        &upload,
+        unlisted,
+        req.signer,
+        req.dry_run,
+    )
+    .await?;
     if req.dry_run {
         return Ok(Report {
             status: "dry-run".into(),
             entry,
             files,
             pull_request: None,
+            location_added,
         });
     }
     index.add(entry.clone(), req.signer)?;
@@ -259,7 +460,99 @@ async fn publish_local(req: Request<'_>) -> Result<Report> {
         entry,
         files,
         pull_request: None,
+        location_added,
     })
+}
+
+/// Whether `store`, given with `--store`, is none of the registry's artifact locations (and so
+/// must be recorded for installers to find what goes there). A directory or S3 location is
+/// formed now, so that one that cannot be a location is refused before anything is uploaded.
+async fn check_unlisted(index: &IndexDir, store: &Store, given: bool) -> Result<bool> {
+    if !given {
+        return Ok(false);
+    }
+    let config = index.config()?;
+    if config.artifacts.iter().any(|loc| store.serves(loc)) {
+        return Ok(false);
+    }
+    if !matches!(store, Store::GitHub(_)) {
+        store.location(None).await?;
+    }
+    Ok(true)
+}
+
+/// Whether one of the registry's `http(s)://` or `file://` locations already serves the
+/// version's archive as uploaded (a store published over HTTP, or shared under another path):
+/// its signature there is the one in the store, or an equivalent one.
+async fn served_elsewhere(
+    index: &IndexDir,
+    entry: &IndexEntry,
+    upload: &crate::publish::Upload,
+    signer: &Signer,
+) -> Result<bool> {
+    // An uploaded file and its signature (the archive's; a platform archive's when only those
+    // were uploaded).
+    let Some((file, archive, sig)) = upload.iter().find_map(|(n, data)| {
+        let sig_name = format!("{n}.minisig");
+        upload
+            .iter()
+            .find(|(m, _)| *m == sig_name)
+            .map(|(_, sig)| (n, data, sig))
+    }) else {
+        return Ok(false);
+    };
+    let mut opts = crate::fetch::HttpOptions::from_env();
+    opts.attempts = 1;
+    opts.quiet = true;
+    let http = crate::fetch::Http::new(opts)?;
+    for loc in &index.config()?.artifacts {
+        let url = format!(
+            "{}.minisig",
+            crate::install::expand_url(&loc.url, entry, file)
+        );
+        let there = if let Some(p) = url.strip_prefix("file://") {
+            std::fs::read(p).ok()
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            match http
+                .get_conditional(&url, None, None, crate::fetch::Metadata::Signature)
+                .await
+            {
+                Ok(crate::fetch::Conditional::Body { bytes, .. }) => Some(bytes),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if there.is_some_and(|t| t == *sig || equivalent_signature(&t, sig, archive, signer)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Appends the location of an unlisted store to the registry's (after the upload, before the
+/// index line), re-signing, unless a listed location serves what was uploaded; in a dry run
+/// only says which it would be.
+async fn record_store(
+    index: &IndexDir,
+    store: &Store,
+    entry: &IndexEntry,
+    upload: &crate::publish::Upload,
+    unlisted: bool,
+    signer: &Signer,
+    dry_run: bool,
+) -> Result<Option<ArtifactLocation>> {
+    if !unlisted || (!dry_run && served_elsewhere(index, entry, upload, signer).await?) {
+        return Ok(None);
+    }
+    let tag = crate::install::release_tag(entry);
+    let loc = store
+        .location(if dry_run { None } else { Some(&tag) })
+        .await?;
+    if !dry_run && !index.add_location(&loc, signer)? {
+        return Ok(None);
+    }
+    Ok(Some(loc))
 }
 
 /// Uploads files (each archive before its signature) into the version's place in the store.

@@ -55,12 +55,19 @@ pub(super) fn client(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "https://api.github.com".into());
     let crab = Octocrab::builder()
+        .set_connect_timeout(Some(timeout()))
         .base_uri(api.as_str())
         .map_err(|e| gh_err(&api, e))?
         .personal_token(token.clone())
         .build()
         .map_err(|e| gh_err(&api, e))?;
     Ok((crab, api, token))
+}
+
+/// How long to wait for a connection, an answer or the next bytes: `PTD_HTTP_TIMEOUT_MS`,
+/// default 30 s, as for downloads.
+fn timeout() -> std::time::Duration {
+    crate::fetch::HttpOptions::from_env().timeout
 }
 
 fn status_of(e: &octocrab::Error) -> Option<u16> {
@@ -107,6 +114,7 @@ impl Releases {
             }
         };
         Octocrab::builder()
+            .set_connect_timeout(Some(timeout()))
             .base_uri(self.api.as_str())
             .map_err(|e| gh_err(&self.api, e))?
             .upload_uri(origin.as_str())
@@ -121,6 +129,46 @@ impl Releases {
             "GitHub release {}/{} {tag}, asset {file}",
             self.owner, self.repo
         )
+    }
+
+    /// The artifact location template of this repository's release assets,
+    /// `<host>/<owner>/<repo>/releases/download/{tag}/{file}`. The host is the one of the
+    /// release `tag`'s page when it exists (GitHub Enterprise's too); otherwise it follows from
+    /// the API URL (`api.github.com` → `github.com`, `<host>/api/v3` → `<host>`).
+    pub async fn download_template(&self, tag: Option<&str>) -> Result<String, PublishError> {
+        let tail = |base: &str| {
+            format!(
+                "{}/{}/{}/releases/download/{{tag}}/{{file}}",
+                base.trim_end_matches('/'),
+                self.owner,
+                self.repo
+            )
+        };
+        if let Some(tag) = tag {
+            let repo = self.crab.repos(&self.owner, &self.repo);
+            match repo.releases().get_by_tag(tag).await {
+                Ok(r) => {
+                    let page = r.html_url.as_str();
+                    let suffix = format!("/{}/{}/releases/tag/", self.owner, self.repo);
+                    if let Some((base, _)) = page.rsplit_once(&suffix) {
+                        return Ok(tail(base));
+                    }
+                }
+                Err(e) if status_of(&e) == Some(404) => {}
+                Err(e) => return Err(gh_err(&self.describe(tag, "-"), e)),
+            }
+        }
+        let api = self.api.trim_end_matches('/');
+        if api == "https://api.github.com" {
+            return Ok(tail("https://github.com"));
+        }
+        match api.strip_suffix("/api/v3") {
+            Some(base) => Ok(tail(base)),
+            None => Err(PublishError::Refused(format!(
+                "cannot tell the download URLs of {}/{}'s release assets from GITHUB_API_URL={api}: list them in the registry with `ptd registry init --artifacts` or in config.json",
+                self.owner, self.repo
+            ))),
+        }
     }
 
     /// The release for `tag`, created if missing.
@@ -144,7 +192,50 @@ impl Releases {
         }
     }
 
-    /// The bytes of the asset called `file`, if the release has one.
+    /// The bytes of the release asset `id`, through the API with the token (its public
+    /// download URL answers 404 for a private repository): `GET .../releases/assets/{id}` with
+    /// `Accept: application/octet-stream`, which GitHub redirects to storage (where the token is
+    /// not sent). The wait for the answer and for each part of the body is limited by
+    /// `PTD_HTTP_TIMEOUT_MS`.
+    async fn asset_bytes(&self, id: u64, tag: &str, file: &str) -> Result<Vec<u8>, PublishError> {
+        use http_body_util::BodyExt;
+        let what = self.describe(tag, file);
+        let limit = timeout();
+        let late = || {
+            PublishError::Refused(format!(
+                "{what}: no answer from GitHub within {} ms (PTD_HTTP_TIMEOUT_MS)",
+                limit.as_millis()
+            ))
+        };
+        let route = format!("/repos/{}/{}/releases/assets/{id}", self.owner, self.repo);
+        let mut headers = http::header::HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/octet-stream"),
+        );
+        let response = tokio::time::timeout(limit, async {
+            let r = self.crab._get_with_headers(route, Some(headers)).await?;
+            octocrab::map_github_error(r).await
+        })
+        .await
+        .map_err(|_| late())?
+        .map_err(|e| gh_err(&what, e))?;
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) = tokio::time::timeout(limit, body.frame())
+            .await
+            .map_err(|_| late())?
+        {
+            let frame = frame.map_err(|e| gh_err(&what, e))?;
+            if let Ok(data) = frame.into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The bytes of the asset called `file`, if the release has one: the release's assets are
+    /// listed through the API and the asset read by [`Releases::asset_bytes`].
     async fn existing(
         &self,
         release_id: u64,
@@ -155,26 +246,26 @@ impl Releases {
         let rel = repo.releases();
         let mut page = 1u32;
         loop {
-            let assets = rel
-                .assets(release_id)
-                .per_page(100)
-                .page(page)
-                .send()
-                .await
-                .map_err(|e| gh_err(&self.describe(tag, file), e))?;
+            let limit = timeout();
+            let assets = tokio::time::timeout(
+                limit,
+                rel.assets(release_id).per_page(100).page(page).send(),
+            )
+            .await
+            .map_err(|_| {
+                PublishError::Refused(format!(
+                    "{}: no answer from GitHub within {} ms (PTD_HTTP_TIMEOUT_MS)",
+                    self.describe(tag, file),
+                    limit.as_millis()
+                ))
+            })?
+            .map_err(|e| gh_err(&self.describe(tag, file), e))?;
             let n = assets.items.len();
             if let Some(a) = assets.items.into_iter().find(|a| a.name == file) {
-                // The public download URL, fetched without the token.
-                let bytes = reqwest::get(a.browser_download_url.as_str())
+                return self
+                    .asset_bytes(a.id.into_inner(), tag, file)
                     .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| PublishError::Refused(format!("{}: {e}", a.browser_download_url)))?
-                    .bytes()
-                    .await
-                    .map_err(|e| {
-                        PublishError::Refused(format!("{}: {e}", a.browser_download_url))
-                    })?;
-                return Ok(Some(bytes.to_vec()));
+                    .map(Some);
             }
             if n < 100 {
                 return Ok(None);

@@ -152,23 +152,33 @@ impl IndexDir {
         }
     }
 
+    /// Appends `location` to the registry's artifact locations (last, so the order of
+    /// preference of those listed stays) and re-signs; `false` if one with its URL is listed.
+    pub fn add_location(
+        &self,
+        location: &ArtifactLocation,
+        signer: &Signer,
+    ) -> Result<bool, PublishError> {
+        let _l = self.lock()?;
+        let mut config = self.config()?;
+        check_signer(&config, signer)?;
+        if config.artifacts.iter().any(|a| a.url == location.url) {
+            return Ok(false);
+        }
+        config.artifacts.push(location.clone());
+        let p = self.dir.join("config.json");
+        let mut bytes = serde_json::to_vec_pretty(&config).expect("config");
+        bytes.push(b'\n');
+        write_atomic(&p, &bytes).map_err(io(&p))?;
+        self.resign_next(signer)?;
+        Ok(true)
+    }
+
     /// Adds a version's index line, unless the same version is already there.
     pub fn add(&self, entry: IndexEntry, signer: &Signer) -> Result<Published, PublishError> {
         let _l = self.lock()?;
         let config = self.config()?;
-        if !config.keys.iter().any(|k| k.id == signer.key_id) {
-            return Err(PublishError::Refused(format!(
-                "key {} is not one of registry '{}'s keys ({}); sign with a registry key",
-                signer.key_id,
-                config.name,
-                config
-                    .keys
-                    .iter()
-                    .map(|k| k.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        check_signer(&config, signer)?;
         let mut entries = self.read_entries(&entry.name)?;
         if let Some(old) = entries.iter().find(|e| e.version == entry.version) {
             if old.content_hash == entry.content_hash {
@@ -307,6 +317,24 @@ impl IndexDir {
         write_atomic(&p, &bytes).map_err(io(&p))?;
         Ok(())
     }
+}
+
+/// Refuses a signer whose key is not one of the registry's.
+fn check_signer(config: &RegistryConfig, signer: &Signer) -> Result<(), PublishError> {
+    if config.keys.iter().any(|k| k.id == signer.key_id) {
+        return Ok(());
+    }
+    Err(PublishError::Refused(format!(
+        "key {} is not one of registry '{}'s keys ({}); sign with a registry key",
+        signer.key_id,
+        config.name,
+        config
+            .keys
+            .iter()
+            .map(|k| k.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 fn collect(

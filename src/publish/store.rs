@@ -15,6 +15,9 @@ pub enum Store {
     S3 {
         bucket: Bucket,
         prefix: String,
+        /// The service's endpoint and the bucket's region, as an artifact location names them.
+        endpoint: Option<String>,
+        region: Option<String>,
     },
     /// One release per version (its tag), files as assets.
     GitHub(super::github::Releases),
@@ -26,6 +29,40 @@ fn multipart_from() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64 << 20)
+}
+
+/// `p` made absolute: the real path if it exists (symbolic links resolved), else joined to the
+/// working directory.
+fn absolute(p: &std::path::Path) -> Result<PathBuf, PublishError> {
+    match p.canonicalize() {
+        Ok(c) => Ok(c),
+        Err(_) => std::path::absolute(p).map_err(|source| PublishError::Io {
+            path: p.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// The `file://` artifact location of the directory `d`, by its absolute path.
+pub fn dir_location(d: &std::path::Path) -> Result<ArtifactLocation, PublishError> {
+    let abs = absolute(d)?;
+    let text = abs.to_str().ok_or_else(|| {
+        PublishError::Refused(format!(
+            "{}: an artifact location must be a UTF-8 path",
+            abs.display()
+        ))
+    })?;
+    if text.contains('{') || text.contains('}') {
+        return Err(PublishError::Refused(format!(
+            "{text}: a directory whose path has '{{' or '}}' cannot be an artifact location (a URL template)"
+        )));
+    }
+    Ok(ArtifactLocation {
+        kind: "file".into(),
+        url: format!("file://{}/{{file}}", text.trim_end_matches('/')),
+        endpoint: None,
+        region: None,
+    })
 }
 
 /// The directory part of a `.../{file}` template; no other placeholder may appear.
@@ -94,7 +131,87 @@ impl Store {
         let prefix = u.key.trim_end_matches('x').trim_matches('/').to_string();
         let bucket = Bucket::new(&u.bucket, endpoint, region)
             .map_err(|e| PublishError::Refused(e.to_string()))?;
-        Ok(Store::S3 { bucket, prefix })
+        Ok(Store::S3 {
+            bucket,
+            prefix,
+            endpoint: endpoint.map(str::to_string),
+            region: region.map(str::to_string),
+        })
+    }
+
+    /// The artifact location from which installers read what this store holds: `file://` with
+    /// the directory's absolute path, `s3://` with its endpoint and region, or the GitHub
+    /// repository's release download URLs (`tag`, a release of this store, names the host when
+    /// it exists; `None` in a dry run, where nothing is asked of GitHub).
+    pub async fn location(&self, tag: Option<&str>) -> Result<ArtifactLocation, PublishError> {
+        let loc = |kind: &str, url: String| ArtifactLocation {
+            kind: kind.into(),
+            url,
+            endpoint: None,
+            region: None,
+        };
+        match self {
+            Store::Dir(d) => dir_location(d),
+            Store::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+            } => Ok(ArtifactLocation {
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                ..loc(
+                    "s3",
+                    format!("s3://{}/{}", bucket.name, Store::key(prefix, "{file}")),
+                )
+            }),
+            Store::GitHub(r) => Ok(loc("github-releases", r.download_template(tag).await?)),
+        }
+    }
+
+    /// Whether the registry's artifact location `loc` reads from this store.
+    pub fn serves(&self, loc: &ArtifactLocation) -> bool {
+        match self {
+            Store::Dir(d) => {
+                let Some(p) = loc
+                    .url
+                    .strip_prefix("file://")
+                    .and_then(|p| prefix_of(p).ok())
+                else {
+                    return false;
+                };
+                match (absolute(d), absolute(std::path::Path::new(p))) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                }
+            }
+            Store::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            } => {
+                let Ok(p) = prefix_of(&loc.url) else {
+                    return false;
+                };
+                let Some((b, key)) = p
+                    .strip_prefix("s3://")
+                    .map(|r| r.split_once('/').unwrap_or((r, "")))
+                else {
+                    return false;
+                };
+                b == bucket.name
+                    && key.trim_matches('/') == prefix.as_str()
+                    && loc.endpoint.as_deref().map(|e| e.trim_end_matches('/'))
+                        == endpoint.as_deref().map(|e| e.trim_end_matches('/'))
+            }
+            Store::GitHub(r) => {
+                loc.kind == "github-releases"
+                    && crate::fetch::github::repo_of_template(&loc.url).is_some_and(|(o, n)| {
+                        o.eq_ignore_ascii_case(&r.owner) && n.eq_ignore_ascii_case(&r.repo)
+                    })
+            }
+        }
     }
 
     fn key(prefix: &str, file: &str) -> String {
@@ -109,7 +226,7 @@ impl Store {
     pub fn describe(&self, tag: &str, file: &str) -> String {
         match self {
             Store::Dir(d) => d.join(file).display().to_string(),
-            Store::S3 { bucket, prefix } => bucket.describe(&Store::key(prefix, file)),
+            Store::S3 { bucket, prefix, .. } => bucket.describe(&Store::key(prefix, file)),
             Store::GitHub(r) => r.describe(tag, file),
         }
     }
@@ -152,7 +269,7 @@ impl Store {
                     Err(e) => Err(io(e.error)),
                 }
             }
-            Store::S3 { bucket, prefix } => {
+            Store::S3 { bucket, prefix, .. } => {
                 let key = Store::key(prefix, file);
                 let fetch = |e: crate::fetch::FetchError| PublishError::Refused(e.to_string());
                 if bucket
@@ -168,5 +285,66 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(kind: &str, url: &str, endpoint: Option<&str>) -> ArtifactLocation {
+        ArtifactLocation {
+            kind: kind.into(),
+            url: url.into(),
+            endpoint: endpoint.map(str::to_string),
+            region: None,
+        }
+    }
+
+    fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn an_s3_store_is_served_by_its_own_location_only() {
+        let e = Some("http://127.0.0.1:9000");
+        let store = Store::from_spec("s3://models/ptd", e, Some("eu-north-1")).unwrap();
+        let own = now(store.location(None)).unwrap();
+        assert_eq!(own.url, "s3://models/ptd/{file}");
+        assert_eq!(own.endpoint.as_deref(), e);
+        assert_eq!(own.region.as_deref(), Some("eu-north-1"));
+        assert!(store.serves(&own));
+        assert!(store.serves(&loc(
+            "s3",
+            "s3://models/ptd/{file}",
+            Some("http://127.0.0.1:9000/")
+        )));
+        assert!(!store.serves(&loc("s3", "s3://models/other/{file}", e)));
+        assert!(!store.serves(&loc("s3", "s3://models/ptd/{file}", None)));
+        assert!(!store.serves(&loc("s3", "s3://other/ptd/{file}", e)));
+        let root = Store::from_spec("s3://models", None, None).unwrap();
+        assert_eq!(now(root.location(None)).unwrap().url, "s3://models/{file}");
+    }
+
+    #[test]
+    fn a_directory_store_is_served_by_a_file_location_of_the_same_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().canonicalize().unwrap();
+        let store = Store::from_spec(real.join("a").to_str().unwrap(), None, None).unwrap();
+        let own = now(store.location(None)).unwrap();
+        assert_eq!(own.url, format!("file://{}/a/{{file}}", real.display()));
+        assert!(store.serves(&own));
+        let dotted = format!("file://{}/b/../a/{{file}}", real.display());
+        std::fs::create_dir_all(real.join("a")).unwrap();
+        std::fs::create_dir_all(real.join("b")).unwrap();
+        assert!(store.serves(&loc("file", &dotted, None)));
+        let other = format!("file://{}/b/{{file}}", real.display());
+        assert!(!store.serves(&loc("file", &other, None)));
+        assert!(!store.serves(&loc("https", "https://example.org/a/{file}", None)));
+        let braces = Store::from_spec(real.join("{x}").to_str().unwrap(), None, None).unwrap();
+        assert!(now(braces.location(None)).is_err());
     }
 }

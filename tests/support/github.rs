@@ -247,7 +247,8 @@ impl GitHub {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.branches.get(branch).map(|(_, f)| f.clone())
     }
-    /// Makes the repository private: public download URLs answer 404.
+    /// Makes the repository private: its public download URLs (`browser_download_url`) answer
+    /// 404, with or without a token, as GitHub's do; assets come through the API only.
     pub fn set_private(&self, private: bool) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).private = private;
     }
