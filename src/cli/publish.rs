@@ -66,6 +66,15 @@ impl Show for Report {
         for f in &self.files {
             out.status(&f.action, &format!("{} ({} bytes)", f.to, f.size));
         }
+        if let Some(loc) = &self.location_added {
+            out.status(
+                "Listed",
+                &format!(
+                    "{} as an artifact location in the registry's config.json (re-signed)",
+                    loc.url
+                ),
+            );
+        }
         if let Some(pr) = &self.pull_request {
             out.status(
                 "Proposed",
