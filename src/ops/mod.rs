@@ -161,7 +161,7 @@ impl Context {
         // The token also goes to the registry's own artifact hosts, which its signed
         // config.json names; never to any other host, even on a redirect.
         for a in &registry.config.artifacts {
-            if let Some(h) = host_of(&a.url.replace(['{', '}'], ""))
+            if let Some(h) = host_of(&a.url().replace(['{', '}'], ""))
                 && !hosts.contains(&h)
             {
                 hosts.push(h);

@@ -26,7 +26,7 @@ pub fn registry_init(
     if !readme.exists() {
         let locations: String = artifacts
             .iter()
-            .map(|a| format!("- `{}` ({})\n", a.url, a.kind))
+            .map(|a| format!("- `{}` ({})\n", a.url(), a.kind()))
             .collect();
         let text = format!(
             "# ptd registry `{name}`\n\n\

@@ -44,23 +44,22 @@ impl Store {
     /// The store behind one of a registry's artifact locations, if it is writable by ptd
     /// (`file://`, `s3://` and GitHub releases).
     pub fn from_location(loc: &ArtifactLocation) -> Result<Option<Store>, PublishError> {
-        if loc.kind == "github-releases" {
-            return Ok(Some(Store::GitHub(super::github::Releases::from_template(
-                &loc.url,
-            )?)));
+        match loc {
+            ArtifactLocation::GitHub { url, .. } => Ok(Some(Store::GitHub(
+                super::github::Releases::from_template(url)?,
+            ))),
+            ArtifactLocation::Dir { path } => Ok(Some(Store::Dir(PathBuf::from(prefix_of(path)?)))),
+            ArtifactLocation::S3 { .. } => {
+                let url = loc.url();
+                let prefix = prefix_of(&url)?;
+                Ok(Some(Store::s3(
+                    &format!("{prefix}/"),
+                    loc.endpoint(),
+                    loc.region(),
+                )?))
+            }
+            ArtifactLocation::Http { .. } => Ok(None),
         }
-        if let Some(p) = loc.url.strip_prefix("file://") {
-            return Ok(Some(Store::Dir(PathBuf::from(prefix_of(p)?))));
-        }
-        if loc.url.starts_with("s3://") {
-            let prefix = prefix_of(&loc.url)?;
-            return Ok(Some(Store::s3(
-                &format!("{prefix}/"),
-                loc.endpoint.as_deref(),
-                loc.region.as_deref(),
-            )?));
-        }
-        Ok(None)
     }
 
     /// `--store`: a directory, `file://DIR`, `s3://bucket[/prefix]` or `github:OWNER/REPO`.
