@@ -55,7 +55,7 @@ impl Installer<'_> {
             return Ok(Ok(Origin::Store));
         }
         if let Some(layer) = &self.home.shared
-            && self.from_shared(layer, w, &dest).await?
+            && self.copy_shared(layer, w, &dest).await?
         {
             return Ok(Ok(Origin::Shared(layer.describe())));
         }
@@ -64,7 +64,7 @@ impl Installer<'_> {
             return Ok(Err(tried));
         }
         for loc in &self.registry.config.artifacts {
-            match self.from_location(loc, w, &dest).await {
+            match self.download_from(loc, w, &dest).await {
                 Ok(origin) => return Ok(Ok(origin)),
                 Err(Attempt::PassedOver(why)) => tried.push(why),
                 Err(Attempt::Stop(err)) => return Err(err),
@@ -75,7 +75,7 @@ impl Installer<'_> {
 
     /// Copies the archive from the shared layer, checking size and SHA-256 (its content
     /// address); whether it was there.
-    async fn from_shared(
+    async fn copy_shared(
         &self,
         layer: &SharedLayer,
         w: &Wanted<'_>,
@@ -101,7 +101,7 @@ impl Installer<'_> {
     /// Downloads the archive and its signature from one location, verifies both, then moves
     /// the archive into the store. On any failure nothing is left behind but a partial download
     /// that a later attempt may resume.
-    async fn from_location(
+    async fn download_from(
         &self,
         loc: &Location,
         w: &Wanted<'_>,
