@@ -94,10 +94,12 @@ impl Context {
         if spec == DEFAULT_REGISTRY || self.config.registries.contains_key(spec) {
             return Ok(spec.to_string());
         }
-        if spec.starts_with("http://") || spec.starts_with("https://") {
-            return Ok(spec.trim_end_matches('/').to_string());
-        }
-        let path = spec.strip_prefix("file://").unwrap_or(spec);
+        let path = match crate::transport::Location::from_spec(spec, None, None) {
+            crate::transport::Location::Http { url } => return Ok(url),
+            crate::transport::Location::Dir { path } => path,
+            _ => spec.to_string(),
+        };
+        let path = path.as_str();
         if Path::new(path).is_dir() {
             let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
             return Ok(abs.display().to_string());
