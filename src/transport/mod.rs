@@ -234,3 +234,125 @@ impl Transport for Any {
         each!(self, t => t.download_signed(address, part, want).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::MetadataLimits;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn fetch_errors_are_sorted_into_not_there_failed_and_bad() {
+        let status = |status| FetchError::Status {
+            url: "https://h/a".into(),
+            status,
+        };
+        let m = Miss::of(status(404));
+        assert!(matches!(&m, Miss::NotThere(s) if s == "https://h/a: HTTP 404"));
+        assert!(m.into_error().is_none());
+        for e in [
+            status(403),
+            status(503),
+            FetchError::Http {
+                url: "u".into(),
+                message: "refused".into(),
+            },
+        ] {
+            let m = Miss::of(e);
+            assert!(matches!(m, Miss::Failed(_)));
+            assert!(m.passed_over().is_some());
+        }
+        let m = Miss::of(FetchError::Checksum {
+            url: "u".into(),
+            got: "a".into(),
+            want: "b".into(),
+        });
+        assert!(matches!(m, Miss::Bad(_)));
+        assert!(
+            m.passed_over().is_none(),
+            "bad content is never passed over"
+        );
+    }
+
+    #[test]
+    fn a_directory_tells_a_missing_file_from_a_wrong_one() {
+        let rt = runtime();
+        let d = tempfile::tempdir().unwrap();
+        let t = dir::Dir::new(MetadataLimits::default());
+        let part = d.path().join("part");
+        let zeros = "0".repeat(64);
+        let want = |sha256| Want {
+            sha256,
+            size: 3,
+            label: "a",
+        };
+        let missing = d.path().join("missing").display().to_string();
+        match rt.block_on(t.download(&missing, &part, want(&zeros))) {
+            Err(Miss::NotThere(m)) => assert_eq!(m, format!("{missing}: not found")),
+            other => panic!("{other:?}"),
+        }
+        let file = d.path().join("a.ptd.tar.zst");
+        std::fs::write(&file, b"abc").unwrap();
+        let address = file.display().to_string();
+        match rt.block_on(t.download(&address, &part, want(&zeros))) {
+            Err(Miss::Bad(FetchError::Checksum { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(!part.exists(), "a wrong copy is not kept");
+        let sha = crate::index::sha256_hex(b"abc");
+        let signed = rt
+            .block_on(t.download_signed(&address, &part, want(&sha)))
+            .unwrap();
+        assert_eq!(std::fs::read(&part).unwrap(), b"abc");
+        assert_eq!(signed.url, format!("file://{address}"));
+        assert_eq!(signed.sig_url, format!("file://{address}.minisig"));
+        assert!(matches!(signed.sig, Err(Miss::NotThere(_))));
+        std::fs::write(format!("{address}.minisig"), b"sig").unwrap();
+        let signed = rt
+            .block_on(t.download_signed(&address, &part, want(&sha)))
+            .unwrap();
+        assert_eq!(signed.sig.unwrap(), b"sig");
+        let mut small = MetadataLimits::default();
+        small.set(Metadata::Signature, 2);
+        let capped = dir::Dir::new(small);
+        match rt.block_on(capped.download_signed(&address, &part, want(&sha))) {
+            Ok(Signed {
+                sig: Err(Miss::Bad(FetchError::TooLarge { .. })),
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_location_opens_its_transport() {
+        let http = Http::new(crate::fetch::HttpOptions::from_env()).unwrap();
+        let open = |json: &str| {
+            let loc: Location = serde_json::from_str(json).unwrap();
+            Any::open(&loc, &http).ok().unwrap()
+        };
+        assert!(matches!(
+            open(r#"{"kind":"file","url":"file:///srv/{file}"}"#),
+            Any::Dir(_)
+        ));
+        assert!(matches!(
+            open(r#"{"kind":"https","url":"https://h/{file}"}"#),
+            Any::Http(_)
+        ));
+        assert!(matches!(
+            open(r#"{"kind":"s3","url":"s3://b/p/{file}","region":"eu-north-1"}"#),
+            Any::S3(_)
+        ));
+        let g = open(
+            r#"{"kind":"github-releases","url":"https://github.com/o/r/releases/download/{tag}/{file}"}"#,
+        );
+        assert!(matches!(g, Any::GitHub(_)));
+        assert_eq!(g.url("https://x/y"), "https://x/y");
+    }
+}
