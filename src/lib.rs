@@ -27,5 +27,6 @@ pub mod project;
 pub mod publish;
 pub mod resolve;
 pub mod sign;
+pub mod transport;
 
 pub use error::{Error, Result};

@@ -90,7 +90,7 @@ fn the_embedded_config_names_its_key_and_a_release_location() {
     let c = RegistryConfig::parse(f.contents(), "config.json").unwrap();
     assert_eq!(c.name, "default");
     assert_eq!(c.trusted_keys().unwrap().len(), 1);
-    assert_eq!(c.artifacts[0].kind, "github-releases");
+    assert_eq!(c.artifacts[0].kind(), "github-releases");
 }
 
 #[test]

@@ -71,7 +71,7 @@ impl Show for Report {
                 "Listed",
                 &format!(
                     "{} as an artifact location in the registry's config.json (re-signed)",
-                    loc.url
+                    loc.url()
                 ),
             );
         }

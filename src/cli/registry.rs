@@ -139,33 +139,6 @@ fn artifact_location(
     s3_endpoint: Option<&str>,
     s3_region: Option<&str>,
 ) -> Result<ArtifactLocation> {
-    let kind = if url.starts_with("file://") {
-        "file"
-    } else if url.starts_with("https://github.com/")
-        || url.contains("/releases/download/{tag}/{file}")
-    {
-        "github-releases"
-    } else if url.starts_with("s3://") {
-        "s3"
-    } else if url.starts_with("https://") {
-        "https"
-    } else if url.starts_with("http://") {
-        "http"
-    } else {
-        return Err(Error::Usage(format!(
-            "artifact location '{url}': use an http(s)://, s3:// or file:// URL template with {{file}}"
-        )));
-    };
-    if !url.contains("{file}") {
-        return Err(Error::Usage(format!(
-            "artifact location '{url}' must contain {{file}}, where the archive's file name goes"
-        )));
-    }
-    let s3 = kind == "s3";
-    Ok(ArtifactLocation {
-        kind: kind.into(),
-        url: url.into(),
-        endpoint: s3_endpoint.filter(|_| s3).map(str::to_string),
-        region: s3_region.filter(|_| s3).map(str::to_string),
-    })
+    ArtifactLocation::from_template(url, s3_endpoint, s3_region)
+        .map_err(|e| Error::Usage(e.to_string()))
 }

@@ -21,21 +21,9 @@ pub use source::{IndexSource, SourceError};
 
 pub const INDEX_FORMAT: u32 = 1;
 
-/// Where a registry's archives can be downloaded, in order of preference.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArtifactLocation {
-    /// `github-releases`, `s3`, `https`, `http` or `file`.
-    pub kind: String,
-    /// A URL template with `{file}`, `{tag}`, `{name}`, `{namespace}`, `{model}`, `{version}`.
-    pub url: String,
-    /// For `s3://bucket/...` locations on an S3-compatible service other than AWS: its endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// For `s3://` locations: the bucket's region (default `us-east-1`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-}
+/// Where a registry's archives can be downloaded ([`crate::transport::Location`]), in order of
+/// preference.
+pub use crate::transport::Location as ArtifactLocation;
 
 /// A public key a registry signs with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,9 @@
 //! Where index files are read from: the copy compiled into ptd, a directory (or `file://`), or
 //! HTTP(S), fetched sparsely (only the files asked for) with conditional requests and cached.
+//! Directories and HTTP(S) are read through their [`crate::transport::Transport`].
 
-use crate::fetch::{Conditional, FetchError, Http, Metadata, MetadataLimits};
+use crate::fetch::{FetchError, Http, Metadata, MetadataLimits};
+use crate::transport::{self, Got, Location, Miss, Since, Transport};
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -34,15 +36,15 @@ pub enum IndexSource {
     Embedded,
     Dir {
         path: PathBuf,
-        /// Size caps of the files read.
-        limits: MetadataLimits,
+        /// Reads capped by the files' kinds.
+        dir: transport::dir::Dir,
     },
     /// Fetched over HTTP (size caps from `http`'s options). A fetched body goes into the index
     /// cache only once the registry has verified it ([`IndexSource::keep`]).
     Http {
         base: String,
         cache: PathBuf,
-        http: Http,
+        http: transport::http::HttpTransport,
         offline: bool,
         /// Bodies fetched but not yet verified: their `ETag` and `Last-Modified`, by path.
         pending: Arc<Mutex<HashMap<String, CacheMeta>>>,
@@ -69,6 +71,15 @@ fn check_path(path: &str) -> Result<(), SourceError> {
         Ok(())
     } else {
         Err(SourceError::BadPath(path.into()))
+    }
+}
+
+/// A whole file read from a directory, `None` if it is not there.
+fn body(got: Result<Got, Miss>) -> Result<Option<Vec<u8>>, SourceError> {
+    match got {
+        Ok(Got::Body { bytes, .. }) => Ok(Some(bytes)),
+        Ok(Got::NotModified) | Err(Miss::NotThere(_)) => Ok(None),
+        Err(m) => Err(SourceError::Fetch(m.into_error().expect("an error"))),
     }
 }
 
@@ -117,26 +128,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl IndexSource {
     /// `file://PATH` or a path is a directory; `http://` and `https://` are fetched.
     pub fn from_spec(spec: &str, cache_root: &Path, http: &Http, offline: bool) -> IndexSource {
-        if let Some(p) = spec.strip_prefix("file://") {
-            return IndexSource::Dir {
-                path: PathBuf::from(p),
-                limits: http.options().limits,
-            };
-        }
-        if spec.starts_with("http://") || spec.starts_with("https://") {
-            let base = spec.trim_end_matches('/').to_string();
-            let cache = cache_root.join(&crate::index::sha256_hex(base.as_bytes())[..16]);
-            return IndexSource::Http {
-                base,
-                cache,
-                http: http.clone(),
-                offline,
-                pending: Arc::default(),
-            };
-        }
-        IndexSource::Dir {
-            path: PathBuf::from(spec),
-            limits: http.options().limits,
+        let dir = |path: &str| IndexSource::Dir {
+            path: PathBuf::from(path),
+            dir: transport::dir::Dir::new(http.options().limits),
+        };
+        match Location::from_spec(spec, None, None) {
+            Location::Http { url: base } => {
+                let cache = cache_root.join(&crate::index::sha256_hex(base.as_bytes())[..16]);
+                IndexSource::Http {
+                    base,
+                    cache,
+                    http: transport::http::HttpTransport::new(http.clone()),
+                    offline,
+                    pending: Arc::default(),
+                }
+            }
+            Location::Dir { path } => dir(&path),
+            // Not a kind of index: taken as a directory name, which holds no index.
+            _ => dir(spec),
         }
     }
 
@@ -144,7 +153,7 @@ impl IndexSource {
     pub fn dir(path: impl Into<PathBuf>) -> IndexSource {
         IndexSource::Dir {
             path: path.into(),
-            limits: MetadataLimits::default(),
+            dir: transport::dir::Dir::new(MetadataLimits::default()),
         }
     }
 
@@ -178,7 +187,13 @@ impl IndexSource {
             IndexSource::Embedded => {
                 Ok(EMBEDDED_INDEX.get_file(path).map(|f| f.contents().to_vec()))
             }
-            IndexSource::Dir { path: dir, limits } => Ok(limits.read_file(kind, &dir.join(path))?),
+            IndexSource::Dir { path: base, dir } => {
+                let file = base.join(path);
+                body(
+                    dir.get(&file.to_string_lossy(), kind, Since::default())
+                        .await,
+                )
+            }
             IndexSource::Http {
                 base,
                 cache,
@@ -205,14 +220,19 @@ impl IndexSource {
                 } else {
                     (None, None)
                 };
-                match http.get_conditional(&url, etag, lm, kind).await? {
-                    Conditional::NotModified => Ok(cached),
-                    Conditional::NotFound => Ok(None),
-                    Conditional::Body {
+                let since = Since {
+                    etag,
+                    last_modified: lm,
+                };
+                match http.get(&url, kind, since).await {
+                    Ok(Got::NotModified) => Ok(cached),
+                    Err(Miss::NotThere(_)) => Ok(None),
+                    Err(m) => Err(m.into_error().expect("an error").into()),
+                    Ok(Got::Body {
                         bytes,
                         etag,
                         last_modified,
-                    } => {
+                    }) => {
                         pending.lock().expect("pending").insert(
                             path.to_string(),
                             CacheMeta {

@@ -94,10 +94,12 @@ impl Context {
         if spec == DEFAULT_REGISTRY || self.config.registries.contains_key(spec) {
             return Ok(spec.to_string());
         }
-        if spec.starts_with("http://") || spec.starts_with("https://") {
-            return Ok(spec.trim_end_matches('/').to_string());
-        }
-        let path = spec.strip_prefix("file://").unwrap_or(spec);
+        let path = match crate::transport::Location::from_spec(spec, None, None) {
+            crate::transport::Location::Http { url } => return Ok(url),
+            crate::transport::Location::Dir { path } => path,
+            _ => spec.to_string(),
+        };
+        let path = path.as_str();
         if Path::new(path).is_dir() {
             let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
             return Ok(abs.display().to_string());
@@ -161,7 +163,7 @@ impl Context {
         // The token also goes to the registry's own artifact hosts, which its signed
         // config.json names; never to any other host, even on a redirect.
         for a in &registry.config.artifacts {
-            if let Some(h) = host_of(&a.url.replace(['{', '}'], ""))
+            if let Some(h) = host_of(&a.url().replace(['{', '}'], ""))
                 && !hosts.contains(&h)
             {
                 hosts.push(h);

@@ -90,14 +90,14 @@ pub fn registry_init(
             .to_string();
         let locations: String = artifacts
             .iter()
-            .map(|a| format!("- `{}` ({})\n", a.url, a.kind))
+            .map(|a| format!("- `{}` ({})\n", a.url(), a.kind()))
             .collect();
         let writable: Vec<&ArtifactLocation> = artifacts
             .iter()
             .filter(|a| matches!(Store::from_location(a), Ok(Some(_))))
             .collect();
         let store_note = match writable.first() {
-            Some(a) => format!("Archives go to `{}`, the first location ptd can write.", a.url),
+            Some(a) => format!("Archives go to `{}`, the first location ptd can write.", a.url()),
             None => "None of these locations is one ptd can write: add `--store DIR|s3://BUCKET/PREFIX|github:OWNER/REPO`\n(it is then added to the locations above).".to_string(),
         };
         let key_note = match key_file {
@@ -508,7 +508,7 @@ async fn served_elsewhere(
     for loc in &index.config()?.artifacts {
         let url = format!(
             "{}.minisig",
-            crate::install::expand_url(&loc.url, entry, file)
+            crate::install::expand_url(&loc.url(), entry, file)
         );
         let there = if let Some(p) = url.strip_prefix("file://") {
             std::fs::read(p).ok()

@@ -162,7 +162,7 @@ impl IndexDir {
         let _l = self.lock()?;
         let mut config = self.config()?;
         check_signer(&config, signer)?;
-        if config.artifacts.iter().any(|a| a.url == location.url) {
+        if config.artifacts.iter().any(|a| a.url() == location.url()) {
             return Ok(false);
         }
         config.artifacts.push(location.clone());

@@ -57,11 +57,8 @@ pub fn dir_location(d: &std::path::Path) -> Result<ArtifactLocation, PublishErro
             "{text}: a directory whose path has '{{' or '}}' cannot be an artifact location (a URL template)"
         )));
     }
-    Ok(ArtifactLocation {
-        kind: "file".into(),
-        url: format!("file://{}/{{file}}", text.trim_end_matches('/')),
-        endpoint: None,
-        region: None,
+    Ok(ArtifactLocation::Dir {
+        path: format!("{}/{{file}}", text.trim_end_matches('/')),
     })
 }
 
@@ -81,23 +78,22 @@ impl Store {
     /// The store behind one of a registry's artifact locations, if it is writable by ptd
     /// (`file://`, `s3://` and GitHub releases).
     pub fn from_location(loc: &ArtifactLocation) -> Result<Option<Store>, PublishError> {
-        if loc.kind == "github-releases" {
-            return Ok(Some(Store::GitHub(super::github::Releases::from_template(
-                &loc.url,
-            )?)));
+        match loc {
+            ArtifactLocation::GitHub { url, .. } => Ok(Some(Store::GitHub(
+                super::github::Releases::from_template(url)?,
+            ))),
+            ArtifactLocation::Dir { path } => Ok(Some(Store::Dir(PathBuf::from(prefix_of(path)?)))),
+            ArtifactLocation::S3 { .. } => {
+                let url = loc.url();
+                let prefix = prefix_of(&url)?;
+                Ok(Some(Store::s3(
+                    &format!("{prefix}/"),
+                    loc.endpoint(),
+                    loc.region(),
+                )?))
+            }
+            ArtifactLocation::Http { .. } => Ok(None),
         }
-        if let Some(p) = loc.url.strip_prefix("file://") {
-            return Ok(Some(Store::Dir(PathBuf::from(prefix_of(p)?))));
-        }
-        if loc.url.starts_with("s3://") {
-            let prefix = prefix_of(&loc.url)?;
-            return Ok(Some(Store::s3(
-                &format!("{prefix}/"),
-                loc.endpoint.as_deref(),
-                loc.region.as_deref(),
-            )?));
-        }
-        Ok(None)
     }
 
     /// `--store`: a directory, `file://DIR`, `s3://bucket[/prefix]` or `github:OWNER/REPO`.
@@ -144,12 +140,6 @@ impl Store {
     /// repository's release download URLs (`tag`, a release of this store, names the host when
     /// it exists; `None` in a dry run, where nothing is asked of GitHub).
     pub async fn location(&self, tag: Option<&str>) -> Result<ArtifactLocation, PublishError> {
-        let loc = |kind: &str, url: String| ArtifactLocation {
-            kind: kind.into(),
-            url,
-            endpoint: None,
-            region: None,
-        };
         match self {
             Store::Dir(d) => dir_location(d),
             Store::S3 {
@@ -157,15 +147,17 @@ impl Store {
                 prefix,
                 endpoint,
                 region,
-            } => Ok(ArtifactLocation {
+            } => Ok(ArtifactLocation::S3 {
+                bucket: bucket.name.clone(),
+                key: Store::key(prefix, "{file}"),
                 endpoint: endpoint.clone(),
                 region: region.clone(),
-                ..loc(
-                    "s3",
-                    format!("s3://{}/{}", bucket.name, Store::key(prefix, "{file}")),
-                )
             }),
-            Store::GitHub(r) => Ok(loc("github-releases", r.download_template(tag).await?)),
+            Store::GitHub(r) => {
+                let url = r.download_template(tag).await?;
+                ArtifactLocation::parse("github-releases", &url, None, None)
+                    .map_err(|e| PublishError::Refused(e.to_string()))
+            }
         }
     }
 
@@ -173,11 +165,10 @@ impl Store {
     pub fn serves(&self, loc: &ArtifactLocation) -> bool {
         match self {
             Store::Dir(d) => {
-                let Some(p) = loc
-                    .url
-                    .strip_prefix("file://")
-                    .and_then(|p| prefix_of(p).ok())
-                else {
+                let ArtifactLocation::Dir { path } = loc else {
+                    return false;
+                };
+                let Ok(p) = prefix_of(path) else {
                     return false;
                 };
                 match (absolute(d), absolute(std::path::Path::new(p))) {
@@ -191,7 +182,8 @@ impl Store {
                 endpoint,
                 ..
             } => {
-                let Ok(p) = prefix_of(&loc.url) else {
+                let url = loc.url();
+                let Ok(p) = prefix_of(&url) else {
                     return false;
                 };
                 let Some((b, key)) = p
@@ -202,15 +194,15 @@ impl Store {
                 };
                 b == bucket.name
                     && key.trim_matches('/') == prefix.as_str()
-                    && loc.endpoint.as_deref().map(|e| e.trim_end_matches('/'))
+                    && loc.endpoint().map(|e| e.trim_end_matches('/'))
                         == endpoint.as_deref().map(|e| e.trim_end_matches('/'))
             }
-            Store::GitHub(r) => {
-                loc.kind == "github-releases"
-                    && crate::fetch::github::repo_of_template(&loc.url).is_some_and(|(o, n)| {
-                        o.eq_ignore_ascii_case(&r.owner) && n.eq_ignore_ascii_case(&r.repo)
-                    })
-            }
+            Store::GitHub(r) => match loc {
+                ArtifactLocation::GitHub { owner, repo, .. } => {
+                    owner.eq_ignore_ascii_case(&r.owner) && repo.eq_ignore_ascii_case(&r.repo)
+                }
+                _ => false,
+            },
         }
     }
 
@@ -293,12 +285,7 @@ mod tests {
     use super::*;
 
     fn loc(kind: &str, url: &str, endpoint: Option<&str>) -> ArtifactLocation {
-        ArtifactLocation {
-            kind: kind.into(),
-            url: url.into(),
-            endpoint: endpoint.map(str::to_string),
-            region: None,
-        }
+        ArtifactLocation::parse(kind, url, endpoint, None).unwrap()
     }
 
     fn now<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -313,9 +300,9 @@ mod tests {
         let e = Some("http://127.0.0.1:9000");
         let store = Store::from_spec("s3://models/ptd", e, Some("eu-north-1")).unwrap();
         let own = now(store.location(None)).unwrap();
-        assert_eq!(own.url, "s3://models/ptd/{file}");
-        assert_eq!(own.endpoint.as_deref(), e);
-        assert_eq!(own.region.as_deref(), Some("eu-north-1"));
+        assert_eq!(own.url(), "s3://models/ptd/{file}");
+        assert_eq!(own.endpoint(), e);
+        assert_eq!(own.region(), Some("eu-north-1"));
         assert!(store.serves(&own));
         assert!(store.serves(&loc(
             "s3",
@@ -326,7 +313,10 @@ mod tests {
         assert!(!store.serves(&loc("s3", "s3://models/ptd/{file}", None)));
         assert!(!store.serves(&loc("s3", "s3://other/ptd/{file}", e)));
         let root = Store::from_spec("s3://models", None, None).unwrap();
-        assert_eq!(now(root.location(None)).unwrap().url, "s3://models/{file}");
+        assert_eq!(
+            now(root.location(None)).unwrap().url(),
+            "s3://models/{file}"
+        );
     }
 
     #[test]
@@ -335,7 +325,7 @@ mod tests {
         let real = d.path().canonicalize().unwrap();
         let store = Store::from_spec(real.join("a").to_str().unwrap(), None, None).unwrap();
         let own = now(store.location(None)).unwrap();
-        assert_eq!(own.url, format!("file://{}/a/{{file}}", real.display()));
+        assert_eq!(own.url(), format!("file://{}/a/{{file}}", real.display()));
         assert!(store.serves(&own));
         let dotted = format!("file://{}/b/../a/{{file}}", real.display());
         std::fs::create_dir_all(real.join("a")).unwrap();
