@@ -258,11 +258,11 @@ pub struct HttpOptions {
     pub attempts: u32,
     /// Delay before the first retry; doubles each time, up to `max_backoff`.
     pub backoff: Duration,
-    /// The longest delay between retries.
-    pub max_backoff: Duration,
-    /// The longest wait a `429`/`503` response's `Retry-After` may ask for; a longer one is an
-    /// error at once.
-    pub max_retry_after: Duration,
+    /// The longest delay between retries, in milliseconds.
+    pub max_backoff_ms: u32,
+    /// The longest wait a `429`/`503` response's `Retry-After` may ask for, in milliseconds; a
+    /// longer one is an error at once.
+    pub max_retry_after_ms: u32,
     /// Give up on a connection or a stalled body after this long.
     pub timeout: Duration,
     pub quiet: bool,
@@ -286,8 +286,9 @@ impl HttpOptions {
             ca_bundle: std::env::var_os("PTD_CA_BUNDLE").map(PathBuf::from),
             attempts: ms("PTD_HTTP_ATTEMPTS", 4) as u32,
             backoff: Duration::from_millis(ms("PTD_HTTP_BACKOFF_MS", 250)),
-            max_backoff: Duration::from_millis(ms("PTD_HTTP_MAX_BACKOFF_MS", 10_000)),
-            max_retry_after: Duration::from_millis(ms("PTD_HTTP_MAX_RETRY_AFTER_MS", 60_000)),
+            max_backoff_ms: ms("PTD_HTTP_MAX_BACKOFF_MS", 10_000).min(u32::MAX.into()) as u32,
+            max_retry_after_ms: ms("PTD_HTTP_MAX_RETRY_AFTER_MS", 60_000).min(u32::MAX.into())
+                as u32,
             timeout: Duration::from_millis(ms("PTD_HTTP_TIMEOUT_MS", 30_000)),
             quiet: false,
             accept: None,
@@ -401,7 +402,7 @@ impl Http {
                 .opts
                 .backoff
                 .saturating_mul(2u32.saturating_pow(attempt))
-                .min(self.opts.max_backoff),
+                .min(Duration::from_millis(self.opts.max_backoff_ms.into())),
         };
         tokio::time::sleep(delay).await;
     }
@@ -416,7 +417,7 @@ impl Http {
         let Some(wait) = retry_after(resp) else {
             return Ok(None);
         };
-        let cap = self.opts.max_retry_after;
+        let cap = Duration::from_millis(self.opts.max_retry_after_ms.into());
         if wait > cap {
             return Err(FetchError::Http {
                 url: url.into(),
