@@ -185,8 +185,11 @@ impl CredentialProvider for Explained {
                     let mut m = source.to_string();
                     let mut s = source.source();
                     while let Some(x) = s {
-                        m.push_str(": ");
-                        m.push_str(&x.to_string());
+                        let t = x.to_string();
+                        if !m.contains(&t) {
+                            m.push_str(": ");
+                            m.push_str(&t);
+                        }
                         s = x.source();
                     }
                     m
