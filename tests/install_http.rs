@@ -1043,3 +1043,92 @@ fn an_oversized_archive_signature_is_refused_before_it_is_read() {
         assert_nothing_installed(&user);
     }
 }
+
+fn retry_after(status: u16, value: &str) -> Fault {
+    Fault::StatusWith {
+        status,
+        headers: vec![("Retry-After".into(), value.into())],
+        times: 1,
+    }
+}
+
+#[test]
+fn retry_after_is_waited_for_and_capped() {
+    let reg = HttpRegistry::new();
+    reg.publish(&models().join("reliability/erlang"));
+    let path = HttpRegistry::archive_path("reliability/erlang", "1.0.0");
+    let install = |user: &User, env: &[(&str, &str)]| {
+        user.run_env(
+            &[
+                "install",
+                "reliability/erlang",
+                "--registry",
+                &reg.index_url(),
+                "--json",
+            ],
+            env,
+        )
+    };
+
+    // 429 with Retry-After in seconds on the archive: waited for, then downloaded.
+    reg.server.set_fault(&path, retry_after(429, "1"));
+    let user = User::new();
+    let started = std::time::Instant::now();
+    let out = install(&user, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(json(&out)["installed"][0]["action"], "downloaded");
+    assert_eq!(reg.server.requests(&path), 2, "a 429, then 200");
+
+    // 503 with Retry-After as an HTTP date on an index file: waited for too.
+    let snapshot = "/index/snapshot.json";
+    let when = support::http_server::http_date(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3),
+    );
+    reg.server.set_fault(snapshot, retry_after(503, &when));
+    let user = User::new();
+    let started = std::time::Instant::now();
+    let out = install(&user, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The date has whole seconds: at least 2 s of the 3 remain.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Asked to wait an hour: a clear error at once, without a second request.
+    reg.server.reset_log();
+    reg.server.set_fault(&path, retry_after(429, "3600"));
+    let user = User::new();
+    let out = install(&user, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the server asked to wait 3600 s (Retry-After)"),
+        "{err}"
+    );
+    assert!(err.contains("PTD_HTTP_MAX_RETRY_AFTER_MS=60000"), "{err}");
+    assert_eq!(reg.server.requests(&path), 1);
+    // The limit is PTD_HTTP_MAX_RETRY_AFTER_MS: lowered to 1 s, a 2 s wait is refused.
+    reg.server.set_fault(&path, retry_after(429, "2"));
+    let out = install(&user, &[("PTD_HTTP_MAX_RETRY_AFTER_MS", "1000")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the server asked to wait 2 s (Retry-After)"),
+        "{err}"
+    );
+}

@@ -167,3 +167,49 @@ fn minisign_keys_sign_with_ptd_and_encrypted_ptd_keys_sign_with_minisign() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PTD_SIGNING_KEY_PASSWORD"));
 }
+
+#[test]
+fn a_legacy_minisign_signature_is_refused_as_such() {
+    let reg = support::HttpRegistry::new();
+    reg.publish(&support::models().join("reliability/erlang"));
+    let archive = reg.artifacts().join("reliability-erlang-1.0.0.ptd.tar.zst");
+    let sig = archive.with_extension("zst.minisig");
+    let text = std::fs::read_to_string(&sig).unwrap();
+    let comment = text
+        .lines()
+        .find_map(|l| l.strip_prefix("trusted comment: "))
+        .unwrap()
+        .to_string();
+    // The same key and trusted comment, in minisign's legacy (not prehashed) format.
+    let out = minisign()
+        .args(["-S", "-l", "-s"])
+        .arg(&reg.key)
+        .args(["-t", &comment, "-m"])
+        .arg(&archive)
+        .arg("-x")
+        .arg(&sig)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let legacy = std::fs::read_to_string(&sig).unwrap();
+    assert_ne!(legacy, text);
+    // The algorithm bytes: "Ed" (legacy) encodes as "RW...", "ED" (prehashed) as "RU...".
+    assert!(text.lines().nth(1).unwrap().starts_with("RU"), "{text}");
+    assert!(legacy.lines().nth(1).unwrap().starts_with("RW"), "{legacy}");
+    let user = User::new();
+    let err = user.fails(&[
+        "install",
+        "reliability/erlang",
+        "--registry",
+        &reg.index_url(),
+    ]);
+    assert!(err.contains("minisign's legacy format"), "{err}");
+    assert!(err.contains("without -l"), "{err}");
+    assert!(!err.contains("the data was altered"), "{err}");
+    assert!(user.installed().is_empty());
+}

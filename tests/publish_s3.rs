@@ -4,6 +4,7 @@
 
 mod support;
 
+use support::http_server::{Fault, FileServer};
 use support::s3::{KEY_ID, SECRET, start_s3};
 use support::{User, json, kingman_moments, models, rel_err};
 
@@ -185,10 +186,16 @@ fn publish_to_s3_then_install_from_the_bucket() {
     assert!(rel_err(m[0], m1) < 1e-10);
     assert!(rel_err(m[1], m2) < 1e-10);
     user.ok(&["verify"]);
-    // Without credentials the private bucket refuses, and ptd says so.
+    // Without credentials (and no instance metadata service) ptd says what it tried.
     let user = User::new();
-    let err = user.fails(&["install", "reliability/erlang", "--registry", reg]);
-    assert!(err.contains("credentials were refused"), "{err}");
+    let metadata = format!("http://127.0.0.1:{}", dead_port());
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", reg],
+        &[("AWS_METADATA_ENDPOINT", metadata.as_str())],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not get AWS credentials"), "{err}");
     assert!(user.installed().is_empty());
     // Credentials from an AWS profile in ~/.aws work like the environment's.
     let aws = user.dir.path().join(".aws");
@@ -209,4 +216,200 @@ fn publish_to_s3_then_install_from_the_bucket() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(user.installed().len(), 1);
+}
+
+/// A port on 127.0.0.1 that nothing listens on: an instance metadata endpoint that is not there.
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn container_credentials_sign_requests() {
+    let s3 = start_s3();
+    let endpoint = s3.endpoint();
+    let publisher = User::new();
+    let d = publisher.dir.path();
+    let key = publisher.keygen(&d.join("lab"));
+    let index = d.join("index");
+    publisher.init_registry(
+        &index,
+        "lab",
+        &["s3://models/archives/{file}"],
+        &["--s3-endpoint", &endpoint],
+        &key,
+    );
+    let erlang = models().join("reliability/erlang");
+    let out = publisher.run_env(
+        &[
+            "publish",
+            erlang.to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &creds(SECRET),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reg = index.to_str().unwrap();
+
+    // A container credential endpoint (as ECS and EKS Pod Identity provide) on 127.0.0.1:
+    // temporary credentials in the documented JSON, for the token in the token file only.
+    let creds_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        creds_dir.path().join("creds"),
+        format!(
+            r#"{{"AccessKeyId":"{KEY_ID}","SecretAccessKey":"{SECRET}","Token":"session-token","Expiration":"2099-01-01T00:00:00Z"}}"#
+        ),
+    )
+    .unwrap();
+    let server = FileServer::start(creds_dir.path());
+    server.set_fault("/creds", Fault::RequireBearer("pod-token".into()));
+    let token_file = creds_dir.path().join("token");
+    std::fs::write(&token_file, "Bearer pod-token").unwrap();
+    let full_uri = format!("{}/creds", server.url());
+    let metadata = format!("http://127.0.0.1:{}", dead_port());
+    let user = User::new();
+    let out = user.run_env(
+        &["install", "reliability/erlang", "--registry", reg],
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap(),
+            ),
+            ("AWS_METADATA_ENDPOINT", metadata.as_str()),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(user.installed().len(), 1);
+    assert!(server.hits("/creds") >= 1, "{:?}", server.log());
+
+    // The same endpoint handing out a wrong secret: the requests are signed with it, and refused.
+    std::fs::write(
+        creds_dir.path().join("creds"),
+        format!(
+            r#"{{"AccessKeyId":"{KEY_ID}","SecretAccessKey":"wrong","Token":"session-token","Expiration":"2099-01-01T00:00:00Z"}}"#
+        ),
+    )
+    .unwrap();
+    let other = User::new();
+    let out = other.run_env(
+        &["install", "reliability/erlang", "--registry", reg],
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap(),
+            ),
+            ("AWS_METADATA_ENDPOINT", metadata.as_str()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("credentials were refused"), "{err}");
+}
+
+#[test]
+fn without_any_credentials_the_error_says_what_was_tried() {
+    let s3 = start_s3();
+    let endpoint = s3.endpoint();
+    let publisher = User::new();
+    let d = publisher.dir.path();
+    let key = publisher.keygen(&d.join("lab"));
+    let index = d.join("index");
+    publisher.init_registry(
+        &index,
+        "lab",
+        &["s3://models/archives/{file}"],
+        &["--s3-endpoint", &endpoint],
+        &key,
+    );
+    let out = publisher.run_env(
+        &[
+            "publish",
+            models().join("reliability/erlang").to_str().unwrap(),
+            "--registry",
+            index.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &creds(SECRET),
+    );
+    assert!(out.status.success());
+    let metadata = format!("http://127.0.0.1:{}", dead_port());
+    let user = User::new();
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            index.to_str().unwrap(),
+        ],
+        &[("AWS_METADATA_ENDPOINT", metadata.as_str())],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not get AWS credentials from the instance metadata service"),
+        "{err}"
+    );
+    assert!(err.contains("AWS_SKIP_SIGNATURE"), "{err}");
+    // A profile that gets its credentials in a way ptd does not follow: said so, with a way out.
+    let aws = user.dir.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile lab]\ncredential_process = /bin/false\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            index.to_str().unwrap(),
+        ],
+        &[
+            ("AWS_PROFILE", "lab"),
+            ("AWS_METADATA_ENDPOINT", metadata.as_str()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`credential_process`, which ptd does not support"),
+        "{err}"
+    );
+    assert!(
+        err.contains("aws configure export-credentials --profile lab"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&aws).unwrap();
+    // Asking for unsigned requests explicitly sends them so; this bucket is private.
+    let out = user.run_env(
+        &[
+            "install",
+            "reliability/erlang",
+            "--registry",
+            index.to_str().unwrap(),
+        ],
+        &[("AWS_SKIP_SIGNATURE", "true")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused"), "{err}");
+    assert!(user.installed().is_empty());
 }

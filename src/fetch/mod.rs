@@ -256,8 +256,13 @@ pub struct HttpOptions {
     pub ca_bundle: Option<PathBuf>,
     /// Attempts per URL (at least 1).
     pub attempts: u32,
-    /// Delay before the first retry; doubles each time.
+    /// Delay before the first retry; doubles each time, up to `max_backoff`.
     pub backoff: Duration,
+    /// The longest delay between retries, in milliseconds.
+    pub max_backoff_ms: u32,
+    /// The longest wait a `429`/`503` response's `Retry-After` may ask for, in milliseconds; a
+    /// longer one is an error at once.
+    pub max_retry_after_ms: u32,
     /// Give up on a connection or a stalled body after this long.
     pub timeout: Duration,
     pub quiet: bool,
@@ -281,6 +286,9 @@ impl HttpOptions {
             ca_bundle: std::env::var_os("PTD_CA_BUNDLE").map(PathBuf::from),
             attempts: ms("PTD_HTTP_ATTEMPTS", 4) as u32,
             backoff: Duration::from_millis(ms("PTD_HTTP_BACKOFF_MS", 250)),
+            max_backoff_ms: ms("PTD_HTTP_MAX_BACKOFF_MS", 10_000).min(u32::MAX.into()) as u32,
+            max_retry_after_ms: ms("PTD_HTTP_MAX_RETRY_AFTER_MS", 60_000).min(u32::MAX.into())
+                as u32,
             timeout: Duration::from_millis(ms("PTD_HTTP_TIMEOUT_MS", 30_000)),
             quiet: false,
             accept: None,
@@ -385,8 +393,43 @@ impl Http {
         }
     }
 
-    async fn backoff(&self, attempt: u32) {
-        tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
+    /// Waits before retry number `attempt + 1`: what the server asked for (`Retry-After`), else
+    /// the exponential backoff, at most `max_backoff`.
+    async fn backoff(&self, attempt: u32, asked: Option<Duration>) {
+        let delay = match asked {
+            Some(d) => d,
+            None => self
+                .opts
+                .backoff
+                .saturating_mul(2u32.saturating_pow(attempt))
+                .min(Duration::from_millis(self.opts.max_backoff_ms.into())),
+        };
+        tokio::time::sleep(delay).await;
+    }
+
+    /// The wait a `429` or `503` response asks for with `Retry-After`; an error when that is
+    /// longer than `max_retry_after`.
+    fn retry_after(
+        &self,
+        url: &str,
+        resp: &reqwest::Response,
+    ) -> Result<Option<Duration>, FetchError> {
+        let Some(wait) = retry_after(resp) else {
+            return Ok(None);
+        };
+        let cap = Duration::from_millis(self.opts.max_retry_after_ms.into());
+        if wait > cap {
+            return Err(FetchError::Http {
+                url: url.into(),
+                message: format!(
+                    "HTTP {}: the server asked to wait {} s (Retry-After) before trying again, longer than ptd waits (PTD_HTTP_MAX_RETRY_AFTER_MS={}); try again later, or raise PTD_HTTP_MAX_RETRY_AFTER_MS",
+                    resp.status().as_u16(),
+                    wait.as_secs_f64().ceil(),
+                    cap.as_millis()
+                ),
+            });
+        }
+        Ok(Some(wait))
     }
 
     /// GET with `If-None-Match` / `If-Modified-Since`, retried on transport errors and 5xx.
@@ -402,9 +445,10 @@ impl Http {
         let attempts = self.opts.attempts.max(1);
         let cap = self.opts.limits.cap(kind);
         let mut last = String::new();
+        let mut asked = None;
         for attempt in 0..attempts {
             if attempt > 0 {
-                self.backoff(attempt - 1).await;
+                self.backoff(attempt - 1, asked.take()).await;
             }
             let mut rb = self.request(url);
             if let Some(e) = etag {
@@ -430,6 +474,7 @@ impl Http {
             }
             if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 last = format!("HTTP {status}");
+                asked = self.retry_after(url, &resp)?;
                 continue;
             }
             if !status.is_success() {
@@ -506,9 +551,10 @@ impl Http {
         let mut last = String::new();
         let mut attempt = 0;
         let mut restarted = false;
+        let mut asked = None;
         while attempt < attempts {
             if attempt > 0 {
-                self.backoff(attempt - 1).await;
+                self.backoff(attempt - 1, asked.take()).await;
             }
             match self.download_once(url, part, want_size, &bar).await {
                 Ok((got, resumed)) => {
@@ -530,6 +576,11 @@ impl Http {
                 }
                 Err(Step::Retry(m)) => {
                     last = m;
+                    attempt += 1;
+                }
+                Err(Step::RetryAfter(m, wait)) => {
+                    last = m;
+                    asked = Some(wait);
                     attempt += 1;
                 }
                 Err(Step::Restart(m)) => {
@@ -598,7 +649,10 @@ impl Http {
         };
         let status = resp.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(Step::Retry(format!("HTTP {status}")));
+            return Err(match self.retry_after(url, &resp).map_err(Step::Fatal)? {
+                Some(wait) => Step::RetryAfter(format!("HTTP {status}"), wait),
+                None => Step::Retry(format!("HTTP {status}")),
+            });
         }
         if have > 0 && status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
             // The mirror's file is shorter than the partial: the partial is not of this file.
@@ -698,9 +752,38 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 
 enum Step {
     Retry(String),
+    /// Retry after the wait the server asked for.
+    RetryAfter(String, Duration),
     /// The partial on disk is not of this file: discard it and start again.
     Restart(String),
     Fatal(FetchError),
+}
+
+/// The wait a `429` or `503` response asks for with `Retry-After`: seconds, or an HTTP date
+/// (a date in the past asks for none). `None` for other responses and unreadable values.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    if !matches!(resp.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    parse_retry_after(v, std::time::SystemTime::now())
+}
+
+fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    let when = u128::try_from(when.timestamp_millis()).unwrap_or(0);
+    Some(Duration::from_millis(
+        u64::try_from(when.saturating_sub(now)).unwrap_or(u64::MAX),
+    ))
 }
 
 /// An error and its causes, `: `-separated.
@@ -750,4 +833,29 @@ pub fn verify_file(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
 }

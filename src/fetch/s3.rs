@@ -1,16 +1,24 @@
 //! S3 and S3-compatible buckets through object_store: `s3://bucket/key` locations, with the
-//! endpoint and region a registry names and the credentials of the standard AWS environment
-//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`). Without
-//! credentials requests go unsigned, for public buckets.
+//! endpoint and region a registry names. Credentials, in this order: the environment's static
+//! keys (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); static keys of the
+//! AWS profile (`AWS_PROFILE`, else `default`); then object_store's chain: a web identity token
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`), container credentials
+//! (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, or `AWS_CONTAINER_CREDENTIALS_FULL_URI` with
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`), the instance metadata service. Requests go
+//! unsigned only when `AWS_SKIP_SIGNATURE=true` asks for it (public buckets).
 
 use super::FetchError;
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::CredentialProvider;
+use object_store::aws::{
+    AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredential, AwsCredentialProvider,
+};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A bucket and the key of one object in it.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,11 +49,25 @@ impl S3Url {
 /// Credentials and region of an AWS profile.
 #[derive(Debug, Default, PartialEq)]
 pub struct Profile {
+    pub name: String,
     pub key_id: Option<String>,
     pub secret: Option<String>,
     pub token: Option<String>,
     pub region: Option<String>,
+    /// A setting by which the profile gets credentials other than static keys (SSO,
+    /// `credential_process`, an assumed role), which ptd does not follow.
+    pub via: Option<String>,
 }
+
+/// The settings of a profile that name a way to get credentials other than static keys.
+const OTHER_SOURCES: [&str; 6] = [
+    "credential_process",
+    "sso_session",
+    "sso_start_url",
+    "role_arn",
+    "source_profile",
+    "web_identity_token_file",
+];
 
 /// The section `name` of an INI file, as key/value pairs.
 fn ini_section(text: &str, names: &[String]) -> Vec<(String, String)> {
@@ -78,7 +100,10 @@ pub fn aws_profile() -> Option<Profile> {
     let config_file = std::env::var_os("AWS_CONFIG_FILE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| home.join(".aws/config"));
-    let mut p = Profile::default();
+    let mut p = Profile {
+        name: name.clone(),
+        ..Profile::default()
+    };
     let get = |pairs: &[(String, String)], k: &str| {
         pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
     };
@@ -87,6 +112,10 @@ pub fn aws_profile() -> Option<Profile> {
         p.key_id = get(&s, "aws_access_key_id");
         p.secret = get(&s, "aws_secret_access_key");
         p.token = get(&s, "aws_session_token");
+        p.via = OTHER_SOURCES
+            .iter()
+            .find(|k| get(&s, k).is_some())
+            .map(|k| k.to_string());
     }
     if let Ok(t) = std::fs::read_to_string(config_file) {
         let s = ini_section(&t, &[format!("profile {name}"), name.clone()]);
@@ -95,8 +124,87 @@ pub fn aws_profile() -> Option<Profile> {
             p.key_id = get(&s, "aws_access_key_id");
             p.secret = get(&s, "aws_secret_access_key");
         }
+        if p.via.is_none() {
+            p.via = OTHER_SOURCES
+                .iter()
+                .find(|k| get(&s, k).is_some())
+                .map(|k| k.to_string());
+        }
     }
-    (p != Profile::default()).then_some(p)
+    let empty = Profile {
+        name: name.clone(),
+        ..Profile::default()
+    };
+    (p != empty).then_some(p)
+}
+
+/// The source of temporary credentials that the environment names for object_store's chain,
+/// if any (else the instance metadata service is asked).
+fn role_source() -> Option<&'static str> {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if set("AWS_WEB_IDENTITY_TOKEN_FILE") && set("AWS_ROLE_ARN") {
+        Some("the web identity token (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN)")
+    } else if set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+        Some("the container credential endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)")
+    } else if set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        && set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    {
+        Some(
+            "the container credential endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
+        )
+    } else {
+        None
+    }
+}
+
+/// No credentials could be had from the source object_store's chain settled on.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not get AWS credentials from {from}: {cause}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE naming a profile with keys in ~/.aws/credentials), or AWS_SKIP_SIGNATURE=true to send unsigned requests to a public bucket"
+)]
+pub struct NoCredentials {
+    from: &'static str,
+    cause: String,
+}
+
+/// object_store's credential chain, its failures explained.
+#[derive(Debug)]
+struct Explained {
+    inner: AwsCredentialProvider,
+    from: &'static str,
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for Explained {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        self.inner.get_credential().await.map_err(|e| {
+            let cause = match &e {
+                object_store::Error::Generic { source, .. } => {
+                    let mut m = source.to_string();
+                    let mut s = source.source();
+                    while let Some(x) = s {
+                        let t = x.to_string();
+                        if !m.contains(&t) {
+                            m.push_str(": ");
+                            m.push_str(&t);
+                        }
+                        s = x.source();
+                    }
+                    m
+                }
+                other => other.to_string(),
+            };
+            object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(NoCredentials {
+                    from: self.from,
+                    cause,
+                }),
+            }
+        })
+    }
 }
 
 /// A bucket client.
@@ -109,6 +217,14 @@ pub struct Bucket {
 
 /// What an S3 error means for the user.
 fn s3_err(what: &str, e: object_store::Error) -> FetchError {
+    if let object_store::Error::Generic { source, .. } = &e
+        && let Some(n) = source.downcast_ref::<NoCredentials>()
+    {
+        return FetchError::Http {
+            url: what.into(),
+            message: n.to_string(),
+        };
+    }
     let hint = match &e {
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => {
@@ -173,6 +289,9 @@ impl Bucket {
             (None, Some(r)) => b = b.with_region(r),
             (None, None) => b = b.with_region("us-east-1"),
         }
+        let skip = b
+            .get_config_value(&AmazonS3ConfigKey::SkipSignature)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         match profile {
             Some(Profile {
                 key_id: Some(id),
@@ -187,7 +306,44 @@ impl Bucket {
                     b = b.with_token(t);
                 }
             }
-            _ if !env_keys => b = b.with_skip_signature(true),
+            Some(Profile {
+                name,
+                via: Some(via),
+                ..
+            }) if !skip && !env_keys && role_source().is_none() => {
+                return Err(FetchError::Http {
+                    url: format!("s3://{bucket}"),
+                    message: format!(
+                        "the AWS profile `{name}` gets its credentials through `{via}`, which ptd does not support (it reads static keys from a profile, not SSO, credential_process or assumed roles): export them into the environment first, e.g. `eval \"$(aws configure export-credentials --profile {name} --format env)\"`, or set AWS_SKIP_SIGNATURE=true for a public bucket"
+                    ),
+                });
+            }
+            _ if !env_keys && !skip => {
+                // object_store's own chain: web identity, container credentials, then the
+                // instance metadata service. Its credential requests get a short retry budget
+                // of their own, so that a machine without any of these fails in seconds.
+                let quick = object_store::RetryConfig {
+                    backoff: object_store::BackoffConfig {
+                        init_backoff: std::time::Duration::from_millis(100),
+                        max_backoff: std::time::Duration::from_secs(1),
+                        base: 2.0,
+                    },
+                    max_retries: 2,
+                    retry_timeout: std::time::Duration::from_secs(10),
+                };
+                let chain = b
+                    .clone()
+                    .with_retry(quick)
+                    .build()
+                    .map_err(|e| s3_err(&format!("s3://{bucket}"), e))?;
+                let from = role_source().unwrap_or(
+                    "the instance metadata service (neither AWS_ACCESS_KEY_ID, a profile with keys, a web identity token nor container credentials is set)",
+                );
+                b = b.with_credentials(Arc::new(Explained {
+                    inner: chain.credentials().clone(),
+                    from,
+                }));
+            }
             _ => {}
         }
         let store = b

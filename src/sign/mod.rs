@@ -198,6 +198,9 @@ impl TrustedKey {
 pub struct Signature {
     sig: minisign_verify::Signature,
     pub key_id: String,
+    /// Made in minisign's legacy format (algorithm `Ed`: the data itself signed, not its
+    /// BLAKE2b hash), which is not accepted.
+    legacy: bool,
 }
 
 impl Signature {
@@ -211,6 +214,7 @@ impl Signature {
         let boxed = minisign::SignatureBox::from_string(text).map_err(|e| err(e.to_string()))?;
         Ok(Signature {
             key_id: key_id_of(boxed.keynum()),
+            legacy: !boxed.is_prehashed(),
             sig,
         })
     }
@@ -237,6 +241,15 @@ impl Signature {
                         .join(", ")
                 },
             })?;
+        if self.legacy {
+            return Err(SignError::Signature {
+                what: what.to_string(),
+                message: format!(
+                    "is in minisign's legacy format (algorithm Ed, made with `minisign -S -l`), which ptd does not accept: sign again with a current minisign without -l (the prehashed format, its default) or with `ptd sign`; key {} is fine",
+                    self.key_id
+                ),
+            });
+        }
         let mut v = key
             .key
             .verify_stream(&self.sig)

@@ -18,6 +18,13 @@ pub enum Fault {
     Status { status: u16, times: usize },
     /// Send full headers but only the first `at` body bytes, then close; next `times` requests.
     Truncate { at: usize, times: usize },
+    /// Answer this status with these extra headers (e.g. `Retry-After`) for the next `times`
+    /// requests, then behave normally.
+    StatusWith {
+        status: u16,
+        headers: Vec<(String, String)>,
+        times: usize,
+    },
     /// Close the connection without answering; next `times` requests.
     Reset { times: usize },
     /// Sleep before answering (every request).
@@ -158,7 +165,7 @@ fn fnv(data: &[u8]) -> u64 {
 }
 
 /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(t: SystemTime) -> String {
+pub fn http_date(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -304,6 +311,7 @@ fn take_fault(state: &Mutex<State>, path: &str) -> Option<Fault> {
     let f = s.faults.get_mut(path)?;
     match f {
         Fault::Status { times, .. }
+        | Fault::StatusWith { times, .. }
         | Fault::Truncate { times, .. }
         | Fault::Reset { times }
         | Fault::ResetMidBody { times, .. }
@@ -354,6 +362,19 @@ fn serve(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) {
             Some(Fault::Status { status, .. }) => {
                 log(*status);
                 if simple(&mut out, *status, &[], b"injected fault\n").is_err() || close {
+                    return;
+                }
+                continue;
+            }
+            Some(Fault::StatusWith {
+                status, headers, ..
+            }) => {
+                log(*status);
+                let h: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                if simple(&mut out, *status, &h, b"injected fault\n").is_err() || close {
                     return;
                 }
                 continue;
