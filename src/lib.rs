@@ -6,6 +6,7 @@
 //! resolves requirements against the index ([`resolve`]), downloads archives ([`fetch`]),
 //! verifies them and places them in the store and the cache tiers ([`install`]).
 
+pub mod archive;
 pub mod bundle;
 pub mod cache;
 pub mod config;
