@@ -17,7 +17,7 @@ mod pack;
 mod read;
 
 pub use limits::{Limits, MAX_FILE_BYTES, MAX_RATIO, RATIO_FLOOR};
-pub use pack::{ZSTD_LEVEL, list_files, pack_described, pack_entries};
+pub use pack::{ZSTD_LEVEL, list_files, pack_described, pack_entries, packable};
 pub use read::{check_listed, described_files, first_entry, read_tar_zst};
 
 use serde::{Deserialize, Serialize};

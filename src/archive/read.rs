@@ -52,6 +52,9 @@ pub fn read_tar_zst(
         let raw = entry.path_bytes().into_owned();
         let path = String::from_utf8(raw).map_err(|_| invalid("entry name is not UTF-8".into()))?;
         check(&path, &files).map_err(invalid)?;
+        // Whatever the caller allows, no name may leave the directory it is unpacked into.
+        super::packable(&path)
+            .map_err(|why| invalid(format!("entry '{path}' is refused: {why}")))?;
         let kind = entry.header().entry_type();
         if kind != tar::EntryType::Regular {
             return Err(invalid(format!(

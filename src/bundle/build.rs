@@ -42,7 +42,7 @@ impl Built {
         let manifest = manifest_bytes(&self.manifest);
         let entries = std::iter::once(("manifest.json", manifest.as_slice()))
             .chain(self.files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
-        pack_entries(entries)
+        pack_entries(entries).expect("a bundle's entries have fixed plain names")
     }
 
     /// Writes the archive into `dir` atomically and returns its path.

@@ -100,7 +100,8 @@ pub fn export(
         entries,
     };
     let mj = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    let packed = crate::archive::pack_described(EXPORT_META, &mj, &blobs);
+    let packed = crate::archive::pack_described(EXPORT_META, &mj, &blobs)
+        .map_err(|e| CacheError::Invalid(e.to_string()))?;
     let sig = signer
         .sign(&packed, &trusted_comment(&packed, manifest.entries.len()))
         .map_err(|e| CacheError::Invalid(e.to_string()))?;

@@ -57,12 +57,22 @@ pub fn cache_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, JaxError> {
     Ok(out)
 }
 
-/// Packs `files` with their metadata; `meta.files` is filled in here.
-pub fn pack(mut meta: JaxMeta, files: &crate::archive::Files) -> Vec<u8> {
+/// Packs `files` with their metadata; `meta.files` is filled in here. A file name that cannot
+/// be an entry is refused, naming it.
+pub fn pack(mut meta: JaxMeta, files: &crate::archive::Files) -> Result<Vec<u8>, JaxError> {
     meta.files = crate::archive::list_files(files);
     let mut json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     json.push(b'\n');
-    crate::archive::pack_described(META, &json, files)
+    crate::archive::pack_described(META, &json, files).map_err(refused)
+}
+
+/// A file the archive layer would not pack, as this module's error.
+pub(crate) fn refused(e: crate::archive::ArchiveError) -> JaxError {
+    match e {
+        crate::archive::ArchiveError::Invalid { file, message } => {
+            JaxError::Invalid { file, message }
+        }
+    }
 }
 
 /// Reads a platform archive: `jax.json` first, then exactly the files it lists, each with its
@@ -130,11 +140,11 @@ mod tests {
             ("jit_moments-aa-cache".to_string(), b"one".to_vec()),
             ("jit_moments-bb-cache".to_string(), b"two".to_vec()),
         ];
-        let bytes = pack(meta(), &files);
+        let bytes = pack(meta(), &files).unwrap();
         let (m, got) = read(&bytes, "a.jax.tar.zst").unwrap();
         assert_eq!(got, files);
         assert_eq!(m.files.len(), 2);
-        assert_eq!(pack(meta(), &files), bytes, "deterministic");
+        assert_eq!(pack(meta(), &files).unwrap(), bytes, "deterministic");
 
         // A file that is not the listed one.
         let mut m2 = m.clone();
@@ -144,7 +154,8 @@ mod tests {
         let forged = crate::archive::pack_entries(
             std::iter::once((META, json.as_slice()))
                 .chain(files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
-        );
+        )
+        .unwrap();
         let e = read(&forged, "a.jax.tar.zst").unwrap_err().to_string();
         assert!(
             e.contains("jit_moments-bb-cache") && e.contains("SHA-256"),
@@ -153,7 +164,8 @@ mod tests {
 
         // No metadata first.
         let bare =
-            crate::archive::pack_entries(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+            crate::archive::pack_entries(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())))
+                .unwrap();
         let e = read(&bare, "b").unwrap_err().to_string();
         assert!(e.contains("first entry must be jax.json"), "{e}");
     }

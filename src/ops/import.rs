@@ -250,7 +250,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
             phasic_hash: graph_hash.clone(),
             files: Vec::new(),
         };
-        let bytes = crate::phasic::pack(meta, &files);
+        let bytes = crate::phasic::pack(meta, &files)?;
         let file = format!("{}-{version}.phasic.tar.zst", name.replace('/', "-"));
         row.version = Some(version.to_string());
         let metadata = entry["metadata"].clone();

@@ -69,11 +69,11 @@ fn path_ok(p: &str) -> bool {
 }
 
 /// Packs phasic's files (paths relative to `$PHASIC_CACHE_DIR`) with their description.
-pub fn pack(mut meta: PhasicMeta, files: &Files) -> Vec<u8> {
+pub fn pack(mut meta: PhasicMeta, files: &Files) -> Result<Vec<u8>, JaxError> {
     meta.files = archive::list_files(files);
     let mut json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     json.push(b'\n');
-    archive::pack_described(META, &json, files)
+    archive::pack_described(META, &json, files).map_err(crate::jax::archive::refused)
 }
 
 /// Reads a phasic archive: `phasic.json`, then exactly the files it lists (each
