@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data: a model recipe ([`model`]) generates a [`graph`], which is
 //! hashed ([`hash`]) and eliminated into a symbolic DAG ([`eliminate`]), from which a JAX
-//! evaluator is generated ([`jax`]); all are packed into a deterministic [`bundle`], signed ([`sign`]) and listed in a registry [`index`]. Installing
+//! evaluator is generated ([`jax`]); all are packed into a deterministic [`bundle`] (a tar + zstd
+//! [`archive`]), signed ([`sign`]) and listed in a registry [`index`]. Installing
 //! resolves requirements against the index ([`resolve`]), downloads archives ([`fetch`]),
 //! verifies them and places them in the store and the cache tiers ([`install`]).
 
