@@ -10,7 +10,10 @@ use crate::graph::GraphFile;
 use crate::model::{ModelMeta, RewardSets};
 use std::path::Path;
 
-/// checked against the graph at install (`ptd verify` checks it again), so that is not redone.
+/// Reads an installed bundle's directory (`bundles/<content hash>/`, written by `ptd install`
+/// after [`check`](super::check)): every data file is checked against the manifest's size and
+/// SHA-256 and the manifest against the content hash the directory is named by, then parsed. The
+/// DAG was checked against the graph at install (`ptd verify` checks it again), so that is not redone.
 pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
     let installed = Installed::open(dir)?;
     let name = &installed.name;

@@ -250,10 +250,6 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
     })
 }
 
-/// Reads an installed bundle's directory (`bundles/<content hash>/`, written by `ptd install`
-/// after [`check`]): every data file is checked against the manifest's size and SHA-256 and the
-/// manifest against the content hash the directory is named by, then parsed. The DAG was
-
 /// A seed no bundle author can know in advance: from the process's randomly keyed hasher and
 /// the clock.
 pub fn random_seed() -> u64 {
