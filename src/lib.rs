@@ -2,10 +2,12 @@
 //!
 //! The modules follow the data: a model recipe ([`model`]) generates a [`graph`], which is
 //! hashed ([`hash`]) and eliminated into a symbolic DAG ([`eliminate`]), from which a JAX
-//! evaluator is generated ([`jax`]); all are packed into a deterministic [`bundle`], signed ([`sign`]) and listed in a registry [`index`]. Installing
+//! evaluator is generated ([`jax`]); all are packed into a deterministic [`bundle`] (a tar + zstd
+//! [`archive`]), signed ([`sign`]) and listed in a registry [`index`]. Installing
 //! resolves requirements against the index ([`resolve`]), downloads archives ([`fetch`]),
 //! verifies them and places them in the store and the cache tiers ([`install`]).
 
+pub mod archive;
 pub mod bundle;
 pub mod cache;
 pub mod config;

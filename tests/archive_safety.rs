@@ -312,3 +312,103 @@ fn a_signed_hostile_bundle_installs_nothing() {
         );
     }
 }
+
+/// JAX names its persistent-cache files after long hashes; a name over the 100 bytes a ustar
+/// header holds is packed as a GNU long-name entry, read back whole, and packs the same bytes
+/// every time.
+#[test]
+fn a_long_file_name_is_packed_and_read_back() {
+    let long = format!("jit_moments-{}-cache", "0123456789abcdef".repeat(12))[..200].to_string();
+    assert_eq!(long.len(), 200);
+    let files = vec![
+        ("jit_a-cache".to_string(), b"short".to_vec()),
+        (long.clone(), b"long".to_vec()),
+    ];
+    let meta = || ptd::jax::archive::JaxMeta {
+        format: ptd::jax::archive::FORMAT.into(),
+        format_version: ptd::jax::archive::FORMAT_VERSION,
+        name: "lab/m".into(),
+        version: semver::Version::new(1, 0, 0),
+        content_hash: "ab".repeat(32),
+        tag: "linux-x86_64-cpu-jax0.10.2-jaxlib0.10.2".into(),
+        jax: ptd::jax::JaxEnv {
+            jax: "0.10.2".into(),
+            jaxlib: "0.10.2".into(),
+            backend: "cpu".into(),
+            platform_version: "cpu".into(),
+        },
+        batches: vec![1],
+        moments: 2,
+        files: Vec::new(),
+    };
+    let bytes = ptd::jax::archive::pack(meta(), &files).unwrap();
+    assert_eq!(
+        ptd::jax::archive::pack(meta(), &files).unwrap(),
+        bytes,
+        "the same files pack to the same bytes"
+    );
+    let (m, got) = ptd::jax::archive::read(&bytes, "p.jax.tar.zst").unwrap();
+    assert_eq!(got, files);
+    assert_eq!(m.files[1].path, long);
+
+    // The archive layer itself, with the long name in a directory too.
+    let nested = format!("parameterized_reward_compute/{long}");
+    let entries = [
+        ("a.json", &b"{}"[..]),
+        (long.as_str(), b"x"),
+        (nested.as_str(), b"y"),
+    ];
+    let packed = ptd::archive::pack_entries(entries).unwrap();
+    assert_eq!(ptd::archive::pack_entries(entries).unwrap(), packed);
+    let read = ptd::archive::read_tar_zst(&packed, "a.tar.zst", |_, _| Ok(())).unwrap();
+    let names: Vec<&str> = read.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a.json", long.as_str(), nested.as_str()]);
+}
+
+/// Names that would leave the directory an archive is unpacked into are refused when packing,
+/// with an error naming them, and never panic.
+#[test]
+fn packing_refuses_names_that_climb_out() {
+    let long_escape = format!("../{}", "a".repeat(200));
+    for name in [
+        "../x",
+        "/etc/x",
+        "a//b",
+        "./a",
+        "a/..",
+        "",
+        long_escape.as_str(),
+    ] {
+        let err = ptd::archive::pack_entries([(name, &b"x"[..])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(&format!("{name}: ")), "{name}: {err}");
+    }
+}
+
+/// A GNU long-name entry cannot smuggle a `..` path past the readers.
+#[test]
+fn a_long_name_entry_with_a_parent_directory_is_refused() {
+    let name = format!("../{}", "a".repeat(200));
+    let mut tar = Vec::new();
+    let mut l = tar::Header::new_gnu();
+    l.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    l.set_mode(0o644);
+    l.set_size(name.len() as u64 + 1);
+    l.set_entry_type(tar::EntryType::GNULongName);
+    l.set_cksum();
+    tar.extend_from_slice(l.as_bytes());
+    let mut data = name.clone().into_bytes();
+    data.push(0);
+    data.resize(data.len().div_ceil(512) * 512, 0);
+    tar.extend_from_slice(&data);
+    tar.extend(tar_of(&[file("aaaa", b"x")]));
+    let bytes = zst(&tar);
+    for (reader, err) in ["bundle", "platform", "export"].iter().zip(readers(&bytes)) {
+        assert!(err.contains("'../aaaa"), "{reader} reader: {err}");
+    }
+    let err = ptd::archive::read_tar_zst(&bytes, "a.tar.zst", |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'../aaaa") && err.contains("refused"), "{err}");
+}

@@ -674,7 +674,7 @@ fn jax_cache_entries_for_this_platform_go_to_tier_two() {
             .map(|(n, b)| (n.to_string(), b.to_vec()))
             .collect();
         let path = reg.publisher.dir.path().join(format!("{tag}.jax.tar.zst"));
-        std::fs::write(&path, ptd::jax::archive::pack(meta, &files)).unwrap();
+        std::fs::write(&path, ptd::jax::archive::pack(meta, &files).unwrap()).unwrap();
         path.display().to_string()
     };
     let linux = archive(

@@ -55,7 +55,8 @@ impl Crafted {
         let bytes = bundle::pack_entries(
             std::iter::once(("manifest.json", m.as_slice()))
                 .chain(self.files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
-        );
+        )
+        .unwrap();
         (bytes, self.manifest)
     }
 

@@ -100,7 +100,8 @@ pub fn export(
         entries,
     };
     let mj = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    let packed = crate::bundle::pack_described(EXPORT_META, &mj, &blobs);
+    let packed = crate::archive::pack_described(EXPORT_META, &mj, &blobs)
+        .map_err(|e| CacheError::Invalid(e.to_string()))?;
     let sig = signer
         .sign(&packed, &trusted_comment(&packed, manifest.entries.len()))
         .map_err(|e| CacheError::Invalid(e.to_string()))?;
@@ -115,8 +116,8 @@ pub fn export(
 pub fn read_export(
     bytes: &[u8],
     what: &str,
-) -> Result<(ExportManifest, crate::bundle::Files), CacheError> {
-    let (json, files) = crate::bundle::described_files(bytes, what, EXPORT_META, |path| {
+) -> Result<(ExportManifest, crate::archive::Files), CacheError> {
+    let (json, files) = crate::archive::described_files(bytes, what, EXPORT_META, |path| {
         path.strip_prefix("archives/").is_some_and(|f| {
             !f.is_empty()
                 && !f.starts_with('.')

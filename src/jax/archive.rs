@@ -3,7 +3,7 @@
 //! names; `docs/bundle-format.md` is the reference.
 
 use super::{JaxEnv, JaxError};
-use crate::bundle::FileEntry;
+use crate::archive::FileEntry;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -35,7 +35,7 @@ pub struct JaxMeta {
 /// A plain cache file name: what JAX writes (`jit_moments-<hash>-cache`), nothing that could
 /// name a directory.
 fn plain(name: &str) -> bool {
-    name != META && crate::bundle::plain_name(name)
+    name != META && crate::archive::plain_name(name)
 }
 
 /// The regular files directly in a JAX cache directory, by name (JAX keeps helper
@@ -57,22 +57,32 @@ pub fn cache_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, JaxError> {
     Ok(out)
 }
 
-/// Packs `files` with their metadata; `meta.files` is filled in here.
-pub fn pack(mut meta: JaxMeta, files: &crate::bundle::Files) -> Vec<u8> {
-    meta.files = crate::bundle::list_files(files);
+/// Packs `files` with their metadata; `meta.files` is filled in here. A file name that cannot
+/// be an entry is refused, naming it.
+pub fn pack(mut meta: JaxMeta, files: &crate::archive::Files) -> Result<Vec<u8>, JaxError> {
+    meta.files = crate::archive::list_files(files);
     let mut json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     json.push(b'\n');
-    crate::bundle::pack_described(META, &json, files)
+    crate::archive::pack_described(META, &json, files).map_err(refused)
+}
+
+/// A file the archive layer would not pack, as this module's error.
+pub(crate) fn refused(e: crate::archive::ArchiveError) -> JaxError {
+    match e {
+        crate::archive::ArchiveError::Invalid { file, message } => {
+            JaxError::Invalid { file, message }
+        }
+    }
 }
 
 /// Reads a platform archive: `jax.json` first, then exactly the files it lists, each with its
 /// size and SHA-256. Returns the metadata and the cache files.
-pub fn read(bytes: &[u8], name: &str) -> Result<(JaxMeta, crate::bundle::Files), JaxError> {
+pub fn read(bytes: &[u8], name: &str) -> Result<(JaxMeta, crate::archive::Files), JaxError> {
     let invalid = |message: String| JaxError::Invalid {
         file: name.to_string(),
         message,
     };
-    let (json, files) = crate::bundle::described_files(bytes, name, META, plain)
+    let (json, files) = crate::archive::described_files(bytes, name, META, plain)
         .map_err(|e| invalid(strip(&e.to_string(), name)))?;
     let meta: JaxMeta =
         serde_json::from_slice(&json).map_err(|e| invalid(format!("{META}: {e}")))?;
@@ -88,7 +98,7 @@ pub fn read(bytes: &[u8], name: &str) -> Result<(JaxMeta, crate::bundle::Files),
             meta.tag
         )));
     }
-    crate::bundle::check_listed(&files, &meta.files, META).map_err(invalid)?;
+    crate::archive::check_listed(&files, &meta.files, META).map_err(invalid)?;
     Ok((meta, files))
 }
 
@@ -130,21 +140,22 @@ mod tests {
             ("jit_moments-aa-cache".to_string(), b"one".to_vec()),
             ("jit_moments-bb-cache".to_string(), b"two".to_vec()),
         ];
-        let bytes = pack(meta(), &files);
+        let bytes = pack(meta(), &files).unwrap();
         let (m, got) = read(&bytes, "a.jax.tar.zst").unwrap();
         assert_eq!(got, files);
         assert_eq!(m.files.len(), 2);
-        assert_eq!(pack(meta(), &files), bytes, "deterministic");
+        assert_eq!(pack(meta(), &files).unwrap(), bytes, "deterministic");
 
         // A file that is not the listed one.
         let mut m2 = m.clone();
         m2.files[1].sha256 = "00".repeat(32);
         let mut json = serde_json::to_vec_pretty(&m2).unwrap();
         json.push(b'\n');
-        let forged = crate::bundle::pack_entries(
+        let forged = crate::archive::pack_entries(
             std::iter::once((META, json.as_slice()))
                 .chain(files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
-        );
+        )
+        .unwrap();
         let e = read(&forged, "a.jax.tar.zst").unwrap_err().to_string();
         assert!(
             e.contains("jit_moments-bb-cache") && e.contains("SHA-256"),
@@ -153,7 +164,8 @@ mod tests {
 
         // No metadata first.
         let bare =
-            crate::bundle::pack_entries(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+            crate::archive::pack_entries(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())))
+                .unwrap();
         let e = read(&bare, "b").unwrap_err().to_string();
         assert!(e.contains("first entry must be jax.json"), "{e}");
     }

@@ -3,7 +3,8 @@
 //! `<namespace>/<id>`, whose versions are phasic archives of the entry's artifacts; an entry
 //! whose artifacts changed gets a new patch version, a retracted entry is yanked.
 
-use crate::bundle::{self, Files};
+use crate::archive::{self, Files};
+use crate::bundle;
 use crate::fetch::{Conditional, Http};
 use crate::index::{ArchiveKind, IndexEntry, archive_trusted_comment};
 use crate::phasic::{DIR, PhasicMeta};
@@ -139,7 +140,7 @@ async fn entry_files(
         let h = scc["scc_hash"]
             .as_str()
             .ok_or("an SCC artifact has no scc_hash")?;
-        if !bundle::plain_name(h) {
+        if !archive::plain_name(h) {
             return Err(format!("scc_hash '{h}' is not a plain name"));
         }
         files.push((
@@ -211,7 +212,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
                 continue;
             }
         };
-        let listed = bundle::list_files(&files);
+        let listed = archive::list_files(&files);
         let content_hash = bundle::content_hash(&listed).expect("hex digests");
         let existing = index.read_entries(&name)?;
         if let Some(old) = existing.iter().find(|e| e.content_hash == content_hash) {
@@ -249,7 +250,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
             phasic_hash: graph_hash.clone(),
             files: Vec::new(),
         };
-        let bytes = crate::phasic::pack(meta, &files);
+        let bytes = crate::phasic::pack(meta, &files)?;
         let file = format!("{}-{version}.phasic.tar.zst", name.replace('/', "-"));
         row.version = Some(version.clone());
         let metadata = entry["metadata"].clone();

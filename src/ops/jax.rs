@@ -72,7 +72,7 @@ pub fn build_jax(
         moments,
         files: Vec::new(),
     };
-    let bytes = archive::pack(meta, &files);
+    let bytes = archive::pack(meta, &files)?;
     let stem = built.file_name();
     let stem = stem.trim_end_matches(".ptd.tar.zst");
     let path = out_dir.join(format!("{stem}.{tag}.jax.tar.zst"));
@@ -95,7 +95,7 @@ pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<Path
         .expect("every bundle has a graph");
     let made = crate::phasic::make(ctx.jax.python(), graph, &built.manifest)?;
     let tag = made.meta.tag.clone();
-    let bytes = crate::phasic::pack(made.meta, &made.files);
+    let bytes = crate::phasic::pack(made.meta, &made.files)?;
     let stem = built.file_name();
     let stem = stem.trim_end_matches(".ptd.tar.zst");
     let path = out_dir.join(format!("{stem}.{tag}.phasic.tar.zst"));

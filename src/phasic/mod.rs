@@ -5,7 +5,8 @@
 //! graph (`ptd build --with-phasic`), packs it in a signed archive tagged by the artifact's format
 //! revision, and installs it where phasic looks.
 
-use crate::bundle::{self, FileEntry, Files};
+use crate::archive::{self, FileEntry, Files};
+use crate::bundle;
 use crate::jax::{JaxError, ask, run};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -64,15 +65,15 @@ pub fn header_revision(bytes: &[u8]) -> Option<u32> {
 fn path_ok(p: &str) -> bool {
     p.strip_prefix(DIR)
         .and_then(|r| r.strip_prefix('/'))
-        .is_some_and(|f| bundle::plain_name(f) && f.ends_with(".bin"))
+        .is_some_and(|f| archive::plain_name(f) && f.ends_with(".bin"))
 }
 
 /// Packs phasic's files (paths relative to `$PHASIC_CACHE_DIR`) with their description.
-pub fn pack(mut meta: PhasicMeta, files: &Files) -> Vec<u8> {
-    meta.files = bundle::list_files(files);
+pub fn pack(mut meta: PhasicMeta, files: &Files) -> Result<Vec<u8>, JaxError> {
+    meta.files = archive::list_files(files);
     let mut json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     json.push(b'\n');
-    bundle::pack_described(META, &json, files)
+    archive::pack_described(META, &json, files).map_err(crate::jax::archive::refused)
 }
 
 /// Reads a phasic archive: `phasic.json`, then exactly the files it lists (each
@@ -83,7 +84,7 @@ pub fn read(bytes: &[u8], name: &str) -> Result<(PhasicMeta, Files), JaxError> {
         file: name.to_string(),
         message,
     };
-    let (json, files) = bundle::described_files(bytes, name, META, path_ok)
+    let (json, files) = archive::described_files(bytes, name, META, path_ok)
         .map_err(|e| invalid(crate::jax::archive::strip(&e.to_string(), name)))?;
     let meta: PhasicMeta =
         serde_json::from_slice(&json).map_err(|e| invalid(format!("{META}: {e}")))?;
@@ -93,7 +94,7 @@ pub fn read(bytes: &[u8], name: &str) -> Result<(PhasicMeta, Files), JaxError> {
             meta.format, meta.format_version
         )));
     }
-    bundle::check_listed(&files, &meta.files, META).map_err(invalid)?;
+    archive::check_listed(&files, &meta.files, META).map_err(invalid)?;
     let main = format!("{DIR}/{}.bin", meta.phasic_hash);
     let Some((_, data)) = files.iter().find(|(p, _)| *p == main) else {
         return Err(invalid(format!("{META}: no {main} among the files")));

@@ -175,7 +175,7 @@ pub enum Any {
     Dir(dir::Dir),
     Http(http::HttpTransport),
     S3(s3::S3),
-    GitHub(github::GitHub),
+    GitHub(Box<github::GitHub>),
 }
 
 impl Any {
@@ -195,7 +195,9 @@ impl Any {
                     .map_err(Miss::of)?,
                 http.options().limits,
             )),
-            Location::GitHub { url, .. } => Any::GitHub(github::GitHub::new(http.clone(), url)),
+            Location::GitHub { url, .. } => {
+                Any::GitHub(Box::new(github::GitHub::new(http.clone(), url)))
+            }
         })
     }
 }

@@ -1,0 +1,152 @@
+//! Building bundles: a model's metadata, graph, DAG and reward sets, listed in a manifest and
+//! packed as one deterministic archive.
+
+use super::{BundleError, archive_name, content_hash};
+use super::{FORMAT, FORMAT_VERSION, FileEntry, GraphStats, Manifest, PAYLOAD, REWARDS};
+use crate::archive::{pack_entries, sha256_hex};
+use crate::eliminate::{self, Symbolic};
+use crate::graph::{Graph, GraphFile};
+use crate::hash::GraphHashes;
+use crate::model::{ModelMeta, RewardSets};
+use std::path::{Path, PathBuf};
+
+/// Everything a built bundle holds, before packing.
+pub struct Built {
+    pub manifest: Manifest,
+    /// The recipe's metadata (description, keywords, dependencies).
+    pub meta: ModelMeta,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl Built {
+    /// The model's dependencies, as its recipe declares them.
+    pub fn meta_dependencies(&self) -> &std::collections::BTreeMap<String, semver::VersionReq> {
+        &self.meta.dependencies
+    }
+
+    /// A payload file's bytes (`meta.json`, `graph.json`, `dag.json`, `rewards.json`).
+    pub fn payload(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(p, _)| p == name)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// The archive file name: `namespace-name-version.ptd.tar.zst`.
+    pub fn file_name(&self) -> String {
+        archive_name(&self.manifest.name, &self.manifest.version)
+    }
+
+    /// The archive bytes (tar + zstd), identical for identical input.
+    pub fn pack(&self) -> Vec<u8> {
+        let manifest = manifest_bytes(&self.manifest);
+        let entries = std::iter::once(("manifest.json", manifest.as_slice()))
+            .chain(self.files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+        pack_entries(entries).expect("a bundle's entries have fixed plain names")
+    }
+
+    /// Writes the archive into `dir` atomically and returns its path.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf, BundleError> {
+        let path = dir.join(self.file_name());
+        let io = |source| BundleError::Io {
+            file: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        write_output(&path, &self.pack()).map_err(io)?;
+        Ok(path)
+    }
+}
+
+/// Writes an output file (an archive, a graph file) atomically: a temporary file in the same
+/// directory, readable by all like any other output file, synced, then renamed to `path`.
+pub fn write_output(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn manifest_bytes(m: &Manifest) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(m).expect("manifest serializes");
+    v.push(b'\n');
+    v
+}
+
+/// Builds a bundle from model metadata and its graph.
+pub fn build(meta: &ModelMeta, graph: &Graph) -> Built {
+    let symbolic = eliminate::eliminate(graph);
+    build_with(meta, graph, &symbolic)
+}
+
+/// Builds a bundle from an already eliminated graph, without reward sets.
+pub fn build_with(meta: &ModelMeta, graph: &Graph, symbolic: &Symbolic) -> Built {
+    build_with_rewards(meta, graph, symbolic, &RewardSets::default())
+}
+
+/// Builds a bundle from an already eliminated graph and the model's reward sets (checked
+/// against the graph by whoever made them: [`crate::model::Recipe::reward_sets`]). Without
+/// sets the bundle holds no `rewards.json` and is byte for byte what [`build_with`] gives.
+pub fn build_with_rewards(
+    meta: &ModelMeta,
+    graph: &Graph,
+    symbolic: &Symbolic,
+    rewards: &RewardSets,
+) -> Built {
+    let hashes = GraphHashes::of(graph);
+    let mut meta_json = serde_json::to_vec_pretty(meta).expect("meta serializes");
+    meta_json.push(b'\n');
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (PAYLOAD[0].into(), meta_json),
+        (PAYLOAD[1].into(), GraphFile::to_bytes(graph)),
+        (PAYLOAD[2].into(), symbolic.to_bytes()),
+    ];
+    if !rewards.is_empty() {
+        files.push((REWARDS.into(), rewards.to_bytes()));
+    }
+    let entries: Vec<FileEntry> = files
+        .iter()
+        .map(|(p, b)| FileEntry {
+            path: p.clone(),
+            size: b.len() as u64,
+            sha256: sha256_hex(b),
+        })
+        .collect();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        builder: format!("ptd {}", env!("CARGO_PKG_VERSION")),
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        parameters: meta.parameters.clone(),
+        hashes,
+        graph: GraphStats {
+            vertices: graph.vertex_count(),
+            edges: graph.edge_count() + graph.start_edges().len(),
+            state_length: graph.state_length(),
+            param_length: graph.param_length(),
+            dag_nodes: symbolic.dag().len(),
+            unknowns: symbolic.unknowns(),
+        },
+        dag_format: eliminate::FORMAT.into(),
+        dag_format_version: eliminate::FORMAT_VERSION,
+        content_hash: content_hash(&entries).expect("hex digests"),
+        files: entries,
+    };
+    Built {
+        manifest,
+        meta: meta.clone(),
+        files,
+    }
+}

@@ -1,0 +1,266 @@
+//! Reading bundle archives: entries and their order, the manifest against the files
+//! ([`verify`]), then what the files claim about the graph and the DAG ([`check`]).
+
+use super::{
+    Bundle, BundleError, FORMAT, FORMAT_VERSION, MODULE_V2, Manifest, OLDEST_FORMAT_VERSION,
+    PAYLOAD, REWARDS, content_hash, payloads_of,
+};
+use crate::archive::{Files, read_tar_zst, sha256_hex};
+use crate::eliminate::{self, Symbolic};
+use crate::graph::{Graph, GraphFile};
+use crate::hash::GraphHashes;
+use crate::model::{ModelMeta, RewardSets};
+use serde::Deserialize;
+use std::path::Path;
+
+/// Reads and verifies a bundle archive from disk.
+pub fn read(path: &Path) -> Result<Bundle, BundleError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    unpack(&bytes, &name)
+}
+
+fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
+    // Every format's payload starts with [`PAYLOAD`], in the same order; one more file may
+    // follow (version 3's reward sets, version 2's module).
+    let files = read_tar_zst(bytes, name, |path, files| {
+        let position = files.len();
+        let expected: &[&str] = match position {
+            0 => &["manifest.json"],
+            p if p <= PAYLOAD.len() => &PAYLOAD[p - 1..p],
+            p if p == PAYLOAD.len() + 1 => &[REWARDS, MODULE_V2],
+            _ => &[],
+        };
+        if !expected.contains(&path) {
+            return Err(format!(
+                "unexpected entry '{path}' at position {position} (expected {})",
+                if expected.is_empty() {
+                    "no more entries".to_string()
+                } else {
+                    expected
+                        .iter()
+                        .map(|e| format!("'{e}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                }
+            ));
+        }
+        Ok(())
+    })?;
+    if files.len() != 1 + PAYLOAD.len() && files.len() != 2 + PAYLOAD.len() {
+        return Err(BundleError::Invalid {
+            file: name.to_string(),
+            message: format!(
+                "has {} entries, expected {} (bundle format version {FORMAT_VERSION}: {}, and {REWARDS} when the model has reward sets); a bundle of another format version needs the ptd that reads it, or a rebuild",
+                files.len(),
+                1 + PAYLOAD.len(),
+                PAYLOAD.join(", ")
+            ),
+        });
+    }
+    Ok(files)
+}
+
+/// Verifies bundle bytes without interpreting the graph or the DAG: entry names, order and
+/// types, the manifest's format, each file's size and SHA-256, the content hash, and that
+/// `meta.json` names the manifest's model and version. The archive's signature binds the
+/// content hash, which binds every file; [`check`] then tests what the files claim. Returns the
+/// manifest and the data files ([`PAYLOAD`], then [`REWARDS`] if present; a version 2 bundle's
+/// module is checked and dropped).
+pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError> {
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.to_string(),
+        message,
+    };
+    let mut files = read_entries(bytes, name)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&files[0].1).map_err(|e| invalid(format!("manifest.json: {e}")))?;
+    let payloads = payloads_of(manifest.format_version).filter(|_| manifest.format == FORMAT);
+    let Some(payloads) = payloads else {
+        return Err(invalid(format!(
+            "manifest.json: format {} version {} is not {FORMAT} version {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; upgrade ptd",
+            manifest.format, manifest.format_version
+        )));
+    };
+    let listed: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let held: Vec<&str> = files[1..].iter().map(|(p, _)| p.as_str()).collect();
+    if listed != held || !payloads.iter().any(|p| **p == *listed) {
+        return Err(invalid(format!(
+            "manifest.json: bundle format version {} holds and lists exactly {}{}",
+            manifest.format_version,
+            payloads[0].join(", "),
+            if payloads.len() > 1 {
+                format!(", then {REWARDS} when the model has reward sets")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
+        if &entry.path != path
+            || entry.size != data.len() as u64
+            || entry.sha256 != sha256_hex(data)
+        {
+            return Err(invalid(format!(
+                "{path} does not match its manifest entry (size or SHA-256 differs): the bundle is corrupt or was altered"
+            )));
+        }
+    }
+    if content_hash(&manifest.files).as_deref() != Some(manifest.content_hash.as_str()) {
+        return Err(invalid(
+            "manifest.json: content_hash does not match the files".into(),
+        ));
+    }
+    #[derive(Deserialize)]
+    struct NameVersion {
+        name: String,
+        version: semver::Version,
+    }
+    let nv: NameVersion =
+        serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
+    if nv.name != manifest.name || nv.version != manifest.version {
+        return Err(invalid(
+            "meta.json and manifest.json disagree on name or version".into(),
+        ));
+    }
+    files.retain(|(p, _)| p != MODULE_V2);
+    Ok((manifest, files))
+}
+
+/// A bundle whose claims were tested: its graph hashes to the manifest's hashes, and its DAG
+/// belongs to its graph.
+pub struct Checked {
+    pub manifest: Manifest,
+    /// `manifest.json` and the data files, in archive order.
+    pub files: Files,
+    pub meta: ModelMeta,
+    pub graph: Graph,
+    pub symbolic: Symbolic,
+    pub rewards: RewardSets,
+}
+
+/// [`verify`], then everything the files claim: `meta.json` parses, `graph.json` is a valid
+/// graph whose phasic and canonical hashes (computed here) are the manifest's, `dag.json` is a
+/// valid DAG for as many parameters and vertices, and the DAG belongs to the graph
+/// ([`Symbolic::check_graph`] at two thetas drawn from `seed`; when the graph cannot be
+/// evaluated there, the DAG must equal the graph's elimination byte for byte), and
+/// `rewards.json`, if present, holds reward sets that fit the graph.
+pub fn check(bytes: &[u8], name: &str, seed: u64) -> Result<Checked, BundleError> {
+    let (manifest, files) = verify(bytes, name)?;
+    let (meta, graph, symbolic, rewards) = check_files(&manifest, &files, name, seed)?;
+    Ok(Checked {
+        manifest,
+        files,
+        meta,
+        graph,
+        symbolic,
+        rewards,
+    })
+}
+
+/// The checks of [`check`] on files already verified against `manifest` (`manifest.json`, then
+/// [`PAYLOAD`], then [`REWARDS`] if the manifest lists it).
+pub fn check_files(
+    manifest: &Manifest,
+    files: &Files,
+    name: &str,
+    seed: u64,
+) -> Result<(ModelMeta, Graph, Symbolic, RewardSets), BundleError> {
+    let invalid = |message: String| BundleError::Invalid {
+        file: name.to_string(),
+        message,
+    };
+    let meta: ModelMeta =
+        serde_json::from_slice(&files[1].1).map_err(|e| invalid(format!("meta.json: {e}")))?;
+    if meta.name != manifest.name || meta.version != manifest.version {
+        return Err(invalid(
+            "meta.json and manifest.json disagree on name or version".into(),
+        ));
+    }
+    let text =
+        std::str::from_utf8(&files[2].1).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
+    let graph = GraphFile::parse(text, &format!("{name}:graph.json"))?;
+    let hashes = GraphHashes::of(&graph);
+    if hashes != manifest.hashes {
+        return Err(invalid(format!(
+            "manifest.json claims phasic hash {} and canonical hash {}, but graph.json hashes to {} and {}: the bundle is filed under another graph's name",
+            manifest.hashes.phasic, manifest.hashes.canonical, hashes.phasic, hashes.canonical
+        )));
+    }
+    let dag_bytes = &files[3].1;
+    let symbolic = Symbolic::from_bytes(dag_bytes, &format!("{name}:dag.json"))?;
+    let thetas = eliminate::random_thetas(graph.param_length(), 2, seed);
+    let belongs = match symbolic.check_graph(&graph, &thetas, seed) {
+        Err(eliminate::CheckError::Unusable(_)) => {
+            let ones = vec![vec![1.0; graph.param_length()]];
+            match symbolic.check_graph(&graph, &ones, seed) {
+                Err(eliminate::CheckError::Unusable(_)) => {
+                    // No theta to test with: only the elimination itself will do.
+                    if eliminate::eliminate(&graph).to_bytes() == *dag_bytes {
+                        Ok(())
+                    } else {
+                        Err("it is not the graph's elimination".to_string())
+                    }
+                }
+                other => other.map_err(|e| e.to_string()),
+            }
+        }
+        other => other.map_err(|e| e.to_string()),
+    };
+    belongs.map_err(|why| {
+        invalid(format!(
+            "dag.json does not belong to graph.json: {why}; refusing a DAG that would answer for another model"
+        ))
+    })?;
+    let rewards = match files.get(1 + PAYLOAD.len()) {
+        Some((p, bytes)) if p == REWARDS => reward_sets(bytes, &graph, name, ":")?,
+        _ => RewardSets::default(),
+    };
+    Ok((meta, graph, symbolic, rewards))
+}
+
+/// Parses a bundle's `rewards.json` and checks its sets against the bundle's graph.
+pub(super) fn reward_sets(
+    bytes: &[u8],
+    graph: &Graph,
+    name: &str,
+    sep: &str,
+) -> Result<RewardSets, BundleError> {
+    let file = format!("{name}{sep}{REWARDS}");
+    let sets = RewardSets::from_bytes(bytes, &file)?;
+    sets.check(graph).map_err(|message| BundleError::Invalid {
+        file,
+        message: format!("{message}: refusing reward sets that do not fit graph.json"),
+    })?;
+    Ok(sets)
+}
+
+/// Unpacks and checks bundle bytes ([`check`]). Nothing is written to disk.
+pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
+    let c = check(bytes, name, random_seed())?;
+    Ok(Bundle {
+        manifest: c.manifest,
+        meta: c.meta,
+        graph: c.graph,
+        symbolic: c.symbolic,
+        rewards: c.rewards,
+    })
+}
+
+/// A seed no bundle author can know in advance: from the process's randomly keyed hasher and
+/// the clock.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
