@@ -22,8 +22,8 @@ fn home_with(n: usize) -> (tempfile::TempDir, Home, String) {
     let mut some_hash = String::new();
     {
         for i in 0..n {
-            let h = ptd::index::sha256_hex(format!("entry {i}").as_bytes());
-            let p = ptd::index::sha256_hex(format!("graph {i}").as_bytes());
+            let h = ptd::fs::sha256_hex(format!("entry {i}").as_bytes());
+            let p = ptd::fs::sha256_hex(format!("graph {i}").as_bytes());
             if i == n / 2 {
                 some_hash = p.clone();
             }

@@ -41,11 +41,8 @@ pub enum Error {
     Cache(#[from] crate::cache::CacheError),
     #[error(transparent)]
     Jax(#[from] crate::jax::JaxError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
     /// A command-line value that cannot be used; the message says which and why.
     #[error("{0}")]
     Usage(String),
@@ -53,10 +50,10 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        Error::Io {
+        Error::Io(crate::fs::IoError {
             path: path.as_ref().display().to_string(),
             source,
-        }
+        })
     }
 }
 

@@ -69,7 +69,7 @@ fn every_listed_version_rebuilds_to_its_content_hash() {
             assert_eq!(built.manifest.hashes.phasic, e.phasic_hash);
             let bytes = built.pack();
             assert_eq!(
-                ptd::index::sha256_hex(&bytes),
+                ptd::fs::sha256_hex(&bytes),
                 e.sha256,
                 "{name} {}: archive",
                 e.version

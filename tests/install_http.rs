@@ -138,7 +138,7 @@ fn install_lock_and_reinstall_from_the_lock() {
 /// The SHA-256 of an archive as published.
 fn lib_sha(reg: &HttpRegistry, name: &str, version: &str) -> String {
     let bytes = std::fs::read(reg.archive_file(name, version)).unwrap();
-    ptd::index::sha256_hex(&bytes)
+    ptd::fs::sha256_hex(&bytes)
 }
 
 fn assert_nothing_installed(user: &User) {
@@ -170,7 +170,7 @@ fn tampered_archive_is_rejected_and_nothing_installed() {
     let idx = reg.index_dir().join("coalescent/kingman");
     let text = std::fs::read_to_string(&idx).unwrap();
     let good = lib_sha_of(&reg, "coalescent/kingman", "1.2.1", &text);
-    std::fs::write(&idx, text.replace(&good, &ptd::index::sha256_hex(&bytes))).unwrap();
+    std::fs::write(&idx, text.replace(&good, &ptd::fs::sha256_hex(&bytes))).unwrap();
     let err = user.fails(&["install", "coalescent/kingman@1.2", "--registry", &url]);
     assert!(err.contains("does not match the signed snapshot"), "{err}");
     assert_nothing_installed(&user);

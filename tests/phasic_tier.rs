@@ -263,7 +263,7 @@ fn a_phasic_traces_registry_moves_over_in_one_command() {
     let traces = reg.root.path().join("traces");
     std::fs::create_dir_all(traces.join("artifacts")).unwrap();
     std::fs::write(traces.join(format!("artifacts/{hash}.bin")), bin).unwrap();
-    let sha = ptd::index::sha256_hex(bin);
+    let sha = ptd::fs::sha256_hex(bin);
     let artifact = |sha: &str| {
         serde_json::json!({"parent": {"cid_or_path": format!("artifacts/{hash}.bin"),
                                       "sha256": sha, "size_bytes": bin.len()}, "scc": []})

@@ -21,7 +21,6 @@ pub use pack::{ZSTD_LEVEL, list_files, pack_described, pack_entries, packable};
 pub use read::{check_listed, described_files, first_entry, read_tar_zst};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// An archive's files: (name, bytes), in archive order.
 pub type Files = Vec<(String, Vec<u8>)>;
@@ -42,11 +41,6 @@ pub enum ArchiveError {
     /// `file` is the archive (when reading) or the entry (when packing).
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// A plain file name: letters, digits, `-_.+`, not hidden.

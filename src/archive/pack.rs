@@ -1,6 +1,7 @@
 //! Packing files into a deterministic tar + zstd archive.
 
-use super::{ArchiveError, FileEntry, Files, sha256_hex};
+use super::{ArchiveError, FileEntry, Files};
+use crate::fs::sha256_hex;
 
 /// zstd level used for every archive; part of the determinism contract.
 pub const ZSTD_LEVEL: i32 = 9;

@@ -1,7 +1,8 @@
 //! Reading archives in memory: one zstd frame holding a tar of regular files, within
 //! [`Limits`]; described archives and their file lists.
 
-use super::{ArchiveError, FileEntry, Files, Limits, sha256_hex};
+use super::{ArchiveError, FileEntry, Files, Limits};
+use crate::fs::sha256_hex;
 use std::io::Read;
 
 /// Reads a tar + zstd archive of regular files, asking `check(name, files so far)` about each

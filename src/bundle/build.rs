@@ -3,8 +3,9 @@
 
 use super::{BundleError, archive_name, content_hash};
 use super::{FORMAT, FORMAT_VERSION, FileEntry, GraphStats, Manifest, PAYLOAD, REWARDS};
-use crate::archive::{pack_entries, sha256_hex};
+use crate::archive::pack_entries;
 use crate::eliminate::{self, Symbolic};
+use crate::fs::{sha256_hex, write_output};
 use crate::graph::{Graph, GraphFile};
 use crate::hash::GraphHashes;
 use crate::model::{ModelMeta, RewardSets};
@@ -56,26 +57,6 @@ impl Built {
         write_output(&path, &self.pack()).map_err(io)?;
         Ok(path)
     }
-}
-
-/// Writes an output file (an archive, a graph file) atomically: a temporary file in the same
-/// directory, readable by all like any other output file, synced, then renamed to `path`.
-pub fn write_output(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 fn manifest_bytes(m: &Manifest) -> Vec<u8> {

@@ -4,8 +4,8 @@
 
 use super::verify::reward_sets;
 use super::{Bundle, BundleError, Manifest, PAYLOAD, REWARDS, content_hash};
-use crate::archive::sha256_hex;
 use crate::eliminate::Symbolic;
+use crate::fs::sha256_hex;
 use crate::graph::GraphFile;
 use crate::model::{ModelMeta, RewardSets};
 use std::path::Path;

@@ -19,9 +19,9 @@ mod build;
 mod installed;
 mod verify;
 
-pub use build::{Built, build, build_with, build_with_rewards, write_output};
+pub use build::{Built, build, build_with, build_with_rewards};
 pub use installed::{read_installed, read_installed_rewards};
-pub use verify::{Checked, check, check_files, random_seed, read, unpack, verify};
+pub use verify::{Checked, check, check_files, read, unpack, verify};
 // Archive-layer names that are part of the bundle API (a manifest lists `FileEntry`s,
 // `verify` returns `Files`) or that callers reach through it.
 pub use crate::archive::{FileEntry, Files, first_entry, list_files, pack_entries, plain_name};

@@ -5,8 +5,9 @@ use super::{
     Bundle, BundleError, FORMAT, FORMAT_VERSION, MODULE_V2, Manifest, OLDEST_FORMAT_VERSION,
     PAYLOAD, REWARDS, content_hash, payloads_of,
 };
-use crate::archive::{Files, read_tar_zst, sha256_hex};
+use crate::archive::{Files, read_tar_zst};
 use crate::eliminate::{self, Symbolic};
+use crate::fs::sha256_hex;
 use crate::graph::{Graph, GraphFile};
 use crate::hash::GraphHashes;
 use crate::model::{ModelMeta, RewardSets};
@@ -240,7 +241,7 @@ pub(super) fn reward_sets(
 
 /// Unpacks and checks bundle bytes ([`check`]). Nothing is written to disk.
 pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
-    let c = check(bytes, name, random_seed())?;
+    let c = check(bytes, name, crate::fs::random_suffix())?;
     Ok(Bundle {
         manifest: c.manifest,
         meta: c.meta,
@@ -248,19 +249,4 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
         symbolic: c.symbolic,
         rewards: c.rewards,
     })
-}
-
-/// A seed no bundle author can know in advance: from the process's randomly keyed hasher and
-/// the clock.
-pub fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }

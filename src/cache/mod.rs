@@ -33,19 +33,18 @@ pub enum CacheError {
     Db(#[from] DbError),
     #[error(transparent)]
     Install(#[from] InstallError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
     #[error("{0}")]
     Invalid(String),
 }
 
 pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io {
-        path: path.display().to_string(),
-        source,
+    move |source| {
+        CacheError::Io(crate::fs::IoError {
+            path: path.display().to_string(),
+            source,
+        })
     }
 }
 

@@ -42,7 +42,7 @@ pub struct ExportEntry {
 fn trusted_comment(bytes: &[u8], n: usize) -> String {
     format!(
         "ptd-export sha256={} entries={n}",
-        crate::index::sha256_hex(bytes)
+        crate::fs::sha256_hex(bytes)
     )
 }
 
@@ -72,7 +72,7 @@ pub fn export(
     for i in chosen {
         let p = home.archive_path(&i.archive_sha256);
         let bytes = std::fs::read(&p).map_err(super::io(&p))?;
-        if crate::index::sha256_hex(&bytes) != i.archive_sha256 {
+        if crate::fs::sha256_hex(&bytes) != i.archive_sha256 {
             return Err(CacheError::Invalid(format!(
                 "{}: damaged in the store (run `ptd cache verify --repair`); not exported",
                 p.display()
@@ -106,8 +106,8 @@ pub fn export(
         .sign(&packed, &trusted_comment(&packed, manifest.entries.len()))
         .map_err(|e| CacheError::Invalid(e.to_string()))?;
     let sig_path = std::path::PathBuf::from(format!("{}.minisig", file.display()));
-    crate::index::source::write_atomic(file, &packed).map_err(super::io(file))?;
-    crate::index::source::write_atomic(&sig_path, sig.as_bytes()).map_err(super::io(&sig_path))?;
+    crate::fs::write_atomic(file, &packed).map_err(super::io(file))?;
+    crate::fs::write_atomic(&sig_path, sig.as_bytes()).map_err(super::io(&sig_path))?;
     Ok(manifest)
 }
 
@@ -173,12 +173,12 @@ pub fn import(
             .find(|(n, _)| *n == name)
             .map(|(_, d)| d)
             .ok_or_else(|| CacheError::Invalid(format!("{what}: {name} is missing")))?;
-        if crate::index::sha256_hex(data) != e.archive_sha256 || data.len() as u64 != e.size {
+        if crate::fs::sha256_hex(data) != e.archive_sha256 || data.len() as u64 != e.size {
             return Err(CacheError::Invalid(format!(
                 "{what}: {name} does not match export.json"
             )));
         }
-        crate::bundle::check(data, &name, crate::bundle::random_seed())
+        crate::bundle::check(data, &name, crate::fs::random_suffix())
             .map_err(|e| CacheError::Invalid(e.to_string()))?;
         plan.push((e, data));
     }

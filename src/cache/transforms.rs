@@ -32,7 +32,7 @@ pub fn load_or_build(home: &Home, s: &Symbolic, zero: &[bool]) -> (Transform, Or
         return (t, Origin::Cached);
     }
     let t = s.transform(zero);
-    let origin = match crate::index::source::write_atomic(&p, &t.to_bytes()) {
+    let origin = match crate::fs::write_atomic(&p, &t.to_bytes()) {
         Ok(()) => Origin::Built,
         Err(_) => Origin::Unstored,
     };

@@ -27,7 +27,7 @@ pub fn run(c: GraphCommand, cx: &Cx) -> Result<ExitCode> {
             let bytes = ptd::graph::GraphFile::to_bytes(input.graph());
             match output {
                 Some(path) => {
-                    ptd::bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?
+                    ptd::fs::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?
                 }
                 None => std::io::stdout()
                     .write_all(&bytes)

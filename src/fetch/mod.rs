@@ -30,11 +30,8 @@ pub enum FetchError {
         "{url}: {got} bytes received, {want} expected: the download was cut short or padded; nothing was installed"
     )]
     Size { url: String, got: u64, want: u64 },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
     #[error(
         "{url}: {seen}, over the {cap}-byte limit for {what}: refused without reading the rest; if it really is this large, raise {env} (bytes, or e.g. 4MiB) or `{setting}` under [index] in $PTD_HOME/config.toml"
     )]
@@ -51,10 +48,10 @@ pub enum FetchError {
 
 impl FetchError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        FetchError::Io {
+        FetchError::Io(crate::fs::IoError {
             path: path.display().to_string(),
             source,
-        }
+        })
     }
 
     /// Whether another mirror may do better (the request failed, not the content).
@@ -199,34 +196,6 @@ impl MetadataLimits {
         }
         Ok(Some(bytes))
     }
-}
-
-/// Copies `src` to `dst` (created or truncated); an error names the file it concerns: `src`
-/// when reading fails, `dst` when writing does (a full disk names the file being written). On
-/// failure `dst` is removed.
-pub fn copy_file(src: &Path, dst: &Path) -> Result<u64, FetchError> {
-    use std::io::Read;
-    let mut from = std::fs::File::open(src).map_err(|e| FetchError::io(src, e))?;
-    let mut to = std::fs::File::create(dst).map_err(|e| FetchError::io(dst, e))?;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n: u64 = 0;
-    let result = loop {
-        let got = match from.read(&mut buf) {
-            Ok(0) => break to.flush().map_err(|e| FetchError::io(dst, e)),
-            Ok(k) => k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(FetchError::io(src, e)),
-        };
-        if let Err(e) = to.write_all(&buf[..got]) {
-            break Err(FetchError::io(dst, e));
-        }
-        n += got as u64;
-    };
-    if result.is_err() {
-        drop(to);
-        let _ = std::fs::remove_file(dst);
-    }
-    result.map(|()| n)
 }
 
 /// A bearer token bound to hosts.
@@ -634,7 +603,7 @@ impl Http {
         let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         let have = if have > want_size { 0 } else { have };
         if have == want_size && want_size > 0 {
-            return hash_file(part)
+            return crate::fs::sha256_file(part)
                 .map(|h| (h, true))
                 .map_err(|e| Step::Fatal(FetchError::io(part, e)));
         }
@@ -678,7 +647,7 @@ impl Http {
         if append {
             let mut f =
                 std::fs::File::open(part).map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
-            std::io::copy(&mut f, &mut HashWriter(&mut hasher))
+            std::io::copy(&mut f, &mut crate::fs::Sha256Writer(&mut hasher))
                 .map_err(|e| Step::Fatal(FetchError::io(part, e)))?;
         }
         let mut written = if append { have } else { 0 };
@@ -728,26 +697,6 @@ impl Http {
         }
         Ok((hex::encode(hasher.finalize()), append))
     }
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// SHA-256 of a file, hex.
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut HashWriter(&mut h))?;
-    Ok(hex::encode(h.finalize()))
 }
 
 enum Step {
@@ -823,7 +772,7 @@ pub fn verify_file(
             want: want_size,
         });
     }
-    let got = hash_file(path).map_err(|e| FetchError::io(path, e))?;
+    let got = crate::fs::sha256_file(path).map_err(|e| FetchError::io(path, e))?;
     if got != want_sha256 {
         let _ = std::fs::remove_file(path);
         return Err(FetchError::Checksum {

@@ -432,9 +432,11 @@ impl Bucket {
             }
             Err(e) => return Err(s3_err(&what, e)),
         };
-        let io = |e| FetchError::Io {
-            path: part.display().to_string(),
-            source: e,
+        let io = |e| {
+            FetchError::Io(crate::fs::IoError {
+                path: part.display().to_string(),
+                source: e,
+            })
         };
         let mut file = std::fs::File::create(part).map_err(io)?;
         let mut hasher = Sha256::new();

@@ -14,7 +14,6 @@ pub mod source;
 
 use crate::sign::{Signature, TrustedKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub use source::{IndexSource, SourceError};
@@ -172,10 +171,6 @@ pub enum IndexError {
     /// A model name that is not `namespace/name` (the message says so).
     #[error("{0}")]
     BadName(String),
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// The trusted comment signed into every archive's `.minisig`.
@@ -351,7 +346,7 @@ impl Snapshot {
 
     /// Checks an index file's bytes against the snapshot.
     pub fn check_file(&self, path: &str, bytes: &[u8]) -> Result<(), IndexError> {
-        let got = sha256_hex(bytes);
+        let got = crate::fs::sha256_hex(bytes);
         match self.files.get(path) {
             Some(want) if *want == got => Ok(()),
             Some(want) => Err(IndexError::Mismatch {

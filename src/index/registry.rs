@@ -1,8 +1,9 @@
 //! An opened, verified registry: its config, trusted keys and signed snapshot, and the index
 //! files read from it so far.
 
-use super::source::{IndexSource, write_atomic};
+use super::source::IndexSource;
 use super::{IndexEntry, IndexError, RegistryConfig, Snapshot, parse_index_file};
+use crate::fs::write_atomic;
 use crate::sign::TrustedKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -250,7 +251,7 @@ pub fn state_id(label: &str) -> String {
             }
         })
         .collect();
-    let hash = &super::sha256_hex(label.as_bytes())[..12];
+    let hash = &crate::fs::sha256_hex(label.as_bytes())[..12];
     format!("{}-{hash}", readable.trim_matches('_'))
 }
 
@@ -259,7 +260,7 @@ fn remember_version(state_dir: &Path, s: &Snapshot) -> Result<(), IndexError> {
     let path = dir.join("snapshot-version");
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     // Serialise concurrent updates of the counter.
-    let _lock = crate::lock::exclusive(&dir.join(".lock")).map_err(io(&dir))?;
+    let _lock = crate::fs::lock::exclusive(&dir.join(".lock")).map_err(io(&dir))?;
     let seen: u64 = std::fs::read_to_string(&path)
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -3,6 +3,7 @@
 //! Directories and HTTP(S) are read through their [`crate::transport::Transport`].
 
 use crate::fetch::{FetchError, Http, Metadata, MetadataLimits};
+use crate::fs::write_atomic;
 use crate::transport::{self, Got, Location, Miss, Since, Transport};
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
@@ -19,11 +20,8 @@ pub static EMBEDDED_MODELS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/models")
 pub enum SourceError {
     #[error("{0}")]
     Fetch(#[from] FetchError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
     #[error("{url}: not in the local index cache and --offline forbids fetching it")]
     Offline { url: String },
     #[error("'{0}' is not a valid index path")]
@@ -83,48 +81,6 @@ fn body(got: Result<Got, Miss>) -> Result<Option<Vec<u8>>, SourceError> {
     }
 }
 
-/// Every file under `dir`, recursively, sorted; empty if `dir` does not exist.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// A temporary file in `dir` that will be renamed into place as a shared file: created with mode
-/// 0666 less the umask (0644 under umask 022), like any file a program writes, rather than
-/// tempfile's private 0600. Secret keys are written otherwise, with mode 0600.
-pub fn shared_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let mut b = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        b.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    b.tempfile_in(dir)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename; the file gets mode 0666 less
-/// the umask.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = shared_temp_file(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 impl IndexSource {
     /// `file://PATH` or a path is a directory; `http://` and `https://` are fetched.
     pub fn from_spec(spec: &str, cache_root: &Path, http: &Http, offline: bool) -> IndexSource {
@@ -134,7 +90,7 @@ impl IndexSource {
         };
         match Location::from_spec(spec, None, None) {
             Location::Http { url: base } => {
-                let cache = cache_root.join(&crate::index::sha256_hex(base.as_bytes())[..16]);
+                let cache = cache_root.join(&crate::fs::sha256_hex(base.as_bytes())[..16]);
                 IndexSource::Http {
                     base,
                     cache,
@@ -261,7 +217,7 @@ impl IndexSource {
         let meta_path = cache.join(format!("{path}.cache-meta"));
         let io = |p: &Path| {
             let p = p.display().to_string();
-            move |source| SourceError::Io { path: p, source }
+            move |source| SourceError::Io(crate::fs::IoError { path: p, source })
         };
         // The body first: a meta file never describes a body that is not there. A crash
         // between the two leaves a body without a meta file, fetched again unconditionally.

@@ -3,7 +3,7 @@
 
 use super::InstallError;
 use crate::bundle;
-use crate::index::source::write_atomic;
+use crate::fs::write_atomic;
 use std::path::Path;
 
 /// ptd's evaluator module and the tables derived from a checked DAG and its graph (which gives

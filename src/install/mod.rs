@@ -37,8 +37,8 @@ pub mod verify;
 
 use crate::bundle;
 use crate::fetch::{FetchError, Http};
+use crate::fs::write_atomic;
 use crate::index::registry::Registry;
-use crate::index::source::write_atomic;
 use crate::index::{IndexEntry, archive_trusted_comment};
 use db::{DbError, Installed};
 use obtain::Wanted;
@@ -49,7 +49,7 @@ use verify::{check_manifest, checked_files};
 pub use crate::transport::{expand_url, release_tag};
 pub use evaluator::{evaluator_files, refresh_evaluator};
 pub use home::{Home, SharedLayer};
-pub use place::{place_copy, place_tier1};
+pub use place::place_tier1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -61,11 +61,8 @@ pub enum InstallError {
     Bundle(#[from] crate::bundle::BundleError),
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
     #[error("{name} {version}: {message}; nothing was installed")]
     Mismatch {
         name: String,
@@ -83,10 +80,10 @@ pub enum InstallError {
 
 impl InstallError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        InstallError::Io {
+        InstallError::Io(crate::fs::IoError {
             path: path.display().to_string(),
             source,
-        }
+        })
     }
 }
 
@@ -195,12 +192,12 @@ fn refuse_stored(path: &Path, e: &IndexEntry, message: String) -> InstallError {
     }
 }
 
-pub use crate::lock::enabled as locks_enabled;
+pub use crate::fs::lock::enabled as locks_enabled;
 
 /// Opens `path` and takes an exclusive lock on it (released when the file is dropped), unless
-/// locks are off ([`crate::lock::exclusive`]).
+/// locks are off ([`crate::fs::lock::exclusive`]).
 pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
-    crate::lock::exclusive(path).map_err(|e| InstallError::io(path, e))
+    crate::fs::lock::exclusive(path).map_err(|e| InstallError::io(path, e))
 }
 
 impl Installer<'_> {
@@ -352,7 +349,7 @@ pub fn install_archive(
     };
     let db = home.open_db()?;
     let _lock = lock_file(&home.locks().join(format!("{}.lock", expect.archive_sha256)))?;
-    let sha = crate::index::sha256_hex(bytes);
+    let sha = crate::fs::sha256_hex(bytes);
     if sha != expect.archive_sha256 {
         return Err(mismatch(format!(
             "the archive has SHA-256 {sha}, expected {}",

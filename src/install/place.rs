@@ -7,86 +7,8 @@ use super::db::{Db, Installed, SymbolicIndex};
 use super::evaluator::write_evaluator;
 use super::{Home, InstallError, now_rfc3339};
 use crate::bundle;
-use crate::index::source::write_atomic;
+use crate::fs::{Placed, place_new, write_atomic};
 use std::path::{Path, PathBuf};
-
-/// Puts `src`'s bytes at the new path `dst` as cheaply as the filesystem allows: a reflink
-/// (copy-on-write clone: shares blocks, but the files stay independent), else a hard link
-/// (shares the file itself), else a copy.
-pub fn place_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
-    if reflink_copy::reflink(src, dst).is_ok() {
-        return Ok(());
-    }
-    let _ = std::fs::remove_file(dst);
-    std::fs::hard_link(src, dst).or_else(|_| std::fs::copy(src, dst).map(drop))
-}
-
-/// How [`place_new`] left a name.
-#[derive(Debug, PartialEq)]
-enum Placed {
-    /// The file was placed.
-    New,
-    /// The name already held the same bytes.
-    Same,
-    /// The name already held other bytes; they were left alone.
-    Other,
-}
-
-/// Puts a copy (reflink, hard link or copy) of `src` at `target` unless `target` exists, never
-/// replacing what is there: the copy is made under a temporary name beside `target`, then linked
-/// to `target`, which fails if the name exists (a rename would replace it). A failed copy leaves
-/// no temporary behind, and the error names `target`.
-fn place_new(src: &Path, target: &Path, sha256: &str) -> Result<Placed, InstallError> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let existing = |target: &Path| -> Result<Placed, InstallError> {
-        if same_file(src, target) {
-            return Ok(Placed::Same);
-        }
-        let size = std::fs::metadata(src)
-            .map_err(|e| InstallError::io(src, e))?
-            .len();
-        let same = std::fs::metadata(target).is_ok_and(|m| m.len() == size)
-            && crate::fetch::hash_file(target).is_ok_and(|h| h == sha256);
-        Ok(if same { Placed::Same } else { Placed::Other })
-    };
-    if target.exists() {
-        return existing(target);
-    }
-    let tmp = dir.join(format!(
-        ".link-{}-{:016x}",
-        std::process::id(),
-        bundle::random_seed()
-    ));
-    if let Err(e) = place_copy(src, &tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(InstallError::io(target, e));
-    }
-    let linked = std::fs::hard_link(&tmp, target);
-    let result = match linked {
-        Ok(()) => Ok(Placed::New),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => existing(target),
-        // A filesystem without hard links: rename, having just seen the name free.
-        Err(_) if !target.exists() => std::fs::rename(&tmp, target)
-            .map(|()| Placed::New)
-            .map_err(|e| InstallError::io(target, e)),
-        Err(_) => existing(target),
-    };
-    let _ = std::fs::remove_file(&tmp);
-    result
-}
-
-/// Whether two paths are the same file (one inode).
-fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return x.dev() == y.dev() && x.ino() == y.ino();
-        }
-    }
-    let _ = (a, b);
-    false
-}
 
 /// Places an installed bundle's DAG into the symbolic tier under the graph's phasic hash (which
 /// installing computed from the graph, and whose DAG it checked against the graph). A tier-1

@@ -4,8 +4,9 @@
 
 use super::{InstallError, Installer, Origin};
 use crate::bundle;
+use crate::fs::write_atomic;
 use crate::index::IndexEntry;
-use crate::index::source::{EMBEDDED_MODELS, write_atomic};
+use crate::index::source::EMBEDDED_MODELS;
 use crate::model::Recipe;
 use std::path::Path;
 
@@ -70,7 +71,7 @@ impl Installer<'_> {
                 manifest.content_hash, e.content_hash
             )));
         }
-        let sha = crate::index::sha256_hex(&bytes);
+        let sha = crate::fs::sha256_hex(&bytes);
         let dest = self.home.archive_path(&sha);
         write_atomic(&dest, &bytes).map_err(|err| InstallError::io(&dest, err))?;
         Ok((

@@ -213,7 +213,7 @@ pub fn ask(
         let _ = std::fs::create_dir_all(state_dir);
         let text = serde_json::to_vec_pretty(&c).expect("cache entry serializes");
         // Only a cache: a failed write just means asking again next time.
-        let _ = crate::index::source::write_atomic(&cache, &text);
+        let _ = crate::fs::write_atomic(&cache, &text);
     }
     Ok(answer)
 }

@@ -77,7 +77,7 @@ pub fn build_jax(
     let stem = stem.trim_end_matches(".ptd.tar.zst");
     let path = out_dir.join(format!("{stem}.{tag}.jax.tar.zst"));
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    crate::bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+    crate::fs::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?;
     Ok(JaxBuilt {
         path,
         tag,
@@ -99,7 +99,7 @@ pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<Path
     let stem = built.file_name();
     let stem = stem.trim_end_matches(".ptd.tar.zst");
     let path = out_dir.join(format!("{stem}.{tag}.phasic.tar.zst"));
-    crate::bundle::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+    crate::fs::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
 

@@ -1,8 +1,8 @@
 //! Keys and signatures: `keygen`, `sign`, and where a publisher's signing key comes from.
 
 use crate::bundle;
+use crate::fs::write_atomic;
 use crate::index::archive_trusted_comment;
-use crate::index::source::write_atomic;
 use crate::sign::{Signer, generate};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};

@@ -136,8 +136,7 @@ pub fn registry_init(
             id = signer.key_id,
             pk = signer.public_key(),
         );
-        crate::index::source::write_atomic(&readme, text.as_bytes())
-            .map_err(|e| Error::io(&readme, e))?;
+        crate::fs::write_atomic(&readme, text.as_bytes()).map_err(|e| Error::io(&readme, e))?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::bundle::Manifest;
-use crate::fetch::hash_file;
+use crate::fs::sha256_file;
 use crate::index::IndexEntry;
 use crate::install::db::{Db, Installed};
 use crate::resolve::Requirement;
@@ -220,7 +220,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
         };
         let archive = ctx.home.archive_path(&i.archive_sha256);
         files += 1;
-        match hash_file(&archive) {
+        match sha256_file(&archive) {
             Ok(h) if h == i.archive_sha256 => {}
             Ok(h) => problem(
                 &archive,
@@ -253,14 +253,14 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             let p = dir.join(&f.path);
             files += 1;
             match std::fs::read(&p) {
-                Ok(b) if crate::index::sha256_hex(&b) == f.sha256 => data.push((f.path.clone(), b)),
+                Ok(b) if crate::fs::sha256_hex(&b) == f.sha256 => data.push((f.path.clone(), b)),
                 Ok(b) => {
                     whole = false;
                     problem(
                         &p,
                         format!(
                             "SHA-256 is {}, the manifest says {}",
-                            crate::index::sha256_hex(&b),
+                            crate::fs::sha256_hex(&b),
                             f.sha256
                         ),
                     )
@@ -277,8 +277,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             && paths.len() <= crate::bundle::PAYLOAD.len() + 1
         {
             let name = dir.display().to_string();
-            match crate::bundle::check_files(&manifest, &data, &name, crate::bundle::random_seed())
-            {
+            match crate::bundle::check_files(&manifest, &data, &name, crate::fs::random_suffix()) {
                 Ok((_, graph, symbolic, _)) => {
                     for (file, want) in
                         crate::install::evaluator_files(&manifest, &graph, &symbolic)
@@ -306,7 +305,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
         let sym = ctx.home.symbolic().join(format!("{}.json", i.phasic_hash));
         files += 1;
         let owned = dags.get(&i.phasic_hash);
-        match hash_file(&sym) {
+        match sha256_file(&sym) {
             Ok(h) if owned.is_some_and(|o| o.contains(&h)) => {}
             Ok(h) => problem(
                 &sym,
@@ -352,7 +351,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             continue;
         }
         files += 1;
-        match hash_file(&p) {
+        match sha256_file(&p) {
             Ok(h) if h == sha => {}
             Ok(h) => stray(
                 &p,
@@ -381,7 +380,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
                     .filter(|f| crate::bundle::is_data_file(&f.path))
                     .all(|f| {
                         files += 1;
-                        hash_file(&dir.join(&f.path)).is_ok_and(|h| h == f.sha256)
+                        sha256_file(&dir.join(&f.path)).is_ok_and(|h| h == f.sha256)
                     })
             });
         if !whole {

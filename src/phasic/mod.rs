@@ -245,7 +245,7 @@ pub fn place(phasic_cache: &Path, files: &Files) -> std::io::Result<Vec<PathBuf>
             if let Some(d) = p.parent() {
                 std::fs::create_dir_all(d)?;
             }
-            crate::index::source::write_atomic(&p, data)?;
+            crate::fs::write_atomic(&p, data)?;
         }
         placed.push(p);
     }

@@ -11,8 +11,8 @@
 //! "lab/island-model" = { version = "0.3", registry = "lab" }
 //! ```
 
+use crate::fs::write_atomic;
 use crate::index::IndexEntry;
-use crate::index::source::write_atomic;
 use crate::resolve::Requirement;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -9,10 +9,10 @@ pub mod pull_request;
 pub mod store;
 
 use crate::bundle::Built;
-use crate::index::source::write_atomic;
+use crate::fs::{sha256_hex, write_atomic};
 use crate::index::{
     ArtifactLocation, INDEX_FORMAT, IndexEntry, KeyEntry, RegistryConfig, Snapshot,
-    archive_trusted_comment, index_path, parse_index_file, sha256_hex, snapshot_trusted_comment,
+    archive_trusted_comment, index_path, parse_index_file, snapshot_trusted_comment,
     write_index_file,
 };
 use crate::sign::{SignError, Signer};
@@ -37,11 +37,8 @@ fn differs(what: &str) -> PublishError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
     #[error(transparent)]
     Sign(#[from] SignError),
     #[error(transparent)]
@@ -59,9 +56,11 @@ pub enum PublishError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> PublishError + '_ {
-    move |source| PublishError::Io {
-        path: path.display().to_string(),
-        source,
+    move |source| {
+        PublishError::Io(crate::fs::IoError {
+            path: path.display().to_string(),
+            source,
+        })
     }
 }
 

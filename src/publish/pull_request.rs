@@ -147,14 +147,18 @@ impl IndexRepo {
         for (rel, (_, bytes)) in &files {
             let p = dir.join(rel);
             if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| PublishError::Io {
-                    path: parent.display().to_string(),
-                    source,
+                std::fs::create_dir_all(parent).map_err(|source| {
+                    PublishError::Io(crate::fs::IoError {
+                        path: parent.display().to_string(),
+                        source,
+                    })
                 })?;
             }
-            std::fs::write(&p, bytes).map_err(|source| PublishError::Io {
-                path: p.display().to_string(),
-                source,
+            std::fs::write(&p, bytes).map_err(|source| {
+                PublishError::Io(crate::fs::IoError {
+                    path: p.display().to_string(),
+                    source,
+                })
             })?;
         }
         Ok(Checkout { base_sha, files })
@@ -171,7 +175,7 @@ impl IndexRepo {
         body: &str,
     ) -> Result<PullRequest, PublishError> {
         let mut changed: Vec<(String, Vec<u8>)> = Vec::new();
-        for p in crate::index::source::files_under(dir) {
+        for p in crate::fs::files_under(dir) {
             let rel = p
                 .strip_prefix(dir)
                 .expect("under dir")
@@ -180,9 +184,11 @@ impl IndexRepo {
             if rel.starts_with('.') || rel.ends_with(".lock") {
                 continue;
             }
-            let bytes = std::fs::read(&p).map_err(|source| PublishError::Io {
-                path: p.display().to_string(),
-                source,
+            let bytes = std::fs::read(&p).map_err(|source| {
+                PublishError::Io(crate::fs::IoError {
+                    path: p.display().to_string(),
+                    source,
+                })
             })?;
             if checkout.files.get(&rel).map(|(_, b)| b) != Some(&bytes) {
                 changed.push((rel, bytes));

@@ -36,9 +36,11 @@ fn multipart_from() -> usize {
 fn absolute(p: &std::path::Path) -> Result<PathBuf, PublishError> {
     match p.canonicalize() {
         Ok(c) => Ok(c),
-        Err(_) => std::path::absolute(p).map_err(|source| PublishError::Io {
-            path: p.display().to_string(),
-            source,
+        Err(_) => std::path::absolute(p).map_err(|source| {
+            PublishError::Io(crate::fs::IoError {
+                path: p.display().to_string(),
+                source,
+            })
         }),
     }
 }
@@ -238,15 +240,19 @@ impl Store {
             Store::GitHub(r) => r.put_new(tag, file, bytes, same).await,
             Store::Dir(d) => {
                 let p = d.join(file);
-                std::fs::create_dir_all(d).map_err(|source| PublishError::Io {
-                    path: d.display().to_string(),
-                    source,
+                std::fs::create_dir_all(d).map_err(|source| {
+                    PublishError::Io(crate::fs::IoError {
+                        path: d.display().to_string(),
+                        source,
+                    })
                 })?;
-                let io = |source| PublishError::Io {
-                    path: p.display().to_string(),
-                    source,
+                let io = |source| {
+                    PublishError::Io(crate::fs::IoError {
+                        path: p.display().to_string(),
+                        source,
+                    })
                 };
-                let mut tmp = crate::index::source::shared_temp_file(d).map_err(io)?;
+                let mut tmp = crate::fs::shared_temp_file(d).map_err(io)?;
                 std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
                 tmp.as_file().sync_all().map_err(io)?;
                 match tmp.persist_noclobber(&p) {

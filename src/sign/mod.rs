@@ -23,11 +23,8 @@ pub enum SignError {
         found: String,
         trusted: String,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
 }
 
 /// A new key pair as file contents: `minisign.pub` and `minisign.key`.
@@ -137,9 +134,11 @@ impl Signer {
     }
 
     pub fn read(path: &Path, password: Option<&str>) -> Result<Signer, SignError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SignError::Io {
-            path: path.display().to_string(),
-            source,
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            SignError::Io(crate::fs::IoError {
+                path: path.display().to_string(),
+                source,
+            })
         })?;
         Self::from_secret_file(&text, password, &path.display().to_string())
     }

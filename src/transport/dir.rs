@@ -2,7 +2,7 @@
 //! addresses are paths. Reads are capped like any other; a copy is checked like a download.
 
 use super::{Got, Miss, Since, Transport, Want};
-use crate::fetch::{FetchError, Metadata, MetadataLimits};
+use crate::fetch::{Metadata, MetadataLimits};
 use std::path::Path;
 
 /// Files in directories.
@@ -35,15 +35,15 @@ impl Transport for Dir {
     /// the partial file when writing does), then checks size and SHA-256.
     async fn download(&self, address: &str, part: &Path, want: Want<'_>) -> Result<(), Miss> {
         let src = Path::new(address);
-        match crate::fetch::copy_file(src, part) {
+        match crate::fs::copy_file(src, part) {
             Ok(_) => {}
-            Err(FetchError::Io { path, source })
-                if source.kind() == std::io::ErrorKind::NotFound
-                    && path == src.display().to_string() =>
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && e.path == src.display().to_string() =>
             {
-                return Err(Miss::NotThere(format!("{path}: not found")));
+                return Err(Miss::NotThere(format!("{}: not found", e.path)));
             }
-            Err(e) => return Err(Miss::Bad(e)),
+            Err(e) => return Err(Miss::Bad(e.into())),
         }
         crate::fetch::verify_file(part, &self.url(address), want.sha256, want.size)
             .map_err(Miss::Bad)

@@ -307,7 +307,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!part.exists(), "a wrong copy is not kept");
-        let sha = crate::index::sha256_hex(b"abc");
+        let sha = crate::fs::sha256_hex(b"abc");
         let signed = rt
             .block_on(t.download_signed(&address, &part, want(&sha)))
             .unwrap();

@@ -185,7 +185,7 @@ pub fn key_id(public_key: &Path) -> String {
 
 /// Every file under `dir` (recursively); empty if it does not exist.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    ptd::index::source::files_under(dir)
+    ptd::fs::files_under(dir)
 }
 
 /// A registry published with the `ptd` binary: index under `<root>/index`, archives under

@@ -14,7 +14,7 @@ pub fn signer() -> Signer {
 
 /// An index entry for `name` `version` depending on `deps` (name, requirement).
 pub fn entry(name: &str, version: &str, deps: &[(&str, &str)], signer: &Signer) -> IndexEntry {
-    let h = ptd::index::sha256_hex(format!("{name}@{version}").as_bytes());
+    let h = ptd::fs::sha256_hex(format!("{name}@{version}").as_bytes());
     IndexEntry {
         name: name.into(),
         version: version.parse().unwrap(),
