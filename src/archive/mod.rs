@@ -1,6 +1,6 @@
 //! Deterministic `tar` + `zstd` archives of regular files, and their safe reading: the layer
-//! under bundles ([`crate::bundle`]), JAX platform archives ([`crate::jax::archive`]), phasic
-//! archives ([`crate::phasic`]) and cache exports.
+//! under bundles (`bundle`), JAX platform archives (`jax::archive`), phasic
+//! archives (`phasic`) and cache exports.
 //!
 //! Packing writes regular files only, in the given order, with mode 0644, owner 0:0 and mtime 0,
 //! names longer than a tar header holds as GNU long-name entries, at one zstd level: the same
