@@ -29,7 +29,7 @@ fn home_with(n: usize) -> (tempfile::TempDir, Home, String) {
             }
             let row = Installed {
                 name: format!("bench/m{}", i / 10),
-                version: format!("1.{}.0", i % 10),
+                version: semver::Version::new(1, (i % 10) as u64, 0),
                 registry: "default".into(),
                 archive_sha256: h.clone(),
                 content_hash: h.clone(),
@@ -41,8 +41,13 @@ fn home_with(n: usize) -> (tempfile::TempDir, Home, String) {
             };
             db.record(&row).unwrap();
             db.record_size(&h, 50_000).unwrap();
-            db.touch(&row.name, &row.version, "default", "2026-11-24T12:00:00Z")
-                .unwrap();
+            db.touch(
+                &row.name,
+                &row.version.to_string(),
+                "default",
+                "2026-11-24T12:00:00Z",
+            )
+            .unwrap();
             idx.record(
                 &p,
                 &home.symbolic().join(format!("{p}.json")),

@@ -110,7 +110,7 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
 #[derive(Clone, Debug, Serialize)]
 pub struct Found {
     pub name: String,
-    pub version: String,
+    pub version: semver::Version,
     pub registry: String,
     pub content_hash: String,
     pub phasic_hash: String,
@@ -144,10 +144,7 @@ pub fn find(home: &Home, query: &str) -> Result<Vec<Found>, CacheError> {
         };
         db.find(Some(name), None)?
             .into_iter()
-            .filter(|i| {
-                req.as_ref()
-                    .is_none_or(|r| semver::Version::parse(&i.version).is_ok_and(|v| r.matches(&v)))
-            })
+            .filter(|i| req.as_ref().is_none_or(|r| r.matches(&i.version)))
             .collect()
     };
     Ok(rows

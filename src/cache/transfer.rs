@@ -30,7 +30,7 @@ pub struct ExportManifest {
 #[serde(deny_unknown_fields)]
 pub struct ExportEntry {
     pub name: String,
-    pub version: String,
+    pub version: semver::Version,
     pub registry: String,
     pub archive_sha256: String,
     pub size: u64,

@@ -18,7 +18,7 @@ pub struct DbError {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Installed {
     pub name: String,
-    pub version: String,
+    pub version: semver::Version,
     pub registry: String,
     pub archive_sha256: String,
     pub content_hash: String,
@@ -159,7 +159,7 @@ impl Db {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     i.name,
-                    i.version,
+                    i.version.to_string(),
                     i.registry,
                     i.archive_sha256,
                     i.content_hash,
@@ -177,7 +177,16 @@ impl Db {
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Installed> {
         Ok(Installed {
             name: r.get(0)?,
-            version: r.get(1)?,
+            version: {
+                let text: String = r.get(1)?;
+                semver::Version::parse(&text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?
+            },
             registry: r.get(2)?,
             archive_sha256: r.get(3)?,
             content_hash: r.get(4)?,
@@ -201,13 +210,7 @@ impl Db {
             .map_err(self.err())?;
         let rows = st.query_map([], Self::row).map_err(self.err())?;
         let mut out: Vec<Installed> = rows.collect::<Result<_, _>>().map_err(self.err())?;
-        out.sort_by(|a, b| {
-            a.name.cmp(&b.name).then_with(|| {
-                let va = semver::Version::parse(&a.version).ok();
-                let vb = semver::Version::parse(&b.version).ok();
-                va.cmp(&vb)
-            })
-        });
+        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
         Ok(out)
     }
 
@@ -299,11 +302,7 @@ impl Db {
         let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
         let rows = st.query_map(params![arg], Self::row).map_err(self.err())?;
         let mut out: Vec<Installed> = rows.collect::<Result<_, _>>().map_err(self.err())?;
-        out.sort_by(|a, b| {
-            semver::Version::parse(&b.version)
-                .ok()
-                .cmp(&semver::Version::parse(&a.version).ok())
-        });
+        out.sort_by(|a, b| b.version.cmp(&a.version));
         Ok(out)
     }
 

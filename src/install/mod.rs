@@ -271,7 +271,7 @@ impl Installer<'_> {
         };
         let installed = Installed {
             name: entry.name.clone(),
-            version,
+            version: entry.version.clone(),
             registry,
             archive_sha256: archive_sha,
             content_hash: entry.content_hash.clone(),
@@ -344,7 +344,7 @@ pub fn install_archive(
 ) -> Result<Installed, InstallError> {
     let mismatch = |message: String| InstallError::Mismatch {
         name: expect.name.clone(),
-        version: expect.version.clone(),
+        version: expect.version.to_string(),
         message,
     };
     let db = home.open_db()?;

@@ -147,7 +147,7 @@ impl Installer<'_> {
         Ok(Outcome {
             installed: Installed {
                 name: e.name.clone(),
-                version: e.version.to_string(),
+                version: e.version.clone(),
                 registry: self.label.to_string(),
                 archive_sha256: sha,
                 content_hash: e.content_hash.clone(),

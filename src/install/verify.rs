@@ -113,10 +113,10 @@ pub(super) fn checked_files(
 pub(super) fn check_manifest(expect: &Installed, m: &bundle::Manifest) -> Result<(), InstallError> {
     let mismatch = |message: String| InstallError::Mismatch {
         name: expect.name.clone(),
-        version: expect.version.clone(),
+        version: expect.version.to_string(),
         message,
     };
-    if m.name != expect.name || m.version.to_string() != expect.version {
+    if m.name != expect.name || m.version != expect.version {
         return Err(mismatch(format!(
             "the archive holds {} {}",
             m.name, m.version

@@ -99,7 +99,7 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
             let rows: Vec<_> = db
                 .list()?
                 .into_iter()
-                .filter(|i| i.name == name && i.version == version)
+                .filter(|i| i.name == name && i.version.to_string() == version)
                 .collect();
             for i in rows {
                 cache::evict(&ctx.home, &db, &i)?;
@@ -110,7 +110,7 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
                     .entries(&i.name)
                     .await?
                     .into_iter()
-                    .find(|e| e.version.to_string() == i.version && e.content_hash == i.content_hash)
+                    .find(|e| e.version == i.version && e.content_hash == i.content_hash)
                     .ok_or_else(|| {
                         Error::Usage(format!(
                             "{} {} is damaged and registry {} no longer lists it with the same content: it was removed; install another version",

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Serialize)]
 pub struct Item {
     pub name: String,
-    pub version: String,
+    pub version: semver::Version,
     pub registry: String,
     pub archive_sha256: String,
     pub content_hash: String,

@@ -139,7 +139,7 @@ pub fn which(ctx: &Context, query: &str) -> Result<PathBuf> {
 #[derive(Clone, Debug, Serialize)]
 pub struct Prewarmed {
     pub name: String,
-    pub version: String,
+    pub version: semver::Version,
     pub jax_cache: String,
     pub compiled: Vec<Compiled>,
     /// Entries the JAX cache gained.

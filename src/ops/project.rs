@@ -235,7 +235,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
         if !in_place {
             return Ok(None);
         }
-        uses.push((i.name.clone(), i.version.clone(), i.registry.clone()));
+        uses.push((i.name.clone(), i.version.to_string(), i.registry.clone()));
         items.push(Item {
             name: i.name,
             version: i.version,

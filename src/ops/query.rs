@@ -213,7 +213,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
         let mut problem = |path: &std::path::Path, message: String| {
             problems.push(Problem {
                 name: i.name.clone(),
-                version: i.version.clone(),
+                version: i.version.to_string(),
                 path: path.display().to_string(),
                 message,
             })
