@@ -3,9 +3,13 @@
 //! The modules follow the data: a model recipe ([`model`]) generates a [`graph`], which is
 //! hashed ([`hash`]) and eliminated into a symbolic DAG ([`eliminate`]), from which a JAX
 //! evaluator is generated ([`jax`]); all are packed into a deterministic [`bundle`] (a tar + zstd
-//! [`archive`]), signed ([`sign`]) and listed in a registry [`index`]. Installing
-//! resolves requirements against the index ([`resolve`]), downloads archives ([`fetch`]),
-//! verifies them and places them in the store and the cache tiers ([`install`]).
+//! [`archive`]), signed ([`sign`]), published ([`publish`]) and listed in a registry [`index`].
+//! Installing resolves requirements against the index ([`resolve`]), reaches each artifact
+//! location through one [`transport`] per kind (over the clients of [`fetch`]), verifies what
+//! arrives and places it in the store and the cache tiers ([`install`]: home, obtain, verify,
+//! place); [`cache`] sees, bounds and repairs them. [`fs`] (atomic writes, locks, placement,
+//! SHA-256, the I/O error that names its path) is at the bottom, used by all; [`ops`] holds
+//! what each command does, which the command line only calls.
 
 pub mod archive;
 pub mod bundle;
