@@ -158,22 +158,26 @@ impl Store {
     /// repository's release download URLs (`tag`, a release of this store, names the host when
     /// it exists; `None` in a dry run, where nothing is asked of GitHub).
     pub async fn location(&self, tag: Option<&str>) -> Result<ArtifactLocation, PublishError> {
-        match (&self.target, &self.transport) {
-            (Location::S3 { key: prefix, .. }, _) => {
-                let mut loc = self.target.clone();
-                if let Location::S3 { key, .. } = &mut loc {
-                    *key = self::key(prefix, "{file}");
-                }
-                Ok(loc)
-            }
-            (_, Any::GitHub(g)) => {
+        match &self.target {
+            Location::Dir { path } => dir_location(Path::new(path)),
+            Location::S3 {
+                bucket,
+                key: prefix,
+                endpoint,
+                region,
+            } => Ok(ArtifactLocation::S3 {
+                bucket: bucket.clone(),
+                key: key(prefix, "{file}"),
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+            }),
+            Location::GitHub { .. } | Location::Http { .. } => {
+                let Any::GitHub(g) = &self.transport else {
+                    return Err(crate::transport::http::read_only(&self.target.url()).into());
+                };
                 let url = g.releases()?.download_template(tag).await?;
                 ArtifactLocation::parse("github-releases", &url, None, None)
                     .map_err(|e| PublishError::Refused(e.to_string()))
-            }
-            (Location::Dir { path }, _) => dir_location(Path::new(path)),
-            (Location::Http { .. } | Location::GitHub { .. }, _) => {
-                Err(crate::transport::http::read_only(&self.target.url()).into())
             }
         }
     }
