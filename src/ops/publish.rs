@@ -474,7 +474,7 @@ async fn check_unlisted(index: &IndexDir, store: &Store, given: bool) -> Result<
     if config.artifacts.iter().any(|loc| store.serves(loc)) {
         return Ok(false);
     }
-    if !matches!(store, Store::GitHub(_)) {
+    if !matches!(store.target(), crate::transport::Location::GitHub { .. }) {
         store.location(None).await?;
     }
     Ok(true)

@@ -4,7 +4,6 @@
 //! A published version is immutable: publishing it again with other content is refused, and
 //! publishing the same content again changes nothing.
 
-pub mod github;
 pub mod pull_request;
 pub mod store;
 
@@ -20,20 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// What writing one file did.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Put {
-    Created,
-    /// The same bytes were already there.
-    Unchanged,
-}
-
-/// The refusal to replace a stored file.
-fn differs(what: &str) -> PublishError {
-    PublishError::Refused(format!(
-        "{what} already exists with other bytes; a published file never changes: publish a new version"
-    ))
-}
+pub use crate::transport::Put;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -53,6 +39,17 @@ pub enum PublishError {
     },
     #[error("{0}")]
     Refused(String),
+}
+
+impl From<crate::transport::PutError> for PublishError {
+    fn from(e: crate::transport::PutError) -> PublishError {
+        use crate::transport::PutError;
+        match e {
+            PutError::Io(e) => PublishError::Io(e),
+            e @ PutError::Differs(_) => PublishError::Refused(e.to_string()),
+            PutError::Refused(m) => PublishError::Refused(m),
+        }
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> PublishError + '_ {

@@ -60,7 +60,7 @@ impl IndexRepo {
         let (owner, repo) = spec.split_once('/').ok_or_else(|| {
             PublishError::Refused(format!("--index-repo '{spec}': use OWNER/REPO"))
         })?;
-        let (crab, _, _) = super::github::client(
+        let (crab, _, _) = crate::transport::releases::client(
             "opening an index pull request",
             "contents and pull-requests: write",
         )?;

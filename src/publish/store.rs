@@ -1,39 +1,34 @@
-//! Where publishing puts archives and signatures: a directory (or `file://`), or an S3 bucket
-//! (or any S3-compatible service). A stored file never changes: writing a name that exists
-//! succeeds only if the bytes are the same, and S3 writes are conditional (`If-None-Match`), so
-//! two publishers cannot overwrite each other.
+//! Where publishing puts archives and signatures: the `--store` argument or one of the
+//! registry's artifact locations, parsed once into a [`Location`] and written through its
+//! [`Transport`] ([`Transport::put_new`]): a directory (or `file://`), an S3 bucket (or any
+//! S3-compatible service), or GitHub releases. A stored file never changes: writing a name that
+//! exists succeeds only if the file there is equivalent, and writes are create-only, so two
+//! publishers cannot overwrite each other.
 
-use super::{PublishError, Put, differs};
-use crate::fetch::s3::{Bucket, S3Url};
+use super::{PublishError, Put};
 use crate::index::ArtifactLocation;
-use std::path::PathBuf;
+use crate::transport::{Any, Location, Transport};
+use std::path::{Path, PathBuf};
 
 /// A writable artifact store.
-#[derive(Debug)]
-pub enum Store {
-    Dir(PathBuf),
-    S3 {
-        bucket: Bucket,
-        prefix: String,
-        /// The service's endpoint and the bucket's region, as an artifact location names them.
-        endpoint: Option<String>,
-        region: Option<String>,
-    },
-    /// One release per version (its tag), files as assets.
-    GitHub(super::github::Releases),
+pub struct Store {
+    /// Where files go: a directory's path or a bucket's prefix (without a template), or the
+    /// GitHub releases template (`.../{tag}/{file}`).
+    target: Location,
+    transport: Any,
 }
 
-/// Size from which S3 uploads go in parts: `$PTD_S3_MULTIPART_BYTES`, else 64 MiB.
-fn multipart_from() -> usize {
-    std::env::var("PTD_S3_MULTIPART_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64 << 20)
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `p` made absolute: the real path if it exists (symbolic links resolved), else joined to the
 /// working directory.
-fn absolute(p: &std::path::Path) -> Result<PathBuf, PublishError> {
+fn absolute(p: &Path) -> Result<PathBuf, PublishError> {
     match p.canonicalize() {
         Ok(c) => Ok(c),
         Err(_) => std::path::absolute(p).map_err(|source| {
@@ -46,7 +41,7 @@ fn absolute(p: &std::path::Path) -> Result<PathBuf, PublishError> {
 }
 
 /// The `file://` artifact location of the directory `d`, by its absolute path.
-pub fn dir_location(d: &std::path::Path) -> Result<ArtifactLocation, PublishError> {
+pub fn dir_location(d: &Path) -> Result<ArtifactLocation, PublishError> {
     let abs = absolute(d)?;
     let text = abs.to_str().ok_or_else(|| {
         PublishError::Refused(format!(
@@ -76,65 +71,88 @@ fn prefix_of(template: &str) -> Result<&str, PublishError> {
         })
 }
 
+/// `file` under the key prefix `prefix`.
+fn key(prefix: &str, file: &str) -> String {
+    if prefix.is_empty() {
+        file.to_string()
+    } else {
+        format!("{prefix}/{file}")
+    }
+}
+
 impl Store {
+    /// A store writing into `target` (see [`Store::target`]).
+    fn open(target: Location) -> Result<Store, PublishError> {
+        let transport = Any::open_writable(&target)?;
+        Ok(Store { target, transport })
+    }
+
     /// The store behind one of a registry's artifact locations, if it is writable by ptd
     /// (`file://`, `s3://` and GitHub releases).
     pub fn from_location(loc: &ArtifactLocation) -> Result<Option<Store>, PublishError> {
-        match loc {
-            ArtifactLocation::GitHub { url, .. } => Ok(Some(Store::GitHub(
-                super::github::Releases::from_template(url)?,
-            ))),
-            ArtifactLocation::Dir { path } => Ok(Some(Store::Dir(PathBuf::from(prefix_of(path)?)))),
-            ArtifactLocation::S3 { .. } => {
-                let url = loc.url();
-                let prefix = prefix_of(&url)?;
-                Ok(Some(Store::s3(
-                    &format!("{prefix}/"),
-                    loc.endpoint(),
-                    loc.region(),
-                )?))
+        let target = match loc {
+            ArtifactLocation::GitHub { .. } => loc.clone(),
+            ArtifactLocation::Dir { path } => ArtifactLocation::Dir {
+                path: prefix_of(path)?.to_string(),
+            },
+            ArtifactLocation::S3 {
+                bucket,
+                key,
+                endpoint,
+                region,
+            } => {
+                prefix_of(&loc.url())?;
+                ArtifactLocation::S3 {
+                    bucket: bucket.clone(),
+                    key: key.trim_end_matches("{file}").trim_matches('/').to_string(),
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                }
             }
-            ArtifactLocation::Http { .. } => Ok(None),
-        }
+            ArtifactLocation::Http { .. } => return Ok(None),
+        };
+        Store::open(target).map(Some)
     }
 
-    /// `--store`: a directory, `file://DIR`, `s3://bucket[/prefix]` or `github:OWNER/REPO`.
+    /// `--store`: a directory, `file://DIR`, `s3://bucket[/prefix]` (with the service's
+    /// endpoint and the bucket's region) or `github:OWNER/REPO`; an `http(s)://` URL is refused
+    /// (read-only).
     pub fn from_spec(
         spec: &str,
         endpoint: Option<&str>,
         region: Option<&str>,
     ) -> Result<Store, PublishError> {
         if let Some(repo) = spec.strip_prefix("github:") {
-            let (owner, name) = repo.split_once('/').ok_or_else(|| {
+            let (owner, repo) = repo.split_once('/').ok_or_else(|| {
                 PublishError::Refused(format!("--store {spec}: use github:OWNER/REPO"))
             })?;
-            return Ok(Store::GitHub(super::github::Releases::new(owner, name)?));
+            return Store::open(Location::GitHub {
+                owner: owner.into(),
+                repo: repo.into(),
+                url: format!(
+                    "https://github.com/{owner}/{repo}/releases/download/{{tag}}/{{file}}"
+                ),
+            });
         }
-        if spec.starts_with("s3://") {
-            let spec = if spec.trim_start_matches("s3://").contains('/') {
-                spec.to_string()
-            } else {
-                format!("{spec}/")
-            };
-            return Store::s3(&spec, endpoint, region);
+        let target = Location::from_spec(spec, endpoint, region);
+        match &target {
+            Location::Http { .. } => {
+                return Err(crate::transport::http::read_only(&format!("--store {spec}")).into());
+            }
+            Location::Dir { .. } if spec.starts_with("s3://") => {
+                return Err(PublishError::Refused(format!(
+                    "{spec}: not an s3://bucket/key URL"
+                )));
+            }
+            _ => {}
         }
-        Ok(Store::Dir(PathBuf::from(
-            spec.strip_prefix("file://").unwrap_or(spec),
-        )))
+        Store::open(target)
     }
 
-    fn s3(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Result<Store, PublishError> {
-        let u =
-            S3Url::parse(&format!("{url}x")).map_err(|e| PublishError::Refused(e.to_string()))?;
-        let prefix = u.key.trim_end_matches('x').trim_matches('/').to_string();
-        let bucket = Bucket::new(&u.bucket, endpoint, region)
-            .map_err(|e| PublishError::Refused(e.to_string()))?;
-        Ok(Store::S3 {
-            bucket,
-            prefix,
-            endpoint: endpoint.map(str::to_string),
-            region: region.map(str::to_string),
-        })
+    /// Where files go: [`Location::Dir`] with the directory, [`Location::S3`] with the key
+    /// prefix (no surrounding slashes), or [`Location::GitHub`].
+    pub fn target(&self) -> &Location {
+        &self.target
     }
 
     /// The artifact location from which installers read what this store holds: `file://` with
@@ -142,21 +160,24 @@ impl Store {
     /// repository's release download URLs (`tag`, a release of this store, names the host when
     /// it exists; `None` in a dry run, where nothing is asked of GitHub).
     pub async fn location(&self, tag: Option<&str>) -> Result<ArtifactLocation, PublishError> {
-        match self {
-            Store::Dir(d) => dir_location(d),
-            Store::S3 {
+        match &self.target {
+            Location::Dir { path } => dir_location(Path::new(path)),
+            Location::S3 {
                 bucket,
-                prefix,
+                key: prefix,
                 endpoint,
                 region,
             } => Ok(ArtifactLocation::S3 {
-                bucket: bucket.name.clone(),
-                key: Store::key(prefix, "{file}"),
+                bucket: bucket.clone(),
+                key: key(prefix, "{file}"),
                 endpoint: endpoint.clone(),
                 region: region.clone(),
             }),
-            Store::GitHub(r) => {
-                let url = r.download_template(tag).await?;
+            Location::GitHub { .. } | Location::Http { .. } => {
+                let Any::GitHub(g) = &self.transport else {
+                    return Err(crate::transport::http::read_only(&self.target.url()).into());
+                };
+                let url = g.releases()?.download_template(tag).await?;
                 ArtifactLocation::parse("github-releases", &url, None, None)
                     .map_err(|e| PublishError::Refused(e.to_string()))
             }
@@ -165,22 +186,22 @@ impl Store {
 
     /// Whether the registry's artifact location `loc` reads from this store.
     pub fn serves(&self, loc: &ArtifactLocation) -> bool {
-        match self {
-            Store::Dir(d) => {
+        match &self.target {
+            Location::Dir { path: d } => {
                 let ArtifactLocation::Dir { path } = loc else {
                     return false;
                 };
                 let Ok(p) = prefix_of(path) else {
                     return false;
                 };
-                match (absolute(d), absolute(std::path::Path::new(p))) {
+                match (absolute(Path::new(d)), absolute(Path::new(p))) {
                     (Ok(a), Ok(b)) => a == b,
                     _ => false,
                 }
             }
-            Store::S3 {
+            Location::S3 {
                 bucket,
-                prefix,
+                key: prefix,
                 endpoint,
                 ..
             } => {
@@ -194,35 +215,35 @@ impl Store {
                 else {
                     return false;
                 };
-                b == bucket.name
+                b == bucket
                     && key.trim_matches('/') == prefix.as_str()
                     && loc.endpoint().map(|e| e.trim_end_matches('/'))
                         == endpoint.as_deref().map(|e| e.trim_end_matches('/'))
             }
-            Store::GitHub(r) => match loc {
-                ArtifactLocation::GitHub { owner, repo, .. } => {
-                    owner.eq_ignore_ascii_case(&r.owner) && repo.eq_ignore_ascii_case(&r.repo)
-                }
+            Location::GitHub { owner, repo, .. } => match loc {
+                ArtifactLocation::GitHub {
+                    owner: o, repo: r, ..
+                } => o.eq_ignore_ascii_case(owner) && r.eq_ignore_ascii_case(repo),
                 _ => false,
             },
+            Location::Http { .. } => false,
         }
     }
 
-    fn key(prefix: &str, file: &str) -> String {
-        if prefix.is_empty() {
-            file.to_string()
-        } else {
-            format!("{prefix}/{file}")
+    /// The address of `file` of the version tagged `tag`, in the transport's terms.
+    fn address(&self, tag: &str, file: &str) -> String {
+        match &self.target {
+            Location::Dir { path } => Path::new(path).join(file).display().to_string(),
+            Location::S3 { key: prefix, .. } => key(prefix, file),
+            Location::GitHub { url, .. } | Location::Http { url } => {
+                url.replace("{tag}", tag).replace("{file}", file)
+            }
         }
     }
 
     /// Where `file` of the version tagged `tag` goes, for messages.
     pub fn describe(&self, tag: &str, file: &str) -> String {
-        match self {
-            Store::Dir(d) => d.join(file).display().to_string(),
-            Store::S3 { bucket, prefix, .. } => bucket.describe(&Store::key(prefix, file)),
-            Store::GitHub(r) => r.describe(tag, file),
-        }
+        self.transport.describe(&self.address(tag, file))
     }
 
     /// Writes `file` of the version tagged `tag` unless it exists; an existing file is accepted
@@ -235,54 +256,10 @@ impl Store {
         bytes: &[u8],
         same: &(dyn Fn(&[u8]) -> bool + Sync),
     ) -> Result<Put, PublishError> {
-        let differs = || differs(&self.describe(tag, file));
-        match self {
-            Store::GitHub(r) => r.put_new(tag, file, bytes, same).await,
-            Store::Dir(d) => {
-                let p = d.join(file);
-                std::fs::create_dir_all(d).map_err(|source| {
-                    PublishError::Io(crate::fs::IoError {
-                        path: d.display().to_string(),
-                        source,
-                    })
-                })?;
-                let io = |source| {
-                    PublishError::Io(crate::fs::IoError {
-                        path: p.display().to_string(),
-                        source,
-                    })
-                };
-                let mut tmp = crate::fs::shared_temp_file(d).map_err(io)?;
-                std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
-                tmp.as_file().sync_all().map_err(io)?;
-                match tmp.persist_noclobber(&p) {
-                    Ok(_) => Ok(Put::Created),
-                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                        if same(&std::fs::read(&p).map_err(io)?) {
-                            Ok(Put::Unchanged)
-                        } else {
-                            Err(differs())
-                        }
-                    }
-                    Err(e) => Err(io(e.error)),
-                }
-            }
-            Store::S3 { bucket, prefix, .. } => {
-                let key = Store::key(prefix, file);
-                let fetch = |e: crate::fetch::FetchError| PublishError::Refused(e.to_string());
-                if bucket
-                    .put_new(&key, bytes, multipart_from())
-                    .await
-                    .map_err(fetch)?
-                {
-                    return Ok(Put::Created);
-                }
-                match bucket.get(&key).await.map_err(fetch)? {
-                    Some(existing) if same(&existing) => Ok(Put::Unchanged),
-                    _ => Err(differs()),
-                }
-            }
-        }
+        Ok(self
+            .transport
+            .put_new(&self.address(tag, file), bytes, same)
+            .await?)
     }
 }
 
@@ -342,5 +319,39 @@ mod tests {
         assert!(!store.serves(&loc("https", "https://example.org/a/{file}", None)));
         let braces = Store::from_spec(real.join("{x}").to_str().unwrap(), None, None).unwrap();
         assert!(now(braces.location(None)).is_err());
+    }
+
+    #[test]
+    fn a_store_spec_is_parsed_once_into_its_target() {
+        let s3 = Store::from_spec("s3://models/a/b/", None, Some("eu-north-1")).unwrap();
+        assert_eq!(
+            s3.target(),
+            &Location::S3 {
+                bucket: "models".into(),
+                key: "a/b".into(),
+                endpoint: None,
+                region: Some("eu-north-1".into())
+            }
+        );
+        assert_eq!(s3.describe("t", "f"), "s3://models/a/b/f");
+        let listed = Store::from_location(&loc("s3", "s3://models/a/b/{file}", None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed.describe("t", "f"), "s3://models/a/b/f");
+        let dir = Store::from_spec("file:///srv/ptd", None, None).unwrap();
+        assert_eq!(dir.describe("t", "a.ptd.tar.zst"), "/srv/ptd/a.ptd.tar.zst");
+        let err = |spec: &str| Store::from_spec(spec, None, None).unwrap_err().to_string();
+        assert!(
+            err("https://example.org/ptd").contains("an http(s) location is read-only"),
+            "{}",
+            err("https://example.org/ptd")
+        );
+        assert!(err("s3://").contains("not an s3://bucket/key URL"));
+        assert!(err("github:nobody").contains("use github:OWNER/REPO"));
+        assert!(
+            Store::from_location(&loc("https", "https://example.org/{file}", None))
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -1,8 +1,11 @@
-//! A directory (`file://` locations, a shared cache layer on a filesystem, a local index):
-//! addresses are paths. Reads are capped like any other; a copy is checked like a download.
+//! A directory (`file://` locations, a shared cache layer on a filesystem, a local index, a
+//! publishing store): addresses are paths. Reads are capped like any other; a copy is checked
+//! like a download; a file is written into a temporary file beside it, synced, then renamed
+//! into place only if nothing is there.
 
-use super::{Got, Miss, Since, Transport, Want};
+use super::{Got, Miss, Put, PutError, Same, Since, Transport, Want};
 use crate::fetch::{Metadata, MetadataLimits};
+use crate::fs::IoError;
 use std::path::Path;
 
 /// Files in directories.
@@ -20,6 +23,36 @@ impl Dir {
 impl Transport for Dir {
     fn url(&self, address: &str) -> String {
         format!("file://{address}")
+    }
+
+    /// The path.
+    fn describe(&self, address: &str) -> String {
+        address.to_string()
+    }
+
+    /// Makes the directory if needed; the file appears whole or not at all.
+    async fn put_new(&self, address: &str, bytes: &[u8], same: Same<'_>) -> Result<Put, PutError> {
+        let p = Path::new(address);
+        let d = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(d).map_err(|e| PutError::Io(IoError::new(d, e)))?;
+        let io = |e| PutError::Io(IoError::new(address, e));
+        let mut tmp = crate::fs::shared_temp_file(d).map_err(io)?;
+        std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        match tmp.persist_noclobber(p) {
+            Ok(_) => Ok(Put::Created),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                if same(&std::fs::read(p).map_err(io)?) {
+                    Ok(Put::Unchanged)
+                } else {
+                    Err(PutError::Differs(self.describe(address)))
+                }
+            }
+            Err(e) => Err(io(e.error)),
+        }
     }
 
     /// Never conditional: a local file is read whole each time.

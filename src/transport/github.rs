@@ -1,30 +1,57 @@
 //! GitHub releases: release assets are plain HTTP downloads at
 //! `<host>/<owner>/<repo>/releases/download/<tag>/<file>`. A private repository answers those
 //! with 404 (or 401/403); then, with `GITHUB_TOKEN`, the asset and its signature are found
-//! through the API and fetched from there ([`crate::fetch::github::PrivateAssets`]).
+//! through the API and fetched from there ([`crate::fetch::github::PrivateAssets`]). Writing
+//! uploads an asset to the release of the address's tag (made if missing) through the API
+//! ([`super::releases`]), unless the release has one by that name.
 
 use super::http::HttpTransport;
-use super::{Got, Miss, Signed, Since, Transport, Want};
-use crate::fetch::github::PrivateAssets;
+use super::releases::Releases;
+use super::{Got, Miss, Put, PutError, Same, Signed, Since, Transport, Want};
+use crate::fetch::github::{PrivateAssets, repo_of_template};
 use crate::fetch::{FetchError, Http, Metadata};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// A repository's releases as a transport; addresses are the public download URLs.
-#[derive(Clone)]
 pub struct GitHub {
     public: HttpTransport,
     http: Http,
     template: String,
+    owner: String,
+    repo: String,
+    /// The API client for writing, made when first needed.
+    releases: OnceLock<Releases>,
+}
+
+/// The release tag and file name of a release download URL (`.../<tag>/<file>`).
+fn tag_and_file(address: &str) -> (&str, &str) {
+    let mut tail = address.rsplitn(3, '/');
+    let file = tail.next().unwrap_or("");
+    (tail.next().unwrap_or(""), file)
 }
 
 impl GitHub {
     /// `template` is the location's URL template (it names the repository).
     pub fn new(http: Http, template: &str) -> GitHub {
+        let (owner, repo) = repo_of_template(template).unwrap_or_default();
         GitHub {
             public: HttpTransport::new(http.clone()),
             http,
             template: template.to_string(),
+            owner,
+            repo,
+            releases: OnceLock::new(),
         }
+    }
+
+    /// The repository's releases through the API, with `GITHUB_TOKEN` (refused without it).
+    pub fn releases(&self) -> Result<&Releases, PutError> {
+        if let Some(r) = self.releases.get() {
+            return Ok(r);
+        }
+        let r = Releases::new(&self.owner, &self.repo)?;
+        Ok(self.releases.get_or_init(|| r))
     }
 
     /// The same archive and its signature through the API, with the token; `None` without a
@@ -40,9 +67,7 @@ impl GitHub {
         else {
             return Ok(None);
         };
-        // A release download URL ends in `<tag>/<file>`.
-        let mut tail = address.rsplitn(3, '/');
-        let (file, tag) = (tail.next().unwrap_or(""), tail.next().unwrap_or(""));
+        let (tag, file) = tag_and_file(address);
         let (asset, sig_url) = private.asset_urls(tag, file).await.map_err(Miss::of)?;
         let api = HttpTransport::new(private.http.clone());
         api.download(&asset, part, want).await?;
@@ -65,6 +90,20 @@ impl GitHub {
 impl Transport for GitHub {
     fn url(&self, address: &str) -> String {
         address.to_string()
+    }
+
+    /// The release and the asset.
+    fn describe(&self, address: &str) -> String {
+        let (tag, file) = tag_and_file(address);
+        format!(
+            "GitHub release {}/{} {tag}, asset {file}",
+            self.owner, self.repo
+        )
+    }
+
+    async fn put_new(&self, address: &str, bytes: &[u8], same: Same<'_>) -> Result<Put, PutError> {
+        let (tag, file) = tag_and_file(address);
+        self.releases()?.put_new(tag, file, bytes, same).await
     }
 
     async fn get(&self, address: &str, kind: Metadata, since: Since<'_>) -> Result<Got, Miss> {

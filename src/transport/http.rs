@@ -1,7 +1,8 @@
 //! Plain HTTP(S) through [`crate::fetch::Http`]: conditional reads, and downloads that are
-//! retried with backoff and resumed with `Range`. Addresses are URLs.
+//! retried with backoff and resumed with `Range`. Addresses are URLs. Nothing is written over
+//! HTTP: an HTTP(S) location serves what was published elsewhere.
 
-use super::{Got, Miss, Since, Transport, Want};
+use super::{Got, Miss, Put, PutError, Same, Since, Transport, Want};
 use crate::fetch::{Conditional, FetchError, Http, Metadata};
 use std::path::Path;
 
@@ -15,6 +16,13 @@ impl HttpTransport {
     pub fn new(http: Http) -> HttpTransport {
         HttpTransport { http }
     }
+}
+
+/// The refusal to write into an HTTP(S) location (`what` names it).
+pub fn read_only(what: &str) -> PutError {
+    PutError::Refused(format!(
+        "{what}: an http(s) location is read-only: publish into a directory, s3:// or GitHub releases store"
+    ))
 }
 
 impl Transport for HttpTransport {
@@ -54,5 +62,15 @@ impl Transport for HttpTransport {
             .download(address, part, want.sha256, want.size, want.label)
             .await
             .map_err(Miss::of)
+    }
+
+    /// Refused: see [`read_only`].
+    async fn put_new(
+        &self,
+        address: &str,
+        _bytes: &[u8],
+        _same: Same<'_>,
+    ) -> Result<Put, PutError> {
+        Err(read_only(address))
     }
 }

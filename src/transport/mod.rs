@@ -1,14 +1,19 @@
-//! How artifacts are reached: one [`Transport`] per kind of [`Location`], a file per backend
-//! (`dir`, `http`, `s3`, `github`), each wrapping the clients of [`crate::fetch`]. A transport
-//! reads small files whole (capped by their kind, conditionally where it can) and downloads
-//! archives into a partial file, checking size and SHA-256 (resuming where it can). Whatever
-//! goes wrong is one of three things ([`Miss`]): nothing is there, the transport failed (both
-//! mean "try the next location"), or what arrived is wrong (which stops).
+//! How artifacts are reached and written: one [`Transport`] per kind of [`Location`], a file
+//! per backend (`dir`, `http`, `s3`, `github` with its API half in `releases`), each wrapping
+//! the clients of [`crate::fetch`]. A transport reads small files whole (capped by their kind,
+//! conditionally where it can), downloads archives into a partial file, checking size and
+//! SHA-256 (resuming where it can), and writes a file only where none is
+//! ([`Transport::put_new`]): a directory atomically (a temporary file renamed without
+//! replacing), S3 conditionally (`If-None-Match`, in parts from a size), GitHub as a release
+//! asset; an HTTP(S) location is read-only. Whatever goes wrong in a read is one of three
+//! things ([`Miss`]): nothing is there, the transport failed (both mean "try the next
+//! location"), or what arrived is wrong (which stops); a write fails with a [`PutError`].
 
 pub mod dir;
 pub mod github;
 pub mod http;
 pub mod location;
+pub mod releases;
 pub mod s3;
 
 use crate::fetch::{FetchError, Http, Metadata};
@@ -118,11 +123,43 @@ pub struct Signed {
     pub sig: Result<Vec<u8>, Miss>,
 }
 
+/// What writing one file did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Put {
+    Created,
+    /// An equivalent file (the same bytes, or what the caller accepts as such) was already there.
+    Unchanged,
+}
+
+/// Why a file was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
+    /// A file is there with other bytes (it is named as [`Transport::describe`] names it).
+    #[error(
+        "{0} already exists with other bytes; a published file never changes: publish a new version"
+    )]
+    Differs(String),
+    /// The location cannot be written, or its service refused.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A file that may be accepted in place of the one being written (for a signature, a valid one
+/// of the same file by the same key: signatures are randomised).
+pub type Same<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
+
 /// One way of reaching a location. Addresses are in the location's own terms
 /// ([`Location::address`]): a path, a URL or an object key.
 pub trait Transport: Sync {
     /// The URL of `address`, as messages and origins name it.
     fn url(&self, address: &str) -> String;
+
+    /// Where `address` is, as messages about writing it name it.
+    fn describe(&self, address: &str) -> String {
+        self.url(address)
+    }
 
     /// Reads a small file of `kind` whole, refused over the kind's cap; conditional on `since`
     /// where the transport supports it.
@@ -168,6 +205,16 @@ pub trait Transport: Sync {
             })
         }
     }
+
+    /// Writes `bytes` at `address` unless a file is there: a file that is there is accepted
+    /// ([`Put::Unchanged`]) only if `same` says it is equivalent, else refused
+    /// ([`PutError::Differs`]). Two writers cannot overwrite each other.
+    fn put_new(
+        &self,
+        address: &str,
+        bytes: &[u8],
+        same: Same<'_>,
+    ) -> impl Future<Output = Result<Put, PutError>> + Send;
 }
 
 /// The transport of any location.
@@ -200,6 +247,37 @@ impl Any {
             }
         })
     }
+
+    /// The transport for writing into `loc` (with the default size caps for reading): an S3
+    /// client, and for GitHub releases an API client with `GITHUB_TOKEN`, are made now, so that
+    /// what cannot be written is refused before anything is.
+    pub fn open_writable(loc: &Location) -> Result<Any, PutError> {
+        let refused = |e: FetchError| PutError::Refused(e.to_string());
+        let limits = crate::fetch::MetadataLimits::default();
+        Ok(match loc {
+            Location::Dir { .. } => Any::Dir(dir::Dir::new(limits)),
+            Location::Http { .. } => {
+                let http = Http::new(crate::fetch::HttpOptions::from_env()).map_err(refused)?;
+                Any::Http(http::HttpTransport::new(http))
+            }
+            Location::S3 {
+                bucket,
+                endpoint,
+                region,
+                ..
+            } => Any::S3(s3::S3::new(
+                crate::fetch::s3::Bucket::new(bucket, endpoint.as_deref(), region.as_deref())
+                    .map_err(refused)?,
+                limits,
+            )),
+            Location::GitHub { url, .. } => {
+                let http = Http::new(crate::fetch::HttpOptions::from_env()).map_err(refused)?;
+                let g = github::GitHub::new(http, url);
+                g.releases()?;
+                Any::GitHub(Box::new(g))
+            }
+        })
+    }
 }
 
 /// Calls the same method on whichever transport `$any` holds.
@@ -217,6 +295,14 @@ macro_rules! each {
 impl Transport for Any {
     fn url(&self, address: &str) -> String {
         each!(self, t => t.url(address))
+    }
+
+    fn describe(&self, address: &str) -> String {
+        each!(self, t => t.describe(address))
+    }
+
+    async fn put_new(&self, address: &str, bytes: &[u8], same: Same<'_>) -> Result<Put, PutError> {
+        each!(self, t => t.put_new(address, bytes, same).await)
     }
 
     async fn get(&self, address: &str, kind: Metadata, since: Since<'_>) -> Result<Got, Miss> {
@@ -330,6 +416,68 @@ mod tests {
             }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_directory_writes_a_file_once_and_refuses_other_bytes() {
+        let rt = runtime();
+        let d = tempfile::tempdir().unwrap();
+        let t = dir::Dir::new(MetadataLimits::default());
+        let file = d.path().join("new/sub/a.ptd.tar.zst");
+        let address = file.display().to_string();
+        let same = |old: &[u8]| old == b"abc";
+        assert_eq!(
+            rt.block_on(t.put_new(&address, b"abc", &same)).unwrap(),
+            Put::Created
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), b"abc");
+        assert_eq!(
+            rt.block_on(t.put_new(&address, b"abc", &same)).unwrap(),
+            Put::Unchanged
+        );
+        let other = |old: &[u8]| old == b"xyz";
+        match rt.block_on(t.put_new(&address, b"xyz", &other)) {
+            Err(e @ PutError::Differs(_)) => assert_eq!(
+                e.to_string(),
+                format!(
+                    "{address} already exists with other bytes; a published file never changes: publish a new version"
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            b"abc",
+            "nothing was replaced"
+        );
+        let left: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["a.ptd.tar.zst"], "no temporary file is left");
+        // A directory that cannot be made is named.
+        let blocked = d.path().join("blocked");
+        std::fs::write(&blocked, b"").unwrap();
+        let inside = blocked.join("a").display().to_string();
+        match rt.block_on(t.put_new(&inside, b"abc", &same)) {
+            Err(PutError::Io(e)) => assert_eq!(e.path, blocked.display().to_string()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_http_location_refuses_writes() {
+        let rt = runtime();
+        let http = Http::new(crate::fetch::HttpOptions::from_env()).unwrap();
+        let t = http::HttpTransport::new(http);
+        let err = rt
+            .block_on(t.put_new("https://h/a.ptd.tar.zst", b"abc", &|_: &[u8]| true))
+            .unwrap_err();
+        assert!(matches!(err, PutError::Refused(_)));
+        assert_eq!(
+            err.to_string(),
+            "https://h/a.ptd.tar.zst: an http(s) location is read-only: publish into a directory, s3:// or GitHub releases store"
+        );
     }
 
     #[test]

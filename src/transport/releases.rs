@@ -1,10 +1,10 @@
-//! GitHub releases as an artifact store, through octocrab: one release per model version (tag
-//! `<namespace>-<name>-v<version>`), the archive and its signature as assets. The token comes
-//! from `GITHUB_TOKEN`; the API from `GITHUB_API_URL` (set by GitHub Actions; default
-//! `https://api.github.com`). Uploads go to the release's own `upload_url`.
+//! Writing into GitHub releases, through octocrab (the half of the [`super::github`] transport
+//! that needs the API): one release per model version (tag `<namespace>-<name>-v<version>`),
+//! the archive and its signature as assets. The token comes from `GITHUB_TOKEN`; the API from
+//! `GITHUB_API_URL` (set by GitHub Actions; default `https://api.github.com`). Uploads go to the
+//! release's own `upload_url`.
 
-use super::PublishError;
-use super::Put;
+use super::{Put, PutError};
 use octocrab::Octocrab;
 
 /// A repository's releases.
@@ -17,7 +17,7 @@ pub struct Releases {
     pub repo: String,
 }
 
-fn gh_err(what: &str, e: octocrab::Error) -> PublishError {
+fn gh_err(what: &str, e: octocrab::Error) -> PutError {
     let detail = match &e {
         octocrab::Error::GitHub { source, .. } => {
             let hint = if source.status_code.as_u16() == 401 {
@@ -33,20 +33,20 @@ fn gh_err(what: &str, e: octocrab::Error) -> PublishError {
         }
         other => other.to_string(),
     };
-    PublishError::Refused(format!("{what}: {detail}"))
+    PutError::Refused(format!("{what}: {detail}"))
 }
 
 /// An authenticated client for `GITHUB_API_URL` (default `https://api.github.com`) with the
 /// token in `GITHUB_TOKEN`, and both; `purpose` and `permission` explain a missing token.
-pub(super) fn client(
+pub(crate) fn client(
     purpose: &str,
     permission: &str,
-) -> Result<(Octocrab, String, String), PublishError> {
+) -> Result<(Octocrab, String, String), PutError> {
     let token = std::env::var("GITHUB_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            PublishError::Refused(format!(
+            PutError::Refused(format!(
                 "{purpose} needs a token in GITHUB_TOKEN ({permission})"
             ))
         })?;
@@ -78,17 +78,7 @@ fn status_of(e: &octocrab::Error) -> Option<u16> {
 }
 
 impl Releases {
-    /// From an artifact location `<host>/<owner>/<repo>/releases/download/{tag}/{file}`.
-    pub fn from_template(template: &str) -> Result<Releases, PublishError> {
-        let (owner, repo) = crate::fetch::github::repo_of_template(template).ok_or_else(|| {
-            PublishError::Refused(format!(
-                "artifact location {template}: a GitHub releases location looks like https://github.com/OWNER/REPO/releases/download/{{tag}}/{{file}}"
-            ))
-        })?;
-        Releases::new(&owner, &repo)
-    }
-
-    pub fn new(owner: &str, repo: &str) -> Result<Releases, PublishError> {
+    pub fn new(owner: &str, repo: &str) -> Result<Releases, PutError> {
         let (crab, api, token) = client("publishing to GitHub releases", "contents: write")?;
         Ok(Releases {
             crab,
@@ -101,14 +91,14 @@ impl Releases {
 
     /// A client that also authenticates to the upload host a release names in its
     /// `upload_url` (uploads.github.com on github.com; another path on GitHub Enterprise).
-    fn uploader(&self, upload_url: &str) -> Result<Octocrab, PublishError> {
+    fn uploader(&self, upload_url: &str) -> Result<Octocrab, PutError> {
         let origin: String = match upload_url.split_once("://") {
             Some((scheme, rest)) => {
                 let host = rest.split('/').next().unwrap_or(rest);
                 format!("{scheme}://{host}")
             }
             None => {
-                return Err(PublishError::Refused(format!(
+                return Err(PutError::Refused(format!(
                     "GitHub gave an upload URL without a scheme: {upload_url}"
                 )));
             }
@@ -135,7 +125,7 @@ impl Releases {
     /// `<host>/<owner>/<repo>/releases/download/{tag}/{file}`. The host is the one of the
     /// release `tag`'s page when it exists (GitHub Enterprise's too); otherwise it follows from
     /// the API URL (`api.github.com` → `github.com`, `<host>/api/v3` → `<host>`).
-    pub async fn download_template(&self, tag: Option<&str>) -> Result<String, PublishError> {
+    pub async fn download_template(&self, tag: Option<&str>) -> Result<String, PutError> {
         let tail = |base: &str| {
             format!(
                 "{}/{}/{}/releases/download/{{tag}}/{{file}}",
@@ -164,7 +154,7 @@ impl Releases {
         }
         match api.strip_suffix("/api/v3") {
             Some(base) => Ok(tail(base)),
-            None => Err(PublishError::Refused(format!(
+            None => Err(PutError::Refused(format!(
                 "cannot tell the download URLs of {}/{}'s release assets from GITHUB_API_URL={api}: list them in the registry with `ptd registry init --artifacts` or in config.json",
                 self.owner, self.repo
             ))),
@@ -172,7 +162,7 @@ impl Releases {
     }
 
     /// The release for `tag`, created if missing.
-    async fn release(&self, tag: &str) -> Result<octocrab::models::repos::Release, PublishError> {
+    async fn release(&self, tag: &str) -> Result<octocrab::models::repos::Release, PutError> {
         let repo = self.crab.repos(&self.owner, &self.repo);
         let rel = repo.releases();
         match rel.get_by_tag(tag).await {
@@ -197,12 +187,12 @@ impl Releases {
     /// `Accept: application/octet-stream`, which GitHub redirects to storage (where the token is
     /// not sent). The wait for the answer and for each part of the body is limited by
     /// `PTD_HTTP_TIMEOUT_MS`.
-    async fn asset_bytes(&self, id: u64, tag: &str, file: &str) -> Result<Vec<u8>, PublishError> {
+    async fn asset_bytes(&self, id: u64, tag: &str, file: &str) -> Result<Vec<u8>, PutError> {
         use http_body_util::BodyExt;
         let what = self.describe(tag, file);
         let limit = timeout();
         let late = || {
-            PublishError::Refused(format!(
+            PutError::Refused(format!(
                 "{what}: no answer from GitHub within {} ms (PTD_HTTP_TIMEOUT_MS)",
                 limit.as_millis()
             ))
@@ -241,7 +231,7 @@ impl Releases {
         release_id: u64,
         tag: &str,
         file: &str,
-    ) -> Result<Option<Vec<u8>>, PublishError> {
+    ) -> Result<Option<Vec<u8>>, PutError> {
         let repo = self.crab.repos(&self.owner, &self.repo);
         let rel = repo.releases();
         let mut page = 1u32;
@@ -253,7 +243,7 @@ impl Releases {
             )
             .await
             .map_err(|_| {
-                PublishError::Refused(format!(
+                PutError::Refused(format!(
                     "{}: no answer from GitHub within {} ms (PTD_HTTP_TIMEOUT_MS)",
                     self.describe(tag, file),
                     limit.as_millis()
@@ -282,10 +272,10 @@ impl Releases {
         file: &str,
         bytes: &[u8],
         same: &(dyn Fn(&[u8]) -> bool + Sync),
-    ) -> Result<Put, PublishError> {
+    ) -> Result<Put, PutError> {
         let release = self.release(tag).await?;
         let id = release.id.into_inner();
-        let differs = || super::differs(&self.describe(tag, file));
+        let differs = || PutError::Differs(self.describe(tag, file));
         if let Some(old) = self.existing(id, tag, file).await? {
             return if same(&old) {
                 Ok(Put::Unchanged)
