@@ -67,9 +67,9 @@ pub fn run(c: ImportCommand, cx: &Cx) -> Result<ExitCode> {
         .map(|s| ptd::publish::store::Store::from_spec(&s, None, None))
         .transpose()
         .map_err(Error::from)?;
-    let index = match ops::publish::index_target(&ctx.config, &registry, "", "main")? {
-        ops::publish::IndexTarget::Dir(d) => d,
-        ops::publish::IndexTarget::Repo(_) => {
+    let index = match ops::registry::index_target(&ctx.config, &registry, "", "main")? {
+        ops::registry::IndexTarget::Dir(d) => d,
+        ops::registry::IndexTarget::Repo(_) => {
             return Err(Error::Usage(
                 "--registry: import into a local index directory (a checkout)".into(),
             ));

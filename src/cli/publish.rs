@@ -3,7 +3,7 @@
 use super::Cx;
 use super::output::{Out, Show, emit};
 use ptd::ops;
-use ptd::ops::publish::Report;
+use ptd::ops::publish::{Report, Status};
 use ptd::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,7 +64,7 @@ pub struct Args {
 impl Show for Report {
     fn show(&self, out: &Out) {
         for f in &self.files {
-            out.status(&f.action, &format!("{} ({} bytes)", f.to, f.size));
+            out.status(f.action.verb(), &format!("{} ({} bytes)", f.to, f.size));
         }
         if let Some(loc) = &self.location_added {
             out.status(
@@ -82,10 +82,10 @@ impl Show for Report {
             );
         }
         let e = &self.entry;
-        let verb = match self.status.as_str() {
-            "published" => "Published",
-            "unchanged" => "Unchanged",
-            _ => "Dry run",
+        let verb = match self.status {
+            Status::Published => "Published",
+            Status::Unchanged => "Unchanged",
+            Status::DryRun => "Dry run",
         };
         out.status(
             verb,
@@ -128,13 +128,13 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     let mut registry = PathBuf::new();
     if let Some(spec) = &a.registry {
         let config = cx.ctx()?.config;
-        match ops::publish::index_target(&config, spec, &a.index_path, &a.base)? {
-            ops::publish::IndexTarget::Dir(d) => registry = d,
-            ops::publish::IndexTarget::Repo(r) => index_repo = Some(r),
+        match ops::registry::index_target(&config, spec, &a.index_path, &a.base)? {
+            ops::registry::IndexTarget::Dir(d) => registry = d,
+            ops::registry::IndexTarget::Repo(r) => index_repo = Some(r),
         }
     }
     let index_dir = index_repo.is_none().then_some(registry.as_path());
-    let signer = ops::publish::registry_signer(a.key.as_deref(), index_dir)?;
+    let signer = ops::registry::registry_signer(a.key.as_deref(), index_dir)?;
     let report = cx.block_on(ops::publish::publish(ops::publish::Request {
         input: &a.input,
         index: &registry,

@@ -82,8 +82,8 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
             key,
             unencrypted,
         } => {
-            let name = ops::publish::registry_name(&dir, name.as_deref())?;
-            let (signer, generated) = ops::publish::registry_key(key.as_deref(), &name, || {
+            let name = ops::registry::registry_name(&dir, name.as_deref())?;
+            let (signer, generated) = ops::registry::registry_key(key.as_deref(), &name, || {
                 (!unencrypted).then(key_password).transpose()
             })?;
             let artifacts = artifacts
@@ -91,7 +91,7 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
                 .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
                 .collect::<Result<Vec<_>>>()?;
             let key_file = generated.as_ref().map(|k| k.secret.as_path());
-            ops::publish::registry_init(&dir, &name, artifacts, &signer, key_file)?;
+            ops::registry::registry_init(&dir, &name, artifacts, &signer, key_file)?;
             if let Some(k) = generated {
                 cx.out.status(
                     "Created",
@@ -123,7 +123,7 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
                     Error::Usage(format!("--valid-for '{a}': {e} (e.g. 7days, 12h)"))
                 })?,
             };
-            let signer = ops::publish::registry_signer(key.as_deref(), Some(&dir))?;
+            let signer = ops::registry::registry_signer(key.as_deref(), Some(&dir))?;
             ptd::publish::IndexDir::new(&dir)
                 .resign_valid_for(&signer, validity)
                 .map_err(Error::from)?;

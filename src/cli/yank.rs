@@ -29,8 +29,8 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
             "'{spec}': '{version}' is not an exact version ({e})"
         ))
     })?;
-    let signer = ptd::ops::publish::registry_signer(a.key.as_deref(), Some(&a.registry))?;
-    ptd::ops::publish::yank(&a.registry, name, &version, a.undo, &signer)?;
+    let signer = ptd::ops::registry::registry_signer(a.key.as_deref(), Some(&a.registry))?;
+    ptd::ops::registry::yank(&a.registry, name, &version, a.undo, &signer)?;
     cx.out.status(
         if a.undo { "Unyanked" } else { "Yanked" },
         &format!("{name} {version}"),

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod project;
 pub mod publish;
 pub mod query;
+pub mod registry;
 
 use crate::config::Config;
 use crate::fetch::{Http, HttpOptions, Token, host_of};
