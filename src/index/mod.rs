@@ -100,6 +100,16 @@ pub struct IndexEntry {
     pub metadata: Option<serde_json::Value>,
 }
 
+impl IndexEntry {
+    /// The version as artifact templates name it (`{name}`, `{version}`, `{tag}`).
+    pub fn release(&self) -> crate::transport::Release<'_> {
+        crate::transport::Release {
+            name: &self.name,
+            version: &self.version,
+        }
+    }
+}
+
 /// What a version's main archive is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

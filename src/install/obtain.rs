@@ -111,7 +111,11 @@ impl Installer<'_> {
         let part = self.part_path(w.sha256);
         let label = label(w.entry);
         let signed = transport
-            .download_signed(&loc.address(w.entry, w.file), &part, want(w, &label))
+            .download_signed(
+                &loc.address(w.entry.release(), w.file),
+                &part,
+                want(w, &label),
+            )
             .await?;
         verify::signed_download(&part, &signed, w, &self.registry.keys)
             .await

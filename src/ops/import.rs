@@ -298,7 +298,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
             &bytes,
             &archive_trusted_comment(&name, &version, &content_hash),
         )?;
-        let tag = crate::install::release_tag(&e);
+        let tag = crate::install::release_tag(e.release());
         let sig = sig.into_bytes();
         // A stored signature is as good as ours when it signs the same archive, with the same
         // comment, by the same key (an interrupted import can be run again).

@@ -125,7 +125,7 @@ pub async fn publish(mut req: Request<'_>) -> Result<Report> {
     .await?;
     if report.status == Status::Published && !dry_run {
         let e = &report.entry;
-        let tag = crate::install::release_tag(e);
+        let tag = crate::install::release_tag(e.release());
         let title = format!("Publish {} {}", e.name, e.version);
         let body = format!(
             "Adds {} {} to the index (content hash {}, archive SHA-256 {}, signed by key {}) and re-signs the snapshot.\n\nOpened by ptd publish.",
@@ -312,7 +312,7 @@ async fn served_elsewhere(
     for loc in &index.config()?.artifacts {
         let url = format!(
             "{}.minisig",
-            crate::install::expand_url(&loc.url(), entry, file)
+            crate::install::expand_url(&loc.url(), entry.release(), file)
         );
         let there = if let Some(p) = url.strip_prefix("file://") {
             std::fs::read(p).ok()
@@ -349,7 +349,7 @@ async fn record_store(
     if !unlisted || (!dry_run && served_elsewhere(index, entry, upload, signer).await?) {
         return Ok(None);
     }
-    let tag = crate::install::release_tag(entry);
+    let tag = crate::install::release_tag(entry.release());
     let loc = store
         .location(if dry_run { None } else { Some(&tag) })
         .await?;
@@ -367,7 +367,7 @@ async fn upload_all(
     signer: &Signer,
     dry_run: bool,
 ) -> Result<Vec<Uploaded>> {
-    let tag = crate::install::release_tag(entry);
+    let tag = crate::install::release_tag(entry.release());
     let mut files = Vec::new();
     for (file, bytes) in upload {
         // A signature already stored is as good as ours if it signs the same file, with the

@@ -7,7 +7,6 @@
 //! (`docs/registry-protocol.md`); serialising a parsed location gives back the same fields.
 
 use crate::fetch::github::repo_of_template;
-use crate::index::IndexEntry;
 use serde::{Deserialize, Serialize};
 
 /// An artifact location: a URL template with `{file}`, `{tag}`, `{name}`, `{namespace}`,
@@ -267,7 +266,7 @@ impl Location {
 
     /// The address of `file` of version `e` in this location's own terms: a path (directory),
     /// a URL (HTTP, GitHub) or an object key (S3).
-    pub fn address(&self, e: &IndexEntry, file: &str) -> String {
+    pub fn address(&self, e: Release<'_>, file: &str) -> String {
         match self {
             Location::Dir { path } => expand_url(path, e, file),
             Location::Http { url } | Location::GitHub { url, .. } => expand_url(url, e, file),
@@ -276,19 +275,27 @@ impl Location {
     }
 }
 
+/// A model version, as artifact templates name it.
+#[derive(Clone, Copy, Debug)]
+pub struct Release<'a> {
+    /// `namespace/model`.
+    pub name: &'a str,
+    pub version: &'a semver::Version,
+}
+
 /// The release tag of a version: `<namespace>-<name>-v<version>`.
-pub fn release_tag(e: &IndexEntry) -> String {
-    let (ns, model) = e.name.split_once('/').unwrap_or(("", &e.name));
+pub fn release_tag(e: Release<'_>) -> String {
+    let (ns, model) = e.name.split_once('/').unwrap_or(("", e.name));
     format!("{ns}-{model}-v{}", e.version)
 }
 
-/// Expands an artifact URL template for an index entry.
-pub fn expand_url(template: &str, e: &IndexEntry, file: &str) -> String {
-    let (ns, model) = e.name.split_once('/').unwrap_or(("", &e.name));
+/// Expands an artifact URL template for a model version.
+pub fn expand_url(template: &str, e: Release<'_>, file: &str) -> String {
+    let (ns, model) = e.name.split_once('/').unwrap_or(("", e.name));
     template
         .replace("{file}", file)
         .replace("{tag}", &release_tag(e))
-        .replace("{name}", &e.name)
+        .replace("{name}", e.name)
         .replace("{namespace}", ns)
         .replace("{model}", model)
         .replace("{version}", &e.version.to_string())

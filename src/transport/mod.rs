@@ -20,7 +20,7 @@ use crate::fetch::{FetchError, Http, Metadata};
 use std::future::Future;
 use std::path::Path;
 
-pub use location::{Location, LocationError, RawLocation, expand_url, release_tag};
+pub use location::{Location, LocationError, RawLocation, Release, expand_url, release_tag};
 
 /// Why a location did not give what was asked for.
 #[derive(Debug)]
