@@ -106,6 +106,17 @@ enum Command {
     Yank(yank::Args),
 }
 
+/// Where an `s3://` location is served: for S3-compatible services other than AWS.
+#[derive(clap::Args)]
+pub struct S3Args {
+    /// Endpoint of the S3-compatible service for s3:// locations (not needed for AWS).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Region of the bucket for s3:// locations.
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+}
+
 /// What a command runs with: the global flags and the one async runtime.
 pub struct Cx {
     pub out: Out,

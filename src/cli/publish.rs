@@ -31,12 +31,8 @@ pub struct Args {
     /// registry's first file:// or s3:// artifact location).
     #[arg(long)]
     store: Option<String>,
-    /// Endpoint of the S3-compatible service for --store s3://... (not needed for AWS).
-    #[arg(long, value_name = "URL")]
-    s3_endpoint: Option<String>,
-    /// Region of the bucket for --store s3://...
-    #[arg(long, value_name = "REGION")]
-    s3_region: Option<String>,
+    #[command(flatten)]
+    s3: super::S3Args,
     /// Secret key (else PTD_SIGNING_KEY, else the registry's key found by its id under
     /// $PTD_HOME/keys/).
     #[arg(long)]
@@ -114,8 +110,8 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
         .map(|s| {
             ptd::publish::store::Store::from_spec(
                 &s,
-                a.s3_endpoint.as_deref(),
-                a.s3_region.as_deref(),
+                a.s3.s3_endpoint.as_deref(),
+                a.s3.s3_region.as_deref(),
             )
         })
         .transpose()

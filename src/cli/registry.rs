@@ -21,12 +21,8 @@ pub enum RegistryCommand {
         /// directory DIR-archives beside DIR).
         #[arg(long = "artifacts", value_name = "URL")]
         artifacts: Vec<String>,
-        /// Endpoint of the S3-compatible service for s3:// locations (not needed for AWS).
-        #[arg(long, value_name = "URL")]
-        s3_endpoint: Option<String>,
-        /// Region of the bucket for s3:// locations.
-        #[arg(long, value_name = "REGION")]
-        s3_region: Option<String>,
+        #[command(flatten)]
+        s3: super::S3Args,
         /// The registry's secret key (else PTD_SIGNING_KEY; with neither, a new key pair is
         /// made under $PTD_HOME/keys/).
         #[arg(long)]
@@ -77,8 +73,7 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
             dir,
             name,
             artifacts,
-            s3_endpoint,
-            s3_region,
+            s3,
             key,
             unencrypted,
         } => {
@@ -88,7 +83,7 @@ pub fn run(c: RegistryCommand, cx: &Cx) -> Result<ExitCode> {
             })?;
             let artifacts = artifacts
                 .iter()
-                .map(|u| artifact_location(u, s3_endpoint.as_deref(), s3_region.as_deref()))
+                .map(|u| artifact_location(u, s3.s3_endpoint.as_deref(), s3.s3_region.as_deref()))
                 .collect::<Result<Vec<_>>>()?;
             let key_file = generated.as_ref().map(|k| k.secret.as_path());
             ops::registry::registry_init(&dir, &name, artifacts, &signer, key_file)?;

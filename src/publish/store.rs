@@ -254,7 +254,7 @@ impl Store {
         tag: &str,
         file: &str,
         bytes: &[u8],
-        same: &(dyn Fn(&[u8]) -> bool + Sync),
+        same: crate::transport::Same<'_>,
     ) -> Result<Put, PublishError> {
         Ok(self
             .transport

@@ -4,7 +4,7 @@
 //! `GITHUB_API_URL` (set by GitHub Actions; default `https://api.github.com`). Uploads go to the
 //! release's own `upload_url`.
 
-use super::{Put, PutError};
+use super::{Put, PutError, Same};
 use octocrab::Octocrab;
 
 /// A repository's releases.
@@ -271,7 +271,7 @@ impl Releases {
         tag: &str,
         file: &str,
         bytes: &[u8],
-        same: &(dyn Fn(&[u8]) -> bool + Sync),
+        same: Same<'_>,
     ) -> Result<Put, PutError> {
         let release = self.release(tag).await?;
         let id = release.id.into_inner();
