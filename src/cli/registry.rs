@@ -46,9 +46,7 @@ pub enum RegistryCommand {
 /// The password for a new secret key: `PTD_SIGNING_KEY_PASSWORD`, else asked twice on the
 /// terminal.
 pub fn key_password() -> Result<String> {
-    if let Ok(p) = std::env::var("PTD_SIGNING_KEY_PASSWORD")
-        && !p.is_empty()
-    {
+    if let Some(p) = ops::keys::password_from_env() {
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {

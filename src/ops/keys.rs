@@ -7,12 +7,22 @@ use crate::sign::{Signer, generate};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
+/// The password of an encrypted secret key: `$PTD_SIGNING_KEY_PASSWORD`, if set.
+pub fn password_from_env() -> Option<String> {
+    std::env::var("PTD_SIGNING_KEY_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+/// Whether a signing key was named: `--key FILE` or `$PTD_SIGNING_KEY`.
+pub fn key_given(key: Option<&Path>) -> bool {
+    key.is_some() || std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty())
+}
+
 /// Where a signing key comes from: `--key FILE`, else `$PTD_SIGNING_KEY` (a path, or the key
 /// file's text itself, as CI secrets hold it); its password from `$PTD_SIGNING_KEY_PASSWORD`.
 pub fn signer(key: Option<&Path>) -> Result<Signer> {
-    let password = std::env::var("PTD_SIGNING_KEY_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
+    let password = password_from_env();
     if let Some(k) = key {
         return Ok(Signer::read(k, password.as_deref())?);
     }

@@ -142,8 +142,7 @@ pub fn registry_init(
 /// (`<name>.key` beside `<name>.pub`) whose public key is one of the registry's keys in its
 /// `config.json`. The password of an encrypted key comes from `$PTD_SIGNING_KEY_PASSWORD`.
 pub fn registry_signer(key: Option<&Path>, index: Option<&Path>) -> Result<Signer> {
-    let from_env = std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
-    let (None, false, Some(index)) = (key, from_env, index) else {
+    let (false, Some(index)) = (super::keys::key_given(key), index) else {
         return super::keys::signer(key);
     };
     let config = IndexDir::new(index).config()?;
@@ -175,9 +174,7 @@ pub fn registry_signer(key: Option<&Path>, index: Option<&Path>) -> Result<Signe
             unpaired.push(format!("{} has no {}", public.display(), secret.display()));
             continue;
         }
-        let password = std::env::var("PTD_SIGNING_KEY_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty());
+        let password = super::keys::password_from_env();
         return match Signer::read(&secret, password.as_deref()) {
             Ok(s) => Ok(s),
             Err(e) if password.is_none() => Err(Error::Usage(format!(
@@ -209,8 +206,7 @@ pub fn registry_key(
     name: &str,
     password: impl FnOnce() -> Result<Option<String>>,
 ) -> Result<(Signer, Option<super::keys::KeyFiles>)> {
-    let from_env = std::env::var("PTD_SIGNING_KEY").is_ok_and(|v| !v.is_empty());
-    if key.is_some() || from_env {
+    if super::keys::key_given(key) {
         return Ok((super::keys::signer(key)?, None));
     }
     let password = password()?;
