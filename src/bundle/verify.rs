@@ -241,7 +241,7 @@ pub(super) fn reward_sets(
 
 /// Unpacks and checks bundle bytes ([`check`]). Nothing is written to disk.
 pub fn unpack(bytes: &[u8], name: &str) -> Result<Bundle, BundleError> {
-    let c = check(bytes, name, crate::fs::random_suffix())?;
+    let c = check(bytes, name, crate::fs::random_u64())?;
     Ok(Bundle {
         manifest: c.manifest,
         meta: c.meta,

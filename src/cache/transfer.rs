@@ -178,7 +178,7 @@ pub fn import(
                 "{what}: {name} does not match export.json"
             )));
         }
-        crate::bundle::check(data, &name, crate::fs::random_suffix())
+        crate::bundle::check(data, &name, crate::fs::random_u64())
             .map_err(|e| CacheError::Invalid(e.to_string()))?;
         plan.push((e, data));
     }

@@ -37,17 +37,6 @@ impl IoError {
     }
 }
 
-/// Names the path of an I/O result's error: `std::fs::read(&p).at(&p)?`.
-pub trait At<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T, IoError>;
-}
-
-impl<T> At<T> for std::io::Result<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T, IoError> {
-        self.map_err(|e| IoError::new(path, e))
-    }
-}
-
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -91,8 +80,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A number that differs between calls and processes, for temporary names.
-pub fn random_suffix() -> u64 {
+/// A number that differs between calls and processes: for temporary names, and the seed of
+/// randomised checks.
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

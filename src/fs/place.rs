@@ -1,7 +1,7 @@
 //! Placing a file's bytes at a new name as cheaply as the filesystem allows (reflink, hard
 //! link, copy), never replacing what a name already holds.
 
-use super::{IoError, random_suffix, sha256_file};
+use super::{IoError, random_u64, sha256_file};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -50,7 +50,7 @@ pub fn place_new(src: &Path, target: &Path, sha256: &str) -> Result<Placed, IoEr
     let tmp = dir.join(format!(
         ".link-{}-{:016x}",
         std::process::id(),
-        random_suffix()
+        random_u64()
     ));
     if let Err(e) = place_copy(src, &tmp) {
         let _ = std::fs::remove_file(&tmp);

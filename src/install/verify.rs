@@ -98,7 +98,7 @@ pub(super) fn checked_files(
     bytes: &[u8],
     name: &str,
 ) -> Result<(bundle::Manifest, bundle::Files), InstallError> {
-    let c = bundle::check(bytes, name, crate::fs::random_suffix())?;
+    let c = bundle::check(bytes, name, crate::fs::random_u64())?;
     let mut files = c.files;
     files.extend(
         evaluator_files(&c.manifest, &c.graph, &c.symbolic)

@@ -161,8 +161,7 @@ fn stamps(files: &[String]) -> Option<Vec<(String, u128)>> {
 
 /// Where the answer of kind `kind` for `python` is cached under `state_dir`.
 fn cache_file(state_dir: &Path, python: &Path, kind: &str) -> PathBuf {
-    use sha2::{Digest, Sha256};
-    let h = hex::encode(Sha256::digest(python.as_os_str().as_encoded_bytes()));
+    let h = crate::fs::sha256_hex(python.as_os_str().as_encoded_bytes());
     state_dir.join(format!("{kind}-{}.json", &h[..16]))
 }
 

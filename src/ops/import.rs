@@ -6,6 +6,7 @@
 use crate::archive::{self, Files};
 use crate::bundle;
 use crate::fetch::{Conditional, Http};
+use crate::fs::sha256_hex;
 use crate::index::{ArchiveKind, IndexEntry, archive_trusted_comment};
 use crate::phasic::{DIR, PhasicMeta};
 use crate::publish::IndexDir;
@@ -13,7 +14,6 @@ use crate::publish::store::Store;
 use crate::sign::Signer;
 use crate::{Error, Result};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// What the import should do.
@@ -45,10 +45,6 @@ pub struct Imported {
 #[derive(Clone, Debug, Serialize)]
 pub struct ImportReport {
     pub entries: Vec<Imported>,
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
 }
 
 /// A model name for a compute id: lowercase letters, digits, `-` and `_`; others become `-`.

@@ -277,7 +277,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             && paths.len() <= crate::bundle::PAYLOAD.len() + 1
         {
             let name = dir.display().to_string();
-            match crate::bundle::check_files(&manifest, &data, &name, crate::fs::random_suffix()) {
+            match crate::bundle::check_files(&manifest, &data, &name, crate::fs::random_u64()) {
                 Ok((_, graph, symbolic, _)) => {
                     for (file, want) in
                         crate::install::evaluator_files(&manifest, &graph, &symbolic)
