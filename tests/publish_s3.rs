@@ -227,11 +227,9 @@ fn dead_port() -> u16 {
         .port()
 }
 
-#[test]
-fn container_credentials_sign_requests() {
-    let s3 = start_s3();
-    let endpoint = s3.endpoint();
-    let publisher = User::new();
+/// A registry in `publisher`'s directory whose archives are in the bucket at `endpoint`, with
+/// reliability/erlang published into it (with static keys); its index directory.
+fn erlang_in_a_bucket(publisher: &User, endpoint: &str) -> std::path::PathBuf {
     let d = publisher.dir.path();
     let key = publisher.keygen(&d.join("lab"));
     let index = d.join("index");
@@ -239,14 +237,13 @@ fn container_credentials_sign_requests() {
         &index,
         "lab",
         &["s3://models/archives/{file}"],
-        &["--s3-endpoint", &endpoint],
+        &["--s3-endpoint", endpoint],
         &key,
     );
-    let erlang = models().join("reliability/erlang");
     let out = publisher.run_env(
         &[
             "publish",
-            erlang.to_str().unwrap(),
+            models().join("reliability/erlang").to_str().unwrap(),
             "--registry",
             index.to_str().unwrap(),
             "--key",
@@ -259,6 +256,14 @@ fn container_credentials_sign_requests() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    index
+}
+
+#[test]
+fn container_credentials_sign_requests() {
+    let s3 = start_s3();
+    let publisher = User::new();
+    let index = erlang_in_a_bucket(&publisher, &s3.endpoint());
     let reg = index.to_str().unwrap();
 
     // A container credential endpoint (as ECS and EKS Pod Identity provide) on 127.0.0.1:
@@ -325,30 +330,8 @@ fn container_credentials_sign_requests() {
 #[test]
 fn without_any_credentials_the_error_says_what_was_tried() {
     let s3 = start_s3();
-    let endpoint = s3.endpoint();
     let publisher = User::new();
-    let d = publisher.dir.path();
-    let key = publisher.keygen(&d.join("lab"));
-    let index = d.join("index");
-    publisher.init_registry(
-        &index,
-        "lab",
-        &["s3://models/archives/{file}"],
-        &["--s3-endpoint", &endpoint],
-        &key,
-    );
-    let out = publisher.run_env(
-        &[
-            "publish",
-            models().join("reliability/erlang").to_str().unwrap(),
-            "--registry",
-            index.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-        &creds(SECRET),
-    );
-    assert!(out.status.success());
+    let index = erlang_in_a_bucket(&publisher, &s3.endpoint());
     let metadata = format!("http://127.0.0.1:{}", dead_port());
     let user = User::new();
     let out = user.run_env(
