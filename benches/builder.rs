@@ -66,6 +66,7 @@ fn builder(c: &mut Criterion) {
             authors: vec![],
             keywords: vec![],
             dependencies: Default::default(),
+            variants: Default::default(),
         };
         group.bench_with_input(BenchmarkId::new("build-bundle", n), &g, |b, g| {
             b.iter(|| bundle::build(&meta, black_box(g)).pack())

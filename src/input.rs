@@ -124,5 +124,6 @@ fn graph_file_meta(path: &Path, graph: &Graph) -> ModelMeta {
         authors: Vec::new(),
         keywords: Vec::new(),
         dependencies: Default::default(),
+        variants: Default::default(),
     }
 }

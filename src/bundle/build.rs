@@ -33,9 +33,14 @@ impl Built {
             .map(|(_, b)| b.as_slice())
     }
 
-    /// The archive file name: `namespace-name-version.ptd.tar.zst`.
+    /// The archive file name: `namespace-name-version.ptd.tar.zst`, or for a family member
+    /// `namespace-name-version_samples-30.ptd.tar.zst`.
     pub fn file_name(&self) -> String {
-        archive_name(&self.manifest.name, &self.manifest.version)
+        archive_name(
+            &self.manifest.name,
+            &self.manifest.version,
+            &self.meta.variants,
+        )
     }
 
     /// The archive bytes (tar + zstd), identical for identical input.

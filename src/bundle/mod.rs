@@ -17,6 +17,7 @@
 
 mod build;
 mod installed;
+pub mod recipe;
 mod verify;
 
 pub use build::{Built, build, build_with, build_with_rewards};
@@ -149,8 +150,20 @@ pub fn content_hash(files: &[FileEntry]) -> Option<String> {
 }
 
 /// `namespace-name-version.ptd.tar.zst`.
-pub fn archive_name(name: &str, version: &semver::Version) -> String {
-    format!("{}-{version}.ptd.tar.zst", name.replace('/', "-"))
+pub fn archive_name(
+    name: &str,
+    version: &semver::Version,
+    variants: &crate::model::Variants,
+) -> String {
+    if variants.is_empty() {
+        format!("{}-{version}.ptd.tar.zst", name.replace('/', "-"))
+    } else {
+        format!(
+            "{}-{version}_{}.ptd.tar.zst",
+            name.replace('/', "-"),
+            variants.file_tag()
+        )
+    }
 }
 
 /// True when `bytes` start like a zstd frame.

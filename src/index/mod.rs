@@ -12,6 +12,7 @@
 pub mod registry;
 pub mod source;
 
+use crate::model::{VariantDecls, Variants};
 use crate::sign::{Signature, TrustedKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,6 +99,35 @@ pub struct IndexEntry {
     /// Metadata kept from where the version came from (a phasic-traces entry's `metadata`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
+    /// For a member of a family: the values of every variant (one line per prebuilt member;
+    /// the lines of one version differ only here and in their archive and hashes).
+    #[serde(default, skip_serializing_if = "Variants::is_empty")]
+    pub variants: Variants,
+    /// For a family: what variants it takes and where its signed recipe is, from which a
+    /// member that was not prebuilt is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Family>,
+}
+
+/// A family's variants and recipe, repeated on each of its version's lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Family {
+    pub variants: VariantDecls,
+    /// The recipe archive (`model.toml` and the files it names, tar + zstd), signed like a
+    /// bundle with the trusted comment of [`recipe_trusted_comment`]. Absent for a registry
+    /// that carries its recipes ([`IndexEntry::recipe`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<RecipeArchive>,
+}
+
+/// A version's signed recipe archive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeArchive {
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 impl IndexEntry {
@@ -192,6 +222,11 @@ pub fn archive_trusted_comment(
     format!("ptd-bundle name={name} version={version} content_hash={content_hash}")
 }
 
+/// The trusted comment signed into a recipe archive's `.minisig`.
+pub fn recipe_trusted_comment(name: &str, version: &semver::Version, sha256: &str) -> String {
+    format!("ptd-recipe name={name} version={version} sha256={sha256}")
+}
+
 /// The trusted comment signed into a snapshot's `.minisig`.
 pub fn snapshot_trusted_comment(s: &Snapshot) -> String {
     format!("ptd-snapshot registry={} version={}", s.registry, s.version)
@@ -214,7 +249,8 @@ pub fn parse_index_file(
         message: "not UTF-8".into(),
     })?;
     let mut out: Vec<IndexEntry> = Vec::new();
-    let mut seen: std::collections::HashSet<semver::Version> = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<(semver::Version, String)> =
+        std::collections::HashSet::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -254,8 +290,50 @@ pub fn parse_index_file(
                 e.file
             )));
         }
-        if !seen.insert(e.version.clone()) {
-            return Err(bad(format!("version {} is listed twice", e.version)));
+        if !seen.insert((e.version.clone(), e.variants.to_string())) {
+            return Err(bad(if e.variants.is_empty() {
+                format!("version {} is listed twice", e.version)
+            } else {
+                format!("version {} {} is listed twice", e.version, e.variants)
+            }));
+        }
+        match (&e.family, e.variants.is_empty()) {
+            (None, true) => {}
+            (None, false) => {
+                return Err(bad("variant values without a family declaration".into()));
+            }
+            (Some(f), _) => {
+                f.variants
+                    .check()
+                    .map_err(|err| bad(format!("family: {err}")))?;
+                let settled = f
+                    .variants
+                    .settle(&e.variants.0)
+                    .map_err(|err| bad(err.to_string()))?;
+                if settled != e.variants {
+                    return Err(bad(format!(
+                        "variants '{}' do not name every variant of the family ({})",
+                        e.variants,
+                        f.variants.describe()
+                    )));
+                }
+                if let Some(r) = &f.recipe
+                    && (r.file.contains('/') || r.file.contains("..") || r.file.is_empty())
+                {
+                    return Err(bad(format!(
+                        "recipe file name '{}' must be a plain file name",
+                        r.file
+                    )));
+                }
+            }
+        }
+        if let Some(first) = out.iter().find(|o: &&IndexEntry| o.version == e.version)
+            && first.family != e.family
+        {
+            return Err(bad(format!(
+                "the lines of version {} disagree on the family's variants or recipe",
+                e.version
+            )));
         }
         out.push(e);
     }
@@ -265,7 +343,11 @@ pub fn parse_index_file(
 /// Writes index entries as JSON lines, in version order.
 pub fn write_index_file(entries: &[IndexEntry]) -> Vec<u8> {
     let mut sorted: Vec<&IndexEntry> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.version.cmp(&b.version));
+    sorted.sort_by(|a, b| {
+        a.version
+            .cmp(&b.version)
+            .then_with(|| a.variants.cmp_values(&b.variants))
+    });
     let mut out = Vec::new();
     for e in sorted {
         out.extend_from_slice(
@@ -399,6 +481,8 @@ mod tests {
             recipe: None,
             kind: ArchiveKind::Bundle,
             metadata: None,
+            variants: Default::default(),
+            family: None,
         }
     }
 

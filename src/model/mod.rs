@@ -24,6 +24,7 @@
 
 pub mod generators;
 pub mod rewards;
+pub mod variants;
 
 use crate::graph::{Graph, GraphFile, GraphFileError};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use generators::{Exploration, GENERATORS, GeneratorError, generate, generate_with};
 pub use rewards::{RewardSet, RewardSets, Rewards, RewardsError};
+pub use variants::{Requested, VariantDecl, VariantDecls, VariantError, VariantValue, Variants};
 
 /// Metadata of a model, as written in `[model]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +51,9 @@ pub struct ModelMeta {
     /// Other models this one needs, with semver requirements (`[dependencies]` in the recipe).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dependencies: BTreeMap<String, semver::VersionReq>,
+    /// For a member of a family: the values of its variants (`[variants]` in the recipe).
+    #[serde(default, skip_serializing_if = "Variants::is_empty")]
+    pub variants: Variants,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +62,8 @@ struct RawRecipe {
     model: ModelMeta,
     #[serde(default)]
     dependencies: BTreeMap<String, semver::VersionReq>,
+    #[serde(default)]
+    variants: VariantDecls,
     generator: Option<RawGenerator>,
     graph: Option<RawGraph>,
     #[serde(default)]
@@ -117,6 +124,8 @@ pub struct Recipe {
     pub source: Source,
     /// Reward sets declared in `[rewards.NAME]` tables, by name.
     pub rewards: BTreeMap<String, DeclaredRewards>,
+    /// The variants the family declares (`[variants]`); empty for a single model.
+    pub variants: VariantDecls,
     /// The `model.toml` the recipe was read from.
     pub path: PathBuf,
 }
@@ -202,6 +211,12 @@ impl Recipe {
                 "write dependencies in a [dependencies] table".into(),
             ));
         }
+        if !raw.model.variants.is_empty() {
+            return Err(field(
+                "model.variants",
+                "declare variants in a [variants] table".into(),
+            ));
+        }
         let mut meta = raw.model;
         meta.dependencies = raw.dependencies;
         if meta.parameters.iter().any(|p| p.trim().is_empty()) {
@@ -223,6 +238,40 @@ impl Recipe {
                 ));
             }
         };
+        raw.variants
+            .check()
+            .map_err(|e| field(&format!("variants.{}", e.variant), e.message))?;
+        if !raw.variants.is_empty() {
+            let Source::Generator { name, args } = &source else {
+                return Err(field(
+                    "variants",
+                    "variants are arguments of a generator; a [graph] file is one fixed graph"
+                        .into(),
+                ));
+            };
+            let takes = GENERATORS
+                .iter()
+                .find(|g| g.name == name)
+                .map(|g| g.args)
+                .unwrap_or(&[]);
+            for v in raw.variants.0.keys() {
+                if !takes.iter().any(|(a, _)| a == v) {
+                    return Err(field(
+                        &format!("variants.{v}"),
+                        format!(
+                            "not an argument of the generator '{name}' (it takes {})",
+                            takes.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+                if args.contains_key(v) {
+                    return Err(field(
+                        &format!("variants.{v}"),
+                        "also given in [generator] args; a variant's value comes from its default or the request".into(),
+                    ));
+                }
+            }
+        }
         let mut rewards = BTreeMap::new();
         for (set, raw) in raw.rewards {
             let at = |what: &str| format!("rewards.{set}{what}");
@@ -273,12 +322,37 @@ impl Recipe {
                 },
             );
         }
-        Ok(Recipe {
+        let r = Recipe {
             meta,
             source,
             rewards,
+            variants: raw.variants,
             path: file.to_path_buf(),
-        })
+        };
+        // A family's recipe stands for its default member until asked for another.
+        r.with_variants(&Requested::new())
+    }
+
+    /// The family member with variant values `requested` (the rest at their defaults): the
+    /// values are checked, passed to the generator and recorded in its metadata. A recipe
+    /// without variants accepts only an empty request.
+    pub fn with_variants(&self, requested: &Requested) -> Result<Recipe, ModelError> {
+        let values = self
+            .variants
+            .settle(requested)
+            .map_err(|e| ModelError::Field {
+                file: self.path.display().to_string(),
+                field: format!("variants.{}", e.variant),
+                message: e.message,
+            })?;
+        let mut r = self.clone();
+        if let Source::Generator { args, .. } = &mut r.source {
+            for (k, v) in &values.0 {
+                args.insert(k.clone(), v.to_toml());
+            }
+        }
+        r.meta.variants = values;
+        Ok(r)
     }
 
     /// Builds the recipe's graph and checks that it has one parameter per declared name.

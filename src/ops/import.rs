@@ -284,6 +284,8 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
                     "metadata": metadata,
                 })
             }),
+            variants: Default::default(),
+            family: None,
         };
         let Some(store) = &store else {
             row.action = "would publish".into();

@@ -500,6 +500,8 @@ pub fn sign_archive(
         recipe,
         kind: crate::index::ArchiveKind::Bundle,
         metadata: None,
+        variants: built.meta.variants.clone(),
+        family: None,
     };
     Ok((entry, upload))
 }

@@ -59,6 +59,77 @@ impl Requirement {
     }
 }
 
+/// A requirement and the variant values asked for with it, Spack style:
+/// `coalescent/block-counting@1 samples=30`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub req: Requirement,
+    /// Variant values as given (not yet checked against the family's declarations).
+    pub variants: crate::model::Requested,
+}
+
+impl Spec {
+    /// Parses command-line words: each model (`namespace/name[@REQ]`) followed by the
+    /// `NAME=VALUE` words that apply to it.
+    pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Vec<Spec>, ResolveError> {
+        let mut out: Vec<(Requirement, Vec<&str>)> = Vec::new();
+        for w in words {
+            let w = w.as_ref();
+            if crate::model::variants::is_variant_word(w) {
+                match out.last_mut() {
+                    Some((_, vs)) => vs.push(w),
+                    None => {
+                        return Err(ResolveError::BadRequirement {
+                            spec: w.into(),
+                            message: "a variant setting comes after the model it applies to (coalescent/block-counting@1 samples=30)".into(),
+                        });
+                    }
+                }
+            } else {
+                out.push((Requirement::parse(w)?, Vec::new()));
+            }
+        }
+        out.into_iter()
+            .map(|(req, vs)| {
+                let variants =
+                    crate::model::variants::parse_words(vs.iter().copied()).map_err(|e| {
+                        ResolveError::BadRequirement {
+                            spec: format!("{} {}", req.name, vs.join(" ")),
+                            message: e.to_string(),
+                        }
+                    })?;
+                Ok(Spec { req, variants })
+            })
+            .collect()
+    }
+
+    /// Parses one spec given as a single word list (`ptd eval`, `ptd which`): exactly one model.
+    pub fn parse_one<S: AsRef<str>>(words: &[S]) -> Result<Spec, ResolveError> {
+        let mut specs = Spec::parse_words(words)?;
+        if specs.len() != 1 {
+            return Err(ResolveError::BadRequirement {
+                spec: words
+                    .iter()
+                    .map(|w| w.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                message: "name one model, then its variant settings".into(),
+            });
+        }
+        Ok(specs.remove(0))
+    }
+}
+
+impl std::fmt::Display for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.req)?;
+        for (k, v) in &self.variants {
+            write!(f, " {k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Requirement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}@{}", self.name, self.req)

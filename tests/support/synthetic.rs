@@ -40,6 +40,8 @@ pub fn entry(name: &str, version: &str, deps: &[(&str, &str)], signer: &Signer) 
         recipe: None,
         kind: Default::default(),
         metadata: None,
+        variants: Default::default(),
+        family: None,
     }
 }
 
