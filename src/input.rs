@@ -5,7 +5,7 @@ use crate::bundle::{self, Bundle};
 use crate::eliminate::{self, Symbolic};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphFile};
-use crate::model::{Exploration, ModelMeta, Recipe, RewardSets, Rewards};
+use crate::model::{Exploration, ModelMeta, Recipe, Requested, RewardSets, Rewards};
 use std::path::Path;
 
 /// A loaded input.
@@ -25,10 +25,23 @@ impl Input {
     /// Like [`Self::open`], a recipe's generator exploring as `how` says (its limits and
     /// progress).
     pub fn open_with(path: &Path, how: &Exploration<'_>) -> Result<Input> {
+        Self::open_member(path, &Requested::new(), how)
+    }
+
+    /// Like [`Self::open_with`], for a family's recipe its member with the variant values
+    /// `variants` (the rest at their defaults). Variant values for a bundle or a graph file,
+    /// which are one fixed model, are an error.
+    pub fn open_member(path: &Path, variants: &Requested, how: &Exploration<'_>) -> Result<Input> {
         if path.is_dir() || path.extension().is_some_and(|e| e == "toml") {
-            let recipe = Recipe::read(path)?;
+            let recipe = Recipe::read(path)?.with_variants(variants)?;
             let graph = recipe.graph_explored(how)?;
             return Ok(Input::Recipe { recipe, graph });
+        }
+        if !variants.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: variant settings apply to a family's recipe (a model directory) or an installed model, not to a bundle or a graph file",
+                path.display()
+            )));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         if bundle::looks_like_bundle(&bytes) {

@@ -186,3 +186,96 @@ fn bad_requirements_are_explained() {
         assert!(e.contains(needle) && e.contains(spec), "{spec}: {e}");
     }
 }
+
+/// A family: version 1.0.0 a single model, 1.1.0 and 1.2.0 families taking `samples` (2..=50,
+/// default 10; 1.2.0 up to 100), with members 10 and 20 prebuilt.
+fn family() -> Fixture {
+    Fixture::new(|s| {
+        let decls: ptd::model::VariantDecls = toml::from_str(
+            "samples = { default = 10, min = 2, max = 50 }\nmode = { default = \"a\", values = [\"a\", \"b\"] }",
+        )
+        .unwrap();
+        let mut out = vec![entry("a/f", "1.0.0", &[], s)];
+        for (v, max) in [("1.1.0", 50), ("1.2.0", 100)] {
+            let mut decls = decls.clone();
+            decls.0.get_mut("samples").unwrap().max = Some(ptd::model::VariantValue::Int(max));
+            for n in [10, 20] {
+                let mut e = entry("a/f", v, &[], s);
+                let values = decls
+                    .settle(
+                        &ptd::model::variants::parse_words([format!("samples={n}").as_str()])
+                            .unwrap(),
+                    )
+                    .unwrap();
+                e.file = ptd::bundle::archive_name("a/f", &e.version, &values);
+                let h = ptd::fs::sha256_hex(format!("{v} {values}").as_bytes());
+                (e.sha256, e.content_hash) = (h.clone(), h);
+                e.variants = values;
+                e.family = Some(ptd::index::Family {
+                    variants: decls.clone(),
+                    recipe: None,
+                });
+                out.push(e);
+            }
+        }
+        out
+    })
+}
+
+fn member(f: &Fixture, words: &[&str]) -> Result<ptd::index::IndexEntry, String> {
+    let roots = Requirement::parse_words(words).map_err(|e| e.to_string())?;
+    let name = roots[0].name.clone();
+    f.rt.block_on(resolve(&f.reg, &roots, &BTreeMap::new()))
+        .map(|mut m| m.remove(&name).unwrap())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_family_member_is_a_prebuilt_line_or_one_to_build() {
+    let f = family();
+    // Defaults: the prebuilt default member of the newest version.
+    let e = member(&f, &["a/f@1"]).unwrap();
+    assert_eq!(
+        (
+            e.version.to_string(),
+            e.variants.to_string(),
+            e.needs_build()
+        ),
+        ("1.2.0".into(), "mode=a samples=10".into(), false)
+    );
+    let e = member(&f, &["a/f@1", "samples=20"]).unwrap();
+    assert_eq!(e.variants.to_string(), "mode=a samples=20");
+    assert!(!e.needs_build());
+    assert_eq!(e.file, "a-f-1.2.0_mode-a_samples-20.ptd.tar.zst");
+    // Not prebuilt: the member to build, with no hashes yet.
+    let e = member(&f, &["a/f@1", "samples=37", "mode=b"]).unwrap();
+    assert_eq!(e.variants.to_string(), "mode=b samples=37");
+    assert!(e.needs_build() && e.sha256.is_empty() && e.content_hash.is_empty());
+    assert_eq!(e.version.to_string(), "1.2.0");
+    // Only versions whose family takes the values qualify: 80 is beyond 1.1.0's range.
+    let e = member(&f, &["a/f@~1.1", "samples=30"]).unwrap();
+    assert_eq!(e.version.to_string(), "1.1.0");
+    let err = member(&f, &["a/f@~1.1", "samples=80"]).unwrap_err();
+    assert!(
+        err.contains("no version of a/f matches")
+            && err
+                .contains("1.1.0: variant 'samples': 80 is not allowed; allowed: integers 2..=50"),
+        "{err}"
+    );
+    let err = member(&f, &["a/f@=1.0.0", "samples=10"]).unwrap_err();
+    assert!(err.contains("1.0.0 takes no variants"), "{err}");
+    let err = member(&f, &["a/f@1", "sample=10"]).unwrap_err();
+    assert!(
+        err.contains("'sample': not a variant of this model"),
+        "{err}"
+    );
+    // Words before any model, and malformed words, are refused.
+    let err = member(&f, &["samples=3", "a/f"]).unwrap_err();
+    assert!(err.contains("comes after the model it applies to"), "{err}");
+    // Two models on one line, each with its own settings.
+    let reqs = Requirement::parse_words(&["a/f@1", "samples=3", "a/m@2", "a/g"]).unwrap();
+    assert_eq!(
+        reqs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        ["a/f@^1 samples=3", "a/m@^2", "a/g@*"]
+    );
+}

@@ -333,7 +333,7 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
 /// Removes one installed version: rows first, then files no other installed version uses.
 pub fn evict(home: &Home, db: &Db, i: &crate::install::db::Installed) -> Result<(), CacheError> {
     let _lock = lock_file(&home.locks().join(format!("{}.lock", i.archive_sha256)))?;
-    db.remove(&i.name, &i.version.to_string(), &i.registry)?;
+    db.remove(i)?;
     if db.users("content_hash", &i.content_hash)? == 0 {
         remove_dir_atomically(home, &home.bundle_dir(&i.content_hash))?;
         remove_file(&home.archive_path(&i.archive_sha256))?;

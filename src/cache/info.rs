@@ -4,6 +4,7 @@
 use super::{CacheError, leftovers, rfc3339};
 use crate::install::Home;
 use crate::install::db::{Db, SymbolicIndex};
+use crate::model::{Requested, Variants};
 use serde::Serialize;
 
 /// One tier's figures.
@@ -111,6 +112,9 @@ pub fn info(home: &Home) -> Result<Info, CacheError> {
 pub struct Found {
     pub name: String,
     pub version: semver::Version,
+    /// For a member of a family: its variant values.
+    #[serde(skip_serializing_if = "Variants::is_empty")]
+    pub variants: Variants,
     pub registry: String,
     pub content_hash: String,
     pub phasic_hash: String,
@@ -123,6 +127,52 @@ pub struct Found {
 /// Finds installed versions by `NAME`, `NAME@REQ`, or a hash prefix (content or phasic hash, at
 /// least 8 hex digits); newest version first.
 pub fn find(home: &Home, query: &str) -> Result<Vec<Found>, CacheError> {
+    find_member(home, query, &Requested::new())
+}
+
+/// `NAME[@REQ] k=v ...` as the user wrote it, for messages.
+pub fn query_words(query: &str, variants: &Requested) -> String {
+    let mut out = query.to_string();
+    for (k, v) in variants {
+        out.push_str(&format!(" {k}={v}"));
+    }
+    out
+}
+
+/// The newest of `found` (newest first, as [`find_member`] gives them), when one version has
+/// one member found; several members of the newest version are ambiguous, and the error
+/// lists them (`shown` is the query).
+pub fn newest_one(found: Vec<Found>, shown: &str) -> Result<Option<Found>, CacheError> {
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let same: Vec<&Found> = found
+        .iter()
+        .filter(|f| {
+            f.name == first.name && f.version == first.version && f.registry == first.registry
+        })
+        .collect();
+    if same.len() > 1 {
+        return Err(CacheError::Invalid(format!(
+            "'{shown}' names {} installed members of {} {}: {}; add the variant settings of the one you mean",
+            same.len(),
+            first.name,
+            first.version,
+            same.iter()
+                .map(|f| f.variants.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(found.into_iter().next())
+}
+
+/// Like [`find`], keeping the members of families whose variant values include `variants`.
+pub fn find_member(
+    home: &Home,
+    query: &str,
+    variants: &Requested,
+) -> Result<Vec<Found>, CacheError> {
     if !home.db_path().is_file() {
         return Ok(Vec::new());
     }
@@ -147,6 +197,14 @@ pub fn find(home: &Home, query: &str) -> Result<Vec<Found>, CacheError> {
             .filter(|i| req.as_ref().is_none_or(|r| r.matches(&i.version)))
             .collect()
     };
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|i| {
+            variants
+                .iter()
+                .all(|(k, v)| i.variants.get(k).is_some_and(|have| have.same(v)))
+        })
+        .collect();
     Ok(rows
         .into_iter()
         .map(|i| Found {
@@ -158,6 +216,7 @@ pub fn find(home: &Home, query: &str) -> Result<Vec<Found>, CacheError> {
             bundle: home.bundle_dir(&i.content_hash).display().to_string(),
             name: i.name,
             version: i.version,
+            variants: i.variants,
             registry: i.registry,
             content_hash: i.content_hash,
             phasic_hash: i.phasic_hash,

@@ -19,7 +19,7 @@ pub mod transfer;
 pub mod transforms;
 
 pub use gc::{Evicted, GcReport, Limits, UNOWNED_GRACE, Unowned, evict, gc};
-pub use info::{Found, Info, TierInfo, find, info};
+pub use info::{Found, Info, TierInfo, find, find_member, info, newest_one, query_words};
 pub use jax::{JaxEntry, jax_entries, vacuum_jax};
 pub use remove::remove_path;
 

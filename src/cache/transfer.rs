@@ -7,6 +7,7 @@
 use super::CacheError;
 use crate::install::db::{Db, Installed};
 use crate::install::{Home, install_archive};
+use crate::model::Variants;
 use crate::sign::{Signature, Signer, TrustedKey};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -37,6 +38,9 @@ pub struct ExportEntry {
     pub content_hash: String,
     pub phasic_hash: String,
     pub canonical_hash: String,
+    /// For a member of a family: its variant values.
+    #[serde(default, skip_serializing_if = "Variants::is_empty")]
+    pub variants: Variants,
 }
 
 fn trusted_comment(bytes: &[u8], n: usize) -> String {
@@ -87,6 +91,7 @@ pub fn export(
             content_hash: i.content_hash.clone(),
             phasic_hash: i.phasic_hash.clone(),
             canonical_hash: i.canonical_hash.clone(),
+            variants: i.variants.clone(),
         });
         let name = format!("archives/{}.ptd.tar.zst", i.archive_sha256);
         if !blobs.iter().any(|(n, _)| *n == name) {
@@ -195,6 +200,8 @@ pub fn import(
             size: e.size,
             installed_at: String::new(),
             origin: format!("imported from {what}"),
+            variants: e.variants.clone(),
+            built: false,
         };
         out.push(install_archive(home, &expect, data)?);
     }

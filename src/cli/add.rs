@@ -10,6 +10,9 @@ use std::process::ExitCode;
 pub struct Args {
     /// NAME[@REQ]; without a requirement, ^ the newest version.
     spec: String,
+    /// For a family: the member's variant settings, e.g. samples=30 (kept in ptd.toml).
+    #[arg(value_name = "NAME=VALUE")]
+    variants: Vec<String>,
     #[arg(long)]
     registry: Option<String>,
 }
@@ -17,7 +20,8 @@ pub struct Args {
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     let ctx = cx.ctx()?;
     let mut project = Project::find(&current_dir()?)?;
-    let req = Requirement::parse(&a.spec)?;
+    let mut req = Requirement::parse(&a.spec)?;
+    req.variants = super::variant_words(&a.variants)?;
     let label = a.registry.unwrap_or_else(|| DEFAULT_REGISTRY.into());
     ctx.registry_label(Some(&label))?;
     project.add(&req, &label);

@@ -11,6 +11,10 @@ pub struct Args {
     /// A graph file, a model directory (or its model.toml), a bundle, or an installed
     /// model's NAME[@REQ].
     input: PathBuf,
+    /// For a family (an installed model or a recipe): the member's variant settings, e.g.
+    /// samples=30.
+    #[arg(value_name = "NAME=VALUE")]
+    variants: Vec<String>,
     /// Comma-separated parameter values, e.g. 1.0,0.5.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     theta: Option<String>,
@@ -83,7 +87,8 @@ fn parse_times(s: &str) -> Result<Vec<f64>> {
 
 pub fn run(args: Args, cx: &Cx) -> Result<ExitCode> {
     let times = args.times.as_deref().map(parse_times).transpose()?;
-    let input = ptd::ops::build::open_input(&args.input, cx.out.quiet)?;
+    let variants = super::variant_words(&args.variants)?;
+    let input = ptd::ops::build::open_member(&args.input, &variants, cx.out.quiet)?;
     let rewards = args.rewards.map(|r| input.rewards(&r)).transpose()?;
     let symbolic = input.symbolic();
     let theta = parse_theta(args.theta.as_deref(), symbolic.param_length())?;

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Models to install, e.g. coalescent/kingman@1.2 (`@1.2` means ^1.2, as in cargo).
+    /// Models to install, e.g. coalescent/kingman@1.2 (`@1.2` means ^1.2, as in cargo); a
+    /// family's variant settings follow its name: coalescent/block-counting@1 samples=30.
     specs: Vec<String>,
     /// The registry: a name from $PTD_HOME/config.toml, a URL or a directory.
     #[arg(long)]
@@ -19,6 +20,9 @@ pub struct Args {
     /// Fail if ptd.lock is missing or would change.
     #[arg(long)]
     locked: bool,
+    /// Refuse to build members of families that the registry has not prebuilt.
+    #[arg(long)]
+    no_build: bool,
     /// Print what was installed as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -40,7 +44,12 @@ impl Show for Installed<'_> {
             } else {
                 format!(" ({})", i.origin)
             };
-            out.status(verb, &format!("{} {}{how}", i.name, i.version));
+            let member = if i.variants.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", i.variants)
+            };
+            out.status(verb, &format!("{} {}{member}{how}", i.name, i.version));
             if i.jax_files > 0 {
                 out.status(
                     "JAX",
@@ -67,7 +76,8 @@ impl Show for Installed<'_> {
 }
 
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
-    let ctx = cx.ctx()?;
+    let mut ctx = cx.ctx()?;
+    ctx.builds.allowed = !a.no_build;
     let items = if a.specs.is_empty() {
         if a.registry.is_some() {
             return Err(Error::Usage(
@@ -85,11 +95,7 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
                     .into(),
             ));
         }
-        let reqs = a
-            .specs
-            .iter()
-            .map(|s| Requirement::parse(s))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let reqs = Requirement::parse_words(&a.specs)?;
         cx.block_on(ptd::ops::install::install_requirements(
             &ctx,
             &reqs,

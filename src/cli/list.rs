@@ -15,8 +15,14 @@ pub struct Args {
 impl Show for Vec<Installed> {
     fn show(&self, _: &Out) {
         for i in self {
+            let member = if i.variants.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", i.variants)
+            };
+            let built = if i.built { "  (built locally)" } else { "" };
             println!(
-                "{} {}  [{}]  {}",
+                "{} {}{member}  [{}]  {}{built}",
                 i.name,
                 i.version,
                 i.registry,

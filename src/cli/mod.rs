@@ -139,6 +139,15 @@ impl Cx {
     }
 }
 
+/// Variant settings given after a model (`samples=30`).
+fn variant_words(words: &[String]) -> Result<ptd::model::Requested> {
+    ptd::model::variants::parse_words(words.iter().map(String::as_str)).map_err(|e| {
+        Error::Usage(format!(
+            "{e} (variant settings are NAME=VALUE words, e.g. samples=30)"
+        ))
+    })
+}
+
 fn current_dir() -> Result<std::path::PathBuf> {
     std::env::current_dir().map_err(|e| Error::io(".", e))
 }

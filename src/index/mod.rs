@@ -107,6 +107,11 @@ pub struct IndexEntry {
     /// member that was not prebuilt is built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<Family>,
+    /// Not an index line but a member to build here from the family's recipe
+    /// ([`IndexEntry::to_build`]); its hashes, when set, are pins (from a lockfile) that the
+    /// build must reproduce.
+    #[serde(skip)]
+    pub build_here: bool,
 }
 
 /// A family's variants and recipe, repeated on each of its version's lines.
@@ -131,6 +136,29 @@ pub struct RecipeArchive {
 }
 
 impl IndexEntry {
+    /// A member of this line's family that the registry has not prebuilt: the version's line
+    /// with the member's values, its file name, and no archive or hashes (they are known once
+    /// it is built from the family's recipe). [`IndexEntry::needs_build`] tells it apart.
+    pub fn to_build(&self, variants: Variants) -> IndexEntry {
+        IndexEntry {
+            file: crate::bundle::archive_name(&self.name, &self.version, &variants),
+            sha256: String::new(),
+            size: 0,
+            content_hash: String::new(),
+            phasic_hash: String::new(),
+            canonical_hash: String::new(),
+            artifacts: Vec::new(),
+            variants,
+            build_here: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is a member to build ([`IndexEntry::to_build`]).
+    pub fn needs_build(&self) -> bool {
+        self.build_here
+    }
+
     /// The version as artifact templates name it (`{name}`, `{version}`, `{tag}`).
     pub fn release(&self) -> crate::transport::Release<'_> {
         crate::transport::Release {
@@ -483,6 +511,7 @@ mod tests {
             metadata: None,
             variants: Default::default(),
             family: None,
+            build_here: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The SQLite database of what is installed (`$PTD_HOME/ptd.db`), in WAL mode so that several
 //! `ptd` processes can read while one writes.
 
+use crate::model::Variants;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
@@ -19,6 +20,9 @@ pub struct DbError {
 pub struct Installed {
     pub name: String,
     pub version: semver::Version,
+    /// For a member of a family: its variant values.
+    #[serde(skip_serializing_if = "Variants::is_empty")]
+    pub variants: Variants,
     pub registry: String,
     pub archive_sha256: String,
     pub content_hash: String,
@@ -28,6 +32,25 @@ pub struct Installed {
     pub installed_at: String,
     /// How the archive was obtained: a URL, or `rebuilt from <recipe>`.
     pub origin: String,
+    /// Built on this machine from its family's signed recipe (the registry had not prebuilt
+    /// it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub built: bool,
+}
+
+/// What a use is recorded under: name, version, [`Variants::key`] and registry.
+pub type UseKey = (String, String, String, String);
+
+impl Installed {
+    /// The key its uses are recorded under.
+    pub fn use_key(&self) -> UseKey {
+        (
+            self.name.clone(),
+            self.version.to_string(),
+            self.variants.key(),
+            self.registry.clone(),
+        )
+    }
 }
 
 pub struct Db {
@@ -47,7 +70,9 @@ CREATE TABLE IF NOT EXISTS installed (
     size INTEGER NOT NULL,
     installed_at TEXT NOT NULL,
     origin TEXT NOT NULL,
-    PRIMARY KEY (name, version, registry)
+    variant TEXT NOT NULL DEFAULT '',
+    built INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, version, variant, registry)
 );
 CREATE INDEX IF NOT EXISTS installed_phasic ON installed(phasic_hash);
 CREATE INDEX IF NOT EXISTS installed_content ON installed(content_hash);
@@ -58,7 +83,8 @@ CREATE TABLE IF NOT EXISTS usage (
     registry TEXT NOT NULL,
     last_used TEXT NOT NULL,
     uses INTEGER NOT NULL,
-    PRIMARY KEY (name, version, registry)
+    variant TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (name, version, variant, registry)
 );
 CREATE TABLE IF NOT EXISTS stats (
     tier TEXT PRIMARY KEY,
@@ -74,6 +100,64 @@ CREATE TABLE IF NOT EXISTS projects (
     last_used TEXT NOT NULL
 );
 ";
+
+/// Tables whose rows are keyed by (name, version, registry) in databases written before
+/// families: they gain a `variant` column (empty for every old row) and the key takes it.
+const KEYED_BY_VERSION: [(&str, &str); 2] = [
+    (
+        "installed",
+        "name, version, registry, archive_sha256, content_hash, phasic_hash, canonical_hash, size, installed_at, origin",
+    ),
+    ("usage", "name, version, registry, last_used, uses"),
+];
+
+/// Brings a database written before families to the current schema, in one transaction. A
+/// no-op once done (and on a new database, which `SCHEMA` creates current).
+fn add_variant_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |table: &str| -> rusqlite::Result<bool> {
+        let mut st = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = st
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names.iter().any(|n| n == "variant"))
+    };
+    if KEYED_BY_VERSION.iter().all(|(t, _)| has(t).unwrap_or(true)) {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let run = || -> rusqlite::Result<()> {
+        for (table, _) in KEYED_BY_VERSION {
+            if has(table)? {
+                continue;
+            }
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} RENAME TO {table}_before_variants;"
+            ))?;
+        }
+        conn.execute_batch(SCHEMA)?;
+        for (table, cols) in KEYED_BY_VERSION {
+            let old = format!("{table}_before_variants");
+            let exists: bool = conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                params![old],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            if exists {
+                conn.execute_batch(&format!(
+                    "INSERT INTO {table} ({cols}) SELECT {cols} FROM {old}; DROP TABLE {old};"
+                ))?;
+            }
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
 
 /// Entries, bytes, oldest and newest use.
 pub type Summary = (u64, u64, Option<String>, Option<String>);
@@ -141,6 +225,10 @@ fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
 impl Db {
     pub fn open(path: &Path) -> Result<Db, DbError> {
         let (conn, path) = connect(path, SCHEMA)?;
+        add_variant_column(&conn).map_err(|source| DbError {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Db { conn, path })
     }
 
@@ -155,8 +243,8 @@ impl Db {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO installed (name, version, registry, archive_sha256, content_hash,
-                 phasic_hash, canonical_hash, size, installed_at, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 phasic_hash, canonical_hash, size, installed_at, origin, variant, built)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     i.name,
                     i.version.to_string(),
@@ -167,7 +255,9 @@ impl Db {
                     i.canonical_hash,
                     i.size as i64,
                     i.installed_at,
-                    i.origin
+                    i.origin,
+                    i.variants.key(),
+                    i.built
                 ],
             )
             .map_err(self.err())?;
@@ -195,10 +285,21 @@ impl Db {
             size: r.get::<_, i64>(7)? as u64,
             installed_at: r.get(8)?,
             origin: r.get(9)?,
+            variants: {
+                let text: String = r.get(10)?;
+                Variants::from_key(&text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        10,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?
+            },
+            built: r.get(11)?,
         })
     }
 
-    const COLS: &'static str = "name, version, registry, archive_sha256, content_hash, phasic_hash, canonical_hash, size, installed_at, origin";
+    const COLS: &'static str = "name, version, registry, archive_sha256, content_hash, phasic_hash, canonical_hash, size, installed_at, origin, variant, built";
 
     pub fn list(&self) -> Result<Vec<Installed>, DbError> {
         let mut st = self
@@ -210,23 +311,31 @@ impl Db {
             .map_err(self.err())?;
         let rows = st.query_map([], Self::row).map_err(self.err())?;
         let mut out: Vec<Installed> = rows.collect::<Result<_, _>>().map_err(self.err())?;
-        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
+        out.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| a.version.cmp(&b.version))
+                .then_with(|| a.variants.cmp_values(&b.variants))
+        });
         Ok(out)
     }
 
+    /// The installed version `name` `version` (the member `variant`, a [`Variants::key`], of a
+    /// family) from `registry`.
     pub fn get(
         &self,
         name: &str,
         version: &str,
+        variant: &str,
         registry: &str,
     ) -> Result<Option<Installed>, DbError> {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT {} FROM installed WHERE name = ?1 AND version = ?2 AND registry = ?3",
+                    "SELECT {} FROM installed WHERE name = ?1 AND version = ?2 AND registry = ?3 AND variant = ?4",
                     Self::COLS
                 ),
-                params![name, version, registry],
+                params![name, version, registry, variant],
                 Self::row,
             )
             .optional()
@@ -267,9 +376,9 @@ impl Db {
                    + (SELECT COALESCE(SUM(s.bundle_bytes), 0) FROM sizes s
                       WHERE s.content_hash IN (SELECT content_hash FROM installed)),
                    (SELECT MIN(COALESCE(u.last_used, i.installed_at)) FROM installed i LEFT JOIN usage u
-                      ON u.name = i.name AND u.version = i.version AND u.registry = i.registry),
+                      ON u.name = i.name AND u.version = i.version AND u.registry = i.registry AND u.variant = i.variant),
                    (SELECT MAX(COALESCE(u.last_used, i.installed_at)) FROM installed i LEFT JOIN usage u
-                      ON u.name = i.name AND u.version = i.version AND u.registry = i.registry)",
+                      ON u.name = i.name AND u.version = i.version AND u.registry = i.registry AND u.variant = i.variant)",
                 [],
                 summary_row,
             )
@@ -307,18 +416,13 @@ impl Db {
     }
 
     /// Records a use of an installed version (for least-recently-used eviction).
-    pub fn touch(
-        &self,
-        name: &str,
-        version: &str,
-        registry: &str,
-        now: &str,
-    ) -> Result<(), DbError> {
+    pub fn touch(&self, key: &UseKey, now: &str) -> Result<(), DbError> {
+        let (name, version, variant, registry) = key;
         self.conn
             .execute(
-                "INSERT INTO usage (name, version, registry, last_used, uses) VALUES (?1, ?2, ?3, ?4, 1)
-                 ON CONFLICT(name, version, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
-                params![name, version, registry, now],
+                "INSERT INTO usage (name, version, registry, last_used, uses, variant) VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                 ON CONFLICT(name, version, variant, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
+                params![name, version, registry, now, variant],
             )
             .map_err(self.err())?;
         Ok(())
@@ -328,7 +432,7 @@ impl Db {
     /// project lockfile that asked for them.
     pub fn record_hits(
         &mut self,
-        uses: &[(String, String, String)],
+        uses: &[UseKey],
         now: &str,
         project: Option<&str>,
     ) -> Result<(), DbError> {
@@ -338,11 +442,11 @@ impl Db {
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        for (name, version, registry) in uses {
+        for (name, version, variant, registry) in uses {
             tx.execute(
-                "INSERT INTO usage (name, version, registry, last_used, uses) VALUES (?1, ?2, ?3, ?4, 1)
-                 ON CONFLICT(name, version, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
-                params![name, version, registry, now],
+                "INSERT INTO usage (name, version, registry, last_used, uses, variant) VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                 ON CONFLICT(name, version, variant, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
+                params![name, version, registry, now, variant],
             )
             .map_err(err)?;
         }
@@ -438,25 +542,26 @@ impl Db {
             .conn
             .prepare(&format!(
                 "SELECT {cols}, COALESCE(u.last_used, i.installed_at) FROM installed i
-                 LEFT JOIN usage u ON u.name = i.name AND u.version = i.version AND u.registry = i.registry
-                 ORDER BY 11, i.name"
+                 LEFT JOIN usage u ON u.name = i.name AND u.version = i.version AND u.registry = i.registry AND u.variant = i.variant
+                 ORDER BY 13, i.name"
             ))
             .map_err(self.err())?;
         let rows = st
-            .query_map([], |r| Ok((Self::row(r)?, r.get::<_, String>(10)?)))
+            .query_map([], |r| Ok((Self::row(r)?, r.get::<_, String>(12)?)))
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// Removes an installed version's rows.
-    pub fn remove(&self, name: &str, version: &str, registry: &str) -> Result<(), DbError> {
+    pub fn remove(&self, i: &Installed) -> Result<(), DbError> {
+        let (name, version, variant, registry) = i.use_key();
         for table in ["installed", "usage"] {
             self.conn
                 .execute(
                     &format!(
-                        "DELETE FROM {table} WHERE name = ?1 AND version = ?2 AND registry = ?3"
+                        "DELETE FROM {table} WHERE name = ?1 AND version = ?2 AND registry = ?3 AND variant = ?4"
                     ),
-                    params![name, version, registry],
+                    params![name, version, registry, variant],
                 )
                 .map_err(self.err())?;
         }
@@ -561,5 +666,80 @@ impl SymbolicIndex {
                 source,
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, variants: &str) -> Installed {
+        Installed {
+            name: name.into(),
+            version: semver::Version::new(1, 1, 0),
+            variants: Variants::from_key(variants).unwrap(),
+            registry: "default".into(),
+            archive_sha256: "a".repeat(64),
+            content_hash: "c".repeat(64),
+            phasic_hash: "p".repeat(64),
+            canonical_hash: "k".repeat(64),
+            size: 7,
+            installed_at: "2026-01-01T00:00:00Z".into(),
+            origin: "test".into(),
+            built: !variants.is_empty(),
+        }
+    }
+
+    #[test]
+    fn a_database_from_before_families_gains_variants_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ptd.db");
+        {
+            // The schema as it was: rows keyed by name, version and registry.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE installed (name TEXT NOT NULL, version TEXT NOT NULL, registry TEXT NOT NULL,
+                   archive_sha256 TEXT NOT NULL, content_hash TEXT NOT NULL, phasic_hash TEXT NOT NULL,
+                   canonical_hash TEXT NOT NULL, size INTEGER NOT NULL, installed_at TEXT NOT NULL,
+                   origin TEXT NOT NULL, PRIMARY KEY (name, version, registry));
+                 CREATE TABLE usage (name TEXT NOT NULL, version TEXT NOT NULL, registry TEXT NOT NULL,
+                   last_used TEXT NOT NULL, uses INTEGER NOT NULL, PRIMARY KEY (name, version, registry));
+                 INSERT INTO installed VALUES ('a/old', '1.0.0', 'default', 'x', 'y', 'z', 'w', 3, '2025-01-01T00:00:00Z', 'downloaded');
+                 INSERT INTO usage VALUES ('a/old', '1.0.0', 'default', '2025-02-01T00:00:00Z', 4);",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let all = db.with_last_use().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].0.name, "a/old");
+        assert!(all[0].0.variants.is_empty() && !all[0].0.built);
+        assert_eq!(all[0].1, "2025-02-01T00:00:00Z", "uses are kept");
+        // Two members of one version are two rows; each is found and removed on its own.
+        db.record(&row("a/f", r#"{"samples":10}"#)).unwrap();
+        db.record(&row("a/f", r#"{"samples":30}"#)).unwrap();
+        db.touch(
+            &row("a/f", r#"{"samples":30}"#).use_key(),
+            "2026-02-01T00:00:00Z",
+        )
+        .unwrap();
+        let got = db
+            .get("a/f", "1.1.0", r#"{"samples":30}"#, "default")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.variants.to_string(), "samples=30");
+        assert!(got.built);
+        assert!(db.get("a/f", "1.1.0", "", "default").unwrap().is_none());
+        db.remove(&row("a/f", r#"{"samples":10}"#)).unwrap();
+        let names: Vec<String> = db
+            .list()
+            .unwrap()
+            .iter()
+            .map(|i| format!("{} {}", i.name, i.variants))
+            .collect();
+        assert_eq!(names, ["a/f samples=30", "a/old "]);
+        // Opening again changes nothing.
+        drop(db);
+        assert_eq!(Db::open(&path).unwrap().list().unwrap().len(), 2);
     }
 }

@@ -26,6 +26,7 @@
 //! archives, [`rebuild`] for bundles rebuilt from an embedded recipe and [`evaluator`] for ptd's
 //! evaluator beside each bundle.
 
+pub mod build;
 pub mod db;
 pub mod evaluator;
 pub mod home;
@@ -47,6 +48,7 @@ use std::path::Path;
 use verify::{check_manifest, checked_files};
 
 pub use crate::transport::{expand_url, release_tag};
+pub use build::{Builds, Progress};
 pub use evaluator::{evaluator_files, refresh_evaluator};
 pub use home::{Home, SharedLayer};
 pub use place::place_tier1;
@@ -100,6 +102,8 @@ pub enum Origin {
         recipe: String,
         same_archive: bool,
     },
+    /// A member of a family the registry had not prebuilt, built here from the recipe named.
+    Built(String),
 }
 
 impl Origin {
@@ -119,6 +123,7 @@ impl Origin {
                     ""
                 }
             ),
+            Origin::Built(recipe) => format!("built locally from {recipe}"),
         }
     }
 }
@@ -179,6 +184,8 @@ pub struct Installer<'a> {
     pub offline: bool,
     /// Which JAX archives fit this machine.
     pub jax: &'a crate::platform::Target,
+    /// Whether and how members of families that were not prebuilt are built.
+    pub builds: &'a Builds,
 }
 
 /// An archive in the store that is signed but not what the index says: it is removed (the
@@ -201,8 +208,63 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
 }
 
 impl Installer<'_> {
-    /// Installs one version (idempotent).
+    /// Installs one version (idempotent). A member of a family to build here
+    /// ([`IndexEntry::needs_build`]) is found installed, or built and installed.
     pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
+        if !entry.needs_build() {
+            return self.install_obtained(entry, None).await;
+        }
+        // One process at a time builds a given member; the others wait and find it installed.
+        let key = format!(
+            "build-{}.lock",
+            crate::fs::sha256_hex(
+                format!(
+                    "{}\n{}\n{}\n{}",
+                    entry.name,
+                    entry.version,
+                    entry.variants.key(),
+                    self.label
+                )
+                .as_bytes()
+            )
+        );
+        let lock_path = self.home.locks().join(key);
+        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+            .await
+            .expect("lock task")?;
+        let db = self.home.open_db()?;
+        if let Some(i) = db.get(
+            &entry.name,
+            &entry.version.to_string(),
+            &entry.variants.key(),
+            self.label,
+        )? && (entry.content_hash.is_empty() || entry.content_hash == i.content_hash)
+            && (entry.sha256.is_empty() || entry.sha256 == i.archive_sha256)
+        {
+            let found = IndexEntry {
+                sha256: i.archive_sha256.clone(),
+                size: i.size,
+                content_hash: i.content_hash.clone(),
+                phasic_hash: i.phasic_hash.clone(),
+                canonical_hash: i.canonical_hash.clone(),
+                ..entry.clone()
+            };
+            if self.home.archive_path(&i.archive_sha256).is_file() {
+                return self.install_obtained(&found, None).await;
+            }
+        }
+        drop(db);
+        let (built, origin) = self.build_member(entry).await?;
+        self.install_obtained(&built, Some(origin)).await
+    }
+
+    /// Installs one version whose archive is to be obtained, or (`obtained`) is in the store
+    /// already, obtained as said.
+    async fn install_obtained(
+        &self,
+        entry: &IndexEntry,
+        obtained: Option<Origin>,
+    ) -> Result<Outcome, InstallError> {
         let mut db = self.home.open_db()?;
         // One process at a time installs (or evicts) a given archive; the others wait and
         // then find it installed.
@@ -216,7 +278,7 @@ impl Installer<'_> {
         let registry = self.label.to_string();
         let version = entry.version.to_string();
         let now = now_rfc3339();
-        if let Some(i) = db.get(&entry.name, &version, &registry)?
+        if let Some(i) = db.get(&entry.name, &version, &entry.variants.key(), &registry)?
             && i.content_hash == entry.content_hash
             && self
                 .home
@@ -232,11 +294,7 @@ impl Installer<'_> {
             let jax_files = place::place_tier2(self.home, &extras.jax)?;
             let phasic_files = place::place_phasic(self.home, &extras.phasic)?;
             let jax_note = extras.note();
-            db.record_hits(
-                &[(entry.name.clone(), version.clone(), registry.clone())],
-                &now,
-                None,
-            )?;
+            db.record_hits(&[i.use_key()], &now, None)?;
             return Ok(Outcome {
                 jax_files,
                 phasic_files,
@@ -247,7 +305,10 @@ impl Installer<'_> {
                 already: true,
             });
         }
-        let (archive_sha, origin) = self.obtain(entry).await?;
+        let (archive_sha, origin) = match obtained {
+            Some(origin) => (entry.sha256.clone(), origin),
+            None => self.obtain(entry).await?,
+        };
         let path = self.home.archive_path(&archive_sha);
         // Decompressing, hashing and checking run on the blocking pool, so that several
         // bundles are verified at once. Nothing the manifest claims is taken on trust: the
@@ -279,9 +340,12 @@ impl Installer<'_> {
             canonical_hash: entry.canonical_hash.clone(),
             size,
             installed_at: now,
+            built: matches!(origin, Origin::Built(_)),
             origin: origin.describe(),
+            variants: entry.variants.clone(),
         };
         check_manifest(&installed, &manifest)?;
+        check_variants(&installed, &files)?;
         // Everything is verified before anything is placed.
         let extras = self.obtain_platform(entry).await?;
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
@@ -331,6 +395,27 @@ impl Installer<'_> {
         }
         Err(self.unavailable(e, e.version.to_string(), tried))
     }
+}
+
+/// Checks that a bundle is the member of its family that was asked for: its `meta.json`
+/// carries the variant values of the index line (none for a model that is not a family).
+fn check_variants(i: &Installed, files: &bundle::Files) -> Result<(), InstallError> {
+    let meta = files
+        .iter()
+        .find(|(p, _)| p == "meta.json")
+        .and_then(|(_, b)| serde_json::from_slice::<crate::model::ModelMeta>(b).ok());
+    let got = meta.map(|m| m.variants).unwrap_or_default();
+    if got != i.variants {
+        return Err(InstallError::Mismatch {
+            name: i.name.clone(),
+            version: i.version.to_string(),
+            message: format!(
+                "the bundle is the member '{got}' of its family but the index line is for '{}'",
+                i.variants
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Installs a verified archive that did not come from a registry download (an import): checks

@@ -170,11 +170,6 @@ pub(super) fn record_installed(
 ) -> Result<(), InstallError> {
     db.record(i)?;
     db.record_size(&i.content_hash, bundle_bytes)?;
-    db.touch(
-        &i.name,
-        &i.version.to_string(),
-        &i.registry,
-        &i.installed_at,
-    )?;
+    db.touch(&i.use_key(), &i.installed_at)?;
     Ok(())
 }

@@ -156,6 +156,8 @@ impl Installer<'_> {
                 size: bytes.len() as u64,
                 installed_at: now_rfc3339(),
                 origin: origin.describe(),
+                variants: e.variants.clone(),
+                built: false,
             },
             origin,
             already: false,

@@ -29,19 +29,11 @@ impl Installer<'_> {
         let text = file
             .contents_utf8()
             .ok_or_else(|| mismatch("recipe is not UTF-8".into()))?;
+        // A family's member: the recipe with the line's variant values.
         let recipe = Recipe::parse(text, &Path::new("models").join(recipe_path))
+            .and_then(|r| r.with_variants(&e.variants.0))
             .map_err(|err| mismatch(err.to_string()))?;
-        let read = |p: &Path| {
-            let rel = Path::new(recipe_path)
-                .parent()
-                .unwrap_or(Path::new(""))
-                .join(p);
-            EMBEDDED_MODELS
-                .get_file(&rel)
-                .and_then(|f| f.contents_utf8())
-                .map(str::to_string)
-                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded"))
-        };
+        let read = |p: &Path| super::build::embedded_file(recipe_path, p);
         let graph = recipe
             .graph_with(&read)
             .map_err(|err| mismatch(err.to_string()))?;

@@ -28,6 +28,10 @@ pub enum VariantValue {
     Str(String),
 }
 
+// Values compare as written; a float variant's values are finite once settled, so equality is
+// an equivalence on everything that is stored.
+impl Eq for VariantValue {}
+
 impl VariantValue {
     /// A `name=value` word's value: an integer, a float, `true`/`false`, or else text.
     pub fn from_word(text: &str) -> VariantValue {
@@ -43,6 +47,18 @@ impl VariantValue {
             VariantValue::Float(f)
         } else {
             VariantValue::Str(text.to_string())
+        }
+    }
+
+    /// Whether two values are the same setting: equal, or equal numbers (`2` and `2.0`), or
+    /// the same text.
+    pub fn same(&self, other: &VariantValue) -> bool {
+        match (self, other) {
+            (
+                VariantValue::Int(_) | VariantValue::Float(_),
+                VariantValue::Int(_) | VariantValue::Float(_),
+            ) => as_f64(self) == as_f64(other),
+            _ => self.to_string() == other.to_string(),
         }
     }
 
@@ -95,7 +111,7 @@ impl fmt::Display for VariantValue {
 
 /// A full set of variant values, by name (every declared variant, defaults filled in). Empty
 /// for a model that is not a family.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Variants(pub BTreeMap<String, VariantValue>);
 
@@ -111,6 +127,24 @@ impl Variants {
     /// `samples=30 x=1.5`, names in order: how specs, listings and lockfiles show it.
     pub fn words(&self) -> Vec<String> {
         self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// The values as one line of text that identifies them (in databases): empty for no
+    /// variants, else their JSON object (names in order).
+    pub fn key(&self) -> String {
+        if self.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(self).expect("variant values serialize")
+        }
+    }
+
+    /// Reads [`Variants::key`] back.
+    pub fn from_key(key: &str) -> Result<Variants, String> {
+        if key.is_empty() {
+            return Ok(Variants::default());
+        }
+        serde_json::from_str(key).map_err(|e| format!("variant values '{key}': {e}"))
     }
 
     /// Orders two sets of values of one family: by name, numbers by value, the rest as text.

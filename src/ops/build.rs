@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::graph::SizeLimits;
 use crate::input::Input;
 use crate::install::Home;
-use crate::model::Exploration;
+use crate::model::{Exploration, Requested};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -64,27 +64,23 @@ pub fn size_limits(config: &Config) -> Result<SizeLimits> {
 /// (`$PTD_HOME/config.toml` and the environment, [`size_limits`]), showing the vertices found
 /// so far on a terminal unless `quiet`.
 pub fn open_input(path: &Path, quiet: bool) -> Result<Input> {
+    open_member(path, &Requested::new(), quiet)
+}
+
+/// Like [`open_input`], for a family (a recipe, or an installed model) its member with the
+/// variant values `variants`.
+pub fn open_member(path: &Path, variants: &Requested, quiet: bool) -> Result<Input> {
     let home = Home::from_env();
     if !path.exists()
         && let Some(query) = path.to_str()
-        && let Some(found) = installed(&home, query)?
+        && let Some(found) = installed(&home, query, variants)?
     {
         let b = crate::bundle::read_installed(Path::new(&found.bundle))?;
         return Ok(Input::Bundle(Box::new(b)));
     }
     let config = Config::load(&home.root.join("config.toml"))?;
     let limits = size_limits(&config)?;
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {msg} ({elapsed})")
-                .expect("valid template"),
-        );
-        bar.set_prefix("Exploring");
-        bar
-    };
+    let bar = progress_line(quiet, "Exploring");
     let tell = |vertices: usize, edges: usize| {
         bar.set_message(format!(
             "{vertices} vertices, {edges} edges (at most {} vertices)",
@@ -96,22 +92,43 @@ pub fn open_input(path: &Path, quiet: bool) -> Result<Input> {
         limits,
         progress: Some(&tell),
     };
-    let input = Input::open_with(path, &how);
+    let input = Input::open_member(path, variants, &how);
     bar.finish_and_clear();
     input
 }
 
+/// A spinner line on standard error (`PREFIX ⠋ message (elapsed)`), hidden when `quiet` or
+/// when standard error is not a terminal.
+pub fn progress_line(quiet: bool, prefix: &'static str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {msg} ({elapsed})")
+            .expect("valid template"),
+    );
+    bar.set_prefix(prefix);
+    bar
+}
+
 /// The newest installed version `query` (`NAME[@REQ]`, a valid model name) names, if any;
 /// `None` when it is not a model name (then it is a path that does not exist).
-fn installed(home: &Home, query: &str) -> Result<Option<crate::cache::Found>> {
+fn installed(
+    home: &Home,
+    query: &str,
+    variants: &Requested,
+) -> Result<Option<crate::cache::Found>> {
     let name = query.split_once('@').map_or(query, |(n, _)| n);
     if crate::model::check_name(name).is_err() {
         return Ok(None);
     }
-    match crate::cache::find(home, query)?.into_iter().next() {
+    let found = crate::cache::find_member(home, query, variants)?;
+    let shown = crate::cache::query_words(query, variants);
+    match crate::cache::newest_one(found, &shown)? {
         Some(f) => Ok(Some(f)),
         None => Err(Error::Usage(format!(
-            "'{query}' is neither a file nor an installed model: `ptd install {query}` first (see `ptd list`)"
+            "'{shown}' is neither a file nor an installed model: `ptd install {shown}` first (see `ptd list`)"
         ))),
     }
 }

@@ -144,13 +144,16 @@ pub fn export(
         let db = Db::open(&ctx.home.db_path())?;
         let all = db.list()?;
         for q in queries {
-            let found = super::query::find_installed(ctx, q)?;
+            let found = super::query::find_installed(ctx, q, &Default::default())?;
             if found.is_empty() {
                 return Err(Error::Usage(format!("nothing installed matches '{q}'")));
             }
             for f in found {
                 if let Some(i) = all.iter().find(|i| {
-                    i.name == f.name && i.version == f.version && i.registry == f.registry
+                    i.name == f.name
+                        && i.version == f.version
+                        && i.variants == f.variants
+                        && i.registry == f.registry
                 }) && !chosen.contains(i)
                 {
                     chosen.push(i.clone());

@@ -286,6 +286,7 @@ pub async fn phasic_traces(req: ImportRequest<'_>, http: &Http) -> Result<Import
             }),
             variants: Default::default(),
             family: None,
+            build_here: false,
         };
         let Some(store) = &store else {
             row.action = "would publish".into();

@@ -13,6 +13,12 @@ use std::collections::BTreeMap;
 pub struct Item {
     pub name: String,
     pub version: semver::Version,
+    /// For a member of a family: its variant values.
+    #[serde(skip_serializing_if = "crate::model::Variants::is_empty")]
+    pub variants: crate::model::Variants,
+    /// Built on this machine from its family's signed recipe.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub built: bool,
     pub registry: String,
     pub archive_sha256: String,
     pub content_hash: String,
@@ -49,6 +55,8 @@ pub enum Action {
     Downloaded,
     /// Rebuilt from the registry's recipe.
     Rebuilt,
+    /// A member of a family the registry had not prebuilt, built here from its recipe.
+    Built,
 }
 
 impl Item {
@@ -60,10 +68,13 @@ impl Item {
             (Origin::Shared(_), false) => Action::Shared,
             (Origin::Downloaded(_), false) => Action::Downloaded,
             (Origin::Rebuilt { .. }, false) => Action::Rebuilt,
+            (Origin::Built(_), false) => Action::Built,
         };
         Item {
             name: i.name.clone(),
             version: i.version.clone(),
+            variants: i.variants.clone(),
+            built: i.built,
             registry: i.registry.clone(),
             archive_sha256: i.archive_sha256.clone(),
             content_hash: i.content_hash.clone(),
@@ -102,9 +113,11 @@ pub async fn install_entries(
         label: &opened.label,
         offline: ctx.offline,
         jax: &ctx.jax,
+        builds: &ctx.builds,
     };
     let results =
         futures_util::future::join_all(entries.iter().map(|e| installer.install(e))).await;
+    ctx.finish_progress();
     let mut items = Vec::new();
     for r in results {
         items.push(Item::from_outcome(ctx, &r?));

@@ -7,6 +7,7 @@ use crate::bundle::Built;
 use crate::cache::Found;
 use crate::jax::archive::{self, JaxMeta};
 use crate::jax::{Compiled, EVALUATOR};
+use crate::model::Requested;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -103,21 +104,22 @@ pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<Path
     Ok(path)
 }
 
-/// The newest installed version matching `query` (NAME[@REQ] or a hash prefix).
-pub fn installed(ctx: &Context, query: &str) -> Result<Found> {
-    super::query::find_installed(ctx, query)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "nothing installed matches '{query}': `ptd install {query}` first (see `ptd list`)"
-            ))
-        })
+/// The newest installed version matching `query` (NAME[@REQ] or a hash prefix), for a family
+/// its member with the values `variants` (several matching members are an error that lists
+/// them).
+pub fn installed(ctx: &Context, query: &str, variants: &Requested) -> Result<Found> {
+    let shown = crate::cache::query_words(query, variants);
+    let found = super::query::find_installed(ctx, query, variants)?;
+    crate::cache::newest_one(found, &shown)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "nothing installed matches '{shown}': `ptd install {shown}` first (see `ptd list`)"
+        ))
+    })
 }
 
 /// `ptd which`: the installed evaluator module of the newest version matching `query`.
-pub fn which(ctx: &Context, query: &str) -> Result<PathBuf> {
-    let found = installed(ctx, query)?;
+pub fn which(ctx: &Context, query: &str, variants: &Requested) -> Result<PathBuf> {
+    let found = installed(ctx, query, variants)?;
     let path = Path::new(&found.bundle).join(EVALUATOR);
     // Only ptd's own module is ever handed to Python: the file beside an installed bundle that
     // an older ptd wrote (from the bundle) or anything else put there is refused.
@@ -140,6 +142,8 @@ pub fn which(ctx: &Context, query: &str) -> Result<PathBuf> {
 pub struct Prewarmed {
     pub name: String,
     pub version: semver::Version,
+    #[serde(skip_serializing_if = "crate::model::Variants::is_empty")]
+    pub variants: crate::model::Variants,
     pub jax_cache: String,
     pub compiled: Vec<Compiled>,
     /// Entries the JAX cache gained.
@@ -147,15 +151,22 @@ pub struct Prewarmed {
 }
 
 /// `ptd cache prewarm`: compiles an installed evaluator into the user's JAX cache directory.
-pub fn prewarm(ctx: &Context, query: &str, batches: &[u64], moments: usize) -> Result<Prewarmed> {
-    let module = which(ctx, query)?;
-    let found = installed(ctx, query)?;
+pub fn prewarm(
+    ctx: &Context,
+    query: &str,
+    variants: &Requested,
+    batches: &[u64],
+    moments: usize,
+) -> Result<Prewarmed> {
+    let module = which(ctx, query, variants)?;
+    let found = installed(ctx, query, variants)?;
     let dir = &ctx.home.jax_cache;
     let before = count_files(dir);
     let compiled = crate::jax::compile(ctx.jax.python(), &module, batches, moments, dir)?;
     Ok(Prewarmed {
         name: found.name,
         version: found.version,
+        variants: found.variants,
         jax_cache: dir.display().to_string(),
         compiled,
         new_entries: count_files(dir).saturating_sub(before),

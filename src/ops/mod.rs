@@ -34,6 +34,11 @@ pub struct Context {
     pub jax: crate::platform::Target,
     /// Size caps of the files read whole from registries.
     pub limits: crate::fetch::MetadataLimits,
+    /// Whether and how members of families that were not prebuilt are built (`--no-build`
+    /// refuses), within the configured size bounds, with a progress line on a terminal.
+    pub builds: crate::install::Builds,
+    /// The progress line of builds, cleared by [`Context::finish_progress`].
+    progress: indicatif::ProgressBar,
 }
 
 /// A registry opened and verified, with the HTTP client to download its archives.
@@ -62,6 +67,22 @@ impl Context {
             crate::jax::python(config.jax.python.as_deref()),
             home.python_state(),
         );
+        let progress = build::progress_line(quiet, "Building");
+        let bar = progress.clone();
+        let size = build::size_limits(&config)?;
+        let builds = crate::install::Builds {
+            allowed: true,
+            limits: size,
+            progress: Some(std::sync::Arc::new(
+                move |member: &str, v: usize, e: usize| {
+                    bar.set_message(format!(
+                        "{member}: {v} vertices, {e} edges (at most {} vertices)",
+                        size.max_vertices
+                    ));
+                    bar.tick();
+                },
+            )),
+        };
         Ok(Context {
             jax,
             limits,
@@ -69,7 +90,14 @@ impl Context {
             config,
             offline,
             quiet,
+            builds,
+            progress,
         })
+    }
+
+    /// Clears the progress line of builds, if one was shown.
+    pub fn finish_progress(&self) {
+        self.progress.finish_and_clear();
     }
 
     fn http_options(&self, token: Option<Token>) -> HttpOptions {

@@ -136,6 +136,7 @@ pub async fn lock(
         groups.entry(label).or_default().push(Requirement {
             name: name.clone(),
             req: d.req.clone(),
+            variants: d.variants.clone(),
         });
     }
     let mut models: Vec<LockedModel> = Vec::new();
@@ -154,23 +155,50 @@ pub async fn lock(
             }
         }
         let resolved = resolve(&o.registry, roots, &prefs).await?;
-        for (name, e) in resolved {
+        for (name, mut e) in resolved {
             if let Some(other) = owner.insert(name.clone(), label.clone()) {
                 return Err(Error::Usage(format!(
                     "{name} would come from two registries ({other} and {label}); a project takes each model from one registry"
                 )));
             }
             // A version that stays locked must still be the same bytes.
-            if let Some(prev) = old.as_ref().and_then(|l| {
-                l.models
-                    .iter()
-                    .find(|m| m.name == name && m.registry == *label && m.version == e.version)
-            }) && !prev.matches(&e)
+            let prev = old.as_ref().and_then(|l| {
+                l.models.iter().find(|m| {
+                    m.name == name
+                        && m.registry == *label
+                        && m.version == e.version
+                        && m.variants == e.variants
+                })
+            });
+            if let Some(prev) = prev
+                && !prev.matches(&e)
             {
                 return Err(Error::Usage(format!(
                     "{name} {} in registry {label} no longer matches ptd.lock (archive {} there, {} locked): the registry changed a published version; investigate before trusting it",
                     e.version, e.sha256, prev.sha256
                 )));
+            }
+            if e.needs_build() {
+                // A member built here is pinned by the bytes its build gives: those the lock
+                // holds, or else those of building it now.
+                let pinned = match prev {
+                    Some(p) => p.clone(),
+                    None => {
+                        let item = super::install::install_entries(ctx, &o, &[e.clone()])
+                            .await?
+                            .remove(0);
+                        e.sha256 = item.archive_sha256;
+                        e.content_hash = item.content_hash;
+                        e.phasic_hash = item.phasic_hash;
+                        let path = ctx.home.archive_path(&e.sha256);
+                        e.size = std::fs::metadata(&path)
+                            .map_err(|err| Error::io(&path, err))?
+                            .len();
+                        LockedModel::from_entry(&e, label)
+                    }
+                };
+                models.push(pinned);
+                continue;
             }
             models.push(LockedModel::from_entry(&e, label));
         }
@@ -219,7 +247,13 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
     let mut items = Vec::new();
     let mut uses = Vec::new();
     for m in &lock.models {
-        let Some(i) = db.get(&m.name, &m.version.to_string(), &m.registry)? else {
+        let Some(i) = db.get(
+            &m.name,
+            &m.version.to_string(),
+            &m.variants.key(),
+            &m.registry,
+        )?
+        else {
             return Ok(None);
         };
         let symbolic = ctx.home.symbolic().join(format!("{}.json", m.phasic_hash));
@@ -235,10 +269,12 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
         if !in_place {
             return Ok(None);
         }
-        uses.push((i.name.clone(), i.version.to_string(), i.registry.clone()));
+        uses.push(i.use_key());
         items.push(Item {
             name: i.name,
             version: i.version,
+            variants: i.variants,
+            built: i.built,
             registry: i.registry,
             archive_sha256: i.archive_sha256,
             content_hash: i.content_hash,
@@ -288,9 +324,8 @@ pub async fn install(
         let mut entries: Vec<IndexEntry> = Vec::new();
         for m in models {
             let all = o.registry.entries(&m.name).await?;
-            let e = all
-                .into_iter()
-                .find(|e| e.version == m.version)
+            let e = m
+                .entry(all)
                 .ok_or_else(|| {
                     Error::Usage(format!(
                         "ptd.lock pins {} {} but registry {label} no longer lists it; run `ptd update {}`",

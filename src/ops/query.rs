@@ -399,12 +399,17 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
 
 /// Installed versions matching `query`: `NAME[@REQ]` (the name validated like every model
 /// name) or a hash prefix of at least 8 hex digits; newest first.
-pub fn find_installed(ctx: &Context, query: &str) -> Result<Vec<crate::cache::Found>> {
+/// For a family, `variants` keeps the members with those values.
+pub fn find_installed(
+    ctx: &Context,
+    query: &str,
+    variants: &crate::model::Requested,
+) -> Result<Vec<crate::cache::Found>> {
     let is_hash = query.len() >= 8 && query.chars().all(|c| c.is_ascii_hexdigit());
     if !is_hash {
         requirement(query)?;
     }
-    Ok(crate::cache::find(&ctx.home, query)?)
+    Ok(crate::cache::find_member(&ctx.home, query, variants)?)
 }
 
 /// Parses `NAME[@REQ]` for commands.

@@ -45,6 +45,9 @@ pub struct Dependency {
     pub req: semver::VersionReq,
     /// A configured registry name, a URL or a directory; `default` when absent.
     pub registry: String,
+    /// For a family: the variant values asked for (the other keys of the table).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: crate::model::Requested,
 }
 
 /// A parsed `ptd.toml`.
@@ -77,12 +80,8 @@ enum RawDep {
     Table(RawDepTable),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDepTable {
-    version: Option<String>,
-    registry: Option<String>,
-}
+/// `{ version = "1", registry = "lab", samples = 30 }`: every other key is a variant.
+type RawDepTable = toml::Table;
 
 impl Project {
     /// Finds `ptd.toml` in `start` or above.
@@ -119,9 +118,38 @@ impl Project {
         let mut dependencies = BTreeMap::new();
         for (name, d) in raw.dependencies {
             crate::model::check_name(&name).map_err(|m| bad(format!("[dependencies] {m}")))?;
+            let mut variants = crate::model::Requested::new();
             let (req, registry) = match d {
                 RawDep::Req(r) => (r, None),
-                RawDep::Table(t) => (t.version.unwrap_or_else(|| "*".into()), t.registry),
+                RawDep::Table(t) => {
+                    let text = |key: &str| -> Result<Option<String>, ProjectError> {
+                        match t.get(key) {
+                            None => Ok(None),
+                            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                            Some(other) => Err(bad(format!(
+                                "[dependencies] \"{name}\": '{key}' must be a string, found {}",
+                                other.type_str()
+                            ))),
+                        }
+                    };
+                    let (version, registry) = (text("version")?, text("registry")?);
+                    for (k, v) in &t {
+                        if k == "version" || k == "registry" {
+                            continue;
+                        }
+                        crate::model::variants::check_variant_name(k).map_err(|m| {
+                            bad(format!("[dependencies] \"{name}\": {m}; the keys are version, registry and the model's variants"))
+                        })?;
+                        let value = crate::model::VariantValue::from_toml(v).ok_or_else(|| {
+                            bad(format!(
+                                "[dependencies] \"{name}\": variant '{k}' must be a number, string or boolean, found {}",
+                                v.type_str()
+                            ))
+                        })?;
+                        variants.insert(k.clone(), value);
+                    }
+                    (version.unwrap_or_else(|| "*".into()), registry)
+                }
             };
             let req = semver::VersionReq::parse(&req).map_err(|e| {
                 bad(format!(
@@ -133,6 +161,7 @@ impl Project {
                 Dependency {
                     req,
                     registry: registry.unwrap_or_else(|| DEFAULT_REGISTRY.into()),
+                    variants,
                 },
             );
         }
@@ -177,12 +206,23 @@ impl Project {
         if let Some(t) = deps.as_table_mut() {
             t.set_implicit(false);
         }
-        let value = if registry == DEFAULT_REGISTRY {
+        let value = if registry == DEFAULT_REGISTRY && req.variants.is_empty() {
             toml_edit::value(text_req)
         } else {
             let mut t = toml_edit::InlineTable::new();
             t.insert("version", text_req.into());
-            t.insert("registry", registry.into());
+            if registry != DEFAULT_REGISTRY {
+                t.insert("registry", registry.into());
+            }
+            for (k, v) in &req.variants {
+                let v: toml_edit::Value = match v {
+                    crate::model::VariantValue::Bool(b) => (*b).into(),
+                    crate::model::VariantValue::Int(i) => (*i).into(),
+                    crate::model::VariantValue::Float(f) => (*f).into(),
+                    crate::model::VariantValue::Str(s) => s.as_str().into(),
+                };
+                t.insert(k, v);
+            }
             toml_edit::value(t)
         };
         deps[req.name.as_str()] = value;
@@ -191,6 +231,7 @@ impl Project {
             Dependency {
                 req: req.req.clone(),
                 registry: registry.into(),
+                variants: req.variants.clone(),
             },
         );
     }
@@ -229,6 +270,7 @@ impl Project {
                     LockedRequirement {
                         req: d.req.to_string(),
                         registry: d.registry.clone(),
+                        variants: d.variants.clone(),
                     },
                 )
             })
@@ -242,6 +284,8 @@ impl Project {
 pub struct LockedRequirement {
     pub req: String,
     pub registry: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: crate::model::Requested,
 }
 
 /// One locked model version.
@@ -259,6 +303,13 @@ pub struct LockedModel {
     pub key_id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
+    /// Built on this machine from the family's signed recipe (signed by `key_id`) rather
+    /// than downloaded: any machine that builds it must get these same bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub built: bool,
+    /// For a member of a family: the values of its variants.
+    #[serde(default, skip_serializing_if = "crate::model::Variants::is_empty")]
+    pub variants: crate::model::Variants,
 }
 
 impl LockedModel {
@@ -276,18 +327,45 @@ impl LockedModel {
             phasic_hash: e.phasic_hash.clone(),
             key_id: e.key_id.clone(),
             dependencies,
+            built: e.needs_build(),
+            variants: e.variants.clone(),
         }
     }
 
-    /// Whether an index entry is exactly what was locked.
+    /// What to install for this locked model, among its registry's lines: the line it pins,
+    /// or for a member built here, that member of its version (with the pinned hashes, which
+    /// its build must reproduce).
+    pub fn entry(&self, lines: Vec<IndexEntry>) -> Option<IndexEntry> {
+        let mut of_version = lines.into_iter().filter(|e| e.version == self.version);
+        if !self.built {
+            return of_version.find(|e| e.variants == self.variants);
+        }
+        let line = of_version.find(|e| e.family.is_some())?;
+        Some(IndexEntry {
+            sha256: self.sha256.clone(),
+            size: self.size,
+            content_hash: self.content_hash.clone(),
+            phasic_hash: self.phasic_hash.clone(),
+            ..line.to_build(self.variants.clone())
+        })
+    }
+
+    /// Whether an index entry is exactly what was locked. A member built locally
+    /// ([`IndexEntry::needs_build`]) matches by name, version, values and key; its bytes are
+    /// checked once built.
     pub fn matches(&self, e: &IndexEntry) -> bool {
-        self.name == e.name
+        let same = self.name == e.name
             && self.version == e.version
+            && self.variants == e.variants
+            && self.key_id == e.key_id;
+        if e.needs_build() {
+            return same && self.built;
+        }
+        same && !self.built
             && self.sha256 == e.sha256
             && self.size == e.size
             && self.content_hash == e.content_hash
             && self.phasic_hash == e.phasic_hash
-            && self.key_id == e.key_id
     }
 }
 
@@ -439,12 +517,87 @@ mod tests {
                 phasic_hash: "c".repeat(64),
                 key_id: "0123456789ABCDEF".into(),
                 dependencies: vec![],
+                built: false,
+                variants: Default::default(),
             }],
         );
         let t = l.to_text();
         assert_eq!(Lockfile::parse(&t, "ptd.lock").unwrap(), l);
+        assert!(!t.contains("variants") && !t.contains("built"), "{t}");
         let e = Lockfile::parse(&t.replace(&"a".repeat(64), "zz"), "ptd.lock").unwrap_err();
         assert!(e.to_string().contains("sha256"), "{e}");
+    }
+
+    #[test]
+    fn variants_in_the_manifest_and_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        Project::init(dir.path(), Some("study")).unwrap();
+        let mut p = Project::read(dir.path()).unwrap();
+        let req = Requirement::parse_words(&["coalescent/block-counting@1", "samples=30"])
+            .unwrap()
+            .remove(0);
+        p.add(&req, "default");
+        p.save().unwrap();
+        let text = std::fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
+        assert!(
+            text.contains("\"coalescent/block-counting\" = { version = \"^1\", samples = 30 }"),
+            "{text}"
+        );
+        let back = Project::read(dir.path()).unwrap();
+        let d = &back.dependencies["coalescent/block-counting"];
+        assert_eq!(d.variants["samples"], crate::model::VariantValue::Int(30));
+        assert_eq!(d.registry, DEFAULT_REGISTRY);
+        // The requirements recorded in the lock change with the values.
+        let before = back.requirements();
+        let mut other = back.clone();
+        let req = Requirement::parse_words(&["coalescent/block-counting@1", "samples=31"])
+            .unwrap()
+            .remove(0);
+        other.add(&req, "default");
+        assert_ne!(before, other.requirements());
+        // A locked member records its values, and whether it was built here.
+        let variants = crate::model::Variants::from_key(r#"{"samples":30}"#).unwrap();
+        let m = LockedModel {
+            name: "coalescent/block-counting".into(),
+            version: "1.1.0".parse().unwrap(),
+            registry: "default".into(),
+            file: "coalescent-block-counting-1.1.0_samples-30.ptd.tar.zst".into(),
+            sha256: "a".repeat(64),
+            size: 10,
+            content_hash: "b".repeat(64),
+            phasic_hash: "c".repeat(64),
+            key_id: "0123456789ABCDEF".into(),
+            dependencies: vec![],
+            built: true,
+            variants,
+        };
+        let l = Lockfile::new(back.requirements(), vec![m]);
+        let t = l.to_text();
+        assert!(
+            t.contains("built = true") && t.contains("samples = 30"),
+            "{t}"
+        );
+        assert_eq!(Lockfile::parse(&t, "ptd.lock").unwrap(), l);
+        // Bad variant keys and values name the dependency.
+        let e = Project::parse(
+            dir.path(),
+            "[project]\nname = \"x\"\n[dependencies]\n\"a/b\" = { version = \"1\", Samples = 3 }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"a/b\": 'Samples' is not a variant name"),
+            "{e}"
+        );
+        let e = Project::parse(
+            dir.path(),
+            "[project]\nname = \"x\"\n[dependencies]\n\"a/b\" = { version = \"1\", samples = [3] }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("variant 'samples' must be a number"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -502,6 +502,7 @@ pub fn sign_archive(
         metadata: None,
         variants: built.meta.variants.clone(),
         family: None,
+        build_here: false,
     };
     Ok((entry, upload))
 }

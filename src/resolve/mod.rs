@@ -6,17 +6,22 @@
 //! PubGrub, whose explanation of a conflict is reported in words.
 
 use crate::index::{IndexEntry, IndexError, registry::Registry};
+use crate::model::{Requested, Variants};
 use pubgrub::{
     DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter, VersionSet,
 };
 use semver::{Version, VersionReq};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `name[@req]`.
+/// `name[@req]`, and for a family the variant values asked for with it, Spack style:
+/// `coalescent/block-counting@1 samples=30`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Requirement {
     pub name: String,
     pub req: VersionReq,
+    /// Variant values as given (checked against the family's declarations when resolving);
+    /// the rest take their defaults.
+    pub variants: Requested,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,23 +60,13 @@ impl Requirement {
         Ok(Requirement {
             name: name.into(),
             req,
+            variants: Requested::new(),
         })
     }
-}
 
-/// A requirement and the variant values asked for with it, Spack style:
-/// `coalescent/block-counting@1 samples=30`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
-    pub req: Requirement,
-    /// Variant values as given (not yet checked against the family's declarations).
-    pub variants: crate::model::Requested,
-}
-
-impl Spec {
     /// Parses command-line words: each model (`namespace/name[@REQ]`) followed by the
     /// `NAME=VALUE` words that apply to it.
-    pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Vec<Spec>, ResolveError> {
+    pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Vec<Requirement>, ResolveError> {
         let mut out: Vec<(Requirement, Vec<&str>)> = Vec::new();
         for w in words {
             let w = w.as_ref();
@@ -90,23 +85,23 @@ impl Spec {
             }
         }
         out.into_iter()
-            .map(|(req, vs)| {
-                let variants =
+            .map(|(mut req, vs)| {
+                req.variants =
                     crate::model::variants::parse_words(vs.iter().copied()).map_err(|e| {
                         ResolveError::BadRequirement {
                             spec: format!("{} {}", req.name, vs.join(" ")),
                             message: e.to_string(),
                         }
                     })?;
-                Ok(Spec { req, variants })
+                Ok(req)
             })
             .collect()
     }
 
-    /// Parses one spec given as a single word list (`ptd eval`, `ptd which`): exactly one model.
-    pub fn parse_one<S: AsRef<str>>(words: &[S]) -> Result<Spec, ResolveError> {
-        let mut specs = Spec::parse_words(words)?;
-        if specs.len() != 1 {
+    /// Parses the words of exactly one model and its variant settings (`ptd eval`, `ptd which`).
+    pub fn parse_one<S: AsRef<str>>(words: &[S]) -> Result<Requirement, ResolveError> {
+        let mut reqs = Requirement::parse_words(words)?;
+        if reqs.len() != 1 {
             return Err(ResolveError::BadRequirement {
                 spec: words
                     .iter()
@@ -116,23 +111,17 @@ impl Spec {
                 message: "name one model, then its variant settings".into(),
             });
         }
-        Ok(specs.remove(0))
-    }
-}
-
-impl std::fmt::Display for Spec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.req)?;
-        for (k, v) in &self.variants {
-            write!(f, " {k}={v}")?;
-        }
-        Ok(())
+        Ok(reqs.remove(0))
     }
 }
 
 impl std::fmt::Display for Requirement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.name, self.req)
+        write!(f, "{}@{}", self.name, self.req)?;
+        for (k, v) in &self.variants {
+            write!(f, " {k}={v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -199,16 +188,35 @@ impl VersionSet for ReqSet {
     }
 }
 
-/// Resolves `roots` (and their dependencies) to one version per model.
+/// Resolves `roots` (and their dependencies) to one version per model, and for a family to
+/// one member: the index line of the member asked for (defaults filled in), or, when the
+/// registry has not prebuilt it, [`IndexEntry::to_build`] of a line of that version.
 ///
 /// `locked` versions are preferred when they still match, and are the only way a yanked
-/// version is chosen.
+/// version is chosen. A root that asks for variant values only matches versions whose family
+/// accepts them.
 pub async fn resolve(
     registry: &Registry,
     roots: &[Requirement],
     locked: &BTreeMap<String, Version>,
 ) -> Result<BTreeMap<String, IndexEntry>, ResolveError> {
-    // Read the index files of every model that can be reached.
+    let mut asked: BTreeMap<&str, &Requested> = BTreeMap::new();
+    for r in roots {
+        if let Some(prev) = asked.insert(&r.name, &r.variants)
+            && prev != &r.variants
+        {
+            return Err(ResolveError::BadRequirement {
+                spec: r.to_string(),
+                message: format!(
+                    "{} is asked for with two different sets of variants; install one member of a family at a time",
+                    r.name
+                ),
+            });
+        }
+    }
+    // Read the index files of every model that can be reached: every line, and one line per
+    // version (the lines of a version share their family, dependencies and yanked state).
+    let mut lines: BTreeMap<String, Vec<IndexEntry>> = BTreeMap::new();
     let mut all: BTreeMap<String, Vec<IndexEntry>> = BTreeMap::new();
     let mut queue: Vec<String> = roots.iter().map(|r| r.name.clone()).collect();
     while let Some(name) = queue.pop() {
@@ -223,29 +231,125 @@ pub async fn resolve(
                 }
             }
         }
-        let mut entries = entries;
-        entries.sort_by(|a, b| a.version.cmp(&b.version));
-        all.insert(name, entries);
+        let mut versions: Vec<IndexEntry> = Vec::new();
+        for e in &entries {
+            if !versions.iter().any(|v| v.version == e.version) {
+                versions.push(e.clone());
+            }
+        }
+        versions.sort_by(|a, b| a.version.cmp(&b.version));
+        all.insert(name.clone(), versions);
+        lines.insert(name, entries);
     }
+    // A version qualifies for a root with variant values only if its family takes them.
+    let takes = |name: &str, e: &IndexEntry| -> bool {
+        match asked.get(name) {
+            Some(v) if !v.is_empty() => e
+                .family
+                .as_ref()
+                .is_some_and(|f| f.variants.settle(v).is_ok()),
+            _ => true,
+        }
+    };
     // First try to keep every locked version; then solve afresh.
     let candidates = |name: &str, e: &IndexEntry, prefer_locked: bool| -> bool {
         let is_locked = locked.get(name) == Some(&e.version);
-        if prefer_locked && locked.contains_key(name) {
-            is_locked
-        } else {
-            !e.yanked || is_locked
-        }
+        takes(name, e)
+            && if prefer_locked && locked.contains_key(name) {
+                is_locked
+            } else {
+                !e.yanked || is_locked
+            }
     };
+    let mut solved = None;
     for prefer_locked in [true, false] {
         match solve(roots, &all, &candidates, prefer_locked) {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                solved = Some(s);
+                break;
+            }
             Err(e) if !prefer_locked || locked.is_empty() => {
-                return Err(explain_no_match(roots, &all, locked).unwrap_or(e));
+                return Err(explain_no_match(roots, &all, locked)
+                    .or_else(|| explain_variants(roots, &all))
+                    .unwrap_or(e));
             }
             Err(_) => continue,
         }
     }
-    unreachable!("the loop returns on its last pass")
+    let solved = solved.expect("the loop returns or solves");
+    solved
+        .into_iter()
+        .map(|(name, e)| {
+            let member = member(&e, asked.get(name.as_str()).copied(), &lines[&name])?;
+            Ok((name, member))
+        })
+        .collect()
+}
+
+/// The line of the member asked for, among `lines` (of the model of `e`), or `e` to be built.
+fn member(
+    e: &IndexEntry,
+    asked: Option<&Requested>,
+    lines: &[IndexEntry],
+) -> Result<IndexEntry, ResolveError> {
+    let Some(f) = &e.family else {
+        return Ok(e.clone());
+    };
+    let empty = Requested::new();
+    let want: Variants =
+        f.variants
+            .settle(asked.unwrap_or(&empty))
+            .map_err(|err| ResolveError::BadRequirement {
+                spec: e.name.clone(),
+                message: err.to_string(),
+            })?;
+    Ok(lines
+        .iter()
+        .find(|l| l.version == e.version && l.variants == want)
+        .cloned()
+        .unwrap_or_else(|| e.to_build(want)))
+}
+
+/// Why a root's variant values match no version, when versions match its requirement.
+fn explain_variants(
+    roots: &[Requirement],
+    all: &BTreeMap<String, Vec<IndexEntry>>,
+) -> Option<ResolveError> {
+    for r in roots.iter().filter(|r| !r.variants.is_empty()) {
+        let matching: Vec<&IndexEntry> = all[&r.name]
+            .iter()
+            .filter(|e| r.req.matches(&e.version) && !e.yanked)
+            .collect();
+        if matching.iter().any(|e| {
+            e.family
+                .as_ref()
+                .is_some_and(|f| f.variants.settle(&r.variants).is_ok())
+        }) {
+            continue;
+        }
+        let why: Vec<String> = matching
+            .iter()
+            .rev()
+            .map(|e| match &e.family {
+                None => format!("{} takes no variants", e.version),
+                Some(f) => format!(
+                    "{}: {}",
+                    e.version,
+                    f.variants
+                        .settle(&r.variants)
+                        .err()
+                        .map(|x| x.to_string())
+                        .unwrap_or_default()
+                ),
+            })
+            .collect();
+        return Some(ResolveError::NoMatch {
+            name: r.name.clone(),
+            req: r.to_string(),
+            detail: format!(" ({})", why.join("; ")),
+        });
+    }
+    None
 }
 
 fn solve<'a>(

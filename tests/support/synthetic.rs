@@ -42,6 +42,7 @@ pub fn entry(name: &str, version: &str, deps: &[(&str, &str)], signer: &Signer) 
         metadata: None,
         variants: Default::default(),
         family: None,
+        build_here: false,
     }
 }
 

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// NAME[@REQ] or a hash prefix.
     query: String,
+    /// For a family: variant settings the members shown must have, e.g. samples=30.
+    #[arg(value_name = "NAME=VALUE")]
+    variants: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -22,11 +26,12 @@ impl Show for Vec<Found> {
 }
 
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
-    let found = ptd::ops::query::find_installed(&cx.ctx()?, &a.query)?;
+    let variants = crate::cli::variant_words(&a.variants)?;
+    let found = ptd::ops::query::find_installed(&cx.ctx()?, &a.query, &variants)?;
     if found.is_empty() {
         return Err(Error::Usage(format!(
             "nothing installed matches '{}' (see `ptd list`)",
-            a.query
+            ptd::cache::query_words(&a.query, &variants)
         )));
     }
     emit(&cx.out, &found, a.json);

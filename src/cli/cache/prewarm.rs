@@ -10,6 +10,9 @@ use std::process::ExitCode;
 pub struct Args {
     /// NAME[@REQ] or a hash prefix.
     query: String,
+    /// For a family: the member's variant settings, e.g. samples=30.
+    #[arg(value_name = "NAME=VALUE")]
+    variants: Vec<String>,
     /// Batch sizes, e.g. 1,64,1024.
     #[arg(long, value_name = "LIST", default_value = "1")]
     batch: String,
@@ -40,7 +43,8 @@ impl Show for Prewarmed {
 
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     let batches = crate::cli::build::parse_batch_arg(&a.batch, a.moments)?;
-    let done = ptd::ops::jax::prewarm(&cx.ctx()?, &a.query, &batches, a.moments)?;
+    let variants = crate::cli::variant_words(&a.variants)?;
+    let done = ptd::ops::jax::prewarm(&cx.ctx()?, &a.query, &variants, &batches, a.moments)?;
     emit(&cx.out, &done, a.json);
     Ok(ExitCode::SUCCESS)
 }
