@@ -38,16 +38,12 @@ fn home_with(n: usize) -> (tempfile::TempDir, Home, String) {
                 size: 10_000,
                 installed_at: "2026-11-24T12:00:00Z".into(),
                 origin: "benchmark".into(),
+                variants: Default::default(),
+                built: false,
             };
             db.record(&row).unwrap();
             db.record_size(&h, 50_000).unwrap();
-            db.touch(
-                &row.name,
-                &row.version.to_string(),
-                "default",
-                "2026-11-24T12:00:00Z",
-            )
-            .unwrap();
+            db.touch(&row.use_key(), "2026-11-24T12:00:00Z").unwrap();
             idx.record(
                 &p,
                 &home.symbolic().join(format!("{p}.json")),

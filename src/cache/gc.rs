@@ -71,15 +71,15 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
-/// (name, version, registry) of every version a known project's lockfile pins; lockfiles that no
-/// longer exist are forgotten.
-fn pinned(db: &Db) -> Result<BTreeSet<(String, String, String)>, CacheError> {
+/// The use key ([`crate::install::db::UseKey`]: name, version, variant values, registry) of
+/// every version a known project's lockfile pins; lockfiles that no longer exist are forgotten.
+fn pinned(db: &Db) -> Result<BTreeSet<crate::install::db::UseKey>, CacheError> {
     let mut out = BTreeSet::new();
     for path in db.projects()? {
         match Lockfile::read(Path::new(&path)) {
             Ok(Some(l)) => {
                 for m in l.models {
-                    out.insert((m.name, m.version.to_string(), m.registry));
+                    out.insert((m.name, m.version.to_string(), m.variants.key(), m.registry));
                 }
             }
             Ok(None) => db.forget_project(&path)?,
@@ -192,7 +192,7 @@ fn remove_unowned(home: &Home, db: Option<&Db>, hash: &str) -> Result<bool, Cach
 
 /// Something gc may evict: an installed version (with its last use) or an unowned tier-1 file.
 enum Candidate {
-    Version(crate::install::db::Installed, String),
+    Version(Box<crate::install::db::Installed>, String),
     File(String, Unowned),
 }
 
@@ -237,7 +237,7 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
         .into_iter()
         .map(|(i, last_used)| {
             let t = humantime::parse_rfc3339(&last_used).unwrap_or(std::time::UNIX_EPOCH);
-            (t, Candidate::Version(i, last_used))
+            (t, Candidate::Version(Box::new(i), last_used))
         })
         .collect();
     for (hash, t, f) in files {
@@ -277,7 +277,7 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
             }
             Candidate::Version(i, last_used) => (i, last_used),
         };
-        if pins.contains(&(i.name.clone(), i.version.to_string(), i.registry.clone())) {
+        if pins.contains(&i.use_key()) {
             report
                 .kept_pinned
                 .push(format!("{} {} [{}]", i.name, i.version, i.registry));
