@@ -532,7 +532,7 @@ fn gc_counts_a_bundle_shared_by_two_versions_once() {
     let db = rusqlite::Connection::open(user.home().join("ptd.db")).unwrap();
     db.execute(
         "INSERT INTO installed SELECT name, version, 'mirror', archive_sha256, content_hash,
-         phasic_hash, canonical_hash, size, installed_at, origin FROM installed",
+         phasic_hash, canonical_hash, size, installed_at, origin, variant, built FROM installed",
         [],
     )
     .unwrap();

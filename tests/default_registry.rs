@@ -43,10 +43,10 @@ fn every_listed_version_rebuilds_to_its_content_hash() {
             );
         }
     }
-    let mut versions = 0;
+    let mut versions = std::collections::BTreeSet::new();
     for name in &names {
         for e in rt.block_on(reg.entries(name)).unwrap() {
-            versions += 1;
+            versions.insert((e.name.clone(), e.version.clone()));
             let recipe = e
                 .recipe
                 .as_deref()
@@ -58,9 +58,27 @@ fn every_listed_version_rebuilds_to_its_content_hash() {
             // The compiled-in recipe is the one in the repository.
             let path = support::models().join(recipe);
             assert_eq!(text, std::fs::read_to_string(&path).unwrap());
-            let r = Recipe::read(&path).unwrap();
+            // A family's line is one member: the recipe with the line's values.
+            let r = Recipe::read(&path)
+                .unwrap()
+                .with_variants(&e.variants.0)
+                .unwrap();
             assert_eq!((&r.meta.name, &r.meta.version), (&e.name, &e.version));
-            let built = ptd::bundle::build(&r.meta, &r.graph().unwrap());
+            assert_eq!(r.meta.variants, e.variants);
+            assert_eq!(
+                e.family.as_ref().map(|f| &f.variants),
+                (!r.variants.is_empty()).then_some(&r.variants),
+                "{name} {}: the line declares the recipe's variants",
+                e.version
+            );
+            let graph = r.graph().unwrap();
+            let rewards = r.reward_sets(&graph).unwrap();
+            let symbolic = ptd::eliminate::eliminate(&graph);
+            let mut built = ptd::bundle::build_with_rewards(&r.meta, &graph, &symbolic, &rewards);
+            if built.manifest.content_hash != e.content_hash {
+                // Bundles published before models carried named reward sets hold none.
+                built = ptd::bundle::build(&r.meta, &graph);
+            }
             assert_eq!(
                 built.manifest.content_hash, e.content_hash,
                 "{name} {}",
@@ -77,11 +95,23 @@ fn every_listed_version_rebuilds_to_its_content_hash() {
             assert_eq!(bytes.len() as u64, e.size);
         }
     }
-    assert_eq!(versions, recipes, "one index line per recipe");
+    assert_eq!(versions.len(), recipes, "one version per recipe");
     let kingman = rt.block_on(reg.entries("coalescent/kingman")).unwrap();
-    let listed: Vec<String> = kingman.iter().map(|e| e.version.to_string()).collect();
-    assert_eq!(listed, ["1.0.0", "1.1.0", "1.2.0", "1.2.1"]);
+    let mut listed: Vec<String> = kingman.iter().map(|e| e.version.to_string()).collect();
+    listed.dedup();
+    assert_eq!(listed, ["1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.3.0"]);
     assert!(kingman.iter().any(|e| e.yanked));
+    // The block-counting family has its prebuilt members, 30 samples among them.
+    let bc = rt
+        .block_on(reg.entries("coalescent/block-counting"))
+        .unwrap();
+    let members: Vec<String> = bc
+        .iter()
+        .filter(|e| e.version.to_string() == "1.1.0")
+        .map(|e| e.variants.to_string())
+        .collect();
+    assert!(members.contains(&"samples=30".to_string()), "{members:?}");
+    assert!(members.contains(&"samples=10".to_string()), "{members:?}");
 }
 
 #[test]
@@ -99,7 +129,8 @@ fn offline_install_from_the_embedded_registry() {
     let out = user.ok(&["--offline", "install", "coalescent/kingman@1.2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let item = &v["installed"][0];
-    assert_eq!(item["version"], "1.2.1");
+    assert_eq!(item["version"], "1.3.0");
+    assert_eq!(item["variants"]["samples"], 10, "the default member");
     assert_eq!(item["action"], "rebuilt");
     assert!(
         item["origin"]
@@ -134,6 +165,225 @@ fn offline_install_from_the_embedded_registry() {
     assert_eq!(v["installed"][0]["version"], "1.0.0");
     user.ok(&["verify"]);
     assert_eq!(user.installed().len(), 2);
+}
+
+/// Expected site frequency spectrum of the standard coalescent with pairwise coalescence rate
+/// theta: E[xi_i] = 2 / (i theta) (Fu 1995), for i = 1 .. n-1.
+fn sfs_expected(n: usize, theta: f64) -> Vec<f64> {
+    (1..n).map(|i| 2.0 / (i as f64 * theta)).collect()
+}
+
+fn sfs_of(user: &User, words: &[&str]) -> Vec<f64> {
+    let mut args = vec!["eval"];
+    args.extend_from_slice(words);
+    args.extend_from_slice(&["--theta", "1.5", "--rewards", "sfs", "--json"]);
+    let out = user.ok(&args);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rewards = &v["rewards"];
+    rewards
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| r["moments"][0].as_f64().unwrap())
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("{v}"))
+}
+
+#[test]
+fn any_member_of_a_family_installs_offline_prebuilt_or_built_locally() {
+    let user = User::new();
+    // Prebuilt: the signed record of samples=30, rebuilt from the embedded recipe.
+    let out = user.ok(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "samples=30",
+        "coalescent/kingman@1.2",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = v["installed"].as_array().unwrap();
+    let bc = items
+        .iter()
+        .find(|i| i["name"] == "coalescent/block-counting")
+        .unwrap();
+    assert_eq!(bc["variants"]["samples"], 30);
+    assert_eq!(bc["action"], "rebuilt", "{bc}");
+    assert!(bc.get("built").is_none(), "{bc}");
+    let sfs = sfs_of(&user, &["coalescent/block-counting@1", "samples=30"]);
+    let want = sfs_expected(30, 1.5);
+    assert_eq!(sfs.len(), 29);
+    for (a, b) in sfs.iter().zip(&want) {
+        assert!(rel_err(*a, *b) < 1e-9, "{a} {b}");
+    }
+    // Not prebuilt: --no-build refuses, and leaves nothing installed.
+    let err = user.fails(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "samples=37",
+        "--no-build",
+    ]);
+    assert!(err.contains("--no-build refuses to build it"), "{err}");
+    assert!(err.contains("samples=37"), "{err}");
+    assert_eq!(user.installed().len(), 2);
+    // Without it, the member is built here from the recipe and recorded as built locally.
+    let out = user.ok(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "samples=37",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = &v["installed"][0];
+    assert_eq!(item["action"], "built", "{item}");
+    assert_eq!(item["built"], true);
+    assert!(
+        item["origin"]
+            .as_str()
+            .unwrap()
+            .contains("built locally from the recipe models/coalescent/block-counting/model.toml"),
+        "{item}"
+    );
+    let list = user.ok(&["list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let built: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["built"] == true)
+        .collect();
+    assert_eq!(built.len(), 1, "{rows}");
+    assert_eq!(built[0]["variants"]["samples"], 37);
+    let text = String::from_utf8(user.ok(&["list"]).stdout).unwrap();
+    assert!(
+        text.contains("coalescent/block-counting 1.1.0 samples=37")
+            && text.contains("(built locally)"),
+        "{text}"
+    );
+    let sfs = sfs_of(&user, &["coalescent/block-counting", "samples=37"]);
+    for (a, b) in sfs.iter().zip(&sfs_expected(37, 1.5)) {
+        assert!(rel_err(*a, *b) < 1e-9, "{a} {b}");
+    }
+    // Installed again: found, not rebuilt.
+    let out = user.ok(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "samples=37",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["installed"][0]["action"], "installed");
+    // Two members of one version are installed: naming the family alone is ambiguous where
+    // one model is meant, and the error lists the members.
+    let err = user.fails(&["which", "coalescent/block-counting@1"]);
+    assert!(
+        err.contains("samples=30")
+            && err.contains("samples=37")
+            && err.contains("add the variant settings"),
+        "{err}"
+    );
+    let which = user.ok(&["which", "coalescent/block-counting@1", "samples=37"]);
+    assert!(String::from_utf8_lossy(&which.stdout).contains("evaluator.py"));
+    let path = user.ok(&[
+        "cache",
+        "path",
+        "coalescent/block-counting",
+        "samples=30",
+        "--json",
+    ]);
+    let found: serde_json::Value = serde_json::from_slice(&path.stdout).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["variants"]["samples"], 30);
+    // Values out of range, unknown variants, and settings for a model that takes none.
+    let err = user.fails(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "samples=1",
+    ]);
+    assert!(
+        err.contains("'samples': 1 is not allowed; allowed: integers 2..=200"),
+        "{err}"
+    );
+    let err = user.fails(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "sample=3",
+    ]);
+    assert!(
+        err.contains("'sample': not a variant of this model"),
+        "{err}"
+    );
+    let err = user.fails(&["--offline", "install", "queue/mm1k", "samples=3"]);
+    assert!(err.contains("takes no variants"), "{err}");
+    user.ok(&["verify"]);
+}
+
+#[test]
+fn a_project_pins_a_member_built_locally_and_a_second_machine_reproduces_it() {
+    let user = User::new();
+    let p = user.dir.path().join("study");
+    user.ok(&["init", p.to_str().unwrap()]);
+    user.ok_in(
+        &p,
+        &[
+            "--offline",
+            "add",
+            "coalescent/block-counting@1",
+            "samples=33",
+        ],
+    );
+    let manifest = std::fs::read_to_string(p.join("ptd.toml")).unwrap();
+    assert!(
+        manifest.contains("\"coalescent/block-counting\" = { version = \"^1\", samples = 33 }"),
+        "{manifest}"
+    );
+    let lock = std::fs::read_to_string(p.join("ptd.lock")).unwrap();
+    assert!(
+        lock.contains("built = true") && lock.contains("samples = 33"),
+        "{lock}"
+    );
+    let locked: ptd::project::Lockfile = ptd::project::Lockfile::parse(&lock, "ptd.lock").unwrap();
+    let m = &locked.models[0];
+    // A second machine builds it from the same recipe and gets the same bytes.
+    let other = User::new();
+    let q = other.dir.path().join("study");
+    std::fs::create_dir_all(&q).unwrap();
+    std::fs::copy(p.join("ptd.toml"), q.join("ptd.toml")).unwrap();
+    std::fs::copy(p.join("ptd.lock"), q.join("ptd.lock")).unwrap();
+    let out = other.ok_in(&q, &["--offline", "install", "--locked", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = &v["installed"][0];
+    assert_eq!(item["action"], "built");
+    assert_eq!(item["content_hash"], m.content_hash.as_str());
+    assert_eq!(item["archive_sha256"], m.sha256.as_str());
+    // A lock whose pin the build cannot reproduce is refused, and nothing is installed.
+    let third = User::new();
+    let r = third.dir.path().join("study");
+    std::fs::create_dir_all(&r).unwrap();
+    std::fs::copy(p.join("ptd.toml"), r.join("ptd.toml")).unwrap();
+    let forged = lock.replace(&m.content_hash, &"0".repeat(64));
+    std::fs::write(r.join("ptd.lock"), forged).unwrap();
+    let err = third.fails_in(&r, &["--offline", "install", "--locked"]);
+    assert!(
+        err.contains("but ptd.lock pins") && err.contains("nothing was installed"),
+        "{err}"
+    );
+    assert!(third.installed().is_empty());
+    // Changing the member in ptd.toml re-locks it.
+    let text = manifest.replace("samples = 33", "samples = 34");
+    std::fs::write(p.join("ptd.toml"), text).unwrap();
+    user.ok_in(&p, &["--offline", "install"]);
+    let lock = std::fs::read_to_string(p.join("ptd.lock")).unwrap();
+    assert!(
+        lock.contains("samples = 34") && !lock.contains("samples = 33"),
+        "{lock}"
+    );
 }
 
 #[test]
