@@ -123,6 +123,53 @@ impl Member {
     pub fn file_name(&self) -> String {
         archive_name(&self.manifest.name, &self.manifest.version, &self.variants)
     }
+
+    /// Writes the archive into `dir` atomically and returns its path.
+    pub fn write_to(&self, dir: &Path) -> Result<std::path::PathBuf> {
+        let path = dir.join(self.file_name());
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::fs::write_output(&path, &self.bytes).map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+}
+
+/// One member written by [`build_family`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Written {
+    pub variants: Variants,
+    pub path: std::path::PathBuf,
+    pub content_hash: String,
+    pub vertices: usize,
+}
+
+/// `ptd build DIR --variants SET... [--shard I/N] -o OUT`: the members of the set (the default
+/// member included; with a shard, only its share) built on `jobs` threads and written into
+/// `out`, in the members' order.
+pub fn build_family(
+    input: &Path,
+    words: &[String],
+    shard: Option<Shard>,
+    jobs: usize,
+    out: &Path,
+    progress: bool,
+) -> Result<Vec<Written>> {
+    let recipe = require_family(input)?;
+    let mut all = members(&recipe, words)?;
+    if let Some(s) = shard {
+        all = s.select(all);
+    }
+    let built = build_members(&recipe, &all, jobs, configured_limits()?, progress)?;
+    built
+        .iter()
+        .map(|m| {
+            Ok(Written {
+                variants: m.variants.clone(),
+                path: m.write_to(out)?,
+                content_hash: m.manifest.content_hash.clone(),
+                vertices: m.manifest.graph.vertices,
+            })
+        })
+        .collect()
 }
 
 /// Builds one member of `recipe` (its values `variants`) the way `ptd build` builds a recipe:

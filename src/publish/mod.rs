@@ -371,7 +371,7 @@ impl IndexDir {
 }
 
 /// The refusal of a line whose family differs from the published line `old` of its version.
-fn family_changed(old: &IndexEntry) -> PublishError {
+pub fn family_changed(old: &IndexEntry) -> PublishError {
     let existing = match &old.family {
         None => format!(
             "as a single model, content hash {}, not as a family",
