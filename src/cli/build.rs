@@ -11,7 +11,13 @@ pub struct Args {
     /// A model directory (or its model.toml), or a graph file.
     input: PathBuf,
     /// Directory to write the archive into.
-    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'o',
+        long = "out-dir",
+        visible_alias = "out",
+        value_name = "DIR",
+        default_value = "."
+    )]
     out_dir: PathBuf,
     /// Print the manifest as JSON.
     #[arg(long)]
@@ -30,6 +36,18 @@ pub struct Args {
     /// as an archive beside the bundle (installed where phasic looks).
     #[arg(long)]
     with_phasic: bool,
+    /// For a recipe with [variants]: build these members, NAME=SET words (samples=2..50,
+    /// samples=10,20,30; several words: every combination), and the default member.
+    #[arg(long, value_name = "NAME=SET", num_args = 1.., conflicts_with_all = ["jax", "with_phasic"])]
+    variants: Vec<String>,
+    /// With --variants: build only the I-th of N shares of the members (those at positions p
+    /// with p % N == I - 1 in the set's order), for CI jobs whose outputs `ptd publish
+    /// --prebuilt` gathers.
+    #[arg(long, value_name = "I/N", requires = "variants")]
+    shard: Option<String>,
+    /// With --variants: threads building members (default: the machine's cores).
+    #[arg(long, short = 'j', value_name = "N", requires = "variants")]
+    jobs: Option<usize>,
 }
 
 /// `--batch 1,64,1024` and `--moments K`, checked.
@@ -40,7 +58,44 @@ pub fn parse_batch_arg(batch: &str, moments: usize) -> Result<Vec<u64>> {
     ptd::jax::parse_batches(batch).map_err(|e| Error::Usage(format!("--batch: {e}")))
 }
 
+/// `ptd build DIR --variants SET... [--shard I/N]`: one archive per member.
+fn run_family(a: &Args, cx: &Cx) -> Result<ExitCode> {
+    let shard = a
+        .shard
+        .as_deref()
+        .map(ptd::ops::family::Shard::parse)
+        .transpose()?;
+    let written = ptd::ops::family::build_family(
+        &a.input,
+        &a.variants,
+        shard,
+        ptd::ops::family::workers(a.jobs)?,
+        &a.out_dir,
+        !cx.out.quiet,
+    )?;
+    if a.json {
+        super::output::print_json(&written);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for w in &written {
+        cx.out.status(
+            "Built",
+            &format!(
+                "{} ({} vertices, content {})",
+                w.variants,
+                w.vertices,
+                &w.content_hash[..16]
+            ),
+        );
+        println!("{}", w.path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
+    if !a.variants.is_empty() {
+        return run_family(&a, cx);
+    }
     let (out, json) = (cx.out, a.json);
     let batches = if a.jax {
         parse_batch_arg(&a.batch, a.moments)?

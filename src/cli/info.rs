@@ -48,12 +48,37 @@ impl Show for Info {
             }
             println!("  parameters: {}", newest.parameters.join(", "));
         }
+        let mut shown: Vec<&semver::Version> = Vec::new();
         for e in &self.versions {
             let mark = if Some(&e.version) == self.selected.as_ref() {
                 "*"
             } else {
                 " "
             };
+            if e.family.is_some() {
+                // A family version: one line, however many members are prebuilt.
+                if shown.contains(&&e.version) {
+                    continue;
+                }
+                shown.push(&e.version);
+                let Some(f) = ptd::ops::query::FamilyInfo::of(&self.versions, &e.version) else {
+                    continue;
+                };
+                let yanked = if f.yanked == f.prebuilt.len() {
+                    "(yanked) ".to_string()
+                } else if f.yanked > 0 {
+                    format!("({} members yanked) ", f.yanked)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "  {mark} {:<10} {yanked}family, {} prebuilt: {}",
+                    e.version.to_string(),
+                    f.prebuilt.len(),
+                    ptd::ops::family::compact(&f.prebuilt)
+                );
+                continue;
+            }
             println!(
                 "  {mark} {:<10} {}{}  content {}",
                 e.version.to_string(),
@@ -64,6 +89,20 @@ impl Show for Info {
         }
         if self.selected.is_none() {
             println!("  no version matches {}", self.requirement);
+        }
+        if let Some(f) = &self.variants {
+            println!("  variants of {}:", f.version);
+            for (name, d) in &f.declarations.0 {
+                let about = d
+                    .description
+                    .as_deref()
+                    .map_or(String::new(), |t| format!(" ({t})"));
+                println!("    {name}: {}, default {}{about}", d.allowed(), d.default);
+            }
+            println!(
+                "  prebuilt: {}; other members are built from the version's signed recipe",
+                ptd::ops::family::compact(&f.prebuilt)
+            );
         }
         if let Some(sets) = &self.reward_sets {
             print_reward_sets(sets);

@@ -3,7 +3,7 @@
 use super::Cx;
 use super::output::{Out, Show, emit};
 use ptd::ops;
-use ptd::ops::publish::{Report, Status};
+use ptd::ops::publish::{FamilyReport, Report, Status};
 use ptd::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,8 +53,97 @@ pub struct Args {
     /// `ptd build --with-phasic` (repeatable); signed and listed under its tag.
     #[arg(long = "phasic-archive", value_name = "FILE")]
     phasic_archive: Vec<PathBuf>,
+    /// For a recipe with [variants]: the members to publish, NAME=SET words (samples=2..50,
+    /// samples=10,20,30; several words: every combination); the default member is always
+    /// published. Without it a family publishes its default member.
+    #[arg(long, value_name = "NAME=SET", num_args = 1..)]
+    variants: Vec<String>,
+    /// Threads building a family's members (default: the machine's cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// A directory of a family's members already built (`ptd build --variants ... --shard
+    /// I/N`): each is checked like an install checks it and must be the recipe's member; the
+    /// members missing there are built here.
+    #[arg(long, value_name = "DIR")]
+    prebuilt: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+}
+
+/// Up to this many members, a family publish prints one line per member.
+const MEMBER_LINES: usize = 20;
+
+impl Show for FamilyReport {
+    fn show(&self, out: &Out) {
+        let verb = |s: Status| match s {
+            Status::Published => "Published",
+            Status::Unchanged => "Unchanged",
+            Status::DryRun => "Dry run",
+        };
+        if let Some(r) = self.files.iter().find(|f| {
+            self.family
+                .recipe
+                .as_ref()
+                .is_some_and(|r| r.file == f.file)
+        }) {
+            out.status(r.action.verb(), &format!("{} ({} bytes)", r.to, r.size));
+        }
+        if self.members.len() <= MEMBER_LINES {
+            for m in &self.members {
+                out.status(
+                    verb(m.status),
+                    &format!(
+                        "{} {} {} ({}, {}, content {})",
+                        self.name,
+                        self.version,
+                        m.variants,
+                        m.file,
+                        m.source,
+                        &m.content_hash[..16]
+                    ),
+                );
+            }
+        }
+        if let Some(loc) = &self.location_added {
+            out.status(
+                "Listed",
+                &format!(
+                    "{} as an artifact location in the registry's config.json (re-signed)",
+                    loc.url()
+                ),
+            );
+        }
+        if let Some(pr) = &self.pull_request {
+            out.status(
+                "Proposed",
+                &format!("pull request #{} {} ({})", pr.number, pr.url, pr.branch),
+            );
+        }
+        let built = self.members.iter().filter(|m| m.source == "built").count();
+        let prebuilt = self
+            .members
+            .iter()
+            .filter(|m| m.source == "prebuilt")
+            .count();
+        out.status(
+            verb(self.status),
+            &format!(
+                "{} {}: {} members ({}), {} new ({built} built, {prebuilt} prebuilt), {} unchanged",
+                self.name,
+                self.version,
+                self.members.len(),
+                ptd::ops::family::compact(
+                    &self
+                        .members
+                        .iter()
+                        .map(|m| m.variants.clone())
+                        .collect::<Vec<_>>()
+                ),
+                self.members.len() - self.count(Status::Unchanged),
+                self.count(Status::Unchanged)
+            ),
+        );
+    }
 }
 
 impl Show for Report {
@@ -98,6 +187,19 @@ impl Show for Report {
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     let mut jax = a.jax_archive;
     jax.extend(a.phasic_archive);
+    // A recipe with [variants] is published as a family; --variants insists on one.
+    let family = if a.variants.is_empty() {
+        ops::family::family_recipe(&a.input)?.is_some()
+    } else {
+        ops::family::require_family(&a.input)?;
+        true
+    };
+    if !family && (a.prebuilt.is_some() || a.jobs.is_some()) {
+        return Err(Error::Usage(format!(
+            "--prebuilt and --jobs are for a recipe with [variants]; {} is not one",
+            a.input.display()
+        )));
+    }
     let recipe = if a.with_recipe {
         Some(ops::build::recipe_path(&a.input)?)
     } else {
@@ -131,7 +233,7 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     }
     let index_dir = index_repo.is_none().then_some(registry.as_path());
     let signer = ops::registry::registry_signer(a.key.as_deref(), index_dir)?;
-    let report = cx.block_on(ops::publish::publish(ops::publish::Request {
+    let req = ops::publish::Request {
         input: &a.input,
         index: &registry,
         index_repo,
@@ -140,7 +242,21 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
         recipe,
         jax: &jax,
         dry_run: a.dry_run,
-    }))?;
+    };
+    if family {
+        let report = cx.block_on(ops::publish::publish_family(
+            req,
+            &ops::publish::FamilyRequest {
+                variants: &a.variants,
+                jobs: ops::family::workers(a.jobs)?,
+                prebuilt: a.prebuilt.as_deref(),
+                progress: !cx.out.quiet,
+            },
+        ))?;
+        emit(&cx.out, &report, a.json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = cx.block_on(ops::publish::publish(req))?;
     emit(&cx.out, &report, a.json);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod cache;
 pub mod eval;
+pub mod family;
 pub mod import;
 pub mod install;
 pub mod jax;

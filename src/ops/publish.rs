@@ -148,7 +148,24 @@ pub async fn publish(mut req: Request<'_>) -> Result<Report> {
 async fn publish_local(req: Request<'_>) -> Result<Report> {
     let index = IndexDir::new(req.index);
     let given = req.store.is_some();
+    if super::family::family_recipe(req.input)?.is_some() {
+        return Err(Error::Usage(format!(
+            "{} declares [variants]: publish it as a family, with its recipe archive (`ptd publish DIR [--variants SET]`)",
+            req.input.display()
+        )));
+    }
     let input = super::build::open_input(req.input, true)?;
+    if !input.meta().variants.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} is the member '{}' of the family {}: publish members from the recipe, `ptd publish DIR --variants SET --prebuilt {}`",
+            req.input.display(),
+            input.meta().variants,
+            input.meta().name,
+            req.input
+                .parent()
+                .map_or(".".to_string(), |p| p.display().to_string())
+        )));
+    }
     let built: Built = super::build::build_bundle(&input)?;
     let (mut entry, mut upload) = sign_archive(&built, req.signer, req.recipe.clone())?;
     // Each platform archive is read and verified once.
@@ -416,4 +433,277 @@ pub(crate) fn equivalent_signature(old: &[u8], new: &[u8], data: &[u8], signer: 
     old.key_id == signer.key_id
         && old.trusted_comment() == new.trusted_comment()
         && old.verify(data, &[key], "signature").is_ok()
+}
+
+/// A family publish's extra settings.
+pub struct FamilyRequest<'a> {
+    /// `NAME=SET` words (`samples=2..50`); none: the default member alone.
+    pub variants: &'a [String],
+    /// Threads building members.
+    pub jobs: usize,
+    /// A directory of members already built (`ptd build --variants ... --shard I/N`).
+    pub prebuilt: Option<&'a Path>,
+    /// A progress bar on standard error (when it is a terminal).
+    pub progress: bool,
+}
+
+/// One member of a family publish.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberReport {
+    pub variants: crate::model::Variants,
+    pub file: String,
+    pub content_hash: String,
+    pub sha256: String,
+    pub size: u64,
+    pub status: Status,
+    /// Where its bundle came from: `built` here, `prebuilt` (read from `--prebuilt DIR`), or
+    /// `index` (already published).
+    pub source: &'static str,
+}
+
+/// The outcome of a family publish.
+#[derive(Clone, Debug, Serialize)]
+pub struct FamilyReport {
+    /// `published` when any member was added, `dry-run`, or `unchanged`.
+    pub status: Status,
+    pub name: String,
+    pub version: semver::Version,
+    pub family: crate::index::Family,
+    /// Every member of the set asked for (the default member included), in its order.
+    pub members: Vec<MemberReport>,
+    pub files: Vec<Uploaded>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<crate::publish::pull_request::PullRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_added: Option<ArtifactLocation>,
+}
+
+impl FamilyReport {
+    /// How many members have each status.
+    pub fn count(&self, status: Status) -> usize {
+        self.members.iter().filter(|m| m.status == status).count()
+    }
+}
+
+/// `ptd publish DIR [--variants SET...]` for a recipe that declares `[variants]`: every member
+/// of the set and the default member, each a signed bundle with its own index line carrying
+/// the family (its declarations and signed recipe archive), the recipe archive uploaded beside
+/// them, then all new lines added in one change and the snapshot re-signed once. Members
+/// already published are left as they are (their lines, not rebuilt); a version published
+/// from another recipe (its recipe archive differs) is refused before anything is uploaded.
+pub async fn publish_family(
+    mut req: Request<'_>,
+    fam: &FamilyRequest<'_>,
+) -> Result<FamilyReport> {
+    let Some(repo) = req.index_repo.take() else {
+        return publish_family_local(req, fam).await;
+    };
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let checkout = repo.checkout(tmp.path()).await?;
+    let dry_run = req.dry_run;
+    let mut report = publish_family_local(
+        Request {
+            index: tmp.path(),
+            ..req
+        },
+        fam,
+    )
+    .await?;
+    if report.status == Status::Published && !dry_run {
+        let tag = crate::install::release_tag(crate::transport::Release {
+            name: &report.name,
+            version: &report.version,
+        });
+        let added: Vec<String> = report
+            .members
+            .iter()
+            .filter(|m| m.status == Status::Published)
+            .map(|m| format!("- {} (content hash {})", m.variants, m.content_hash))
+            .collect();
+        let title = format!(
+            "Publish {} {} ({} members)",
+            report.name,
+            report.version,
+            added.len()
+        );
+        let recipe = report.family.recipe.as_ref().map_or(String::new(), |r| {
+            format!("recipe archive {} (SHA-256 {}), ", r.file, r.sha256)
+        });
+        let body = format!(
+            "Adds {} {} to the index: {recipe}members\n\n{}\n\nand re-signs the snapshot.\n\nOpened by ptd publish.",
+            report.name,
+            report.version,
+            added.join("\n")
+        );
+        report.pull_request = Some(
+            repo.propose(
+                tmp.path(),
+                &checkout,
+                &format!("ptd-publish/{tag}"),
+                &title,
+                &body,
+            )
+            .await?,
+        );
+    }
+    Ok(report)
+}
+
+async fn publish_family_local(
+    req: Request<'_>,
+    fam: &FamilyRequest<'_>,
+) -> Result<FamilyReport> {
+    use super::family;
+    if !req.jax.is_empty() {
+        return Err(Error::Usage(
+            "--jax-archive and --phasic-archive belong to one bundle; publish a family's members without them".into(),
+        ));
+    }
+    let recipe = family::require_family(req.input)?;
+    let members = family::members(&recipe, fam.variants)?;
+    let (name, version) = (recipe.meta.name.clone(), recipe.meta.version.clone());
+    let dir = recipe
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let recipe_bytes =
+        crate::bundle::recipe::pack_recipe(&recipe, &|p: &Path| std::fs::read(dir.join(p)))?;
+    let (archive, recipe_upload) =
+        crate::publish::sign_recipe(recipe_bytes, &name, &version, req.signer)?;
+    let family = crate::index::Family {
+        variants: recipe.variants.clone(),
+        recipe: Some(archive),
+    };
+    let index = IndexDir::new(req.index);
+    let existing: Vec<IndexEntry> = index
+        .read_entries(&name)?
+        .into_iter()
+        .filter(|e| e.version == version)
+        .collect();
+    if let Some(old) = existing.first()
+        && old.family.as_ref() != Some(&family)
+    {
+        return Err(crate::publish::family_changed(old).into());
+    }
+    let published = |v: &crate::model::Variants| existing.iter().find(|e| &e.variants == v);
+    // The members to add: read from --prebuilt when there, the rest built here.
+    let todo: Vec<usize> = (0..members.len())
+        .filter(|&i| published(&members[i]).is_none())
+        .collect();
+    let mut got: Vec<Option<(family::Member, &'static str)>> =
+        (0..members.len()).map(|_| None).collect();
+    let mut to_build = Vec::new();
+    for &i in &todo {
+        match fam
+            .prebuilt
+            .map(|d| family::read_prebuilt(&recipe, &members[i], d))
+            .transpose()?
+            .flatten()
+        {
+            Some(m) => got[i] = Some((m, "prebuilt")),
+            None => to_build.push(i),
+        }
+    }
+    let wanted: Vec<crate::model::Variants> =
+        to_build.iter().map(|&i| members[i].clone()).collect();
+    let built = family::build_members(
+        &recipe,
+        &wanted,
+        fam.jobs,
+        family::configured_limits()?,
+        fam.progress,
+    )?;
+    for (i, m) in to_build.iter().zip(built) {
+        got[*i] = Some((m, "built"));
+    }
+    let status = if req.dry_run {
+        Status::DryRun
+    } else {
+        Status::Published
+    };
+    let mut entries = Vec::new();
+    let mut upload = crate::publish::Upload::new();
+    let mut reports = Vec::new();
+    for (i, v) in members.iter().enumerate() {
+        if let Some(old) = published(v) {
+            reports.push(MemberReport {
+                variants: v.clone(),
+                file: old.file.clone(),
+                content_hash: old.content_hash.clone(),
+                sha256: old.sha256.clone(),
+                size: old.size,
+                status: Status::Unchanged,
+                source: "index",
+            });
+            continue;
+        }
+        let (m, source) = got[i].take().expect("every new member was read or built");
+        let (mut entry, files) = crate::publish::sign_bundle(
+            m.bytes,
+            &m.manifest,
+            &m.meta,
+            req.signer,
+            req.recipe.clone(),
+        )?;
+        entry.family = Some(family.clone());
+        reports.push(MemberReport {
+            variants: v.clone(),
+            file: entry.file.clone(),
+            content_hash: entry.content_hash.clone(),
+            sha256: entry.sha256.clone(),
+            size: entry.size,
+            status,
+            source,
+        });
+        upload.extend(files);
+        entries.push(entry);
+    }
+    let mut report = FamilyReport {
+        status: Status::Unchanged,
+        name,
+        version,
+        family,
+        members: reports,
+        files: Vec::new(),
+        pull_request: None,
+        location_added: None,
+    };
+    let Some(first) = entries.first().cloned() else {
+        return Ok(report);
+    };
+    // The recipe archive first: a member's line never points to a family whose recipe is
+    // missing.
+    let mut all = recipe_upload;
+    all.extend(upload);
+    let given = req.store.is_some();
+    let store = choose_store(&index, req.store)?;
+    let unlisted = check_unlisted(&index, &store, given).await?;
+    report.files = upload_all(&store, &first, &all, req.signer, req.dry_run).await?;
+    report.location_added = record_store(
+        &index,
+        &store,
+        &first,
+        &all,
+        unlisted,
+        req.signer,
+        req.dry_run,
+    )
+    .await?;
+    report.status = status;
+    if req.dry_run {
+        return Ok(report);
+    }
+    let added = index.add_all(entries, req.signer)?;
+    // A member another publish added meanwhile is unchanged, not published.
+    let mut added = added.into_iter();
+    for m in report.members.iter_mut().filter(|m| m.source != "index") {
+        if let Some(crate::publish::Published::Unchanged(_)) = added.next() {
+            m.status = Status::Unchanged;
+        }
+    }
+    if report.count(Status::Published) == 0 {
+        report.status = Status::Unchanged;
+    }
+    Ok(report)
 }

@@ -32,6 +32,40 @@ pub struct Info {
     /// carries them; the index does not).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_sets: Option<Vec<crate::model::rewards::Summary>>,
+    /// For a family: the variants of the selected version (else of the newest family
+    /// version) and which of its members are prebuilt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variants: Option<FamilyInfo>,
+}
+
+/// A family version's variants, as `ptd info` shows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct FamilyInfo {
+    pub version: semver::Version,
+    /// What each variant takes (`{ "samples": { "default": 10, "min": 2, "max": 200 } }`).
+    pub declarations: crate::model::VariantDecls,
+    /// The values of each prebuilt member (an index line), in order; other members are built
+    /// by the installer from the signed recipe.
+    pub prebuilt: Vec<crate::model::Variants>,
+    /// How many of them are yanked.
+    pub yanked: usize,
+}
+
+impl FamilyInfo {
+    /// The family of `version` in `versions`, if its lines declare one.
+    pub fn of(versions: &[IndexEntry], version: &semver::Version) -> Option<FamilyInfo> {
+        let lines: Vec<&IndexEntry> = versions.iter().filter(|e| &e.version == version).collect();
+        let family = lines.first()?.family.as_ref()?;
+        let mut prebuilt: Vec<crate::model::Variants> =
+            lines.iter().map(|e| e.variants.clone()).collect();
+        prebuilt.sort_by(|a, b| a.cmp_values(b));
+        Some(FamilyInfo {
+            version: version.clone(),
+            declarations: family.variants.clone(),
+            prebuilt,
+            yanked: lines.iter().filter(|e| e.yanked).count(),
+        })
+    }
 }
 
 /// A model read from a path: a model directory or `model.toml`, a bundle, or a graph file.
@@ -91,6 +125,14 @@ pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> R
         Some(v) => installed_reward_sets(ctx, &req.name, v, &versions)?,
         None => None,
     };
+    let family_version = selected.clone().or_else(|| {
+        versions
+            .iter()
+            .filter(|e| e.family.is_some())
+            .map(|e| e.version.clone())
+            .max()
+    });
+    let variants = family_version.and_then(|v| FamilyInfo::of(&versions, &v));
     Ok(Info {
         registry: o.label,
         name: req.name.clone(),
@@ -98,6 +140,7 @@ pub async fn info(ctx: &Context, req: &Requirement, registry: Option<&str>) -> R
         requirement: req.req.clone(),
         versions,
         reward_sets,
+        variants,
     })
 }
 
@@ -109,13 +152,15 @@ fn installed_reward_sets(
     version: &semver::Version,
     versions: &[IndexEntry],
 ) -> Result<Option<Vec<crate::model::rewards::Summary>>> {
-    let Some(entry) = versions.iter().find(|e| &e.version == version) else {
+    // A family's version has a line per prebuilt member: any of them installed will do.
+    let lines: Vec<&IndexEntry> = versions.iter().filter(|e| &e.version == version).collect();
+    if lines.is_empty() {
         return Ok(None);
-    };
+    }
     let found = crate::cache::find(&ctx.home, &format!("{name}@={version}"))?;
     let Some(f) = found
         .into_iter()
-        .find(|f| f.content_hash == entry.content_hash)
+        .find(|f| lines.iter().any(|e| e.content_hash == f.content_hash))
     else {
         return Ok(None);
     };
@@ -132,7 +177,8 @@ pub struct Hit {
 }
 
 /// `ptd search WORD`: models whose name, description or keywords contain every word
-/// (case-insensitive), with their newest version that is not yanked.
+/// (case-insensitive), with their newest version that is not yanked: one hit per model, a
+/// family's member lines counting as its version.
 pub async fn search(ctx: &Context, query: &str, registry: Option<&str>) -> Result<Vec<Hit>> {
     let o = ctx.open(registry).await?;
     let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();

@@ -10,9 +10,9 @@ pub mod store;
 use crate::bundle::Built;
 use crate::fs::{sha256_hex, write_atomic};
 use crate::index::{
-    ArtifactLocation, INDEX_FORMAT, IndexEntry, KeyEntry, RegistryConfig, Snapshot,
-    archive_trusted_comment, index_path, parse_index_file, snapshot_trusted_comment,
-    write_index_file,
+    ArtifactLocation, INDEX_FORMAT, IndexEntry, KeyEntry, RecipeArchive, RegistryConfig,
+    Snapshot, archive_trusted_comment, index_path, parse_index_file, recipe_trusted_comment,
+    snapshot_trusted_comment, write_index_file,
 };
 use crate::sign::{SignError, Signer};
 use std::collections::BTreeMap;
@@ -33,6 +33,14 @@ pub enum PublishError {
         "{name} {version} is already published with other content (content hash {existing}); a published version never changes: publish a new version"
     )]
     Exists {
+        name: String,
+        version: String,
+        existing: String,
+    },
+    #[error(
+        "{name} {version} is already published from another recipe ({existing}); a published version never changes: publish a new version"
+    )]
+    RecipeChanged {
         name: String,
         version: String,
         existing: String,
@@ -172,28 +180,73 @@ impl IndexDir {
 
     /// Adds a version's index line, unless the same version is already there.
     pub fn add(&self, entry: IndexEntry, signer: &Signer) -> Result<Published, PublishError> {
+        let mut out = self.add_all(vec![entry], signer)?;
+        Ok(out.remove(0))
+    }
+
+    /// Adds index lines of one model in one change (one write, one re-signed snapshot): each
+    /// line whose version and variant values are already there with the same content hash is
+    /// left as it is (`Unchanged`); with another content hash, or when the version's lines
+    /// declare another family (its variants or recipe), nothing is changed and the publish is
+    /// refused. The result is in the order of `new`.
+    pub fn add_all(
+        &self,
+        new: Vec<IndexEntry>,
+        signer: &Signer,
+    ) -> Result<Vec<Published>, PublishError> {
+        let Some(name) = new.first().map(|e| e.name.clone()) else {
+            return Ok(Vec::new());
+        };
+        if let Some(e) = new.iter().find(|e| e.name != name) {
+            return Err(PublishError::Refused(format!(
+                "index lines of {} and {name} cannot be added in one change",
+                e.name
+            )));
+        }
         let _l = self.lock()?;
         let config = self.config()?;
         check_signer(&config, signer)?;
-        let mut entries = self.read_entries(&entry.name)?;
-        if let Some(old) = entries.iter().find(|e| e.version == entry.version) {
-            if old.content_hash == entry.content_hash {
-                return Ok(Published::Unchanged(Box::new(old.clone())));
+        let mut entries = self.read_entries(&name)?;
+        let mut out = Vec::new();
+        let mut added = false;
+        for entry in new {
+            if let Some(old) = entries
+                .iter()
+                .find(|e| e.version == entry.version && e.variants == entry.variants)
+            {
+                if old.content_hash == entry.content_hash && old.family == entry.family {
+                    out.push(Published::Unchanged(Box::new(old.clone())));
+                    continue;
+                }
+                if old.content_hash != entry.content_hash {
+                    return Err(PublishError::Exists {
+                        name: entry.name.clone(),
+                        version: entry.version.to_string(),
+                        existing: old.content_hash.clone(),
+                    });
+                }
             }
-            return Err(PublishError::Exists {
-                name: entry.name.clone(),
-                version: entry.version.to_string(),
-                existing: old.content_hash.clone(),
-            });
+            if let Some(other) = entries.iter().find(|e| e.version == entry.version)
+                && other.family != entry.family
+            {
+                return Err(family_changed(other));
+            }
+            entries.push(entry.clone());
+            out.push(Published::Added(Box::new(entry)));
+            added = true;
         }
-        entries.push(entry.clone());
-        let p = self.index_file(&entry.name)?;
-        write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
-        self.resign_next(signer)?;
-        Ok(Published::Added(Box::new(entry)))
+        if added {
+            let p = self.index_file(&name)?;
+            let bytes = write_index_file(&entries);
+            // What is written must read back: the lines of a version agree on their family.
+            parse_index_file(&bytes, &name, &p.display().to_string())?;
+            write_atomic(&p, &bytes).map_err(io(&p))?;
+            self.resign_next(signer)?;
+        }
+        Ok(out)
     }
 
-    /// Sets or clears a version's yanked flag.
+    /// Sets or clears the yanked flag of every line of a version (each member of a family).
     pub fn yank(
         &self,
         name: &str,
@@ -203,19 +256,21 @@ impl IndexDir {
     ) -> Result<(), PublishError> {
         let _l = self.lock()?;
         let mut entries = self.read_entries(name)?;
-        let e = entries
-            .iter_mut()
-            .find(|e| &e.version == version)
-            .ok_or_else(|| {
-                PublishError::Refused(format!(
-                    "{name} {version} is not published in {}",
-                    self.dir.display()
-                ))
-            })?;
-        if e.yanked == yanked {
+        let mut lines = entries.iter_mut().filter(|e| &e.version == version).peekable();
+        if lines.peek().is_none() {
+            return Err(PublishError::Refused(format!(
+                "{name} {version} is not published in {}",
+                self.dir.display()
+            )));
+        }
+        let mut changed = false;
+        for e in lines {
+            changed |= e.yanked != yanked;
+            e.yanked = yanked;
+        }
+        if !changed {
             return Ok(());
         }
-        e.yanked = yanked;
         let p = self.index_file(name)?;
         write_atomic(&p, &write_index_file(&entries)).map_err(io(&p))?;
         self.resign_next(signer)
@@ -312,6 +367,30 @@ impl IndexDir {
         write_atomic(&sp, sig.as_bytes()).map_err(io(&sp))?;
         write_atomic(&p, &bytes).map_err(io(&p))?;
         Ok(())
+    }
+}
+
+/// The refusal of a line whose family differs from the published line `old` of its version.
+pub fn family_changed(old: &IndexEntry) -> PublishError {
+    let existing = match &old.family {
+        None => format!(
+            "as a single model, content hash {}, not as a family",
+            old.content_hash
+        ),
+        Some(f) => match &f.recipe {
+            Some(r) => format!(
+                "recipe archive {} with SHA-256 {}, variants {}",
+                r.file,
+                r.sha256,
+                f.variants.describe()
+            ),
+            None => format!("variants {}", f.variants.describe()),
+        },
+    };
+    PublishError::RecipeChanged {
+        name: old.name.clone(),
+        version: old.version.to_string(),
+        existing,
     }
 }
 
@@ -463,29 +542,36 @@ pub fn sign_archive(
     signer: &Signer,
     recipe: Option<String>,
 ) -> Result<(IndexEntry, Upload), PublishError> {
-    let bytes = built.pack();
-    let m = &built.manifest;
-    let file = built.file_name();
+    sign_bundle(built.pack(), &built.manifest, &built.meta, signer, recipe)
+}
+
+/// Signs a bundle's archive `bytes` whose manifest and metadata are `m` and `meta` (built
+/// here, or read back and checked with [`crate::bundle::check`]); returns the index entry and
+/// the files to upload (`<file>` and `<file>.minisig`).
+pub fn sign_bundle(
+    bytes: Vec<u8>,
+    m: &crate::bundle::Manifest,
+    meta: &crate::model::ModelMeta,
+    signer: &Signer,
+    recipe: Option<String>,
+) -> Result<(IndexEntry, Upload), PublishError> {
+    let file = crate::bundle::archive_name(&m.name, &m.version, &meta.variants);
     let sig = signer.sign(
         &bytes,
         &archive_trusted_comment(&m.name, &m.version, &m.content_hash),
     )?;
-    let upload = vec![
-        (file.clone(), bytes.clone()),
-        (format!("{file}.minisig"), sig.into_bytes()),
-    ];
     let entry = IndexEntry {
         name: m.name.clone(),
         version: m.version.clone(),
-        file,
+        file: file.clone(),
         sha256: sha256_hex(&bytes),
         size: bytes.len() as u64,
         content_hash: m.content_hash.clone(),
         phasic_hash: m.hashes.phasic.clone(),
         canonical_hash: m.hashes.canonical.clone(),
         parameters: m.parameters.clone(),
-        deps: built
-            .meta_dependencies()
+        deps: meta
+            .dependencies
             .iter()
             .map(|(name, req)| crate::index::Dependency {
                 name: name.clone(),
@@ -495,14 +581,44 @@ pub fn sign_archive(
         artifacts: Vec::new(),
         yanked: false,
         key_id: signer.key_id.clone(),
-        description: built.meta.description.clone(),
-        keywords: built.meta.keywords.clone(),
+        description: meta.description.clone(),
+        keywords: meta.keywords.clone(),
         recipe,
         kind: crate::index::ArchiveKind::Bundle,
         metadata: None,
-        variants: built.meta.variants.clone(),
+        variants: meta.variants.clone(),
         family: None,
         build_here: false,
     };
+    let upload = vec![
+        (file.clone(), bytes),
+        (format!("{file}.minisig"), sig.into_bytes()),
+    ];
     Ok((entry, upload))
+}
+
+/// Signs a family's recipe archive (`bundle::recipe::pack_recipe`) of `name` `version` with
+/// the trusted comment of [`recipe_trusted_comment`]; returns where the index lines point to
+/// it and the files to upload (`<file>` and `<file>.minisig`).
+pub fn sign_recipe(
+    bytes: Vec<u8>,
+    name: &str,
+    version: &semver::Version,
+    signer: &Signer,
+) -> Result<(RecipeArchive, Upload), PublishError> {
+    let file = crate::bundle::recipe::recipe_archive_name(name, version);
+    let sha256 = sha256_hex(&bytes);
+    let sig = signer.sign(&bytes, &recipe_trusted_comment(name, version, &sha256))?;
+    let archive = RecipeArchive {
+        file: file.clone(),
+        sha256,
+        size: bytes.len() as u64,
+    };
+    Ok((
+        archive,
+        vec![
+            (file.clone(), bytes),
+            (format!("{file}.minisig"), sig.into_bytes()),
+        ],
+    ))
 }
