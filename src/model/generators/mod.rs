@@ -1,6 +1,14 @@
 //! Built-in graph generators. Each explores its state space breadth-first from the initial
 //! state, creating vertices in the order they are first reached and listing each state's
 //! transitions in a fixed order, so a generator and its arguments determine the graph exactly.
+//! `docs/model-recipes.md` describes each generator's state space, rates and reward sets.
+
+mod beta;
+mod coalescent;
+mod population;
+mod queue;
+mod reliability;
+mod two_locus;
 
 use super::rewards::{RewardSet, RewardSets};
 use crate::graph::{Graph, GraphBuilder, GraphError, SizeLimits, TooLarge};
@@ -51,6 +59,48 @@ pub const GENERATORS: &[GeneratorInfo] = &[
         )],
     },
     GeneratorInfo {
+        name: "coalescent/islands",
+        parameters: &["coalescence", "migration"],
+        args: &[
+            ("islands", "number of islands, 1..=64"),
+            (
+                "samples",
+                "lineages sampled in each island (islands * samples in 2..=10000)",
+            ),
+        ],
+        about: "structured coalescent of k islands, each lineage moving to each other island at rate migration; state = lineages per island",
+        rewards: &[(
+            "lineages",
+            "island1 .. islandk: the lineages in each island (state[i-1]); their totals add up to the total branch length",
+        )],
+    },
+    GeneratorInfo {
+        name: "coalescent/two-locus",
+        parameters: &["coalescence", "recombination"],
+        args: &[("samples", "number of sampled lineages, 2..=200")],
+        about: "two-locus coalescent with recombination until both loci have their most recent common ancestor; state = lineages carrying unresolved material at both loci, locus 1 only, locus 2 only",
+        rewards: &[(
+            "heights",
+            "t1, t2: 1 while locus 1 (2) has more than one ancestral lineage; their totals are the tree heights at the two loci",
+        )],
+    },
+    GeneratorInfo {
+        name: "coalescent/beta",
+        parameters: &["theta"],
+        args: &[
+            ("samples", "number of sampled lineages, 2..=100"),
+            (
+                "alpha",
+                "the Beta(2 - alpha, alpha) measure's alpha, 1 <= alpha < 2 (1: Bolthausen-Sznitman)",
+            ),
+        ],
+        about: "Beta-coalescent (multiple mergers) with state[i] = lineages subtending i+1 samples",
+        rewards: &[(
+            "sfs",
+            "xi_1 .. xi_{n-1}: xi_i = state[i-1], the lineages subtending i samples (site frequency spectrum)",
+        )],
+    },
+    GeneratorInfo {
         name: "queue/mm1k",
         parameters: &["arrival", "service"],
         args: &[
@@ -64,11 +114,38 @@ pub const GENERATORS: &[GeneratorInfo] = &[
         )],
     },
     GeneratorInfo {
+        name: "queue/mmc",
+        parameters: &["arrival", "service"],
+        args: &[
+            ("servers", "servers c, >= 1"),
+            ("capacity", "places in the system K, >= servers"),
+            ("initial", "customers at time 0 (default 1)"),
+        ],
+        about: "busy period of an M/M/c/K queue: time until the system is empty; state = customers",
+        rewards: &[(
+            "customers",
+            "the customers in the system (state[0]); its total is the customer-time of the busy period",
+        )],
+    },
+    GeneratorInfo {
         name: "reliability/erlang",
         parameters: &["rate"],
         args: &[("phases", "components in cold standby, >= 1")],
         about: "lifetime of a cold-standby system (Erlang distribution); state = working components left",
         rewards: &[],
+    },
+    GeneratorInfo {
+        name: "reliability/k-out-of-n",
+        parameters: &["failure", "repair"],
+        args: &[
+            ("k", "working components the system needs, 1..=n"),
+            ("n", "components, all working at time 0, >= 1"),
+        ],
+        about: "lifetime of a k-out-of-n system with one repair per broken component; state = working components",
+        rewards: &[(
+            "working",
+            "the working components (state[0]); its total is the component-time worked before the system fails",
+        )],
     },
     GeneratorInfo {
         name: "population/birth-death",
@@ -175,7 +252,29 @@ impl Args<'_> {
         }
         Ok(v as i32)
     }
+
+    /// A number; an integer is taken as a float. The caller checks its range.
+    fn float(&self, name: &str, default: Option<f64>) -> Result<f64, GeneratorError> {
+        let v = match self.table.get(name) {
+            None => default.ok_or_else(|| arg_err(name, "is required"))?,
+            Some(toml::Value::Integer(i)) => *i as f64,
+            Some(toml::Value::Float(x)) => *x,
+            Some(other) => {
+                return Err(arg_err(
+                    name,
+                    format!("must be a number, found {}", other.type_str()),
+                ));
+            }
+        };
+        if !v.is_finite() {
+            return Err(arg_err(name, format!("{v} is not a finite number")));
+        }
+        Ok(v)
+    }
 }
+
+/// A state's transitions: target states and their rates' coefficients, one per parameter.
+type Transitions = Vec<(Vec<i32>, Vec<f64>)>;
 
 /// Runs a generator over its state space, stopping once it passes `how.limits`.
 fn explore(
@@ -183,7 +282,7 @@ fn explore(
     state_length: usize,
     param_length: usize,
     initial: &[i32],
-    mut transitions: impl FnMut(&[i32], &mut Vec<(Vec<i32>, Vec<f64>)>),
+    mut transitions: impl FnMut(&[i32], &mut Transitions),
 ) -> Result<Graph, GeneratorError> {
     let mut b = GraphBuilder::new(state_length, param_length);
     let (first, _) = b.find_or_create(initial);
@@ -232,146 +331,62 @@ pub fn generate_with(
     };
     a.check_known()?;
     match name {
-        "coalescent/kingman" => {
-            let n = a.int("samples", None, 2, 100_000)?;
-            explore(how, 1, 1, &[n], |s, out| {
-                let k = s[0] as f64;
-                if s[0] >= 2 {
-                    out.push((vec![s[0] - 1], vec![k * (k - 1.0) / 2.0]));
-                }
-            })
-        }
-        "coalescent/block-counting" => {
-            let n = a.int("samples", None, 2, 200)? as usize;
-            let mut init = vec![0; n];
-            init[0] = n as i32;
-            explore(how, n, 1, &init, block_counting)
-        }
-        "coalescent/two-island" => {
-            let n1 = a.int("samples1", None, 0, 10_000)?;
-            let n2 = a.int("samples2", None, 0, 10_000)?;
-            if n1 + n2 < 2 {
-                return Err(arg_err(
-                    "samples1",
-                    "samples1 + samples2 must be at least 2",
-                ));
-            }
-            explore(how, 2, 2, &[n1, n2], |s, out| {
-                let (x, y) = (s[0], s[1]);
-                if x + y < 2 {
-                    return;
-                }
-                let (xf, yf) = (x as f64, y as f64);
-                if x >= 2 {
-                    out.push((vec![x - 1, y], vec![xf * (xf - 1.0) / 2.0, 0.0]));
-                }
-                if y >= 2 {
-                    out.push((vec![x, y - 1], vec![yf * (yf - 1.0) / 2.0, 0.0]));
-                }
-                if x >= 1 {
-                    out.push((vec![x - 1, y + 1], vec![0.0, xf]));
-                }
-                if y >= 1 {
-                    out.push((vec![x + 1, y - 1], vec![0.0, yf]));
-                }
-            })
-        }
-        "queue/mm1k" => {
-            let cap = a.int("capacity", None, 1, 1_000_000)?;
-            let init = a.int("initial", Some(1), 1, cap as i64)?;
-            explore(how, 1, 2, &[init], |s, out| {
-                let k = s[0];
-                if k == 0 {
-                    return;
-                }
-                if k < cap {
-                    out.push((vec![k + 1], vec![1.0, 0.0]));
-                }
-                out.push((vec![k - 1], vec![0.0, 1.0]));
-            })
-        }
-        "reliability/erlang" => {
-            let k = a.int("phases", None, 1, 1_000_000)?;
-            explore(how, 1, 1, &[k], |s, out| {
-                if s[0] >= 1 {
-                    out.push((vec![s[0] - 1], vec![1.0]));
-                }
-            })
-        }
-        "population/birth-death" => {
-            let n0 = a.int("initial", None, 1, 1_000_000)?;
-            let max = a.int("max", None, n0 as i64, 1_000_000)?;
-            explore(how, 1, 2, &[n0], |s, out| {
-                let n = s[0];
-                if n == 0 {
-                    return;
-                }
-                if n < max {
-                    out.push((vec![n + 1], vec![n as f64, 0.0]));
-                }
-                out.push((vec![n - 1], vec![0.0, n as f64]));
-            })
-        }
+        "coalescent/kingman" => coalescent::kingman(&a, how),
+        "coalescent/block-counting" => coalescent::block_counting(&a, how),
+        "coalescent/two-island" => coalescent::two_island(&a, how),
+        "coalescent/islands" => coalescent::islands(&a, how),
+        "coalescent/two-locus" => two_locus::build(&a, how),
+        "coalescent/beta" => beta::build(&a, how),
+        "queue/mm1k" => queue::mm1k(&a, how),
+        "queue/mmc" => queue::mmc(&a, how),
+        "reliability/erlang" => reliability::erlang(&a, how),
+        "reliability/k-out-of-n" => reliability::k_out_of_n(&a, how),
+        "population/birth-death" => population::birth_death(&a, how),
         _ => unreachable!("every listed generator is matched"),
     }
 }
 
 /// The reward sets a generator provides for its graph `graph` (as [`GeneratorInfo::rewards`]
-/// describes them), as state columns; empty for a generator with none.
+/// describes them): state columns, or explicit vectors for `coalescent/two-locus`; empty for a
+/// generator with none.
 pub fn reward_sets(name: &str, graph: &Graph) -> RewardSets {
     let one = |set: &str| RewardSets {
         sets: vec![RewardSet::columns(set, &[(set.to_string(), 0)])],
     };
+    let sfs = || {
+        // State column i - 1 counts the lineages subtending i samples; n samples give
+        // classes 1..n-1 (column n-1 holds the single lineage of the absorbing state).
+        let classes: Vec<(String, usize)> = (1..graph.state_length())
+            .map(|i| (format!("xi_{i}"), i - 1))
+            .collect();
+        RewardSets {
+            sets: vec![RewardSet::columns("sfs", &classes)],
+        }
+    };
     match name {
         "coalescent/kingman" => one("lineages"),
-        "coalescent/block-counting" => {
-            // State column i - 1 counts the lineages subtending i samples; n samples give
-            // classes 1..n-1 (column n-1 holds the single lineage of the absorbing state).
-            let classes: Vec<(String, usize)> = (1..graph.state_length())
-                .map(|i| (format!("xi_{i}"), i - 1))
-                .collect();
-            RewardSets {
-                sets: vec![RewardSet::columns("sfs", &classes)],
-            }
-        }
+        "coalescent/block-counting" | "coalescent/beta" => sfs(),
         "coalescent/two-island" => RewardSets {
             sets: vec![RewardSet::columns(
                 "lineages",
                 &[("island1".into(), 0), ("island2".into(), 1)],
             )],
         },
-        "queue/mm1k" => one("customers"),
+        "coalescent/islands" => {
+            let islands: Vec<(String, usize)> = (0..graph.state_length())
+                .map(|i| (format!("island{}", i + 1), i))
+                .collect();
+            RewardSets {
+                sets: vec![RewardSet::columns("lineages", &islands)],
+            }
+        }
+        "coalescent/two-locus" => RewardSets {
+            sets: vec![two_locus::heights(graph)],
+        },
+        "queue/mm1k" | "queue/mmc" => one("customers"),
+        "reliability/k-out-of-n" => one("working"),
         "population/birth-death" => one("population"),
         _ => RewardSets::default(),
-    }
-}
-
-/// Transitions of the block-counting coalescent: any two lineages (of sizes i+1 and j+1)
-/// merge at rate (number of such pairs) * theta.
-fn block_counting(s: &[i32], out: &mut Vec<(Vec<i32>, Vec<f64>)>) {
-    let n = s.len();
-    if s.iter().sum::<i32>() < 2 {
-        return;
-    }
-    for i in 0..n {
-        if s[i] == 0 {
-            continue;
-        }
-        for j in i..n {
-            let pairs = if i == j {
-                (s[i] as f64) * (s[i] as f64 - 1.0) / 2.0
-            } else {
-                (s[i] as f64) * (s[j] as f64)
-            };
-            if pairs <= 0.0 {
-                continue;
-            }
-            let mut t = s.to_vec();
-            t[i] -= 1;
-            t[j] -= 1;
-            t[i + j + 1] += 1;
-            out.push((t, vec![pairs]));
-        }
     }
 }
 
@@ -465,8 +480,13 @@ mod tests {
             ("coalescent/kingman", "samples = 4"),
             ("coalescent/block-counting", "samples = 6"),
             ("coalescent/two-island", "samples1 = 2\nsamples2 = 2"),
+            ("coalescent/islands", "islands = 3\nsamples = 2"),
+            ("coalescent/two-locus", "samples = 3"),
+            ("coalescent/beta", "samples = 5\nalpha = 1.5"),
             ("queue/mm1k", "capacity = 3"),
+            ("queue/mmc", "servers = 2\ncapacity = 4"),
             ("reliability/erlang", "phases = 3"),
+            ("reliability/k-out-of-n", "k = 2\nn = 4"),
             ("population/birth-death", "initial = 2\nmax = 4"),
         ];
         assert_eq!(small.len(), GENERATORS.len());
@@ -477,7 +497,15 @@ mod tests {
             let listed: Vec<&str> = info.rewards.iter().map(|r| r.0).collect();
             assert_eq!(sets.names(), listed, "{name}");
             sets.check(&g).unwrap();
+            assert_eq!(g.param_length(), info.parameters.len(), "{name}");
         }
+        let g = generate("coalescent/islands", &args("islands = 3\nsamples = 1")).unwrap();
+        let r = reward_sets("coalescent/islands", &g)
+            .get("lineages")
+            .unwrap()
+            .resolve(&g);
+        assert_eq!(r.names, ["island1", "island2", "island3"]);
+        assert_eq!(r.vectors[2][1], 1.0);
         let g = generate("coalescent/block-counting", &args("samples = 6")).unwrap();
         let sfs = reward_sets("coalescent/block-counting", &g);
         let r = sfs.get("sfs").unwrap().resolve(&g);
