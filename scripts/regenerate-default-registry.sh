@@ -22,8 +22,26 @@ new="$(mktemp -d)/registry-index"
 releases='https://github.com/ptd-models/registry/releases/download/{tag}/{file}'
 
 "$ptd" registry init "$new" --name default --artifacts "$releases"
+# The prebuilt members of each family (every other member is built from the recipe on
+# demand). Kept small: every index line is compiled into ptd and read when resolving.
+prebuilt() {
+  case "$1" in
+    models/coalescent/kingman/model.toml) echo "samples=2..20" ;;
+    models/coalescent/block-counting/model.toml) echo "samples=2..30" ;;
+    models/coalescent/islands/model.toml) echo "islands=2,3 samples=1..3" ;;
+    models/coalescent/two-locus/model.toml) echo "samples=2..5" ;;
+    models/coalescent/beta/model.toml) echo "samples=2..10 alpha=1.0,1.5" ;;
+    models/queue/mmc/model.toml) echo "servers=1..4" ;;
+    models/reliability/k-out-of-n/model.toml) echo "k=1..3" ;;
+  esac
+}
 find models -name model.toml | LC_ALL=C sort | while read -r recipe; do
-  "$ptd" publish "$recipe" --registry "$new" --store "$store" --with-recipe
+  read -r -a sets <<< "$(prebuilt "$recipe")"
+  if (( ${#sets[@]} )); then
+    "$ptd" publish "$recipe" --registry "$new" --store "$store" --with-recipe --variants "${sets[@]}"
+  else
+    "$ptd" publish "$recipe" --registry "$new" --store "$store" --with-recipe
+  fi
 done
 # 1.1.0 was built with the wrong sample size; it stays listed for projects that locked it.
 "$ptd" yank coalescent/kingman@1.1.0 --registry "$new"
