@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates registry-index/, the default registry compiled into ptd, from the recipes under
-# models/: every models/*/*/model.toml and every earlier version kept under versions/*/.
+# models/: every models/*/*/model.toml and every earlier version kept under versions/*/ that
+# the index does not list yet (published versions keep their lines and archives).
 #
 #   PTD_SIGNING_KEY=/path/to/default-registry.key scripts/regenerate-default-registry.sh
 #
@@ -21,7 +22,26 @@ store="$PWD/target/default-registry-artifacts"
 new="$(mktemp -d)/registry-index"
 releases='https://github.com/ptd-models/registry/releases/download/{tag}/{file}'
 
-"$ptd" registry init "$new" --name default --artifacts "$releases"
+# The registry is append-only: versions it lists keep their lines and archives (a published
+# file never changes); only versions it does not list yet are published. A new registry is
+# made when there is none.
+if [[ -f registry-index/config.json ]]; then
+  cp -r registry-index "$new"
+  rm -f "$new/.ptd-index.lock"
+else
+  "$ptd" registry init "$new" --name default --artifacts "$releases"
+fi
+listed() {
+  python3 - "$new" "$1" <<'PY'
+import json, sys, tomllib
+from pathlib import Path
+index, recipe = Path(sys.argv[1]), sys.argv[2]
+meta = tomllib.load(open(recipe, "rb"))["model"]
+f = index / meta["name"]
+lines = [json.loads(l) for l in f.read_text().splitlines()] if f.is_file() else []
+print("yes" if any(l["version"] == meta["version"] for l in lines) else "no")
+PY
+}
 # The prebuilt members of each family (every other member is built from the recipe on
 # demand). Kept small: every index line is compiled into ptd and read when resolving.
 prebuilt() {
@@ -36,6 +56,7 @@ prebuilt() {
   esac
 }
 find models -name model.toml | LC_ALL=C sort | while read -r recipe; do
+  [[ "$(listed "$recipe")" == yes ]] && continue
   read -r -a sets <<< "$(prebuilt "$recipe")"
   if (( ${#sets[@]} )); then
     "$ptd" publish "$recipe" --registry "$new" --store "$store" --with-recipe --variants "${sets[@]}"
@@ -43,8 +64,33 @@ find models -name model.toml | LC_ALL=C sort | while read -r recipe; do
     "$ptd" publish "$recipe" --registry "$new" --store "$store" --with-recipe
   fi
 done
+# Every line records where its version's recipe is now (a newer version moves the previous
+# recipe under versions/VERSION/).
+python3 - "$new" <<'PY'
+import json, sys, tomllib
+from pathlib import Path
+index = Path(sys.argv[1])
+where = {}
+for r in sorted(Path("models").rglob("model.toml")):
+    meta = tomllib.load(open(r, "rb"))["model"]
+    where[(meta["name"], meta["version"])] = str(r.relative_to("models"))
+for f in sorted(index.rglob("*")):
+    if not f.is_file() or f.suffix or f.name.startswith(".") or f.parent == index:
+        continue
+    lines = [json.loads(l) for l in f.read_text().splitlines()]
+    for l in lines:
+        l["recipe"] = where[(l["name"], l["version"])]
+    f.write_text("".join(json.dumps(l, separators=(",", ":"), ensure_ascii=False) + "\n" for l in lines))
+# The local store the archives were written to is not a location clients can reach.
+config = index / "config.json"
+c = json.loads(config.read_text())
+c["artifacts"] = [a for a in c["artifacts"] if a["kind"] != "file"]
+config.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n")
+PY
+"$ptd" registry resign "$new" >/dev/null
 # 1.1.0 was built with the wrong sample size; it stays listed for projects that locked it.
-"$ptd" yank coalescent/kingman@1.1.0 --registry "$new"
+grep -q '"version":"1.1.0".*"yanked":true' "$new/coalescent/kingman" \
+  || "$ptd" yank coalescent/kingman@1.1.0 --registry "$new"
 
 # Clients refuse a snapshot older than one they have seen (rollback): the new one must count on
 # from the one it replaces.
