@@ -280,7 +280,7 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
         if pins.contains(&i.use_key()) {
             report
                 .kept_pinned
-                .push(format!("{} {} [{}]", i.name, i.version, i.registry));
+                .push(i.label());
             continue;
         }
         // Evicting frees the archive and the bundle once no other version uses them.

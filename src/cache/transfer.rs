@@ -268,7 +268,7 @@ pub fn sync_from(
             report.present += 1;
             continue;
         }
-        let label = format!("{} {} [{}]", i.name, i.version, i.registry);
+        let label = i.label();
         let result = fetch(&i).and_then(|bytes| {
             let expect = Installed {
                 origin: format!("synced from {from}"),

@@ -41,7 +41,22 @@ pub struct Installed {
 /// What a use is recorded under: name, version, [`Variants::key`] and registry.
 pub type UseKey = (String, String, String, String);
 
+/// How an installed version is named in reports: `name version [registry]`, with a family
+/// member's values after the version.
+pub fn label(name: &str, version: &semver::Version, variants: &Variants, registry: &str) -> String {
+    if variants.is_empty() {
+        format!("{name} {version} [{registry}]")
+    } else {
+        format!("{name} {version} {variants} [{registry}]")
+    }
+}
+
 impl Installed {
+    /// How it is named in reports ([`label`]).
+    pub fn label(&self) -> String {
+        label(&self.name, &self.version, &self.variants, &self.registry)
+    }
+
     /// The key its uses are recorded under.
     pub fn use_key(&self) -> UseKey {
         (

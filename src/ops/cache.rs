@@ -118,7 +118,7 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
                         ))
                     })?;
                 super::install::install_entries(ctx, &opened, &[entry]).await?;
-                repaired.push(format!("{} {} [{}]", i.name, i.version, i.registry));
+                repaired.push(i.label());
             }
         }
     }

@@ -28,7 +28,7 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
         for e in &manifest.entries {
             cx.out.status(
                 "Exported",
-                &format!("{} {} [{}]", e.name, e.version, e.registry),
+                &ptd::install::db::label(&e.name, &e.version, &e.variants, &e.registry),
             );
         }
         println!("{}", a.file.display());

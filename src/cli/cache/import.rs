@@ -29,7 +29,7 @@ impl Show for Imported {
         for i in &self.imported {
             out.status(
                 "Imported",
-                &format!("{} {} [{}]", i.name, i.version, i.registry),
+                &i.label(),
             );
         }
     }

@@ -25,7 +25,7 @@ impl Show for SyncReport {
         for i in &self.copied {
             out.status(
                 "Copied",
-                &format!("{} {} [{}]", i.name, i.version, i.registry),
+                &i.label(),
             );
         }
         for (v, why) in &self.failed {
