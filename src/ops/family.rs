@@ -315,9 +315,7 @@ pub fn compact(members: &[Variants]) -> String {
                 m.0.values().next(),
                 Some(crate::model::VariantValue::Int(_))
             )
-    }) && members
-        .windows(2)
-        .all(|w| w[0].0.keys().eq(w[1].0.keys()));
+    }) && members.windows(2).all(|w| w[0].0.keys().eq(w[1].0.keys()));
     if !single_int || members.is_empty() {
         return members
             .iter()
@@ -370,13 +368,7 @@ mod tests {
         let mine = s.select(all.clone());
         assert_eq!(mine, vec![all[1].clone(), all[4].clone()]);
         let mut union: Vec<Variants> = (1..=3)
-            .flat_map(|i| {
-                Shard {
-                    index: i,
-                    count: 3,
-                }
-                .select(all.clone())
-            })
+            .flat_map(|i| Shard { index: i, count: 3 }.select(all.clone()))
             .collect();
         union.sort_by(|a, b| a.cmp_values(b));
         assert_eq!(union, all);

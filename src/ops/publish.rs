@@ -491,10 +491,7 @@ impl FamilyReport {
 /// them, then all new lines added in one change and the snapshot re-signed once. Members
 /// already published are left as they are (their lines, not rebuilt); a version published
 /// from another recipe (its recipe archive differs) is refused before anything is uploaded.
-pub async fn publish_family(
-    mut req: Request<'_>,
-    fam: &FamilyRequest<'_>,
-) -> Result<FamilyReport> {
+pub async fn publish_family(mut req: Request<'_>, fam: &FamilyRequest<'_>) -> Result<FamilyReport> {
     let Some(repo) = req.index_repo.take() else {
         return publish_family_local(req, fam).await;
     };
@@ -549,10 +546,7 @@ pub async fn publish_family(
     Ok(report)
 }
 
-async fn publish_family_local(
-    req: Request<'_>,
-    fam: &FamilyRequest<'_>,
-) -> Result<FamilyReport> {
+async fn publish_family_local(req: Request<'_>, fam: &FamilyRequest<'_>) -> Result<FamilyReport> {
     use super::family;
     if !req.jax.is_empty() {
         return Err(Error::Usage(
@@ -562,11 +556,7 @@ async fn publish_family_local(
     let recipe = family::require_family(req.input)?;
     let members = family::members(&recipe, fam.variants)?;
     let (name, version) = (recipe.meta.name.clone(), recipe.meta.version.clone());
-    let dir = recipe
-        .path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let dir = recipe.path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let recipe_bytes =
         crate::bundle::recipe::pack_recipe(&recipe, &|p: &Path| std::fs::read(dir.join(p)))?;
     let (archive, recipe_upload) =

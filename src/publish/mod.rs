@@ -10,8 +10,8 @@ pub mod store;
 use crate::bundle::Built;
 use crate::fs::{sha256_hex, write_atomic};
 use crate::index::{
-    ArtifactLocation, INDEX_FORMAT, IndexEntry, KeyEntry, RecipeArchive, RegistryConfig,
-    Snapshot, archive_trusted_comment, index_path, parse_index_file, recipe_trusted_comment,
+    ArtifactLocation, INDEX_FORMAT, IndexEntry, KeyEntry, RecipeArchive, RegistryConfig, Snapshot,
+    archive_trusted_comment, index_path, parse_index_file, recipe_trusted_comment,
     snapshot_trusted_comment, write_index_file,
 };
 use crate::sign::{SignError, Signer};
@@ -256,7 +256,10 @@ impl IndexDir {
     ) -> Result<(), PublishError> {
         let _l = self.lock()?;
         let mut entries = self.read_entries(name)?;
-        let mut lines = entries.iter_mut().filter(|e| &e.version == version).peekable();
+        let mut lines = entries
+            .iter_mut()
+            .filter(|e| &e.version == version)
+            .peekable();
         if lines.peek().is_none() {
             return Err(PublishError::Refused(format!(
                 "{name} {version} is not published in {}",
