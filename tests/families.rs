@@ -654,3 +654,65 @@ fn the_publish_workflow_builds_members_in_shards_and_publishes_them_prebuilt() {
     // Both jobs read the same set of members.
     assert!(build.contains("# ptd-variants:") && publish.contains("# ptd-variants:"));
 }
+
+#[test]
+fn a_family_published_from_ci_is_proposed_in_one_pull_request() {
+    const TOKEN: &str = "ghp_familytoken";
+    let gh = support::github::GitHub::start("lab", "index", TOKEN);
+    let s = Setup::new();
+    let files: Vec<(String, Vec<u8>)> = support::walk(&s.index)
+        .into_iter()
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            let rel = p.strip_prefix(&s.index).unwrap().display().to_string();
+            (format!("registry-index/{rel}"), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    gh.seed("main", &files);
+    let main_before = gh.branch("main").unwrap();
+    let recipe = family_recipe(&s.user.dir.path().join("fam"), 4, "Kingman family");
+    let api = gh.api_url();
+    let out = s.user.run_env(
+        &[
+            "publish",
+            recipe.to_str().unwrap(),
+            "--index-repo",
+            "lab/index",
+            "--key",
+            s.key.to_str().unwrap(),
+            "--variants",
+            "samples=3..5",
+            "--json",
+        ],
+        &[("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &api)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["status"], "published");
+    assert_eq!(r["pull_request"]["number"], 1);
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].2, "ptd-publish/test-kingman-family-v1.0.0");
+    assert!(pulls[0].1.contains("(3 members)"), "{}", pulls[0].1);
+    for m in r["members"].as_array().unwrap() {
+        assert!(
+            pulls[0].4.contains(m["content_hash"].as_str().unwrap()),
+            "{}",
+            pulls[0].4
+        );
+    }
+    // main is untouched; the branch holds the three lines, the archives are in the store.
+    assert_eq!(gh.branch("main").unwrap(), main_before);
+    let branch = gh.branch("ptd-publish/test-kingman-family-v1.0.0").unwrap();
+    let lines = String::from_utf8(branch["registry-index/test/kingman-family"].clone()).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+    assert!(
+        s.store
+            .join("test-kingman-family-1.0.0.recipe.tar.zst.minisig")
+            .is_file()
+    );
+}
