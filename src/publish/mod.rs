@@ -625,3 +625,112 @@ pub fn sign_recipe(
         ],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{ArchiveKind, Family};
+    use crate::model::{VariantDecls, variants::parse_words};
+
+    fn signer() -> Signer {
+        let keys = crate::sign::generate(None).unwrap();
+        Signer::from_secret_file(&keys.secret_file, None, "test key").unwrap()
+    }
+
+    fn member(samples: i64, content: char, recipe_sha: char) -> IndexEntry {
+        let decls: VariantDecls =
+            toml::from_str("samples = { default = 4, min = 2, max = 30 }").unwrap();
+        let variants = decls
+            .settle(&parse_words([format!("samples={samples}").as_str()]).unwrap())
+            .unwrap();
+        IndexEntry {
+            name: "a/b".into(),
+            version: semver::Version::new(1, 0, 0),
+            file: crate::bundle::archive_name("a/b", &semver::Version::new(1, 0, 0), &variants),
+            sha256: "0".repeat(64),
+            size: 1,
+            content_hash: format!("{samples:02}{}", content.to_string().repeat(62)),
+            phasic_hash: "2".repeat(64),
+            canonical_hash: "3".repeat(64),
+            parameters: vec!["theta".into()],
+            deps: vec![],
+            artifacts: vec![],
+            yanked: false,
+            key_id: "ABCD".into(),
+            description: String::new(),
+            keywords: vec![],
+            recipe: None,
+            kind: ArchiveKind::Bundle,
+            metadata: None,
+            variants,
+            family: Some(Family {
+                variants: decls,
+                recipe: Some(RecipeArchive {
+                    file: "a-b-1.0.0.recipe.tar.zst".into(),
+                    sha256: recipe_sha.to_string().repeat(64),
+                    size: 10,
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn members_are_added_in_one_change_and_yanked_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = signer();
+        let index = IndexDir::new(dir.path());
+        index.init("t", Vec::new(), &s).unwrap();
+        let snapshot = |i: &IndexDir| {
+            serde_json::from_slice::<Snapshot>(&std::fs::read(i.dir.join("snapshot.json")).unwrap())
+                .unwrap()
+                .version
+        };
+        let out = index
+            .add_all(vec![member(2, 'a', 'r'), member(4, 'a', 'r')], &s)
+            .unwrap();
+        assert!(out.iter().all(|p| matches!(p, Published::Added(_))));
+        assert_eq!(snapshot(&index), 2, "one re-signed snapshot for both lines");
+        // Again, with one more: the two are unchanged, the third added.
+        let out = index
+            .add_all(
+                vec![
+                    member(2, 'a', 'r'),
+                    member(4, 'a', 'r'),
+                    member(3, 'a', 'r'),
+                ],
+                &s,
+            )
+            .unwrap();
+        assert!(matches!(out[0], Published::Unchanged(_)));
+        assert!(matches!(out[2], Published::Added(_)));
+        let lines = index.read_entries("a/b").unwrap();
+        let samples: Vec<String> = lines.iter().map(|e| e.variants.to_string()).collect();
+        assert_eq!(samples, ["samples=2", "samples=3", "samples=4"]);
+        // Another recipe under the version, or other content for a member: refused, unchanged.
+        let before = std::fs::read(dir.path().join("a/b")).unwrap();
+        let e = index.add_all(vec![member(5, 'a', 's')], &s).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("already published from another recipe (recipe archive a-b-1.0.0.recipe.tar.zst with SHA-256 rrrr"),
+            "{e}"
+        );
+        let e = index.add_all(vec![member(2, 'b', 'r')], &s).unwrap_err();
+        assert!(matches!(e, PublishError::Exists { .. }), "{e}");
+        let mut single = member(6, 'a', 'r');
+        single.variants = Default::default();
+        single.family = None;
+        let e = index.add_all(vec![single], &s).unwrap_err();
+        assert!(e.to_string().contains("another recipe"), "{e}");
+        assert_eq!(std::fs::read(dir.path().join("a/b")).unwrap(), before);
+        // Yank: every line of the version.
+        let v = semver::Version::new(1, 0, 0);
+        index.yank("a/b", &v, true, &s).unwrap();
+        assert!(index.read_entries("a/b").unwrap().iter().all(|e| e.yanked));
+        index.yank("a/b", &v, false, &s).unwrap();
+        assert!(index.read_entries("a/b").unwrap().iter().all(|e| !e.yanked));
+        let e = index
+            .yank("a/b", &semver::Version::new(2, 0, 0), true, &s)
+            .unwrap_err();
+        assert!(e.to_string().contains("is not published"), "{e}");
+    }
+}
