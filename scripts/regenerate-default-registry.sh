@@ -42,19 +42,9 @@ lines = [json.loads(l) for l in f.read_text().splitlines()] if f.is_file() else 
 print("yes" if any(l["version"] == meta["version"] for l in lines) else "no")
 PY
 }
-# The prebuilt members of each family (every other member is built from the recipe on
-# demand). Kept small: every index line is compiled into ptd and read when resolving.
-prebuilt() {
-  case "$1" in
-    models/coalescent/kingman/model.toml) echo "samples=2..20" ;;
-    models/coalescent/block-counting/model.toml) echo "samples=2..30" ;;
-    models/coalescent/islands/model.toml) echo "islands=2,3 samples=1..3" ;;
-    models/coalescent/two-locus/model.toml) echo "samples=2..5" ;;
-    models/coalescent/beta/model.toml) echo "samples=2..10 alpha=1.0,1.5" ;;
-    models/queue/mmc/model.toml) echo "servers=1..4" ;;
-    models/reliability/k-out-of-n/model.toml) echo "k=1..3" ;;
-  esac
-}
+# The prebuilt members of a family: the `# ptd-variants: SET` line of its model.toml (as in
+# .github/workflows/publish.yml); any other member is built from the recipe on demand.
+prebuilt() { sed -n 's/^# ptd-variants: *//p' "$1"; }
 find models -name model.toml | LC_ALL=C sort | while read -r recipe; do
   [[ "$(listed "$recipe")" == yes ]] && continue
   read -r -a sets <<< "$(prebuilt "$recipe")"

@@ -216,7 +216,10 @@ fn lowered_caps_apply_per_file_and_in_total() {
     let tmp = tempfile::tempdir().unwrap();
     let path = user.ok(&[
         "build",
-        models().join("coalescent/kingman").to_str().unwrap(),
+        models()
+            .join("coalescent/kingman/versions/1.2.1")
+            .to_str()
+            .unwrap(),
         "-o",
         tmp.path().to_str().unwrap(),
     ]);

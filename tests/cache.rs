@@ -167,7 +167,10 @@ fn verify_repair_reinstalls_a_corrupted_entry() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r = json(&out);
-    assert_eq!(r["repaired"][0], "coalescent/kingman 1.2.1 [default]");
+    assert_eq!(
+        r["repaired"][0],
+        "coalescent/kingman 1.3.0 samples=10 [default]"
+    );
     assert!(r["problems"].as_array().unwrap().is_empty());
     assert_ne!(std::fs::read(&graph).unwrap(), bytes);
     assert_eq!(user.installed().len(), 2);

@@ -169,7 +169,7 @@ fn build_is_byte_identical_and_evaluates_like_the_model() {
     let p2 = ok(&["build", &model, "-o", d2.to_str().unwrap()]);
     let (p1, p2) = (p1.trim(), p2.trim());
     assert!(
-        p1.ends_with("coalescent-block-counting-1.0.0.ptd.tar.zst"),
+        p1.ends_with("coalescent-block-counting-1.1.0_samples-10.ptd.tar.zst"),
         "{p1}"
     );
     let (b1, b2) = (std::fs::read(p1).unwrap(), std::fs::read(p2).unwrap());

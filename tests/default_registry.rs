@@ -173,14 +173,23 @@ fn sfs_expected(n: usize, theta: f64) -> Vec<f64> {
     (1..n).map(|i| 2.0 / (i as f64 * theta)).collect()
 }
 
-fn sfs_of(user: &User, words: &[&str]) -> Vec<f64> {
+fn eval_json(user: &User, words: &[&str], extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["eval"];
     args.extend_from_slice(words);
-    args.extend_from_slice(&["--theta", "1.5", "--rewards", "sfs", "--json"]);
-    let out = user.ok(&args);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rewards = &v["rewards"];
-    rewards
+    args.extend_from_slice(&["--theta", "1.5", "--json"]);
+    args.extend_from_slice(extra);
+    serde_json::from_slice(&user.ok(&args).stdout).unwrap()
+}
+
+/// E[T_MRCA] of n lineages with pairwise coalescence rate theta: 2 (1 - 1/n) / theta.
+fn tmrca_expected(n: usize, theta: f64) -> f64 {
+    2.0 * (1.0 - 1.0 / n as f64) / theta
+}
+
+/// The expected SFS of an installed member, from `ptd eval --rewards sfs`.
+fn sfs_of(user: &User, words: &[&str]) -> Vec<f64> {
+    let v = eval_json(user, words, &["--rewards", "sfs"]);
+    v["rewards"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -211,10 +220,21 @@ fn any_member_of_a_family_installs_offline_prebuilt_or_built_locally() {
     assert_eq!(bc["variants"]["samples"], 30);
     assert_eq!(bc["action"], "rebuilt", "{bc}");
     assert!(bc.get("built").is_none(), "{bc}");
-    let sfs = sfs_of(&user, &["coalescent/block-counting@1", "samples=30"]);
-    let want = sfs_expected(30, 1.5);
-    assert_eq!(sfs.len(), 29);
-    for (a, b) in sfs.iter().zip(&want) {
+    let t = eval_json(&user, &["coalescent/block-counting@1", "samples=30"], &[]);
+    assert!(
+        rel_err(t["moments"][0].as_f64().unwrap(), tmrca_expected(30, 1.5)) < 1e-9,
+        "{t}"
+    );
+    // A small prebuilt member's site frequency spectrum, against Fu's formula.
+    user.ok(&[
+        "--offline",
+        "install",
+        "coalescent/block-counting@1",
+        "samples=6",
+    ]);
+    let sfs = sfs_of(&user, &["coalescent/block-counting@1", "samples=6"]);
+    assert_eq!(sfs.len(), 5);
+    for (a, b) in sfs.iter().zip(&sfs_expected(6, 1.5)) {
         assert!(rel_err(*a, *b) < 1e-9, "{a} {b}");
     }
     // Not prebuilt: --no-build refuses, and leaves nothing installed.
@@ -227,7 +247,7 @@ fn any_member_of_a_family_installs_offline_prebuilt_or_built_locally() {
     ]);
     assert!(err.contains("--no-build refuses to build it"), "{err}");
     assert!(err.contains("samples=37"), "{err}");
-    assert_eq!(user.installed().len(), 2);
+    assert_eq!(user.installed().len(), 3);
     // Without it, the member is built here from the recipe and recorded as built locally.
     let out = user.ok(&[
         "--offline",
@@ -263,10 +283,11 @@ fn any_member_of_a_family_installs_offline_prebuilt_or_built_locally() {
             && text.contains("(built locally)"),
         "{text}"
     );
-    let sfs = sfs_of(&user, &["coalescent/block-counting", "samples=37"]);
-    for (a, b) in sfs.iter().zip(&sfs_expected(37, 1.5)) {
-        assert!(rel_err(*a, *b) < 1e-9, "{a} {b}");
-    }
+    let t = eval_json(&user, &["coalescent/block-counting", "samples=37"], &[]);
+    assert!(
+        rel_err(t["moments"][0].as_f64().unwrap(), tmrca_expected(37, 1.5)) < 1e-9,
+        "{t}"
+    );
     // Installed again: found, not rebuilt.
     let out = user.ok(&[
         "--offline",

@@ -357,7 +357,7 @@ fn the_default_member_is_always_published_and_variants_need_a_family() {
     );
 
     // --variants on a recipe without [variants], or on a graph file, is refused.
-    let single = support::models().join("coalescent/kingman");
+    let single = support::models().join("reliability/erlang");
     let out = s.publish(&single, &["--variants", "samples=2..4"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

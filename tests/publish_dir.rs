@@ -68,7 +68,7 @@ fn a_directory_registry_from_init_to_install() {
             &password,
         )
     };
-    let out = publish(&models().join("coalescent/kingman"));
+    let out = publish(&models().join("coalescent/kingman/versions/1.2.1"));
     assert!(
         out.status.success(),
         "{}",
@@ -407,7 +407,7 @@ fn publishing_into_a_store_the_registry_does_not_list_records_it() {
             "--json",
         ])
     };
-    let r = json(&publish("coalescent/kingman"));
+    let r = json(&publish("coalescent/kingman/versions/1.2.1"));
     assert_eq!(r["status"], "published");
     let store = publisher
         .dir
@@ -505,7 +505,10 @@ fn a_registry_made_without_flags_is_published_to_and_installed_from_as_its_readm
         .unwrap()
         .replace(
             "<model dir>",
-            models().join("coalescent/kingman").to_str().unwrap(),
+            models()
+                .join("coalescent/kingman/versions/1.2.1")
+                .to_str()
+                .unwrap(),
         );
     let args: Vec<&str> = publish.split_whitespace().skip(1).collect();
     assert!(!args.contains(&"--key"), "{publish}");

@@ -38,7 +38,7 @@ fn publish_to_github_releases_then_install_from_the_assets() {
             &env,
         )
     };
-    let kingman = models().join("coalescent/kingman");
+    let kingman = models().join("coalescent/kingman/versions/1.2.1");
 
     // No token, or a wrong one: clear errors, nothing published.
     let out = publish(&kingman, &index, None);
@@ -217,7 +217,10 @@ fn publishing_from_ci_opens_a_pull_request_on_the_index_repository() {
         publisher.run_env(
             &[
                 "publish",
-                models().join("coalescent/kingman").to_str().unwrap(),
+                models()
+                    .join("coalescent/kingman/versions/1.2.1")
+                    .to_str()
+                    .unwrap(),
                 "--index-repo",
                 "lab/index",
                 "--key",
@@ -278,7 +281,10 @@ fn publishing_from_ci_opens_a_pull_request_on_the_index_repository() {
     let out = publisher.run_env(
         &[
             "publish",
-            models().join("coalescent/kingman").to_str().unwrap(),
+            models()
+                .join("coalescent/kingman/versions/1.2.1")
+                .to_str()
+                .unwrap(),
             "--registry",
             "https://github.com/lab/index/tree/main/registry-index",
             "--key",
@@ -431,7 +437,10 @@ fn publishing_again_into_a_private_repository_finds_the_assets_through_the_api()
         publisher.run_env(
             &[
                 "publish",
-                models().join("coalescent/kingman").to_str().unwrap(),
+                models()
+                    .join("coalescent/kingman/versions/1.2.1")
+                    .to_str()
+                    .unwrap(),
                 "--registry",
                 index.to_str().unwrap(),
                 "--key",

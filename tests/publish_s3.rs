@@ -31,7 +31,7 @@ fn publish_to_s3_then_install_from_the_bucket() {
         &["--s3-endpoint", &endpoint],
         &key,
     );
-    let kingman = models().join("coalescent/kingman");
+    let kingman = models().join("coalescent/kingman/versions/1.2.1");
     let publish = |args: &[&str], secret: &str| {
         let mut a = vec![
             "publish",

@@ -278,9 +278,7 @@ pub fn gc(home: &Home, limits: &Limits) -> Result<GcReport, CacheError> {
             Candidate::Version(i, last_used) => (i, last_used),
         };
         if pins.contains(&i.use_key()) {
-            report
-                .kept_pinned
-                .push(i.label());
+            report.kept_pinned.push(i.label());
             continue;
         }
         // Evicting frees the archive and the bundle once no other version uses them.

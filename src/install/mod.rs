@@ -215,6 +215,8 @@ impl Installer<'_> {
             return self.install_obtained(entry, None).await;
         }
         // One process at a time builds a given member; the others wait and find it installed.
+        // (Opening the database makes the home's directories.)
+        let db = self.home.open_db()?;
         let key = format!(
             "build-{}.lock",
             crate::fs::sha256_hex(
@@ -232,7 +234,6 @@ impl Installer<'_> {
         let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
             .await
             .expect("lock task")?;
-        let db = self.home.open_db()?;
         if let Some(i) = db.get(
             &entry.name,
             &entry.version.to_string(),

@@ -248,13 +248,13 @@ impl HttpRegistry {
             self.key.to_str().unwrap(),
         ]);
     }
-    /// Publishes every kingman version of the repository and reliability/erlang.
+    /// Publishes the kingman versions of the repository before it became a family (1.0.0 to
+    /// 1.2.1) and reliability/erlang.
     pub fn publish_standard(&self) {
         let k = models().join("coalescent/kingman");
-        for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        for v in ["1.0.0", "1.1.0", "1.2.0", "1.2.1"] {
             self.publish(&k.join("versions").join(v));
         }
-        self.publish(&k);
         self.publish(&models().join("reliability/erlang"));
     }
     /// Lists `bytes` as `name version` in the registry with a valid signature by the

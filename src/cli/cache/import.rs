@@ -27,10 +27,7 @@ struct Imported {
 impl Show for Imported {
     fn show(&self, out: &Out) {
         for i in &self.imported {
-            out.status(
-                "Imported",
-                &i.label(),
-            );
+            out.status("Imported", &i.label());
         }
     }
 }

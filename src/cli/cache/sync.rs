@@ -23,10 +23,7 @@ pub struct Args {
 impl Show for SyncReport {
     fn show(&self, out: &Out) {
         for i in &self.copied {
-            out.status(
-                "Copied",
-                &i.label(),
-            );
+            out.status("Copied", &i.label());
         }
         for (v, why) in &self.failed {
             eprintln!("error: {v}: {why}");
