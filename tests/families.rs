@@ -716,3 +716,101 @@ fn a_family_published_from_ci_is_proposed_in_one_pull_request() {
             .is_file()
     );
 }
+
+/// E[T_MRCA] of Kingman's coalescent for n lineages and pairwise rate theta: 2 (1 - 1/n) / theta.
+fn kingman_mean(n: u32, theta: f64) -> f64 {
+    2.0 * (1.0 - 1.0 / f64::from(n)) / theta
+}
+
+#[test]
+fn a_member_not_prebuilt_is_built_from_the_signed_recipe_archive_and_a_forged_one_is_refused() {
+    let s = Setup::new();
+    let recipe = family_recipe(&s.user.dir.path().join("family"), 4, "Kingman, any size");
+    s.publish_ok(&recipe, &["--variants", "samples=2..5"]);
+    let registry = s.index.to_str().unwrap();
+    let user = User::new();
+    // A prebuilt member is downloaded.
+    let out = user.ok(&[
+        "install",
+        "--registry",
+        registry,
+        "test/kingman-family@1",
+        "samples=5",
+        "--json",
+    ]);
+    let item = &json(&out)["installed"][0];
+    assert_eq!(item["action"], "downloaded", "{item}");
+    // Another is built from the recipe archive, fetched and verified like an archive.
+    let out = user.ok(&[
+        "install",
+        "--registry",
+        registry,
+        "test/kingman-family@1",
+        "samples=23",
+        "--json",
+    ]);
+    let item = &json(&out)["installed"][0];
+    assert_eq!(item["action"], "built", "{item}");
+    assert_eq!(item["variants"]["samples"], 23);
+    assert!(
+        item["origin"].as_str().unwrap().contains(
+            "built locally from the signed recipe test-kingman-family-1.0.0.recipe.tar.zst"
+        ),
+        "{item}"
+    );
+    let m = user.installed_moments(item, "0.5");
+    assert!((m[0] - kingman_mean(23, 0.5)).abs() < 1e-12 * m[0], "{m:?}");
+    // The member built here is the member the publisher would have built: same bytes.
+    let publisher_built = s.publish_ok(&recipe, &["--variants", "samples=23", "--dry-run"]);
+    let members = publisher_built["members"].as_array().unwrap();
+    let same = members
+        .iter()
+        .find(|m| m["variants"]["samples"] == 23)
+        .unwrap();
+    assert_eq!(same["content_hash"], item["content_hash"]);
+    assert_eq!(same["sha256"], item["archive_sha256"]);
+
+    // A recipe archive that is not the signed one is refused before anything is read from it,
+    // and nothing is installed.
+    let archive = s.store.join("test-kingman-family-1.0.0.recipe.tar.zst");
+    let original = std::fs::read(&archive).unwrap();
+    let forged = String::from_utf8_lossy(
+        &ptd::archive::read_tar_zst(&original, "r", |_, _| Ok(())).unwrap()[0].1,
+    )
+    .replace("max = 30", "max = 31");
+    let repacked = ptd::bundle::pack_entries([("model.toml", forged.as_bytes())]).unwrap();
+    std::fs::write(&archive, &repacked).unwrap();
+    let other = User::new();
+    let err = other.fails(&[
+        "install",
+        "--registry",
+        registry,
+        "test/kingman-family@1",
+        "samples=24",
+    ]);
+    assert!(
+        err.contains("test-kingman-family-1.0.0.recipe.tar.zst")
+            && (err.contains("SHA-256") || err.contains("bytes received"))
+            && err.contains("nothing was installed"),
+        "{err}"
+    );
+    assert!(other.installed().is_empty());
+    // The right bytes under a signature for other bytes are refused too.
+    std::fs::write(&archive, &original).unwrap();
+    let sig = s
+        .store
+        .join("test-kingman-family-1.0.0.recipe.tar.zst.minisig");
+    let bundle_sig = s
+        .store
+        .join("test-kingman-family-1.0.0_samples-5.ptd.tar.zst.minisig");
+    std::fs::copy(&bundle_sig, &sig).unwrap();
+    let err = other.fails(&[
+        "install",
+        "--registry",
+        registry,
+        "test/kingman-family@1",
+        "samples=24",
+    ]);
+    assert!(err.contains("signature"), "{err}");
+    assert!(other.installed().is_empty());
+}

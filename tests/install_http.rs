@@ -63,9 +63,10 @@ fn install_lock_and_reinstall_from_the_lock() {
     // A newer version appears: the lock keeps 1.2.1 until `ptd update`.
     let newer = user.dir.path().join("kingman-1.2.2");
     std::fs::create_dir_all(&newer).unwrap();
-    let recipe = std::fs::read_to_string(models().join("coalescent/kingman/model.toml"))
-        .unwrap()
-        .replace("version = \"1.2.1\"", "version = \"1.2.2\"");
+    let recipe =
+        std::fs::read_to_string(models().join("coalescent/kingman/versions/1.2.1/model.toml"))
+            .unwrap()
+            .replace("version = \"1.2.1\"", "version = \"1.2.2\"");
     std::fs::write(newer.join("model.toml"), recipe).unwrap();
     reg.publish(&newer);
 

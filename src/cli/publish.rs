@@ -104,21 +104,11 @@ impl Show for FamilyReport {
                 );
             }
         }
-        if let Some(loc) = &self.location_added {
-            out.status(
-                "Listed",
-                &format!(
-                    "{} as an artifact location in the registry's config.json (re-signed)",
-                    loc.url()
-                ),
-            );
-        }
-        if let Some(pr) = &self.pull_request {
-            out.status(
-                "Proposed",
-                &format!("pull request #{} {} ({})", pr.number, pr.url, pr.branch),
-            );
-        }
+        show_listed_and_proposed(
+            out,
+            self.location_added.as_ref(),
+            self.pull_request.as_ref(),
+        );
         let built = self.members.iter().filter(|m| m.source == "built").count();
         let prebuilt = self
             .members
@@ -146,26 +136,39 @@ impl Show for FamilyReport {
     }
 }
 
+/// The status lines of a store added to the registry's locations and of a pull request opened.
+fn show_listed_and_proposed(
+    out: &Out,
+    location_added: Option<&ptd::index::ArtifactLocation>,
+    pull_request: Option<&ptd::publish::pull_request::PullRequest>,
+) {
+    if let Some(loc) = location_added {
+        out.status(
+            "Listed",
+            &format!(
+                "{} as an artifact location in the registry's config.json (re-signed)",
+                loc.url()
+            ),
+        );
+    }
+    if let Some(pr) = pull_request {
+        out.status(
+            "Proposed",
+            &format!("pull request #{} {} ({})", pr.number, pr.url, pr.branch),
+        );
+    }
+}
+
 impl Show for Report {
     fn show(&self, out: &Out) {
         for f in &self.files {
             out.status(f.action.verb(), &format!("{} ({} bytes)", f.to, f.size));
         }
-        if let Some(loc) = &self.location_added {
-            out.status(
-                "Listed",
-                &format!(
-                    "{} as an artifact location in the registry's config.json (re-signed)",
-                    loc.url()
-                ),
-            );
-        }
-        if let Some(pr) = &self.pull_request {
-            out.status(
-                "Proposed",
-                &format!("pull request #{} {} ({})", pr.number, pr.url, pr.branch),
-            );
-        }
+        show_listed_and_proposed(
+            out,
+            self.location_added.as_ref(),
+            self.pull_request.as_ref(),
+        );
         let e = &self.entry;
         let verb = match self.status {
             Status::Published => "Published",

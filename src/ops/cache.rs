@@ -105,13 +105,29 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
                 cache::evict(&ctx.home, &db, &i)?;
                 // The exact version, yanked or not, from the registry it came from.
                 let opened = ctx.open(Some(&i.registry)).await?;
-                let entry = opened
-                    .registry
-                    .entries(&i.name)
-                    .await?
-                    .into_iter()
-                    .find(|e| e.version == i.version && e.content_hash == i.content_hash)
-                    .ok_or_else(|| {
+                let lines = opened.registry.entries(&i.name).await?;
+                // A member built here is built again, and must give the same bytes.
+                let built = || {
+                    let line = lines
+                        .iter()
+                        .find(|e| e.version == i.version && e.family.is_some())?;
+                    Some(crate::index::IndexEntry {
+                        sha256: i.archive_sha256.clone(),
+                        size: i.size,
+                        content_hash: i.content_hash.clone(),
+                        phasic_hash: i.phasic_hash.clone(),
+                        ..line.to_build(i.variants.clone())
+                    })
+                };
+                let entry = if i.built {
+                    built()
+                } else {
+                    lines
+                        .iter()
+                        .find(|e| e.version == i.version && e.content_hash == i.content_hash)
+                        .cloned()
+                };
+                let entry = entry.ok_or_else(|| {
                         Error::Usage(format!(
                             "{} {} is damaged and registry {} no longer lists it with the same content: it was removed; install another version",
                             i.name, i.version, i.registry
