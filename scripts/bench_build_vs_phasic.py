@@ -188,7 +188,7 @@ def time_phasic(work, n, reps, timeout, max_rss_kb):
     runs = []
     for _ in range(reps):
         out = work / f"phasic{n}.jsonl"
-        wall, peak, code, stopped = run_child(
+        _, peak, code, stopped = run_child(
             [sys.executable, "-c", PHASIC_CHILD, str(n)], env, out, timeout, max_rss_kb
         )
         events = {}
@@ -260,7 +260,9 @@ def main():
     )
     ap.add_argument("--phasic-timeout", type=float, default=1800.0, metavar="SECONDS")
     ap.add_argument("--phasic-max-rss-gib", type=float, default=16.0, metavar="GIB")
-    ap.add_argument("--ptd", help="ptd binary (default: build and use target/release/ptd)")
+    ap.add_argument(
+        "--ptd", help="ptd binary (default: build and use target/release/ptd)"
+    )
     ap.add_argument(
         "--check", action="store_true", help="exit 1 if the 50-sample ratio is over 0.5"
     )
