@@ -124,7 +124,7 @@ def run_child(cmd, env, out_path, timeout=None, max_rss_kb=None):
                 elif max_rss_kb is not None and rss > max_rss_kb:
                     stopped = (
                         f"stopped at {rss / 1048576:.1f} GiB resident after {elapsed:.0f} s "
-                        f"(limit {max_rss_kb / 1048576:.0f} GiB)"
+                        f"(limit {max_rss_kb / 1048576:.3g} GiB)"
                     )
                 if stopped is not None:
                     os.kill(p.pid, signal.SIGKILL)
@@ -198,7 +198,13 @@ def time_phasic(work, n, reps, timeout, max_rss_kb):
                 events[e["event"]] = e
         shutil.rmtree(work / "phasic-cache", ignore_errors=True)
         if stopped is not None or code != 0:
-            where = "elimination" if "build" in events else "build"
+            where = (
+                "elimination"
+                if "build" in events
+                else "build"
+                if "import" in events
+                else "import phasic"
+            )
             done = (
                 f" (build done: {events['build']['seconds']:.0f} s, "
                 f"{events['build']['vertices']:,} vertices)"
