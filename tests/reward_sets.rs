@@ -305,15 +305,20 @@ fn info_lists_the_sets_of_a_model_a_bundle_and_an_installed_version() {
 #[test]
 fn bundles_without_sets_still_install_and_evaluate() {
     let user = User::new();
-    let out = user.ok(&["--offline", "install", "coalescent/kingman@1.2", "--json"]);
+    let out = user.ok(&[
+        "--offline",
+        "install",
+        "coalescent/kingman@=1.2.1",
+        "--json",
+    ]);
     let v = json(&out);
     assert_eq!(v["installed"][0]["action"], "rebuilt");
-    let v = json(&user.ok(&["--offline", "info", "coalescent/kingman", "--json"]));
+    let v = json(&user.ok(&["--offline", "info", "coalescent/kingman@=1.2.1", "--json"]));
     assert_eq!(v["selected"], "1.2.1");
     assert_eq!(v["reward_sets"], serde_json::json!([]));
     let err = user.fails(&[
         "eval",
-        "coalescent/kingman",
+        "coalescent/kingman@=1.2.1",
         "--theta",
         "1",
         "--rewards",

@@ -176,7 +176,7 @@ fn a_dag_that_does_not_belong_to_its_graph_is_refused() {
         ),
     ];
     for (case, edit) in cases {
-        let mut evil = Crafted::of("coalescent/kingman", "lab/evil");
+        let mut evil = Crafted::of("coalescent/kingman/versions/1.2.1", "lab/evil");
         edit(&mut evil);
         evil.list(&reg);
         let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);
@@ -271,14 +271,14 @@ fn a_tier1_entry_is_never_replaced_and_repair_settles() {
 #[test]
 fn bundles_carry_no_code_and_a_bundles_module_never_runs() {
     // What ptd builds holds data only.
-    let honest = Crafted::of("coalescent/kingman", "lab/honest");
+    let honest = Crafted::of("coalescent/kingman/versions/1.2.1", "lab/honest");
     let names: Vec<&str> = honest.files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["meta.json", "graph.json", "dag.json"]);
     // A bundle in the older format, whose generated module a hostile publisher replaced.
     let reg = HttpRegistry::new();
     let user = User::new();
     let marker = user.dir.path().join("executed");
-    let mut old = Crafted::of("coalescent/kingman", "lab/old");
+    let mut old = Crafted::of("coalescent/kingman/versions/1.2.1", "lab/old");
     old.manifest.format_version = 2;
     let hostile = format!(
         "open({:?}, 'w').write('bundle code ran')\nraise SystemExit(0)\n",
