@@ -2,7 +2,9 @@
 //!
 //! * `resolve/10000-versions`: open a signed directory registry (verify the snapshot, read and
 //!   check the index file) and resolve `^1` among 10,000 versions; `resolve/100x100-deps`: 100
-//!   models of 100 versions each, every model depending on the next.
+//!   models of 100 versions each, every model depending on the next; `resolve/embedded-families`:
+//!   open the index built into ptd and resolve `coalescent/kingman@1.2` and
+//!   `coalescent/block-counting@1 samples=30` (a prebuilt member among the family's lines).
 //! * `install/warm-locked`: `ptd install` in a project whose lock is satisfied and whose models
 //!   are installed (the whole process, as a user runs it).
 //! * `install/20-bundles` against `curl/20-files`: 20 bundles (block-counting coalescent, 21 to
@@ -91,6 +93,29 @@ fn resolve_bench(c: &mut Criterion) {
             })
         });
     }
+    // The index built into ptd: its families' prebuilt members are lines of it.
+    let state = tempfile::tempdir().unwrap();
+    let req = Requirement::parse_words(&[
+        "coalescent/kingman@1.2",
+        "coalescent/block-counting@1",
+        "samples=30",
+    ])
+    .unwrap();
+    g.bench_function("embedded-families", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let reg = Registry::open(
+                    IndexSource::Embedded,
+                    KeyTrust::Builtin,
+                    state.path(),
+                    std::time::SystemTime::now(),
+                )
+                .await
+                .unwrap();
+                resolve(&reg, &req, &Default::default()).await.unwrap()
+            })
+        })
+    });
     g.finish();
 }
 
