@@ -375,6 +375,33 @@ mod tests {
     }
 
     #[test]
+    fn alpha_is_a_float_variant_of_a_family() {
+        use crate::model::{Recipe, Requested, VariantValue};
+        let text = r#"
+[model]
+name = "coalescent/beta"
+version = "1.0.0"
+description = "Beta-coalescent"
+license = "CC0-1.0"
+parameters = ["theta"]
+
+[variants]
+alpha = { default = 1.5, min = 1.0, max = 1.99 }
+
+[generator]
+name = "coalescent/beta"
+args = { samples = 4 }
+"#;
+        let r = Recipe::parse(text, std::path::Path::new("m/model.toml")).unwrap();
+        assert_eq!(r.graph().unwrap(), graph(4, "1.5"));
+        let mut request = Requested::new();
+        request.insert("alpha".into(), VariantValue::Int(1));
+        let one = r.with_variants(&request).unwrap();
+        assert_eq!(one.graph().unwrap(), graph(4, "1"));
+        assert_ne!(graph(4, "1"), graph(4, "1.5"));
+    }
+
+    #[test]
     fn alpha_is_checked() {
         let e = |a: &str| {
             generate(

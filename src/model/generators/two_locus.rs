@@ -126,6 +126,15 @@ mod tests {
             assert!(states.contains(&&s[..]), "{s:?} in {states:?}");
         }
         assert!(g.is_absorbing(states.iter().position(|s| s == &[0, 0, 0]).unwrap() + 1));
+        // Every [a, b, c] with x = a + b and y = a + c in 2..=n and 0 <= a <= min(x, y) is
+        // reached, then [0, 0, y] and [0, x, 0] for 2..=n, and [0, 0, 0].
+        for n in 2..7 {
+            let unresolved: i32 = (2..=n)
+                .flat_map(|x| (2..=n).map(move |y| x.min(y) + 1))
+                .sum();
+            let want = unresolved + 2 * (n - 1) + 1;
+            assert_eq!(graph(n).vertex_count() as i32, want + 1, "n={n}");
+        }
     }
 
     #[test]
