@@ -671,6 +671,7 @@ mod tests {
                     size: 10,
                 }),
             }),
+            build_here: false,
         }
     }
 
