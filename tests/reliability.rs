@@ -805,3 +805,68 @@ fn a_partial_download_that_fails_verification_is_fetched_again_in_the_same_run()
         record("network", name, 1, survived, 0);
     }
 }
+
+/// Runs `ptd ARGS` for `user` under strace, tracing `calls`; returns strace's log.
+fn traced(user: &User, args: &[&str], calls: &str) -> String {
+    let ptd = user.cmd(user.dir.path(), args);
+    let log = user.dir.path().join("strace.log");
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args(["-e", &format!("trace={calls}")])
+        .arg(PTD)
+        .args(ptd.get_args())
+        .current_dir(user.dir.path());
+    for (k, v) in ptd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c
+        .output()
+        .unwrap_or_else(|e| panic!("strace: {e} (scripts/test-all.sh installs it)"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[test]
+fn a_warm_install_neither_checkpoints_the_database_nor_makes_an_http_client() {
+    let user = User::new();
+    user.ok(&["--offline", "install", "coalescent/kingman@1.2"]);
+    let uses = |user: &User| -> i64 {
+        let db = rusqlite::Connection::open(user.home().join("ptd.db")).unwrap();
+        db.query_row("SELECT SUM(uses) FROM usage", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = uses(&user);
+    // Everything in place: the database file itself is not flushed (closing does not
+    // checkpoint the write-ahead log into it), and no HTTP client is made (making one reads
+    // the system's root certificates).
+    let log = traced(
+        &user,
+        &["--offline", "install", "coalescent/kingman@1.2"],
+        "fsync,fdatasync,openat",
+    );
+    let db = user.home().join("ptd.db").display().to_string();
+    let fd = log
+        .lines()
+        .find(|l| l.contains(&format!("\"{db}\"")))
+        .and_then(|l| l.rsplit("= ").next())
+        .unwrap_or_else(|| panic!("{log}"))
+        .trim()
+        .to_string();
+    let synced: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("fsync({fd})")) || l.contains(&format!("fdatasync({fd})")))
+        .collect();
+    assert!(synced.is_empty(), "{synced:?}\n{log}");
+    assert!(!log.contains("/etc/ssl"), "{log}");
+    // The use is recorded all the same, and survives the process.
+    assert_eq!(uses(&user), before + 1);
+    user.ok(&["verify"]);
+}

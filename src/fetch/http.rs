@@ -74,7 +74,11 @@ pub enum Conditional {
 /// The HTTP client.
 #[derive(Clone)]
 pub struct Http {
-    client: reqwest::Client,
+    /// Built on the first request: building it reads the system's root certificates, which a
+    /// command that finds everything in place (or works offline) never needs.
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    /// The certificates of `PTD_CA_BUNDLE`, read and checked when the client is made.
+    roots: Vec<reqwest::Certificate>,
     opts: HttpOptions,
 }
 
@@ -89,11 +93,7 @@ fn retryable(e: &reqwest::Error) -> bool {
 
 impl Http {
     pub fn new(opts: HttpOptions) -> Result<Http, FetchError> {
-        let mut b = reqwest::Client::builder()
-            .user_agent(concat!("ptd/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(opts.timeout)
-            .read_timeout(opts.timeout)
-            .redirect(reqwest::redirect::Policy::limited(10));
+        let mut roots = Vec::new();
         if let Some(ca) = &opts.ca_bundle {
             let pem = std::fs::read(ca).map_err(|e| FetchError::io(ca, e))?;
             let certs =
@@ -108,23 +108,42 @@ impl Http {
                         .into(),
                 });
             }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
+            roots = certs;
         }
-        let client = b.build().map_err(|e| FetchError::Http {
-            url: String::new(),
-            message: e.to_string(),
-        })?;
-        Ok(Http { client, opts })
+        Ok(Http {
+            client: std::sync::OnceLock::new(),
+            roots,
+            opts,
+        })
+    }
+
+    /// The client, made on first use.
+    fn client(&self, url: &str) -> Result<&reqwest::Client, FetchError> {
+        self.client
+            .get_or_init(|| {
+                let mut b = reqwest::Client::builder()
+                    .user_agent(concat!("ptd/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(self.opts.timeout)
+                    .read_timeout(self.opts.timeout)
+                    .redirect(reqwest::redirect::Policy::limited(10));
+                for c in &self.roots {
+                    b = b.add_root_certificate(c.clone());
+                }
+                b.build().map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|message| FetchError::Http {
+                url: url.to_string(),
+                message: format!("cannot make an HTTP client: {message}"),
+            })
     }
 
     pub fn options(&self) -> &HttpOptions {
         &self.opts
     }
 
-    fn request(&self, url: &str) -> reqwest::RequestBuilder {
-        let mut rb = self.client.get(url);
+    fn request(&self, url: &str) -> Result<reqwest::RequestBuilder, FetchError> {
+        let mut rb = self.client(url)?.get(url);
         if let Some(t) = &self.opts.token
             && host_of(url).is_some_and(|h| t.hosts.contains(&h))
         {
@@ -133,7 +152,7 @@ impl Http {
         if let Some(a) = &self.opts.accept {
             rb = rb.header(reqwest::header::ACCEPT, a);
         }
-        rb
+        Ok(rb)
     }
 
     /// What went wrong with a request, in words: a timeout says which, after how long, and
@@ -213,7 +232,7 @@ impl Http {
             if attempt > 0 {
                 self.backoff(attempt - 1, asked.take()).await;
             }
-            let mut rb = self.request(url);
+            let mut rb = self.request(url)?;
             if let Some(e) = etag {
                 rb = rb.header(reqwest::header::IF_NONE_MATCH, e);
             }
@@ -401,7 +420,7 @@ impl Http {
                 .map(|h| (h, true))
                 .map_err(|e| Step::Fatal(FetchError::io(part, e)));
         }
-        let mut rb = self.request(url);
+        let mut rb = self.request(url).map_err(Step::Fatal)?;
         if have > 0 {
             rb = rb.header(reqwest::header::RANGE, format!("bytes={have}-"));
         }
