@@ -42,7 +42,7 @@ pub enum IndexSource {
     Http {
         base: String,
         cache: PathBuf,
-        http: transport::http::HttpTransport,
+        http: Box<transport::http::HttpTransport>,
         offline: bool,
         /// Bodies fetched but not yet verified: their `ETag` and `Last-Modified`, by path.
         pending: Arc<Mutex<HashMap<String, CacheMeta>>>,
@@ -94,7 +94,7 @@ impl IndexSource {
                 IndexSource::Http {
                     base,
                     cache,
-                    http: transport::http::HttpTransport::new(http.clone()),
+                    http: Box::new(transport::http::HttpTransport::new(http.clone())),
                     offline,
                     pending: Arc::default(),
                 }
