@@ -835,7 +835,7 @@ fn traced(user: &User, args: &[&str], calls: &str) -> String {
 }
 
 #[test]
-fn a_warm_install_neither_checkpoints_the_database_nor_makes_an_http_client() {
+fn a_warm_install_makes_no_http_client() {
     let user = User::new();
     user.ok(&["--offline", "install", "coalescent/kingman@1.2"]);
     let uses = |user: &User| -> i64 {
@@ -844,29 +844,15 @@ fn a_warm_install_neither_checkpoints_the_database_nor_makes_an_http_client() {
             .unwrap()
     };
     let before = uses(&user);
-    // Everything in place: the database file itself is not flushed (closing does not
-    // checkpoint the write-ahead log into it), and no HTTP client is made (making one reads
-    // the system's root certificates).
+    // Everything in place: no HTTP client is made (making one reads the system's root
+    // certificates, hundreds of files).
     let log = traced(
         &user,
         &["--offline", "install", "coalescent/kingman@1.2"],
-        "fsync,fdatasync,openat",
+        "openat",
     );
-    let db = user.home().join("ptd.db").display().to_string();
-    let fd = log
-        .lines()
-        .find(|l| l.contains(&format!("\"{db}\"")))
-        .and_then(|l| l.rsplit("= ").next())
-        .unwrap_or_else(|| panic!("{log}"))
-        .trim()
-        .to_string();
-    let synced: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(&format!("fsync({fd})")) || l.contains(&format!("fdatasync({fd})")))
-        .collect();
-    assert!(synced.is_empty(), "{synced:?}\n{log}");
     assert!(!log.contains("/etc/ssl"), "{log}");
-    // The use is recorded all the same, and survives the process.
+    // The use is recorded all the same.
     assert_eq!(uses(&user), before + 1);
     user.ok(&["verify"]);
 }

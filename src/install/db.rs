@@ -215,15 +215,6 @@ fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
         })?;
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
-    // Closing does not checkpoint the write-ahead log (which fsyncs the database): a command
-    // that only records a use then costs no fsync. SQLite checkpoints as the log grows, and a
-    // log left behind is read (and checkpointed) by the next connection; what was committed
-    // survives a crash either way.
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    )
-    .map_err(err)?;
     // Without the lock file, switching to WAL can meet "database is locked" at once: retry.
     let mut attempt = 0;
     loop {
