@@ -314,12 +314,12 @@ impl Installer<'_> {
         // Decompressing, hashing and checking run on the blocking pool, so that several
         // bundles are verified at once. Nothing the manifest claims is taken on trust: the
         // graph's hashes are computed here and the DAG is checked against the graph.
-        let (size, manifest, files) = {
+        let (size, manifest, variants, files) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
                 let bytes = std::fs::read(&path).map_err(|e| InstallError::io(&path, e))?;
                 match checked_files(&bytes, &path.display().to_string()) {
-                    Ok((m, f)) => Ok((bytes.len() as u64, m, f)),
+                    Ok((m, v, f)) => Ok((bytes.len() as u64, m, v, f)),
                     Err(err) => {
                         // Signed but not a valid bundle: it must not stay in the store. The
                         // caller holds the archive's lock.
@@ -345,8 +345,7 @@ impl Installer<'_> {
             origin: origin.describe(),
             variants: entry.variants.clone(),
         };
-        check_manifest(&installed, &manifest)?;
-        check_variants(&installed, &files)?;
+        check_manifest(&installed, &manifest, &variants)?;
         // Everything is verified before anything is placed.
         let extras = self.obtain_platform(entry).await?;
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
@@ -398,27 +397,6 @@ impl Installer<'_> {
     }
 }
 
-/// Checks that a bundle is the member of its family that was asked for: its `meta.json`
-/// carries the variant values of the index line (none for a model that is not a family).
-fn check_variants(i: &Installed, files: &bundle::Files) -> Result<(), InstallError> {
-    let meta = files
-        .iter()
-        .find(|(p, _)| p == "meta.json")
-        .and_then(|(_, b)| serde_json::from_slice::<crate::model::ModelMeta>(b).ok());
-    let got = meta.map(|m| m.variants).unwrap_or_default();
-    if got != i.variants {
-        return Err(InstallError::Mismatch {
-            name: i.name.clone(),
-            version: i.version.to_string(),
-            message: format!(
-                "the bundle is the member '{got}' of its family but the index line is for '{}'",
-                i.variants
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// Installs a verified archive that did not come from a registry download (an import): checks
 /// it against the expected hashes, stores it, extracts it, places tier 1 and records it, like
 /// [`Installer::install`] after its download. `expect` holds the name, version, archive SHA-256,
@@ -442,8 +420,9 @@ pub fn install_archive(
             expect.archive_sha256
         )));
     }
-    let (m, files) = checked_files(bytes, &format!("{} {}", expect.name, expect.version))?;
-    check_manifest(expect, &m)?;
+    let (m, variants, files) =
+        checked_files(bytes, &format!("{} {}", expect.name, expect.version))?;
+    check_manifest(expect, &m, &variants)?;
     let dest = home.archive_path(&sha);
     if !dest.is_file() {
         write_atomic(&dest, bytes).map_err(|e| InstallError::io(&dest, e))?;

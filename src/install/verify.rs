@@ -7,6 +7,7 @@ use super::db::Installed;
 use super::evaluator::evaluator_files;
 use super::{InstallError, Wanted};
 use crate::bundle;
+use crate::model::Variants;
 use crate::sign::{Signature, TrustedKey};
 use crate::transport::{Miss, Signed};
 use std::path::Path;
@@ -92,12 +93,12 @@ fn check_signature(
     Ok(())
 }
 
+/// A checked bundle's manifest, the variant values its `meta.json` carries, and its files.
+pub(super) type CheckedFiles = (bundle::Manifest, Variants, bundle::Files);
+
 /// Verifies and checks a bundle archive ([`bundle::check`]) and adds ptd's evaluator, derived
 /// from the checked DAG, to the files to extract.
-pub(super) fn checked_files(
-    bytes: &[u8],
-    name: &str,
-) -> Result<(bundle::Manifest, bundle::Files), InstallError> {
+pub(super) fn checked_files(bytes: &[u8], name: &str) -> Result<CheckedFiles, InstallError> {
     let c = bundle::check(bytes, name, crate::fs::random_u64())?;
     let mut files = c.files;
     files.extend(
@@ -105,12 +106,17 @@ pub(super) fn checked_files(
             .into_iter()
             .map(|(n, b)| (n.to_string(), b)),
     );
-    Ok((c.manifest, files))
+    Ok((c.manifest, c.meta.variants, files))
 }
 
 /// Checks a verified archive's manifest against the record it is to be installed under: model,
-/// version, content hash and graph hashes.
-pub(super) fn check_manifest(expect: &Installed, m: &bundle::Manifest) -> Result<(), InstallError> {
+/// version, content hash and graph hashes, and that it is the member of its family the record
+/// names (`variants`, from its `meta.json`; none for a model that is not a family).
+pub(super) fn check_manifest(
+    expect: &Installed,
+    m: &bundle::Manifest,
+    variants: &Variants,
+) -> Result<(), InstallError> {
     let mismatch = |message: String| InstallError::Mismatch {
         name: expect.name.clone(),
         version: expect.version.to_string(),
@@ -132,6 +138,12 @@ pub(super) fn check_manifest(expect: &Installed, m: &bundle::Manifest) -> Result
         return Err(mismatch(
             "the archive's graph hashes differ from the record's".into(),
         ));
+    }
+    if *variants != expect.variants {
+        return Err(mismatch(format!(
+            "the bundle is the member '{variants}' of its family but the index line is for '{}'",
+            expect.variants
+        )));
     }
     Ok(())
 }
