@@ -62,6 +62,18 @@ impl Source {
     }
 }
 
+/// The recipe built into ptd at `recipe_path` (relative to `models/`); the message says why
+/// it cannot be read.
+pub(super) fn embedded_recipe(recipe_path: &str) -> Result<Recipe, String> {
+    let file = EMBEDDED_MODELS
+        .get_file(recipe_path)
+        .ok_or_else(|| format!("the recipe models/{recipe_path} is not in this ptd"))?;
+    let text = file
+        .contents_utf8()
+        .ok_or_else(|| "recipe is not UTF-8".to_string())?;
+    Recipe::parse(text, &Path::new("models").join(recipe_path)).map_err(|err| err.to_string())
+}
+
 /// A file beside the embedded recipe `recipe_path` (relative to `models/`).
 pub(super) fn embedded_file(recipe_path: &str, p: &Path) -> std::io::Result<String> {
     let rel = Path::new(recipe_path)
@@ -173,12 +185,7 @@ impl Installer<'_> {
         if let Some(path) = &e.recipe
             && self.registry.source.is_embedded()
         {
-            let file = EMBEDDED_MODELS
-                .get_file(path)
-                .and_then(|f| f.contents_utf8())
-                .ok_or_else(|| refuse(format!("the recipe models/{path} is not in this ptd")))?;
-            let recipe = Recipe::parse(file, &Path::new("models").join(path))
-                .map_err(|err| refuse(err.to_string()))?;
+            let recipe = embedded_recipe(path).map_err(refuse)?;
             return Ok((
                 Source::Embedded {
                     recipe,

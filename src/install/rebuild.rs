@@ -6,8 +6,6 @@ use super::{InstallError, Installer, Origin};
 use crate::bundle;
 use crate::fs::write_atomic;
 use crate::index::IndexEntry;
-use crate::index::source::EMBEDDED_MODELS;
-use crate::model::Recipe;
 use std::path::Path;
 
 impl Installer<'_> {
@@ -21,17 +19,10 @@ impl Installer<'_> {
             version: e.version.to_string(),
             message,
         };
-        let file = EMBEDDED_MODELS.get_file(recipe_path).ok_or_else(|| {
-            mismatch(format!(
-                "the recipe models/{recipe_path} is not in this ptd"
-            ))
-        })?;
-        let text = file
-            .contents_utf8()
-            .ok_or_else(|| mismatch("recipe is not UTF-8".into()))?;
         // A family's member: the recipe with the line's variant values.
-        let recipe = Recipe::parse(text, &Path::new("models").join(recipe_path))
-            .and_then(|r| r.with_variants(&e.variants.0))
+        let recipe = super::build::embedded_recipe(recipe_path)
+            .map_err(mismatch)?
+            .with_variants(&e.variants.0)
             .map_err(|err| mismatch(err.to_string()))?;
         let read = |p: &Path| super::build::embedded_file(recipe_path, p);
         let graph = recipe
