@@ -59,6 +59,12 @@ pub fn size_limits(config: &Config) -> Result<SizeLimits> {
     })
 }
 
+/// The configured bounds on exploring a state space: `home`'s `config.toml` and the
+/// environment ([`size_limits`]).
+pub fn configured_limits(home: &Home) -> Result<SizeLimits> {
+    size_limits(&Config::load(&home.root.join("config.toml"))?)
+}
+
 /// Opens a command's input: an installed model by `NAME[@REQ]` (when no such path exists), or
 /// what [`Input::open`] opens, within the configured bounds
 /// (`$PTD_HOME/config.toml` and the environment, [`size_limits`]), showing the vertices found
@@ -78,8 +84,7 @@ pub fn open_member(path: &Path, variants: &Requested, quiet: bool) -> Result<Inp
         let b = crate::bundle::read_installed(Path::new(&found.bundle))?;
         return Ok(Input::Bundle(Box::new(b)));
     }
-    let config = Config::load(&home.root.join("config.toml"))?;
-    let limits = size_limits(&config)?;
+    let limits = configured_limits(&home)?;
     let bar = progress_line(quiet, "Exploring");
     let tell = |vertices: usize, edges: usize| {
         bar.set_message(format!(

@@ -158,7 +158,8 @@ pub fn build_family(
     if let Some(s) = shard {
         all = s.select(all);
     }
-    let built = build_members(&recipe, &all, jobs, configured_limits()?, progress)?;
+    let limits = super::build::configured_limits(&crate::install::Home::from_env())?;
+    let built = build_members(&recipe, &all, jobs, limits, progress)?;
     built
         .iter()
         .map(|m| {
@@ -296,14 +297,6 @@ pub fn read_prebuilt(recipe: &Recipe, variants: &Variants, dir: &Path) -> Result
         manifest: checked.manifest,
         meta: checked.meta,
     }))
-}
-
-/// The configured bounds on exploring a state space (`$PTD_HOME/config.toml` and the
-/// environment, [`super::build::size_limits`]).
-pub fn configured_limits() -> Result<SizeLimits> {
-    let home = crate::install::Home::from_env();
-    let config = crate::config::Config::load(&home.root.join("config.toml"))?;
-    super::build::size_limits(&config)
 }
 
 /// Compact text for a set of members: `samples=2..6` when there is one integer variant and

@@ -601,7 +601,7 @@ async fn publish_family_local(req: Request<'_>, fam: &FamilyRequest<'_>) -> Resu
         &recipe,
         &wanted,
         fam.jobs,
-        family::configured_limits()?,
+        super::build::configured_limits(&crate::install::Home::from_env())?,
         fam.progress,
     )?;
     for (i, m) in to_build.iter().zip(built) {
