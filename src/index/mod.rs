@@ -154,6 +154,28 @@ impl IndexEntry {
         }
     }
 
+    /// The member `variants` of `version`, built here before, to build again from the
+    /// family's recipe (a line of that version among a model's `lines`), with the hashes of the
+    /// earlier build as pins it must reproduce: the archive's SHA-256 and size, the content
+    /// and phasic hashes. `None` when no line of that version is a family's.
+    pub fn to_rebuild(
+        lines: &[IndexEntry],
+        version: &semver::Version,
+        variants: &Variants,
+        (sha256, size, content_hash, phasic_hash): (&str, u64, &str, &str),
+    ) -> Option<IndexEntry> {
+        let line = lines
+            .iter()
+            .find(|e| e.version == *version && e.family.is_some())?;
+        Some(IndexEntry {
+            sha256: sha256.to_string(),
+            size,
+            content_hash: content_hash.to_string(),
+            phasic_hash: phasic_hash.to_string(),
+            ..line.to_build(variants.clone())
+        })
+    }
+
     /// Whether this is a member to build ([`IndexEntry::to_build`]).
     pub fn needs_build(&self) -> bool {
         self.build_here

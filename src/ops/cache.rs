@@ -107,20 +107,13 @@ pub async fn verify_and_repair(ctx: &Context, repair: bool) -> Result<VerifyRepo
                 let opened = ctx.open(Some(&i.registry)).await?;
                 let lines = opened.registry.entries(&i.name).await?;
                 // A member built here is built again, and must give the same bytes.
-                let built = || {
-                    let line = lines
-                        .iter()
-                        .find(|e| e.version == i.version && e.family.is_some())?;
-                    Some(crate::index::IndexEntry {
-                        sha256: i.archive_sha256.clone(),
-                        size: i.size,
-                        content_hash: i.content_hash.clone(),
-                        phasic_hash: i.phasic_hash.clone(),
-                        ..line.to_build(i.variants.clone())
-                    })
-                };
                 let entry = if i.built {
-                    built()
+                    crate::index::IndexEntry::to_rebuild(
+                        &lines,
+                        &i.version,
+                        &i.variants,
+                        (&i.archive_sha256, i.size, &i.content_hash, &i.phasic_hash),
+                    )
                 } else {
                     lines
                         .iter()

@@ -336,18 +336,22 @@ impl LockedModel {
     /// or for a member built here, that member of its version (with the pinned hashes, which
     /// its build must reproduce).
     pub fn entry(&self, lines: Vec<IndexEntry>) -> Option<IndexEntry> {
-        let mut of_version = lines.into_iter().filter(|e| e.version == self.version);
-        if !self.built {
-            return of_version.find(|e| e.variants == self.variants);
+        if self.built {
+            return IndexEntry::to_rebuild(
+                &lines,
+                &self.version,
+                &self.variants,
+                (
+                    &self.sha256,
+                    self.size,
+                    &self.content_hash,
+                    &self.phasic_hash,
+                ),
+            );
         }
-        let line = of_version.find(|e| e.family.is_some())?;
-        Some(IndexEntry {
-            sha256: self.sha256.clone(),
-            size: self.size,
-            content_hash: self.content_hash.clone(),
-            phasic_hash: self.phasic_hash.clone(),
-            ..line.to_build(self.variants.clone())
-        })
+        lines
+            .into_iter()
+            .find(|e| e.version == self.version && e.variants == self.variants)
     }
 
     /// Whether an index entry is exactly what was locked. A member built locally
