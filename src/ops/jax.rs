@@ -119,7 +119,11 @@ pub fn installed(ctx: &Context, query: &str, variants: &Requested) -> Result<Fou
 
 /// `ptd which`: the installed evaluator module of the newest version matching `query`.
 pub fn which(ctx: &Context, query: &str, variants: &Requested) -> Result<PathBuf> {
-    let found = installed(ctx, query, variants)?;
+    module_of(&installed(ctx, query, variants)?)
+}
+
+/// The evaluator module beside an installed bundle, when it is this ptd's own.
+fn module_of(found: &Found) -> Result<PathBuf> {
     let path = Path::new(&found.bundle).join(EVALUATOR);
     // Only ptd's own module is ever handed to Python: the file beside an installed bundle that
     // an older ptd wrote (from the bundle) or anything else put there is refused.
@@ -158,8 +162,8 @@ pub fn prewarm(
     batches: &[u64],
     moments: usize,
 ) -> Result<Prewarmed> {
-    let module = which(ctx, query, variants)?;
     let found = installed(ctx, query, variants)?;
+    let module = module_of(&found)?;
     let dir = &ctx.home.jax_cache;
     let before = count_files(dir);
     let compiled = crate::jax::compile(ctx.jax.python(), &module, batches, moments, dir)?;
