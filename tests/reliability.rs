@@ -511,21 +511,20 @@ fn a_full_disk_while_copying_a_dag_into_tier1_fails_cleanly_and_leaves_no_tempor
     for m in models {
         // Tier 1 on another filesystem (no hard link to the bundle's DAG), and that filesystem
         // full: the copy fails after its temporary was created.
-        let ptd = user.cmd(user.dir.path(), &["--offline", "install", m]);
-        let mut c = Command::new("strace");
-        c.args(["-f", "-qq", "-o", "/dev/null"])
-            .args(["-e", "trace=linkat,copy_file_range"])
-            .args(["-e", "inject=linkat:error=EXDEV"])
-            .args(["-e", "inject=copy_file_range:error=ENOSPC"])
-            .arg(PTD)
-            .args(ptd.get_args())
-            .current_dir(user.dir.path());
-        for (k, v) in ptd.get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
+        let mut c = under_strace(
+            &user,
+            &["--offline", "install", m],
+            &[
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=linkat,copy_file_range",
+                "-e",
+                "inject=linkat:error=EXDEV",
+                "-e",
+                "inject=copy_file_range:error=ENOSPC",
+            ],
+        );
         let out = c
             .output()
             .unwrap_or_else(|e| panic!("strace: {e} (scripts/test-all.sh installs it)"));
@@ -806,14 +805,12 @@ fn a_partial_download_that_fails_verification_is_fetched_again_in_the_same_run()
     }
 }
 
-/// Runs `ptd ARGS` for `user` under strace, tracing `calls`; returns strace's log.
-fn traced(user: &User, args: &[&str], calls: &str) -> String {
+/// `ptd ARGS` as `user` runs it (environment and directory), under `strace -f -qq STRACE`.
+fn under_strace(user: &User, args: &[&str], strace: &[&str]) -> Command {
     let ptd = user.cmd(user.dir.path(), args);
-    let log = user.dir.path().join("strace.log");
     let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-o"])
-        .arg(&log)
-        .args(["-e", &format!("trace={calls}")])
+    c.args(["-f", "-qq"])
+        .args(strace)
         .arg(PTD)
         .args(ptd.get_args())
         .current_dir(user.dir.path());
@@ -823,7 +820,14 @@ fn traced(user: &User, args: &[&str], calls: &str) -> String {
             None => c.env_remove(k),
         };
     }
-    let out = c
+    c
+}
+
+/// Runs `ptd ARGS` for `user` under strace, tracing `calls`; returns strace's log.
+fn traced(user: &User, args: &[&str], calls: &str) -> String {
+    let log = user.dir.path().join("strace.log");
+    let trace = format!("trace={calls}");
+    let out = under_strace(user, args, &["-o", log.to_str().unwrap(), "-e", &trace])
         .output()
         .unwrap_or_else(|e| panic!("strace: {e} (scripts/test-all.sh installs it)"));
     assert!(
