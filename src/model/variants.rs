@@ -502,13 +502,8 @@ impl VariantDecls {
                     values.push(d.settle(name, &VariantValue::from_word(part))?);
                 }
             }
-            let mut seen = Vec::new();
-            values.retain(|v| {
-                let t = v.to_string();
-                let new = !seen.contains(&t);
-                seen.push(t);
-                new
-            });
+            let mut seen = std::collections::HashSet::new();
+            values.retain(|v| seen.insert(v.to_string()));
             axes.push((name.to_string(), values));
         }
         let mut out = vec![self.defaults()];
