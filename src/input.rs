@@ -1,7 +1,7 @@
 //! What a command-line path names: a model recipe (directory or `model.toml`), a bundle archive,
 //! or a graph file.
 
-use crate::bundle::{self, Bundle};
+use crate::bundle::{self, Bundle, InstalledBundle};
 use crate::eliminate::{self, Symbolic};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphFile};
@@ -10,9 +10,17 @@ use std::path::Path;
 
 /// A loaded input.
 pub enum Input {
-    Recipe { recipe: Recipe, graph: Graph },
-    Graph { graph: Graph, meta: ModelMeta },
+    Recipe {
+        recipe: Recipe,
+        graph: Graph,
+    },
+    Graph {
+        graph: Graph,
+        meta: ModelMeta,
+    },
     Bundle(Box<Bundle>),
+    /// An installed model's bundle directory, its graph read when first needed.
+    Installed(Box<InstalledBundle>),
 }
 
 impl Input {
@@ -61,11 +69,13 @@ impl Input {
         Ok(Input::Graph { graph, meta })
     }
 
-    pub fn graph(&self) -> &Graph {
-        match self {
+    /// The graph (an installed model's is read from its bundle on first use).
+    pub fn graph(&self) -> Result<&Graph> {
+        Ok(match self {
             Input::Recipe { graph, .. } | Input::Graph { graph, .. } => graph,
             Input::Bundle(b) => &b.graph,
-        }
+            Input::Installed(b) => b.graph()?,
+        })
     }
 
     pub fn meta(&self) -> &ModelMeta {
@@ -73,6 +83,7 @@ impl Input {
             Input::Recipe { recipe, .. } => &recipe.meta,
             Input::Graph { meta, .. } => meta,
             Input::Bundle(b) => &b.meta,
+            Input::Installed(b) => &b.meta,
         }
     }
 
@@ -83,6 +94,7 @@ impl Input {
             Input::Recipe { recipe, graph } => Ok(recipe.reward_sets(graph)?),
             Input::Graph { .. } => Ok(RewardSets::default()),
             Input::Bundle(b) => Ok(b.rewards.clone()),
+            Input::Installed(b) => Ok(b.rewards.clone()),
         }
     }
 
@@ -96,7 +108,7 @@ impl Input {
         Ok(crate::model::rewards::resolve(
             arg,
             &sets,
-            self.graph(),
+            self.graph()?,
             &self.meta().name,
         )?)
     }
@@ -105,7 +117,10 @@ impl Input {
     pub fn symbolic(&self) -> std::borrow::Cow<'_, Symbolic> {
         match self {
             Input::Bundle(b) => std::borrow::Cow::Borrowed(&b.symbolic),
-            other => std::borrow::Cow::Owned(eliminate::eliminate(other.graph())),
+            Input::Installed(b) => std::borrow::Cow::Borrowed(&b.symbolic),
+            Input::Recipe { graph, .. } | Input::Graph { graph, .. } => {
+                std::borrow::Cow::Owned(eliminate::eliminate(graph))
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod index;
 pub mod input;
 pub mod install;
 pub mod jax;
+pub mod layout;
 pub mod model;
 pub mod ops;
 pub mod phasic;

@@ -213,7 +213,7 @@ fn build_is_byte_identical_and_evaluates_like_the_model() {
         .collect();
     assert_eq!(
         files,
-        ["meta.json", "graph.json", "dag.json", "rewards.json"],
+        ["meta.json", "graph.bin", "dag.bin", "rewards.json"],
         "the generator's reward sets are kept"
     );
 }

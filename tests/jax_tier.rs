@@ -97,17 +97,17 @@ fn evaluator_equals_ptd_eval_on_every_model_and_phasic_fixture() {
     }
     for dir in walk_models() {
         let input = ptd::input::Input::open(&dir).unwrap();
-        let built = bundle::build(input.meta(), input.graph());
-        let again = bundle::build(input.meta(), input.graph());
+        let built = bundle::build(input.meta(), input.graph().unwrap());
+        let again = bundle::build(input.meta(), input.graph().unwrap());
         let symbolic = input.symbolic();
         assert_eq!(
-            ptd::install::evaluator_files(&built.manifest, input.graph(), &symbolic),
-            ptd::install::evaluator_files(&again.manifest, input.graph(), &symbolic),
+            ptd::install::evaluator_files(&built.manifest, input.graph().unwrap(), &symbolic),
+            ptd::install::evaluator_files(&again.manifest, input.graph().unwrap(), &symbolic),
             "deterministic"
         );
         let module = write_evaluator(
             &built,
-            input.graph(),
+            input.graph().unwrap(),
             &symbolic,
             &tmp.path()
                 .join(built.manifest.name.replace(['/', '-'], "_")),

@@ -92,10 +92,7 @@ fn block_counting_carries_the_sfs_and_evaluates_it_by_name() {
         .iter()
         .map(|f| f.path.as_str())
         .collect();
-    assert_eq!(
-        files,
-        ["meta.json", "graph.json", "dag.json", "rewards.json"]
-    );
+    assert_eq!(files, ["meta.json", "graph.bin", "dag.bin", "rewards.json"]);
     assert_eq!(bundle.rewards.names(), ["sfs"]);
     let sfs = bundle.rewards.get("sfs").unwrap();
     assert_eq!(sfs.len(), 5);
@@ -554,7 +551,7 @@ fn declarations_that_do_not_fit_are_named() {
 fn a_bundle_with_sets_that_do_not_fit_its_graph_is_refused() {
     use ptd::model::rewards::{RewardSet, RewardSets, Values};
     let input = ptd::input::Input::open(&support::models().join("coalescent/kingman")).unwrap();
-    let g = input.graph();
+    let g = input.graph().unwrap();
     let s = ptd::eliminate::eliminate(g);
     let check = |sets: RewardSets| {
         let b = ptd::bundle::build_with_rewards(input.meta(), g, &s, &sets);
@@ -571,7 +568,7 @@ fn a_bundle_with_sets_that_do_not_fit_its_graph_is_refused() {
     assert!(
         e.to_string()
             .contains("x.ptd.tar.zst:rewards.json: reward set 'k': column 1 is out of range")
-            && e.to_string().contains("do not fit graph.json"),
+            && e.to_string().contains("do not fit the bundle's graph"),
         "{e}"
     );
     let e = check(RewardSets {

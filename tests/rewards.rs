@@ -288,15 +288,34 @@ fn eval_takes_an_installed_model_by_name() {
         err.contains("neither a file nor an installed model"),
         "{err}"
     );
-    // A bundle file changed after install is refused, not evaluated.
+    // A bundle file changed after install is refused, not evaluated: the DAG, read by every
+    // evaluation, and the graph, read when a reward set is resolved over its states.
     let found = support::json(&user.ok(&["cache", "path", "coalescent/kingman", "--json"]));
-    let graph = std::path::Path::new(found[0]["bundle"].as_str().unwrap()).join("graph.json");
-    let mut text = std::fs::read_to_string(&graph).unwrap();
-    text.push(' ');
-    std::fs::write(&graph, text).unwrap();
+    let bundle = std::path::Path::new(found[0]["bundle"].as_str().unwrap()).to_path_buf();
+    let graph = bundle.join("graph.bin");
+    let mut bytes = std::fs::read(&graph).unwrap();
+    bytes.push(0);
+    std::fs::write(&graph, bytes).unwrap();
+    user.ok(&["eval", "coalescent/kingman", "--theta", "2"]);
+    let err = user.fails(&[
+        "eval",
+        "coalescent/kingman",
+        "--theta",
+        "2",
+        "--rewards",
+        "lineages",
+    ]);
+    assert!(
+        err.contains("graph.bin does not match its manifest entry"),
+        "{err}"
+    );
+    let dag = bundle.join("dag.bin");
+    let mut bytes = std::fs::read(&dag).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&dag, bytes).unwrap();
     let err = user.fails(&["eval", "coalescent/kingman", "--theta", "2"]);
     assert!(
-        err.contains("graph.json does not match its manifest entry"),
+        err.contains("dag.bin does not match its manifest entry"),
         "{err}"
     );
 }

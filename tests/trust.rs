@@ -24,16 +24,31 @@ struct Crafted {
 }
 
 impl Crafted {
-    /// The honest bundle of a model under `models/`, renamed `name` 1.0.0.
+    /// The honest bundle of a model under `models/`, renamed `name` 1.0.0, in the format this
+    /// ptd builds (binary graph and DAG).
     fn of(model: &str, name: &str) -> Crafted {
+        Self::in_format(model, name, bundle::FORMAT_VERSION)
+    }
+
+    /// The same in a given bundle format version (3: JSON graph and DAG, still installable).
+    fn in_format(model: &str, name: &str, format_version: u32) -> Crafted {
         let input = ptd::input::Input::open(&models().join(model)).unwrap();
         let mut meta = input.meta().clone();
         meta.name = name.to_string();
         meta.version = semver::Version::new(1, 0, 0);
-        let built = bundle::build(&meta, input.graph());
-        let files = bundle::PAYLOAD
+        let graph = input.graph().unwrap();
+        let built = bundle::build_in_format(
+            &meta,
+            graph,
+            &ptd::eliminate::eliminate(graph),
+            &Default::default(),
+            format_version,
+        );
+        let files = built
+            .manifest
+            .files
             .iter()
-            .map(|p| (p.to_string(), built.payload(p).unwrap().to_vec()))
+            .map(|f| (f.path.clone(), built.payload(&f.path).unwrap().to_vec()))
             .collect();
         Crafted {
             manifest: built.manifest.clone(),
@@ -43,6 +58,32 @@ impl Crafted {
 
     fn file(&mut self, name: &str) -> &mut Vec<u8> {
         &mut self.files.iter_mut().find(|(n, _)| n == name).unwrap().1
+    }
+
+    /// The bundle's graph and DAG files (`graph.bin`, `dag.bin`, or the JSON ones).
+    fn names(&self) -> (String, String) {
+        (self.files[1].0.clone(), self.files[2].0.clone())
+    }
+
+    /// The DAG as JSON (`dag.json`'s form), whatever the bundle's format.
+    fn dag_json(&self) -> serde_json::Value {
+        let (_, dag) = self.names();
+        let s = bundle::read_dag(&dag, &self.files[2].1, &dag).unwrap();
+        serde_json::from_slice(&s.to_bytes()).unwrap()
+    }
+
+    /// Replaces the DAG with `v` (in `dag.json`'s form), written in the bundle's format.
+    fn set_dag_json(&mut self, v: &serde_json::Value) {
+        let (_, dag) = self.names();
+        let s = ptd::eliminate::Symbolic::from_bytes(&serde_json::to_vec(v).unwrap(), "d").unwrap();
+        *self.file(&dag) = bundle::dag_bytes(&dag, &s);
+    }
+
+    /// The graph as a graph file's JSON, whatever the bundle's format.
+    fn graph_json(&self) -> serde_json::Value {
+        let (graph, _) = self.names();
+        let g = bundle::read_graph(&graph, &self.files[1].1, &graph).unwrap();
+        serde_json::from_slice(&ptd::graph::GraphFile::to_bytes(&g)).unwrap()
     }
 
     /// Packs the files with a manifest whose sizes, SHA-256s and content hash are right for
@@ -112,7 +153,7 @@ fn a_bundle_claiming_another_graphs_hash_cannot_take_its_tier1_entry() {
     let user = User::new();
     let (dag, before) = victim(&reg, &user);
     let kingman = ptd::input::Input::open(&models().join("coalescent/kingman")).unwrap();
-    let hashes = ptd::hash::GraphHashes::of(kingman.graph());
+    let hashes = ptd::hash::GraphHashes::of(kingman.graph().unwrap());
     // Another model's graph and DAG, filed under the victim's hashes.
     let mut evil = Crafted::of("coalescent/two-island", "lab/evil");
     evil.manifest.hashes = hashes.clone();
@@ -142,14 +183,15 @@ fn a_dag_that_does_not_belong_to_its_graph_is_refused() {
         (
             "another model's DAG",
             Box::new(|c: &mut Crafted| {
-                let other = Crafted::of("coalescent/two-island", "x/y");
-                *c.file("dag.json") = other.files[2].1.clone();
+                let v = c.manifest.format_version;
+                let other = Crafted::in_format("coalescent/two-island", "x/y", v);
+                c.files[2].1 = other.files[2].1.clone();
             }),
         ),
         (
             "one constant changed",
             Box::new(|c: &mut Crafted| {
-                let mut d: serde_json::Value = serde_json::from_slice(c.file("dag.json")).unwrap();
+                let mut d = c.dag_json();
                 let node = d["nodes"]
                     .as_array_mut()
                     .unwrap()
@@ -157,32 +199,38 @@ fn a_dag_that_does_not_belong_to_its_graph_is_refused() {
                     .find(|n| n[0] == 0 && n[1].as_f64().unwrap() > 1.0)
                     .unwrap();
                 node[1] = serde_json::json!(node[1].as_f64().unwrap() * 2.0);
-                *c.file("dag.json") = serde_json::to_vec(&d).unwrap();
+                c.set_dag_json(&d);
             }),
         ),
         (
             "the elimination of a graph with one rate doubled",
             Box::new(|c: &mut Crafted| {
-                let mut g: serde_json::Value =
-                    serde_json::from_slice(c.file("graph.json")).unwrap();
+                let mut g = c.graph_json();
                 let text = serde_json::to_string(&g).unwrap();
                 // Double the first non-zero edge coefficient of the first vertex with edges.
                 double_first_coefficient(&mut g);
                 assert_ne!(serde_json::to_string(&g).unwrap(), text);
                 let graph =
                     ptd::graph::GraphFile::parse(&serde_json::to_string(&g).unwrap(), "g").unwrap();
-                *c.file("dag.json") = ptd::eliminate::eliminate(&graph).to_bytes();
+                let (_, dag) = c.names();
+                *c.file(&dag) = bundle::dag_bytes(&dag, &ptd::eliminate::eliminate(&graph));
             }),
         ),
     ];
-    for (case, edit) in cases {
-        let mut evil = Crafted::of("coalescent/kingman/versions/1.2.1", "lab/evil");
+    // In the format this ptd builds, and in the JSON format it still installs.
+    let formats = [bundle::FORMAT_VERSION, bundle::JSON_FORMAT_VERSION];
+    for ((case, edit), format) in cases
+        .iter()
+        .flat_map(|c| formats.iter().map(move |f| (c, *f)))
+    {
+        let mut evil = Crafted::in_format("coalescent/kingman/versions/1.2.1", "lab/evil", format);
         edit(&mut evil);
+        let (graph_file, dag_file) = evil.names();
         evil.list(&reg);
         let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);
         assert!(
-            err.contains("does not belong to graph.json"),
-            "{case}: {err}"
+            err.contains(&format!("{dag_file} does not belong to {graph_file}")),
+            "{case} (format {format}): {err}"
         );
         assert_eq!(std::fs::read(&dag).unwrap(), before, "{case}");
         assert_eq!(user.installed().len(), 1, "{case}");
@@ -191,6 +239,39 @@ fn a_dag_that_does_not_belong_to_its_graph_is_refused() {
             "a signed bundle whose DAG is not its graph's ({case})"
         ));
     }
+}
+
+/// The fields of `dag.bin` and `graph.bin` ([`ptd::layout::field_offsets`]).
+const DAG_FIELDS: &str = "uubiifiiiiiifiiiiiii";
+const GRAPH_FIELDS: &str = "uuuiiffif";
+
+/// Where field `k` of a layout starts: its `u64`, or its array's count.
+fn field_at(bytes: &[u8], fields: &str, k: usize) -> usize {
+    let (at, _) = ptd::layout::field_offsets(bytes, fields).unwrap()[k];
+    match fields.as_bytes()[k] {
+        b'u' => at,
+        b'i' => at - 16,
+        _ => at - 8,
+    }
+}
+
+/// An edit of field `k` of a binary file: `f` gets the field's bytes (a `u64`'s, or an array's
+/// elements after its count).
+fn bin_edit(file: &'static str, fields: &'static str, k: usize, f: fn(&mut [u8])) -> Edit {
+    Box::new(move |c: &mut Crafted| {
+        let b = c.file(file);
+        let (at, _) = ptd::layout::field_offsets(b, fields).unwrap()[k];
+        f(&mut b[at..]);
+    })
+}
+
+/// An edit setting the element count of array field `k` to `n`.
+fn bin_count(file: &'static str, fields: &'static str, k: usize, n: u64) -> Edit {
+    Box::new(move |c: &mut Crafted| {
+        let b = c.file(file);
+        let at = field_at(b, fields, k);
+        b[at..at + 8].copy_from_slice(&n.to_le_bytes());
+    })
 }
 
 /// Doubles the first non-zero coefficient in a graph file's edge arrays.
@@ -221,10 +302,10 @@ fn a_tier1_entry_is_never_replaced_and_repair_settles() {
     reg.publish(&models().join("coalescent/kingman"));
     let user = User::new();
     let kingman = ptd::input::Input::open(&models().join("coalescent/kingman")).unwrap();
-    let hash = ptd::hash::GraphHashes::of(kingman.graph()).phasic;
+    let hash = ptd::hash::GraphHashes::of(kingman.graph().unwrap()).phasic;
     let sym = user.phasic_cache().join("symbolic");
     std::fs::create_dir_all(&sym).unwrap();
-    let target = sym.join(format!("{hash}.json"));
+    let target = sym.join(format!("{hash}.dag"));
     std::fs::write(&target, b"{\"something\": \"else\"}").unwrap();
     let out = user.ok(&[
         "install",
@@ -260,7 +341,7 @@ fn a_tier1_entry_is_never_replaced_and_repair_settles() {
             .as_str()
             .unwrap(),
     )
-    .join("dag.json");
+    .join("dag.bin");
     assert_eq!(
         std::fs::read(&target).unwrap(),
         std::fs::read(bundle_dag).unwrap()
@@ -273,12 +354,16 @@ fn bundles_carry_no_code_and_a_bundles_module_never_runs() {
     // What ptd builds holds data only.
     let honest = Crafted::of("coalescent/kingman/versions/1.2.1", "lab/honest");
     let names: Vec<&str> = honest.files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["meta.json", "graph.json", "dag.json"]);
-    // A bundle in the older format, whose generated module a hostile publisher replaced.
+    assert_eq!(names, ["meta.json", "graph.bin", "dag.bin"]);
+    // A bundle in an older format, whose generated module a hostile publisher replaced.
     let reg = HttpRegistry::new();
     let user = User::new();
     let marker = user.dir.path().join("executed");
-    let mut old = Crafted::of("coalescent/kingman/versions/1.2.1", "lab/old");
+    let mut old = Crafted::in_format(
+        "coalescent/kingman/versions/1.2.1",
+        "lab/old",
+        bundle::JSON_FORMAT_VERSION,
+    );
     old.manifest.format_version = 2;
     let hostile = format!(
         "open({:?}, 'w').write('bundle code ran')\nraise SystemExit(0)\n",
@@ -356,6 +441,7 @@ fn content_is_validated_before_anything_is_placed() {
             *c.file("dag.json") = f(&text).into_bytes();
         })
     }
+    // The JSON files of format version 3, which ptd still installs.
     let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "a constant of 1e400",
@@ -398,8 +484,48 @@ fn content_is_validated_before_anything_is_placed() {
             "graph.json",
         ),
     ];
-    for (case, edit, file) in cases {
-        let mut evil = Crafted::of("reliability/erlang", "lab/evil");
+    let json = bundle::JSON_FORMAT_VERSION;
+    // The binary layouts of the format this ptd builds: fields found by walking the layout.
+    let binary: Vec<(&str, Edit, &str)> = vec![
+        (
+            "a NaN constant",
+            bin_edit("dag.bin", DAG_FIELDS, 5, |b| {
+                b[..8].copy_from_slice(&f64::NAN.to_le_bytes())
+            }),
+            "dag.bin: nodes[",
+        ),
+        (
+            "a pivot out of range",
+            bin_edit("dag.bin", DAG_FIELDS, 16, |b| b[0] = 0xff),
+            "dag.bin: pivots[0]: ",
+        ),
+        (
+            "an array claiming 2^60 elements",
+            bin_count("dag.bin", DAG_FIELDS, 6, 1 << 60),
+            "dag.bin: args: claims 1152921504606846976 elements",
+        ),
+        (
+            "a graph claiming 4 billion vertices",
+            bin_edit("graph.bin", GRAPH_FIELDS, 2, |b| {
+                b[..8].copy_from_slice(&4_000_000_000u64.to_le_bytes())
+            }),
+            "graph.bin: states: has",
+        ),
+        (
+            "a truncated DAG",
+            Box::new(|c: &mut Crafted| {
+                let d = c.file("dag.bin");
+                d.truncate(d.len() - 12);
+            }),
+            "dag.bin: row_nodes:",
+        ),
+    ];
+    let cases = cases
+        .into_iter()
+        .map(|c| (c, json))
+        .chain(binary.into_iter().map(|c| (c, bundle::FORMAT_VERSION)));
+    for ((case, edit, file), format) in cases {
+        let mut evil = Crafted::in_format("reliability/erlang", "lab/evil", format);
         edit(&mut evil);
         evil.list(&reg);
         let err = user.fails(&["install", "lab/evil", "--registry", &reg.index_url()]);

@@ -2,7 +2,8 @@
 //! packed as one deterministic archive.
 
 use super::{BundleError, archive_name, content_hash};
-use super::{FORMAT, FORMAT_VERSION, FileEntry, GraphStats, Manifest, PAYLOAD, REWARDS};
+use super::{FORMAT, FORMAT_VERSION, FileEntry, GraphStats, JSON_FORMAT_VERSION, Manifest};
+use super::{PAYLOAD, PAYLOAD_JSON, REWARDS};
 use crate::archive::pack_entries;
 use crate::eliminate::{self, Symbolic};
 use crate::fs::{sha256_hex, write_output};
@@ -25,12 +26,25 @@ impl Built {
         &self.meta.dependencies
     }
 
-    /// A payload file's bytes (`meta.json`, `graph.json`, `dag.json`, `rewards.json`).
+    /// A payload file's bytes (`meta.json`, `graph.bin`, `dag.bin`, `rewards.json`; the JSON
+    /// files in format version 3).
     pub fn payload(&self, name: &str) -> Option<&[u8]> {
         self.files
             .iter()
             .find(|(p, _)| p == name)
             .map(|(_, b)| b.as_slice())
+    }
+
+    /// The bundle's graph, read back from its graph file (binary or JSON).
+    pub fn graph(&self) -> Result<Graph, BundleError> {
+        let f = super::graph_file(&self.manifest);
+        super::read_graph(f, self.payload(f).unwrap_or_default(), f)
+    }
+
+    /// The bundle's symbolic form, read back from its DAG file (binary or JSON).
+    pub fn symbolic(&self) -> Result<Symbolic, BundleError> {
+        let f = super::dag_file(&self.manifest);
+        super::read_dag(f, self.payload(f).unwrap_or_default(), f)
     }
 
     /// The archive file name: `namespace-name-version.ptd.tar.zst`, or for a family member
@@ -90,13 +104,70 @@ pub fn build_with_rewards(
     symbolic: &Symbolic,
     rewards: &RewardSets,
 ) -> Built {
+    build_in_format(meta, graph, symbolic, rewards, FORMAT_VERSION)
+}
+
+/// The bundle whose content hash is `want`, when one of the formats this ptd builds gives it:
+/// this format version with the reward sets, format version 3 (JSON graph and DAG) with them,
+/// then version 3 without them (bundles made before models carried reward sets). Registries
+/// and lockfiles record content hashes of bundles built in those formats; a rebuild must
+/// reproduce them. Without a match, this format version's bundle.
+pub fn build_matching(
+    meta: &ModelMeta,
+    graph: &Graph,
+    symbolic: &Symbolic,
+    rewards: &RewardSets,
+    want: &str,
+) -> Built {
+    let current = build_with_rewards(meta, graph, symbolic, rewards);
+    if want.is_empty() || current.manifest.content_hash == want {
+        return current;
+    }
+    let json = build_in_format(meta, graph, symbolic, rewards, JSON_FORMAT_VERSION);
+    if json.manifest.content_hash == want {
+        return json;
+    }
+    if !rewards.is_empty() {
+        let without = build_in_format(
+            meta,
+            graph,
+            symbolic,
+            &RewardSets::default(),
+            JSON_FORMAT_VERSION,
+        );
+        if without.manifest.content_hash == want {
+            return without;
+        }
+    }
+    current
+}
+
+/// [`build_with_rewards`] in a given format version: [`FORMAT_VERSION`] (binary graph and DAG)
+/// or [`JSON_FORMAT_VERSION`] (JSON graph and DAG, as published before the binary layouts).
+pub fn build_in_format(
+    meta: &ModelMeta,
+    graph: &Graph,
+    symbolic: &Symbolic,
+    rewards: &RewardSets,
+    format_version: u32,
+) -> Built {
     let hashes = GraphHashes::of(graph);
     let mut meta_json = serde_json::to_vec_pretty(meta).expect("meta serializes");
     meta_json.push(b'\n');
+    let json = format_version == JSON_FORMAT_VERSION;
+    let (names, graph_bytes, dag_bytes) = if json {
+        (
+            PAYLOAD_JSON,
+            GraphFile::to_bytes(graph),
+            symbolic.to_bytes(),
+        )
+    } else {
+        (PAYLOAD, graph.to_binary(), symbolic.to_binary())
+    };
     let mut files: Vec<(String, Vec<u8>)> = vec![
-        (PAYLOAD[0].into(), meta_json),
-        (PAYLOAD[1].into(), GraphFile::to_bytes(graph)),
-        (PAYLOAD[2].into(), symbolic.to_bytes()),
+        (names[0].into(), meta_json),
+        (names[1].into(), graph_bytes),
+        (names[2].into(), dag_bytes),
     ];
     if !rewards.is_empty() {
         files.push((REWARDS.into(), rewards.to_bytes()));
@@ -111,7 +182,11 @@ pub fn build_with_rewards(
         .collect();
     let manifest = Manifest {
         format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
+        format_version: if json {
+            JSON_FORMAT_VERSION
+        } else {
+            FORMAT_VERSION
+        },
         builder: format!("ptd {}", env!("CARGO_PKG_VERSION")),
         name: meta.name.clone(),
         version: meta.version.clone(),
@@ -126,7 +201,11 @@ pub fn build_with_rewards(
             unknowns: symbolic.unknowns(),
         },
         dag_format: eliminate::FORMAT.into(),
-        dag_format_version: eliminate::FORMAT_VERSION,
+        dag_format_version: if json {
+            eliminate::FORMAT_VERSION
+        } else {
+            eliminate::BINARY_FORMAT_VERSION
+        },
         content_hash: content_hash(&entries).expect("hex digests"),
         files: entries,
     };

@@ -2,19 +2,52 @@
 //! checked at install: each is checked again against the manifest, which must give the content
 //! hash the directory is named by.
 
-use super::verify::reward_sets;
-use super::{Bundle, BundleError, Manifest, PAYLOAD, REWARDS, content_hash};
+use super::{BundleError, Manifest, REWARDS, content_hash, dag_file, graph_file};
+use super::{read_dag, read_graph};
 use crate::eliminate::Symbolic;
 use crate::fs::sha256_hex;
-use crate::graph::GraphFile;
+use crate::graph::Graph;
 use crate::model::{ModelMeta, RewardSets};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Reads an installed bundle's directory (`bundles/<content hash>/`, written by `ptd install`
-/// after [`check`](super::check)): every data file is checked against the manifest's size and
-/// SHA-256 and the manifest against the content hash the directory is named by, then parsed. The
-/// DAG was checked against the graph at install (`ptd verify` checks it again), so that is not redone.
-pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
+/// An installed bundle, read from its directory (`bundles/<content hash>/`, written by `ptd
+/// install` after [`check`](super::check)): the manifest must give the content hash the
+/// directory is named by, and every file read must match its manifest entry (size and SHA-256).
+/// The graph, the DAG and the reward sets were checked against each other at install (`ptd
+/// verify` checks them again), so reading does not redo that; the graph is read only when asked
+/// for ([`InstalledBundle::graph`]): evaluating moments needs only the DAG.
+#[derive(Debug)]
+pub struct InstalledBundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub meta: ModelMeta,
+    pub symbolic: Symbolic,
+    /// The model's named reward sets (none for a bundle without `rewards.json`).
+    pub rewards: RewardSets,
+    graph: OnceLock<Graph>,
+}
+
+impl InstalledBundle {
+    /// The graph, read from its file on first use.
+    pub fn graph(&self) -> Result<&Graph, BundleError> {
+        if let Some(g) = self.graph.get() {
+            return Ok(g);
+        }
+        let installed = Installed::open(&self.dir)?;
+        let gf = graph_file(&self.manifest);
+        let g = read_graph_installed(
+            gf,
+            &installed.read(gf)?,
+            &format!("{}/{gf}", installed.name),
+        )?;
+        Ok(self.graph.get_or_init(|| g))
+    }
+}
+
+/// Reads an installed bundle's directory ([`InstalledBundle`]): its manifest, metadata, DAG and
+/// reward sets, each checked against the manifest.
+pub fn read_installed(dir: &Path) -> Result<InstalledBundle, BundleError> {
     let installed = Installed::open(dir)?;
     let name = &installed.name;
     let invalid = |message: String| BundleError::Invalid {
@@ -22,29 +55,35 @@ pub fn read_installed(dir: &Path) -> Result<Bundle, BundleError> {
         message,
     };
     let manifest = installed.manifest.clone();
-    let with_rewards = manifest.files.iter().any(|f| f.path == REWARDS);
-    let data = PAYLOAD
-        .iter()
-        .chain(with_rewards.then_some(&REWARDS))
-        .map(|p| installed.read(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let meta: ModelMeta =
-        serde_json::from_slice(&data[0]).map_err(|e| invalid(format!("meta.json: {e}")))?;
-    let text =
-        std::str::from_utf8(&data[1]).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
-    let graph = GraphFile::parse(text, &format!("{name}/graph.json"))?;
-    let symbolic = Symbolic::from_bytes(&data[2], &format!("{name}/dag.json"))?;
-    let rewards = match data.get(3) {
-        Some(bytes) => reward_sets(bytes, &graph, name, "/")?,
-        None => RewardSets::default(),
+    let df = dag_file(&manifest);
+    let meta: ModelMeta = serde_json::from_slice(&installed.read("meta.json")?)
+        .map_err(|e| invalid(format!("meta.json: {e}")))?;
+    let symbolic = read_dag(df, &installed.read(df)?, &format!("{name}/{df}"))?;
+    let rewards = if manifest.files.iter().any(|f| f.path == REWARDS) {
+        let file = format!("{name}/{REWARDS}");
+        RewardSets::from_bytes(&installed.read(REWARDS)?, &file)?
+    } else {
+        RewardSets::default()
     };
-    Ok(Bundle {
+    Ok(InstalledBundle {
+        dir: dir.to_path_buf(),
         manifest,
         meta,
-        graph,
         symbolic,
         rewards,
+        graph: OnceLock::new(),
     })
+}
+
+/// An installed graph file: a binary one is read with the checks that keep every index in
+/// bounds but without re-validating the model (unique states, absorption), which installing
+/// did; a JSON one is parsed as any graph file.
+fn read_graph_installed(path: &str, bytes: &[u8], label: &str) -> Result<Graph, BundleError> {
+    if path == super::GRAPH_BIN {
+        Ok(Graph::from_binary_installed(bytes, label)?)
+    } else {
+        read_graph(path, bytes, label)
+    }
 }
 
 /// An installed bundle's reward sets, read from its directory without the graph: the manifest

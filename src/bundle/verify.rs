@@ -3,12 +3,12 @@
 
 use super::{
     Bundle, BundleError, FORMAT, FORMAT_VERSION, MODULE_V2, Manifest, OLDEST_FORMAT_VERSION,
-    PAYLOAD, REWARDS, content_hash, payloads_of,
+    PAYLOAD, PAYLOAD_JSON, REWARDS, content_hash, dag_bytes, payloads_of, read_dag, read_graph,
 };
 use crate::archive::{Files, read_tar_zst};
 use crate::eliminate::{self, Symbolic};
 use crate::fs::sha256_hex;
-use crate::graph::{Graph, GraphFile};
+use crate::graph::Graph;
 use crate::hash::GraphHashes;
 use crate::model::{ModelMeta, RewardSets};
 use serde::Deserialize;
@@ -25,13 +25,15 @@ pub fn read(path: &Path) -> Result<Bundle, BundleError> {
 }
 
 fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
-    // Every format's payload starts with [`PAYLOAD`], in the same order; one more file may
-    // follow (version 3's reward sets, version 2's module).
+    // Every format's payload is metadata, graph and DAG, in that order (binary, or JSON in
+    // versions 2 and 3); one more file may follow (the reward sets, version 2's module).
+    // `verify` then holds the files to exactly what the manifest's format version lists.
     let files = read_tar_zst(bytes, name, |path, files| {
         let position = files.len();
         let expected: &[&str] = match position {
             0 => &["manifest.json"],
-            p if p <= PAYLOAD.len() => &PAYLOAD[p - 1..p],
+            1 => &PAYLOAD[..1],
+            p if p <= PAYLOAD.len() => &[PAYLOAD[p - 1], PAYLOAD_JSON[p - 1]],
             p if p == PAYLOAD.len() + 1 => &[REWARDS, MODULE_V2],
             _ => &[],
         };
@@ -181,18 +183,17 @@ pub fn check_files(
             "meta.json and manifest.json disagree on name or version".into(),
         ));
     }
-    let text =
-        std::str::from_utf8(&files[2].1).map_err(|_| invalid("graph.json is not UTF-8".into()))?;
-    let graph = GraphFile::parse(text, &format!("{name}:graph.json"))?;
+    let (graph_file, dag_file) = (files[2].0.as_str(), files[3].0.as_str());
+    let graph = read_graph(graph_file, &files[2].1, &format!("{name}:{graph_file}"))?;
     let hashes = GraphHashes::of(&graph);
     if hashes != manifest.hashes {
         return Err(invalid(format!(
-            "manifest.json claims phasic hash {} and canonical hash {}, but graph.json hashes to {} and {}: the bundle is filed under another graph's name",
+            "manifest.json claims phasic hash {} and canonical hash {}, but {graph_file} hashes to {} and {}: the bundle is filed under another graph's name",
             manifest.hashes.phasic, manifest.hashes.canonical, hashes.phasic, hashes.canonical
         )));
     }
-    let dag_bytes = &files[3].1;
-    let symbolic = Symbolic::from_bytes(dag_bytes, &format!("{name}:dag.json"))?;
+    let dag = &files[3].1;
+    let symbolic = read_dag(dag_file, dag, &format!("{name}:{dag_file}"))?;
     let thetas = eliminate::random_thetas(graph.param_length(), 2, seed);
     let belongs = match symbolic.check_graph(&graph, &thetas, seed) {
         Err(eliminate::CheckError::Unusable(_)) => {
@@ -200,7 +201,7 @@ pub fn check_files(
             match symbolic.check_graph(&graph, &ones, seed) {
                 Err(eliminate::CheckError::Unusable(_)) => {
                     // No theta to test with: only the elimination itself will do.
-                    if eliminate::eliminate(&graph).to_bytes() == *dag_bytes {
+                    if dag_bytes(dag_file, &eliminate::eliminate(&graph)) == *dag {
                         Ok(())
                     } else {
                         Err("it is not the graph's elimination".to_string())
@@ -213,7 +214,7 @@ pub fn check_files(
     };
     belongs.map_err(|why| {
         invalid(format!(
-            "dag.json does not belong to graph.json: {why}; refusing a DAG that would answer for another model"
+            "{dag_file} does not belong to {graph_file}: {why}; refusing a DAG that would answer for another model"
         ))
     })?;
     let rewards = match files.get(1 + PAYLOAD.len()) {
@@ -234,7 +235,7 @@ pub(super) fn reward_sets(
     let sets = RewardSets::from_bytes(bytes, &file)?;
     sets.check(graph).map_err(|message| BundleError::Invalid {
         file,
-        message: format!("{message}: refusing reward sets that do not fit graph.json"),
+        message: format!("{message}: refusing reward sets that do not fit the bundle's graph"),
     })?;
     Ok(sets)
 }

@@ -133,7 +133,7 @@ fn store_bytes<'a>(
             .sum::<u64>()
 }
 
-/// The `*.json` files of tier 1 whose hash no installed version has, with their modification
+/// The DAG files of tier 1 (`*.dag`, `*.json`) whose hash no installed version has, with their modification
 /// times, least recently modified first.
 fn unowned_tier1(
     home: &Home,
@@ -147,7 +147,10 @@ fn unowned_tier1(
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         // Names starting with a dot are files being written.
-        let Some(hash) = name.strip_suffix(".json").filter(|h| !h.starts_with('.')) else {
+        let Some(hash) = (name.strip_suffix(".dag"))
+            .or_else(|| name.strip_suffix(".json"))
+            .filter(|h| !h.starts_with('.'))
+        else {
             continue;
         };
         if owned.contains(hash) {
@@ -182,8 +185,9 @@ fn remove_unowned(home: &Home, db: Option<&Db>, hash: &str) -> Result<bool, Cach
         return Ok(false);
     }
     let sym = home.symbolic();
-    remove_file(&sym.join(format!("{hash}.json")))?;
-    remove_file(&sym.join(format!("{hash}.meta")))?;
+    for f in home.tier1_files(hash) {
+        remove_file(&f)?;
+    }
     if sym.join("index.db").is_file() {
         SymbolicIndex::open(&sym.join("index.db"))?.remove(hash)?;
     }
@@ -338,8 +342,9 @@ pub fn evict(home: &Home, db: &Db, i: &crate::install::db::Installed) -> Result<
     }
     if db.users("phasic_hash", &i.phasic_hash)? == 0 {
         let sym = home.symbolic();
-        remove_file(&sym.join(format!("{}.json", i.phasic_hash)))?;
-        remove_file(&sym.join(format!("{}.meta", i.phasic_hash)))?;
+        for f in home.tier1_files(&i.phasic_hash) {
+            remove_file(&f)?;
+        }
         if sym.join("index.db").is_file() {
             SymbolicIndex::open(&sym.join("index.db"))?.remove(&i.phasic_hash)?;
         }

@@ -208,11 +208,7 @@ pub fn find_member(
     Ok(rows
         .into_iter()
         .map(|i| Found {
-            dag: home
-                .symbolic()
-                .join(format!("{}.json", i.phasic_hash))
-                .display()
-                .to_string(),
+            dag: home.tier1_dag(&i.phasic_hash).display().to_string(),
             bundle: home.bundle_dir(&i.content_hash).display().to_string(),
             name: i.name,
             version: i.version,

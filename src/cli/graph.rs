@@ -24,7 +24,7 @@ pub fn run(c: GraphCommand, cx: &Cx) -> Result<ExitCode> {
     match c {
         GraphCommand::Export { input, output } => {
             let input = ptd::ops::build::open_input(&input, cx.out.quiet)?;
-            let bytes = ptd::graph::GraphFile::to_bytes(input.graph());
+            let bytes = ptd::graph::GraphFile::to_bytes(input.graph()?);
             match output {
                 Some(path) => {
                     ptd::fs::write_output(&path, &bytes).map_err(|e| Error::io(&path, e))?

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
     let input = ptd::ops::build::open_input(&a.input, cx.out.quiet)?;
-    let h = GraphHashes::of(input.graph());
+    let h = GraphHashes::of(input.graph()?);
     if a.json {
         println!("{}", serde_json::to_string(&h).expect("hashes serialize"));
     } else {

@@ -21,6 +21,7 @@
 //! component order in `scc`, its file format in `format`, and checking it against a graph in
 //! `check`.
 
+mod binary;
 mod check;
 pub mod dag;
 pub mod density;
@@ -30,6 +31,7 @@ mod scc;
 mod transform;
 
 use crate::graph::Graph;
+pub use binary::VERSION as BINARY_FORMAT_VERSION;
 pub use check::{CheckError, SplitMix, random_thetas};
 pub use dag::{Dag, DagBuilder, Id, Node};
 pub use density::{Chain, Density, Method, TimeError, check_times};
@@ -87,11 +89,14 @@ impl Symbolic {
 
 /// The distinct non-constant rate nodes, in edge order: the rates to check for each theta.
 fn rate_nodes(dag: &Dag, edges: &[(u32, u32, Id)]) -> Vec<Id> {
-    let mut seen = rustc_hash::FxHashSet::default();
+    let mut seen = vec![false; dag.nodes.len()];
     edges
         .iter()
         .map(|e| e.2)
-        .filter(|&r| !matches!(dag.nodes[r as usize], Node::Const(_)) && seen.insert(r))
+        .filter(|&r| {
+            let fresh = !std::mem::replace(&mut seen[r as usize], true);
+            fresh && !matches!(dag.nodes[r as usize], Node::Const(_))
+        })
         .collect()
 }
 

@@ -7,6 +7,7 @@
 //!
 //! A graph is built by [`GraphBuilder`] (`builder`) within [`SizeLimits`] (`limits`).
 
+mod binary;
 mod builder;
 pub mod file;
 mod limits;

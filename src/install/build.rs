@@ -122,6 +122,7 @@ impl Installer<'_> {
         let limits = self.builds.limits;
         let progress = self.builds.progress.clone();
         let label = format!("{} {} {}", e.name, e.version, e.variants);
+        let want = e.content_hash.clone();
         let built = tokio::task::spawn_blocking(move || -> Result<_, String> {
             let tell = |v: usize, ed: usize| {
                 if let Some(p) = &progress {
@@ -139,7 +140,8 @@ impl Installer<'_> {
                 .reward_sets_with(&|p: &Path| source.read(p), &graph)
                 .map_err(|err| err.to_string())?;
             let symbolic = crate::eliminate::eliminate(&graph);
-            let b = bundle::build_with_rewards(&member.meta, &graph, &symbolic, &rewards);
+            // A lock may pin a member built in an earlier format.
+            let b = bundle::build_matching(&member.meta, &graph, &symbolic, &rewards, &want);
             let bytes = b.pack();
             Ok((b.manifest, bytes))
         })

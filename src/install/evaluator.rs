@@ -41,14 +41,9 @@ pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
     };
     let manifest: bundle::Manifest = serde_json::from_slice(&read("manifest.json")?)
         .map_err(|e| InstallError::io(&dir.join("manifest.json"), std::io::Error::other(e)))?;
-    let dag = dir.join("dag.json");
-    let s = crate::eliminate::Symbolic::from_bytes(&read("dag.json")?, &dag.display().to_string())
-        .map_err(bundle::BundleError::from)?;
-    let graph = dir.join("graph.json");
-    let text = String::from_utf8(read("graph.json")?)
-        .map_err(|e| InstallError::io(&graph, std::io::Error::other(e)))?;
-    let g = crate::graph::GraphFile::parse(&text, &graph.display().to_string())
-        .map_err(bundle::BundleError::from)?;
+    let (gf, df) = (bundle::graph_file(&manifest), bundle::dag_file(&manifest));
+    let s = bundle::read_dag(df, &read(df)?, &dir.join(df).display().to_string())?;
+    let g = bundle::read_graph(gf, &read(gf)?, &dir.join(gf).display().to_string())?;
     let files = evaluator_files(&manifest, &g, &s);
     write_evaluator(dir, files.iter().map(|(n, b)| (*n, b.as_slice())))
 }

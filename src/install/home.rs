@@ -159,6 +159,32 @@ impl Home {
     pub fn symbolic(&self) -> PathBuf {
         self.phasic_cache.join("symbolic")
     }
+    /// The tier-1 file of a graph's DAG taken from a bundle whose DAG file is `dag_file`:
+    /// `<phasic hash>.dag` for a binary `dag.bin`, `<phasic hash>.json` for a JSON `dag.json`
+    /// (bundles of format version 3 and older). The file holds the bundle's DAG file as it is.
+    pub fn tier1_dag_for(&self, phasic_hash: &str, dag_file: &str) -> PathBuf {
+        let ext = if dag_file == crate::bundle::DAG_JSON {
+            "json"
+        } else {
+            "dag"
+        };
+        self.symbolic().join(format!("{phasic_hash}.{ext}"))
+    }
+    /// The tier-1 DAG of a graph: `<phasic hash>.dag` when there, else `<phasic hash>.json`
+    /// when there, else the name a binary DAG would have.
+    pub fn tier1_dag(&self, phasic_hash: &str) -> PathBuf {
+        let bin = self.tier1_dag_for(phasic_hash, crate::bundle::DAG_BIN);
+        if bin.is_file() {
+            return bin;
+        }
+        let json = self.tier1_dag_for(phasic_hash, crate::bundle::DAG_JSON);
+        if json.is_file() { json } else { bin }
+    }
+    /// Every tier-1 file a graph's DAGs may have: `.dag`, `.json` and the `.meta` beside them.
+    pub fn tier1_files(&self, phasic_hash: &str) -> [PathBuf; 3] {
+        let sym = self.symbolic();
+        ["dag", "json", "meta"].map(|ext| sym.join(format!("{phasic_hash}.{ext}")))
+    }
     pub fn archive_path(&self, sha256: &str) -> PathBuf {
         self.archives().join(format!("{sha256}.ptd.tar.zst"))
     }

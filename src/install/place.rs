@@ -21,18 +21,19 @@ pub fn place_tier1(
 ) -> Result<Option<String>, InstallError> {
     let sym = home.symbolic();
     std::fs::create_dir_all(&sym).map_err(|e| InstallError::io(&sym, e))?;
-    let dag_src = bundle_dir.join("dag.json");
-    let target = sym.join(format!("{}.json", i.phasic_hash));
-    let meta_path = sym.join(format!("{}.meta", i.phasic_hash));
     let manifest_path = bundle_dir.join("manifest.json");
     let manifest: bundle::Manifest = serde_json::from_slice(
         &std::fs::read(&manifest_path).map_err(|e| InstallError::io(&manifest_path, e))?,
     )
     .map_err(|e| InstallError::io(&manifest_path, std::io::Error::other(e)))?;
+    let dag_file = bundle::dag_file(&manifest);
+    let dag_src = bundle_dir.join(dag_file);
+    let target = home.tier1_dag_for(&i.phasic_hash, dag_file);
+    let meta_path = sym.join(format!("{}.meta", i.phasic_hash));
     let dag_sha = manifest
         .files
         .iter()
-        .find(|f| f.path == "dag.json")
+        .find(|f| f.path == dag_file)
         .map(|f| f.sha256.clone())
         .unwrap_or_default();
     let placed = place_new(&dag_src, &target, &dag_sha)?;

@@ -34,14 +34,9 @@ impl Installer<'_> {
         let want = e.content_hash.clone();
         let built = tokio::task::spawn_blocking(move || {
             let symbolic = crate::eliminate::eliminate(&graph);
-            let mut b = bundle::build_with_rewards(&recipe.meta, &graph, &symbolic, &rewards);
-            if b.manifest.content_hash != want && !rewards.is_empty() {
-                // A bundle built before models carried named reward sets holds none.
-                let without = bundle::build_with(&recipe.meta, &graph, &symbolic);
-                if without.manifest.content_hash == want {
-                    b = without;
-                }
-            }
+            // The index may record a bundle built in an earlier format, or before models
+            // carried named reward sets.
+            let b = bundle::build_matching(&recipe.meta, &graph, &symbolic, &rewards, &want);
             let bytes = b.pack();
             (b.manifest, bytes)
         })

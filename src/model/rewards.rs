@@ -250,9 +250,7 @@ impl RewardSet {
                 }
                 // Each distinct column once: at most the state length, however long the list.
                 let distinct: std::collections::BTreeSet<usize> = cs.iter().copied().collect();
-                for c in distinct {
-                    check_column(graph, c)?;
-                }
+                check_columns(graph, &distinct)?;
             }
             Values::Vectors(vs) => {
                 if vs.len() != self.labels.len() {
@@ -324,6 +322,26 @@ pub fn check_column(graph: &Graph, c: usize) -> Result<(), String> {
             return Err(format!(
                 "column {c} is {x} at vertex {v}: rewards must be non-negative"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// [`check_column`] for several columns in one pass over the states (row by row, as they lie
+/// in memory); an error is the one the first failing column gives.
+pub fn check_columns(
+    graph: &Graph,
+    columns: &std::collections::BTreeSet<usize>,
+) -> Result<(), String> {
+    let cols: Vec<usize> = columns.iter().copied().collect();
+    let fits = cols.last().is_none_or(|&c| c < graph.state_length());
+    let negative = || {
+        (1..graph.vertex_count())
+            .any(|v| !graph.is_absorbing(v) && cols.iter().any(|&c| graph.state(v)[c] < 0))
+    };
+    if !fits || negative() {
+        for &c in &cols {
+            check_column(graph, c)?;
         }
     }
     Ok(())

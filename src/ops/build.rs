@@ -17,7 +17,7 @@ pub fn build_bundle(input: &Input) -> Result<crate::bundle::Built> {
     let rewards = input.reward_sets()?;
     Ok(crate::bundle::build_with_rewards(
         input.meta(),
-        input.graph(),
+        input.graph()?,
         &input.symbolic(),
         &rewards,
     ))
@@ -82,7 +82,7 @@ pub fn open_member(path: &Path, variants: &Requested, quiet: bool) -> Result<Inp
         && let Some(found) = installed(&home, query, variants)?
     {
         let b = crate::bundle::read_installed(Path::new(&found.bundle))?;
-        return Ok(Input::Bundle(Box::new(b)));
+        return Ok(Input::Installed(Box::new(b)));
     }
     let limits = configured_limits(&home)?;
     let bar = progress_line(quiet, "Exploring");

@@ -85,12 +85,7 @@ impl Item {
             } else {
                 o.origin.describe()
             },
-            symbolic: ctx
-                .home
-                .symbolic()
-                .join(format!("{}.json", i.phasic_hash))
-                .display()
-                .to_string(),
+            symbolic: ctx.home.tier1_dag(&i.phasic_hash).display().to_string(),
             jax_files: o.jax_files,
             phasic_files: o.phasic_files,
             jax_note: o.jax_note.clone(),

@@ -37,14 +37,8 @@ pub fn build_jax(
     let tag = env.tag();
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     // The evaluator exactly as `ptd install` writes it: ptd's module and the DAG's tables.
-    let dag = built.payload("dag.json").expect("every bundle has a DAG");
-    let symbolic = crate::eliminate::Symbolic::from_bytes(dag, "dag.json")
-        .map_err(crate::bundle::BundleError::from)?;
-    let graph = built
-        .payload("graph.json")
-        .expect("every bundle has a graph");
-    let graph = crate::graph::GraphFile::parse(&String::from_utf8_lossy(graph), "graph.json")
-        .map_err(crate::bundle::BundleError::from)?;
+    let symbolic = built.symbolic()?;
+    let graph = built.graph()?;
     for (name, bytes) in crate::install::evaluator_files(&built.manifest, &graph, &symbolic) {
         let p = tmp.path().join(name);
         std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
@@ -91,10 +85,9 @@ pub fn build_jax(
 /// cache directory; its artifact is packed as `<bundle stem>.<tag>.phasic.tar.zst` in
 /// `out_dir` (unsigned: `ptd publish --phasic-archive` signs it).
 pub fn build_phasic(ctx: &Context, built: &Built, out_dir: &Path) -> Result<PathBuf> {
-    let graph = built
-        .payload("graph.json")
-        .expect("every bundle has a graph");
-    let made = crate::phasic::make(ctx.jax.python(), graph, &built.manifest)?;
+    // phasic reads the graph file (`Graph.from_serialized`), whatever the bundle holds.
+    let graph = crate::graph::GraphFile::to_bytes(&built.graph()?);
+    let made = crate::phasic::make(ctx.jax.python(), &graph, &built.manifest)?;
     let tag = made.meta.tag.clone();
     let bytes = crate::phasic::pack(made.meta, &made.files)?;
     let stem = built.file_name();

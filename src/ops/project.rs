@@ -256,7 +256,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
         else {
             return Ok(None);
         };
-        let symbolic = ctx.home.symbolic().join(format!("{}.json", m.phasic_hash));
+        let symbolic = ctx.home.tier1_dag(&m.phasic_hash);
         let in_place = i.archive_sha256 == m.sha256
             && i.content_hash == m.content_hash
             && ctx.home.archive_path(&m.sha256).is_file()

@@ -92,11 +92,11 @@ pub fn local_info(path: &std::path::Path, quiet: bool) -> Result<LocalInfo> {
     let input = super::build::open_input(path, quiet)?;
     let kind = match &input {
         Input::Recipe { .. } => "recipe",
-        Input::Bundle(_) => "bundle",
+        Input::Bundle(_) | Input::Installed(_) => "bundle",
         Input::Graph { .. } => "graph-file",
     };
     let meta = input.meta();
-    let g = input.graph();
+    let g = input.graph()?;
     Ok(LocalInfo {
         path: path.display().to_string(),
         kind,
@@ -247,7 +247,10 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(|e| e.to_string()));
         if let Ok(m) = &manifest
-            && let Some(f) = m.files.iter().find(|f| f.path == "dag.json")
+            && let Some(f) = m
+                .files
+                .iter()
+                .find(|f| f.path == crate::bundle::dag_file(m))
         {
             dags.entry(i.phasic_hash.clone())
                 .or_default()
@@ -318,8 +321,9 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
             }
         }
         let paths: Vec<&str> = data[1..].iter().map(|(p, _)| p.as_str()).collect();
+        let payload = [crate::bundle::PAYLOAD, crate::bundle::PAYLOAD_JSON];
         if whole
-            && paths.starts_with(&crate::bundle::PAYLOAD)
+            && payload.iter().any(|p| paths.starts_with(p))
             && paths.len() <= crate::bundle::PAYLOAD.len() + 1
         {
             let name = dir.display().to_string();
@@ -348,7 +352,8 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
                 Err(e) => problem(&dir, e.to_string()),
             }
         }
-        let sym = ctx.home.symbolic().join(format!("{}.json", i.phasic_hash));
+        let dag_file = crate::bundle::dag_file(&manifest);
+        let sym = ctx.home.tier1_dag_for(&i.phasic_hash, dag_file);
         files += 1;
         let owned = dags.get(&i.phasic_hash);
         match sha256_file(&sym) {
@@ -360,7 +365,7 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
                     manifest
                         .files
                         .iter()
-                        .find(|f| f.path == "dag.json")
+                        .find(|f| f.path == dag_file)
                         .map_or("missing", |f| f.sha256.as_str())
                 ),
             ),
