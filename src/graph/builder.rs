@@ -106,8 +106,9 @@ impl GraphBuilder {
         }
     }
 
-    /// Adds a vertex without a state lookup (used when reading files, where duplicate states
-    /// are reported by validation instead of merged).
+    /// Adds a vertex without a state lookup, so that duplicate states reach validation (as
+    /// they do when a graph file is read).
+    #[cfg(test)]
     pub(crate) fn push_vertex(&mut self, state: &[i32]) -> usize {
         let i = self.vertex_count();
         self.states.extend_from_slice(state);

@@ -8,8 +8,6 @@
 //! pass into flat vectors (`scan`); anything else, including every syntax error, is read by
 //! `serde_json`, whose errors give the line and column. Both feed the same validation.
 
-#[cfg(test)]
-pub(crate) mod old;
 mod scan;
 
 use super::{Graph, GraphError};
@@ -171,6 +169,11 @@ impl Ctx<'_> {
         x: f64,
         n: usize,
     ) -> Result<usize, GraphFileError> {
+        // A whole number in range survives the round trip through usize.
+        let i = x as usize;
+        if i as f64 == x && i < n {
+            return Ok(i);
+        }
         if x.fract() != 0.0 || x < 0.0 || !x.is_finite() {
             return Err(self.err(
                 format!("{key}[{row}]"),
@@ -361,6 +364,11 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     let mut states: Vec<i32> = Vec::with_capacity(n * state_length);
     for v in 0..n {
         for &x in state_rows.row(v) {
+            // A 32-bit integer survives the round trip through i32.
+            if (x as i32) as f64 == x {
+                states.push(x as i32);
+                continue;
+            }
             if x.fract() != 0.0 || x < i32::MIN as f64 || x > i32::MAX as f64 {
                 return Err(ctx.err(
                     format!("states[{v}]"),
@@ -831,7 +839,7 @@ mod tests {
         let mut read = 0;
         for _ in 0..20_000 {
             let mut t = String::new();
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 t.push('-');
             }
             let int_digits = 1 + next() % 22;
@@ -845,13 +853,13 @@ mod tests {
                     } as u8,
                 ));
             }
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 t.push('.');
                 for _ in 0..1 + next() % 25 {
                     t.push(char::from(b'0' + (next() % 10) as u8));
                 }
             }
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 t.push(['e', 'E'][(next() % 2) as usize]);
                 t.push_str(["", "+", "-"][(next() % 3) as usize]);
                 t.push_str(&(next() % 340).to_string());

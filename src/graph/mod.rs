@@ -489,7 +489,7 @@ mod tests {
         let mut edges: Vec<(usize, usize)> = Vec::new();
         for from in 1..n {
             for to in from + 1..=n {
-                if next() % 3 == 0 || to == from + 1 {
+                if next().is_multiple_of(3) || to == from + 1 {
                     edges.push((from, to));
                 }
             }
