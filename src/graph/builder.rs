@@ -106,8 +106,9 @@ impl GraphBuilder {
         }
     }
 
-    /// Adds a vertex without a state lookup (used when reading files, where duplicate states
-    /// are reported by validation instead of merged).
+    /// Adds a vertex without a state lookup, so that duplicate states reach validation (as
+    /// they do when a graph file is read).
+    #[cfg(test)]
     pub(crate) fn push_vertex(&mut self, state: &[i32]) -> usize {
         let i = self.vertex_count();
         self.states.extend_from_slice(state);
@@ -167,7 +168,7 @@ impl GraphBuilder {
         if !start.iter().any(|&(_, w)| w > 0.0) {
             return Err(GraphError::NoStart);
         }
-        let mut edges = self.edges;
+        let edges = self.edges;
         for &(from, to, at, got) in &edges {
             let (from, to) = (from as usize, to as usize);
             if from >= n || to >= n {
@@ -201,30 +202,59 @@ impl GraphBuilder {
                 }
             }
         }
-        edges.sort_unstable_by_key(|e| (e.0, e.1));
+        // Edges by source, each source's by target: a counting sort by source keeps insertion
+        // order within a source, so only sources whose targets came out of order are sorted.
         let mut offsets = vec![0usize; n + 1];
+        for &(from, ..) in &edges {
+            offsets[from as usize + 1] += 1;
+        }
+        for v in 0..n {
+            offsets[v + 1] += offsets[v];
+        }
+        let in_order = edges.is_sorted_by_key(|e| e.0);
+        let mut order: Vec<usize> = Vec::new();
+        if !in_order {
+            let mut fill = offsets.clone();
+            order = vec![0; edges.len()];
+            for (k, &(from, ..)) in edges.iter().enumerate() {
+                order[fill[from as usize]] = k;
+                fill[from as usize] += 1;
+            }
+        }
         let mut targets = Vec::with_capacity(edges.len());
         let mut coeffs = Vec::with_capacity(edges.len() * width);
-        for (k, &(from, to, at, _)) in edges.iter().enumerate() {
-            if k > 0 && edges[k - 1].0 == from && edges[k - 1].1 == to {
-                return Err(GraphError::ParallelEdge {
-                    from: from as usize,
-                    to: to as usize,
-                });
+        let mut run: Vec<(u32, usize)> = Vec::new();
+        for v in 0..n {
+            run.clear();
+            let (a, b) = (offsets[v], offsets[v + 1]);
+            if in_order {
+                run.extend(edges[a..b].iter().map(|e| (e.1, e.2)));
+            } else {
+                run.extend(order[a..b].iter().map(|&k| {
+                    let e = edges[k];
+                    (e.1, e.2)
+                }));
             }
-            offsets[from as usize + 1] += 1;
-            targets.push(to);
-            coeffs.extend_from_slice(&self.coeffs[at..at + width]);
+            if !run.is_sorted_by_key(|e| e.0) {
+                run.sort_unstable_by_key(|e| e.0);
+            }
+            for (k, &(to, at)) in run.iter().enumerate() {
+                if k > 0 && run[k - 1].0 == to {
+                    return Err(GraphError::ParallelEdge {
+                        from: v,
+                        to: to as usize,
+                    });
+                }
+                targets.push(to);
+                coeffs.extend_from_slice(&self.coeffs[at..at + width]);
+            }
         }
         if offsets[1] != 0 {
             // Edges out of vertex 0 belong in the start list.
             return Err(GraphError::IntoStart {
                 from: 0,
-                to: edges[0].1 as usize,
+                to: targets[0] as usize,
             });
-        }
-        for v in 0..n {
-            offsets[v + 1] += offsets[v];
         }
         let graph = Graph {
             state_length: self.state_length,

@@ -3,9 +3,14 @@
 //! Reading validates everything phasic's `Graph.from_serialized` would trip over, and more, and
 //! names the key and row of each problem. Writing is deterministic and produces a file that
 //! `phasic.Graph.from_serialized(json.load(f))` rebuilds into the same graph.
+//!
+//! Files in the plain layout (what [`GraphFile::to_bytes`] and phasic write) are read in one
+//! pass into flat vectors (`scan`); anything else, including every syntax error, is read by
+//! `serde_json`, whose errors give the line and column. Both feed the same validation.
 
-use super::{Graph, GraphBuilder, GraphError};
-use rustc_hash::FxHashMap;
+mod scan;
+
+use super::{Graph, GraphError};
 use serde::Deserialize;
 use std::io::Write;
 use std::path::Path;
@@ -48,6 +53,100 @@ struct Raw {
     discrete: bool,
 }
 
+/// Rows of numbers kept in one flat vector.
+#[derive(Debug, Default, PartialEq)]
+struct Rows {
+    vals: Vec<f64>,
+    count: usize,
+    /// The length of every row, while all rows so far have the same length.
+    width: usize,
+    /// Where each row ends in `vals`, kept only once rows differ in length.
+    ends: Option<Vec<usize>>,
+}
+
+impl Rows {
+    /// Closes the row that started at `start` in `vals`.
+    fn end_row(&mut self, start: usize) {
+        let end = self.vals.len();
+        if let Some(ends) = &mut self.ends {
+            ends.push(end);
+        } else if self.count == 0 {
+            self.width = end - start;
+        } else if end - start != self.width {
+            let mut ends: Vec<usize> = (1..=self.count).map(|k| k * self.width).collect();
+            ends.push(end);
+            self.ends = Some(ends);
+        }
+        self.count += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    #[inline]
+    fn row(&self, i: usize) -> &[f64] {
+        match &self.ends {
+            None => &self.vals[i * self.width..(i + 1) * self.width],
+            Some(ends) => &self.vals[if i == 0 { 0 } else { ends[i - 1] }..ends[i]],
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[f64]> {
+        (0..self.count).map(|i| self.row(i))
+    }
+
+    fn from_nested(rows: Vec<Vec<f64>>) -> Rows {
+        let mut out = Rows::default();
+        for row in rows {
+            let start = out.vals.len();
+            out.vals.extend_from_slice(&row);
+            out.end_row(start);
+        }
+        out
+    }
+}
+
+/// A graph file's fields, as read, arrays flat.
+#[derive(Debug, Default, PartialEq)]
+struct Flat {
+    states: Rows,
+    vertex_indices: Vec<f64>,
+    edges: Rows,
+    constant_edges: Rows,
+    start_edges: Rows,
+    param_edges: Rows,
+    start_param_edges: Rows,
+    param_length: usize,
+    state_length: usize,
+    n_vertices: usize,
+    weight_mode: Option<String>,
+    discrete: bool,
+}
+
+impl From<Raw> for Flat {
+    fn from(raw: Raw) -> Flat {
+        Flat {
+            states: Rows::from_nested(raw.states),
+            vertex_indices: raw.vertex_indices,
+            edges: Rows::from_nested(raw.edges),
+            constant_edges: Rows::from_nested(raw.constant_edges),
+            start_edges: Rows::from_nested(raw.start_edges),
+            param_edges: Rows::from_nested(raw.param_edges),
+            start_param_edges: Rows::from_nested(raw.start_param_edges),
+            param_length: raw.param_length,
+            state_length: raw.state_length,
+            n_vertices: raw.n_vertices,
+            weight_mode: raw.weight_mode,
+            discrete: raw.discrete,
+        }
+    }
+}
+
 struct Ctx<'a> {
     file: &'a str,
 }
@@ -61,6 +160,7 @@ impl Ctx<'_> {
         }
     }
 
+    #[inline]
     fn index(
         &self,
         key: &str,
@@ -69,6 +169,11 @@ impl Ctx<'_> {
         x: f64,
         n: usize,
     ) -> Result<usize, GraphFileError> {
+        // A whole number in range survives the round trip through usize.
+        let i = x as usize;
+        if i as f64 == x && i < n {
+            return Ok(i);
+        }
         if x.fract() != 0.0 || x < 0.0 || !x.is_finite() {
             return Err(self.err(
                 format!("{key}[{row}]"),
@@ -103,8 +208,11 @@ impl GraphFile {
     /// Parses and validates graph-file text; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Graph, GraphFileError> {
         let ctx = Ctx { file: name };
-        let raw: Raw = serde_json::from_str(text).map_err(|e| json_error(&ctx, text, &e))?;
-        from_raw(&ctx, raw)
+        let flat = match scan::scan(text) {
+            Some(flat) => flat,
+            None => read_with_serde(&ctx, text)?,
+        };
+        from_flat(&ctx, flat)
     }
 
     /// Writes `graph` in phasic's serialize() layout.
@@ -113,6 +221,13 @@ impl GraphFile {
         write_json(graph, &mut out).expect("writing to a Vec cannot fail");
         out
     }
+}
+
+/// The general JSON reader, for what [`scan::scan`] leaves: any layout `serde_json` accepts, and
+/// its errors with their line and column.
+fn read_with_serde(ctx: &Ctx<'_>, text: &str) -> Result<Flat, GraphFileError> {
+    let raw: Raw = serde_json::from_str(text).map_err(|e| json_error(ctx, text, &e))?;
+    Ok(Flat::from(raw))
 }
 
 fn json_error(ctx: &Ctx<'_>, text: &str, e: &serde_json::Error) -> GraphFileError {
@@ -139,7 +254,7 @@ fn json_error(ctx: &Ctx<'_>, text: &str, e: &serde_json::Error) -> GraphFileErro
 /// The most parameters a graph file may declare.
 pub const MAX_PARAM_LENGTH: usize = 1 << 20;
 
-fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
+fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     let n = raw.n_vertices;
     if let Some(mode) = &raw.weight_mode
         && mode != "linear"
@@ -216,45 +331,62 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
             format!("is {param_length}, more than the {MAX_PARAM_LENGTH} parameters ptd accepts"),
         ));
     }
+    let Flat {
+        states: state_rows,
+        start_edges,
+        edges,
+        param_edges,
+        state_length,
+        discrete,
+        ..
+    } = raw;
     // Every row's length before anything is sized by state_length, so that a huge
     // state_length in a small file cannot make ptd allocate for it.
-    for (v, row) in raw.states.iter().enumerate() {
-        if row.len() != raw.state_length {
+    for v in 0..n {
+        let row = state_rows.row(v);
+        if row.len() != state_length {
             return Err(ctx.err(
                 format!("states[{v}]"),
                 format!(
-                    "has {} entries but state_length is {}",
-                    row.len(),
-                    raw.state_length
+                    "has {} entries but state_length is {state_length}",
+                    row.len()
                 ),
             ));
         }
     }
-    let mut b = GraphBuilder::new(raw.state_length, param_length);
-    let mut state = Vec::with_capacity(raw.state_length);
-    for (v, row) in raw.states.iter().enumerate() {
-        state.clear();
-        for &x in row {
+    if u32::try_from(n).is_err() {
+        return Err(ctx.err(
+            "n_vertices",
+            format!("is {n}, more than the {} vertices ptd holds", u32::MAX),
+        ));
+    }
+    // The rows hold exactly n * state_length numbers, so this allocation is bounded by the file.
+    let mut states: Vec<i32> = Vec::with_capacity(n * state_length);
+    for v in 0..n {
+        for &x in state_rows.row(v) {
+            // A 32-bit integer survives the round trip through i32.
+            if (x as i32) as f64 == x {
+                states.push(x as i32);
+                continue;
+            }
             if x.fract() != 0.0 || x < i32::MIN as f64 || x > i32::MAX as f64 {
                 return Err(ctx.err(
                     format!("states[{v}]"),
                     format!("{x} is not a 32-bit integer"),
                 ));
             }
-            state.push(x as i32);
+            states.push(x as i32);
         }
-        if v == 0 {
-            if state.iter().any(|&s| s != 0) {
-                return Err(ctx.err(
-                    "states[0]",
-                    "the starting vertex must have the all-zero state",
-                ));
-            }
-        } else {
-            b.push_vertex(&state);
+        if v == 0 && states.iter().any(|&s| s != 0) {
+            return Err(ctx.err(
+                "states[0]",
+                "the starting vertex must have the all-zero state",
+            ));
         }
     }
-    for (row, e) in raw.start_edges.iter().enumerate() {
+    drop(state_rows);
+    let mut start: Vec<(u32, f64)> = Vec::with_capacity(start_edges.len());
+    for (row, e) in start_edges.iter().enumerate() {
         let place = || format!("start_edges[{row}]");
         if e.len() != 2 {
             return Err(ctx.err(
@@ -267,70 +399,53 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
             return Err(ctx.err(place(), "the starting vertex cannot point at itself"));
         }
         check_rate(ctx, &place(), "weight", e[1], true)?;
-        b.add_start_edge(to, e[1]);
+        start.push((to as u32, e[1]));
     }
     let (key, rows, width) = if constant {
-        ("edges", &raw.edges, 1)
+        ("edges", edges, 1)
     } else {
-        ("param_edges", &raw.param_edges, param_length)
+        ("param_edges", param_edges, param_length)
     };
-    let mut seen: FxHashMap<(usize, usize), usize> = FxHashMap::default();
-    seen.reserve(rows.len());
-    for (row, e) in rows.iter().enumerate() {
-        let place = || format!("{key}[{row}]");
-        if e.len() != 2 + width {
-            return Err(ctx.err(
-                place(),
-                if constant {
-                    format!("has {} entries, expected [from, to, rate]", e.len())
-                } else {
-                    format!(
-                        "has {} coefficients, expected param_length = {width} (row [from, to, c_1..c_{width}])",
-                        e.len().saturating_sub(2)
-                    )
-                },
-            ));
+    // Each row on its own, up to the first bad one; whether the good rows are already in
+    // (source, target) order, as ptd writes them.
+    let mut bad: Option<(usize, GraphFileError)> = None;
+    let mut sorted = true;
+    let mut prev = (0, 0);
+    for row in 0..rows.len() {
+        match check_edge_row(ctx, key, row, rows.row(row), width, constant, n) {
+            Ok(pair) => {
+                sorted &= row == 0 || pair > prev;
+                prev = pair;
+            }
+            Err(e) => {
+                bad = Some((row, e));
+                break;
+            }
         }
-        let from = ctx.index(key, row, "source", e[0], n)?;
-        let to = ctx.index(key, row, "target", e[1], n)?;
-        if from == 0 {
+    }
+    let good = bad.as_ref().map_or(rows.len(), |(row, _)| *row);
+    // Rows in (source, target) order, unless they already are; a repeated pair among the good
+    // rows is reported at its second row, before a later bad row, as reading row by row would.
+    let order = if sorted {
+        None
+    } else {
+        let (order, parallel) = edge_order(&rows, good, n);
+        if let Some((first, second)) = parallel {
+            let e = rows.row(second);
+            let (from, to) = (e[0] as usize, e[1] as usize);
             return Err(ctx.err(
-                place(),
-                "edges out of the starting vertex belong in start_edges",
-            ));
-        }
-        if to == 0 {
-            return Err(ctx.err(
-                place(),
-                "nothing may point at the starting vertex (index 0)",
-            ));
-        }
-        if from == to {
-            return Err(ctx.err(
-                place(),
-                format!("vertex {from} points at itself; phasic rejects self-loops"),
-            ));
-        }
-        for &c in &e[2..] {
-            check_rate(
-                ctx,
-                &place(),
-                if constant { "rate" } else { "coefficient" },
-                c,
-                constant,
-            )?;
-        }
-        if let Some(first) = seen.insert((from, to), row) {
-            return Err(ctx.err(
-                place(),
+                format!("{key}[{second}]"),
                 format!("second edge {from} -> {to} (the first is {key}[{first}]); merge them by adding their coefficients"),
             ));
         }
-        b.add_edge(from, to, &e[2..]);
+        Some(order)
+    };
+    if let Some((_, e)) = bad {
+        return Err(e);
     }
-    if raw.discrete && constant {
+    if discrete && constant {
         let mut total = vec![0.0; n];
-        for e in &raw.edges {
+        for e in rows.iter() {
             if let Some(t) = total.get_mut(e[0] as usize) {
                 *t += e.get(2).copied().unwrap_or(0.0);
             }
@@ -342,20 +457,158 @@ fn from_raw(ctx: &Ctx<'_>, raw: Raw) -> Result<Graph, GraphFileError> {
             ));
         }
     }
-    b.set_discrete(raw.discrete);
-    b.build().map_err(|e| match &e {
-        GraphError::DuplicateState { second, .. } => {
-            ctx.err(format!("states[{second}]"), e.to_string())
+    start.sort_by_key(|e| e.0);
+    for pair in start.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            let e = GraphError::ParallelEdge {
+                from: 0,
+                to: pair[0].0 as usize,
+            };
+            return Err(ctx.err(key, e.to_string()));
         }
-        GraphError::NotAbsorbing { vertex, .. } => {
-            ctx.err(format!("states[{vertex}]"), e.to_string())
+    }
+    if !start.iter().any(|&(_, w)| w > 0.0) {
+        return Err(ctx.err("start_edges", GraphError::NoStart.to_string()));
+    }
+    // Compressed rows: the good rows, in order, without their (from, to) columns.
+    let m = rows.len();
+    let mut offsets = vec![0usize; n + 1];
+    let mut targets: Vec<u32> = Vec::with_capacity(m);
+    let mut coeffs: Vec<f64> = Vec::with_capacity(m * width);
+    let mut take = |e: &[f64]| {
+        offsets[e[0] as usize + 1] += 1;
+        targets.push(e[1] as u32);
+        coeffs.extend_from_slice(&e[2..]);
+    };
+    match &order {
+        None => rows.iter().for_each(&mut take),
+        Some(order) => order.iter().for_each(|&r| take(rows.row(r))),
+    }
+    drop(order);
+    drop(rows);
+    for v in 0..n {
+        offsets[v + 1] += offsets[v];
+    }
+    let graph = Graph {
+        state_length,
+        param_length,
+        states,
+        start,
+        offsets,
+        targets,
+        coeffs,
+        discrete,
+    };
+    graph
+        .check_unique_states()
+        .and_then(|()| graph.check_absorbing())
+        .map_err(|e| match &e {
+            GraphError::DuplicateState { second, .. } => {
+                ctx.err(format!("states[{second}]"), e.to_string())
+            }
+            GraphError::NotAbsorbing { vertex, .. } => {
+                ctx.err(format!("states[{vertex}]"), e.to_string())
+            }
+            _ => ctx.err(key, e.to_string()),
+        })?;
+    Ok(graph)
+}
+
+/// Checks one edge row `[from, to, c...]` on its own; returns (from, to).
+#[inline]
+fn check_edge_row(
+    ctx: &Ctx<'_>,
+    key: &str,
+    row: usize,
+    e: &[f64],
+    width: usize,
+    constant: bool,
+    n: usize,
+) -> Result<(usize, usize), GraphFileError> {
+    let place = || format!("{key}[{row}]");
+    if e.len() != 2 + width {
+        return Err(ctx.err(
+            place(),
+            if constant {
+                format!("has {} entries, expected [from, to, rate]", e.len())
+            } else {
+                format!(
+                    "has {} coefficients, expected param_length = {width} (row [from, to, c_1..c_{width}])",
+                    e.len().saturating_sub(2)
+                )
+            },
+        ));
+    }
+    let from = ctx.index(key, row, "source", e[0], n)?;
+    let to = ctx.index(key, row, "target", e[1], n)?;
+    if from == 0 {
+        return Err(ctx.err(
+            place(),
+            "edges out of the starting vertex belong in start_edges",
+        ));
+    }
+    if to == 0 {
+        return Err(ctx.err(
+            place(),
+            "nothing may point at the starting vertex (index 0)",
+        ));
+    }
+    if from == to {
+        return Err(ctx.err(
+            place(),
+            format!("vertex {from} points at itself; phasic rejects self-loops"),
+        ));
+    }
+    for &c in &e[2..] {
+        if !c.is_finite() || (constant && c < 0.0) {
+            check_rate(
+                ctx,
+                &place(),
+                if constant { "rate" } else { "coefficient" },
+                c,
+                constant,
+            )?;
         }
-        GraphError::NoStart => ctx.err("start_edges", e.to_string()),
-        GraphError::StateLength { vertex, .. } => {
-            ctx.err(format!("states[{vertex}]"), e.to_string())
+    }
+    Ok((from, to))
+}
+
+/// The first `count` rows (each already checked) in (source, target) order, ties by row, and
+/// the first repeated (source, target) pair as (its first row, its second row), the second as
+/// early as possible.
+///
+/// A counting sort by source keeps rows in file order within each source; only the rows of
+/// one source whose targets are out of order are sorted.
+fn edge_order(rows: &Rows, count: usize, n: usize) -> (Vec<usize>, Option<(usize, usize)>) {
+    let mut at = vec![0usize; n + 1];
+    for r in 0..count {
+        at[rows.row(r)[0] as usize + 1] += 1;
+    }
+    for v in 0..n {
+        at[v + 1] += at[v];
+    }
+    let mut order = vec![0usize; count];
+    let mut fill = at.clone();
+    for r in 0..count {
+        let from = rows.row(r)[0] as usize;
+        order[fill[from]] = r;
+        fill[from] += 1;
+    }
+    drop(fill);
+    let to = |r: usize| rows.row(r)[1] as usize;
+    let mut parallel: Option<(usize, usize)> = None;
+    for v in 0..n {
+        let run = &mut order[at[v]..at[v + 1]];
+        if !run.windows(2).all(|p| to(p[0]) < to(p[1])) {
+            run.sort_unstable_by_key(|&r| (to(r), r));
         }
-        _ => ctx.err(key, e.to_string()),
-    })
+        for p in run.windows(2) {
+            if to(p[0]) == to(p[1]) && parallel.is_none_or(|(_, second)| p[1] < second) {
+                parallel = Some((p[0], p[1]));
+            }
+        }
+    }
+    (order, parallel)
 }
 
 fn check_rate(
@@ -520,6 +773,187 @@ mod tests {
             .replace("\"param_length\": 1", "\"param_length\": 0"));
         assert!(
             e.contains("edges[1]") && e.contains("negative constant rate"),
+            "{e}"
+        );
+    }
+
+    /// Every graph-file input of the fuzz corpus, by name.
+    fn corpus() -> Vec<(String, String)> {
+        let packed = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz/corpus/graph_file.tar.zst"
+        ))
+        .unwrap();
+        let tar = zstd::decode_all(packed.as_slice()).unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut out = Vec::new();
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            if let Ok(text) = String::from_utf8(data) {
+                out.push((e.path().unwrap().display().to_string(), text));
+            }
+        }
+        out
+    }
+
+    /// What the flat reader reads, serde_json reads into the same fields, numbers bit for bit
+    /// (`Debug` tells -0.0 from 0.0).
+    fn agrees_with_serde(text: &str) -> bool {
+        let Some(flat) = scan::scan(text) else {
+            return false;
+        };
+        let raw: Raw = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("serde_json refuses what the flat reader read: {e}"));
+        assert_eq!(
+            format!("{:?}", Flat::from(raw)),
+            format!("{flat:?}"),
+            "{text}"
+        );
+        true
+    }
+
+    #[test]
+    fn flat_reader_agrees_with_serde_on_the_corpus() {
+        let corpus = corpus();
+        let mut read = 0;
+        for (name, text) in &corpus {
+            let flat = std::panic::catch_unwind(|| agrees_with_serde(text))
+                .unwrap_or_else(|_| panic!("corpus input {name}"));
+            read += usize::from(flat);
+        }
+        // A good part of the corpus is well-formed JSON in the plain layout.
+        assert!(read * 10 > corpus.len(), "{read} of {}", corpus.len());
+    }
+
+    #[test]
+    fn flat_reader_rounds_numbers_as_serde_does() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut read = 0;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            if next().is_multiple_of(3) {
+                t.push('-');
+            }
+            let int_digits = 1 + next() % 22;
+            for k in 0..int_digits {
+                let d = next() % 10;
+                t.push(char::from(
+                    b'0' + if k == 0 && int_digits > 1 {
+                        1 + d % 9
+                    } else {
+                        d
+                    } as u8,
+                ));
+            }
+            if next().is_multiple_of(2) {
+                t.push('.');
+                for _ in 0..1 + next() % 25 {
+                    t.push(char::from(b'0' + (next() % 10) as u8));
+                }
+            }
+            if next().is_multiple_of(3) {
+                t.push(['e', 'E'][(next() % 2) as usize]);
+                t.push_str(["", "+", "-"][(next() % 3) as usize]);
+                t.push_str(&(next() % 340).to_string());
+            }
+            let text = KINGMAN3.replace("[2, 3, 1.0]", &format!("[2, 3, {t}]"));
+            read += usize::from(agrees_with_serde(&text));
+        }
+        assert!(read > 15_000, "{read}");
+    }
+
+    #[test]
+    fn flat_reader_leaves_what_it_does_not_know_to_serde() {
+        for (from, to) in [
+            ("\"states\"", "\"st\\u0061tes\""),
+            ("[2, 3, 1.0]", "[2, 3, 1e400]"),
+            ("[2, 3, 1.0]", "[2, 3, 01]"),
+            ("[2, 3, 1.0]", "[2, 3, 1.]"),
+            ("[2, 3, 1.0]", "[2, 3, 1.0,]"),
+            ("\"param_length\": 1", "\"param_length\": 1.0"),
+            (
+                "\"weight_mode\": \"linear\"",
+                "\"weight_mode\": \"lin\\u0065ar\"",
+            ),
+            ("\"dyn_ordering\": false", "\"dyn_ordering\": 0"),
+            (
+                "\"dyn_ordering\": false",
+                "\"dyn_ordering\": false, \"dyn_ordering\": false",
+            ),
+            ("\"n_vertices\": 4,", ""),
+        ] {
+            let text = KINGMAN3.replace(from, to);
+            assert_ne!(text, KINGMAN3);
+            assert!(!agrees_with_serde(&text), "{to}");
+            assert_eq!(
+                format!("{:?}", GraphFile::parse(&text, "g.json")),
+                format!(
+                    "{:?}",
+                    read_with_serde(&Ctx { file: "g.json" }, &text)
+                        .and_then(|f| from_flat(&Ctx { file: "g.json" }, f))
+                )
+            );
+        }
+        assert!(agrees_with_serde(KINGMAN3));
+    }
+
+    #[test]
+    fn edges_in_any_order_make_the_same_graph() {
+        let sorted = r#"{"states": [[0],[4],[3],[2],[1]], "vertex_indices": [0,1,2,3,4],
+            "edges": [], "start_edges": [[1, 1.0]],
+            "param_edges": [[1,2,6.0],[1,3,1.0],[2,3,3.0],[2,4,0.5],[3,4,1.0]],
+            "start_param_edges": [], "param_length": 1, "state_length": 1, "n_vertices": 5}"#;
+        let g = GraphFile::parse(sorted, "g.json").unwrap();
+        for rows in [
+            "[[1,3,1.0],[1,2,6.0],[2,4,0.5],[2,3,3.0],[3,4,1.0]]",
+            "[[3,4,1.0],[2,4,0.5],[1,3,1.0],[2,3,3.0],[1,2,6.0]]",
+        ] {
+            let text = sorted.replace("[[1,2,6.0],[1,3,1.0],[2,3,3.0],[2,4,0.5],[3,4,1.0]]", rows);
+            assert_ne!(text, sorted);
+            assert_eq!(GraphFile::parse(&text, "g.json").unwrap(), g);
+        }
+    }
+
+    #[test]
+    fn a_second_edge_names_both_rows_before_a_later_bad_row() {
+        let text = |rows: &str| {
+            format!(
+                r#"{{"states": [[0],[4],[3],[2],[1]], "vertex_indices": [0,1,2,3,4],
+                "edges": [], "start_edges": [[1, 1.0]], "param_edges": {rows},
+                "start_param_edges": [], "param_length": 1, "state_length": 1, "n_vertices": 5}}"#
+            )
+        };
+        let e = err(&text(
+            "[[2,3,3.0],[1,2,6.0],[3,4,1.0],[2,3,1.0],[9,1,1.0],[1,2,1.0]]",
+        ));
+        assert!(
+            e.contains("g.json: param_edges[3]: second edge 2 -> 3 (the first is param_edges[0])"),
+            "{e}"
+        );
+        // The bad row comes first: it is named, not the later repeat.
+        let e = err(&text("[[2,3,3.0],[1,2,6.0],[9,1,1.0],[2,3,1.0]]"));
+        assert!(
+            e.contains("param_edges[2]") && e.contains("out of range"),
+            "{e}"
+        );
+        // Three rows of one pair: the second is named, with the first.
+        let e = err(&text("[[3,4,1.0],[2,4,1.0],[1,2,6.0],[2,4,2.0],[2,4,3.0]]"));
+        assert!(
+            e.contains("param_edges[3]: second edge 2 -> 4 (the first is param_edges[1])"),
+            "{e}"
+        );
+        // Sorted rows with a repeat.
+        let e = err(&text("[[1,2,6.0],[2,3,3.0],[2,3,1.0],[3,4,1.0]]"));
+        assert!(
+            e.contains("param_edges[2]: second edge 2 -> 3 (the first is param_edges[1])"),
             "{e}"
         );
     }

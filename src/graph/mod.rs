@@ -12,7 +12,6 @@ mod builder;
 pub mod file;
 mod limits;
 
-use rustc_hash::FxHashMap;
 use std::fmt;
 
 pub use builder::GraphBuilder;
@@ -168,18 +167,41 @@ impl Graph {
         coeffs.iter().any(|&c| c != 0.0)
     }
 
-    fn check_unique_states(&self) -> Result<(), GraphError> {
-        let mut seen: FxHashMap<&[i32], usize> = FxHashMap::default();
-        for v in 1..self.vertex_count() {
-            if let Some(first) = seen.insert(self.state(v), v) {
-                return Err(GraphError::DuplicateState {
-                    first,
-                    second: v,
-                    state: self.state(v).to_vec(),
-                });
+    /// No two vertices other than the start share a state. Reports the earliest vertex whose
+    /// state an earlier vertex has, with the first vertex that has it.
+    ///
+    /// Vertices are sorted by a hash of their state, so equal states meet as neighbours; only
+    /// within a run of equal hashes are states compared.
+    pub(crate) fn check_unique_states(&self) -> Result<(), GraphError> {
+        let n = self.vertex_count();
+        let mut keyed: Vec<(u64, usize)> = (1..n).map(|v| (state_hash(self.state(v)), v)).collect();
+        keyed.sort_unstable();
+        let mut found: Option<(usize, usize)> = None;
+        let mut run: Vec<usize> = Vec::new();
+        for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
+                continue;
+            }
+            // In vertex order; a stable sort by state keeps the earliest of equal states first.
+            run.clear();
+            run.extend(group.iter().map(|&(_, v)| v));
+            run.sort_by(|&a, &b| self.state(a).cmp(self.state(b)));
+            for p in run.windows(2) {
+                if self.state(p[0]) == self.state(p[1])
+                    && found.is_none_or(|(_, second)| p[1] < second)
+                {
+                    found = Some((p[0], p[1]));
+                }
             }
         }
-        Ok(())
+        match found {
+            Some((first, second)) => Err(GraphError::DuplicateState {
+                first,
+                second,
+                state: self.state(second).to_vec(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Vertices reachable from the start through edges that can carry a positive rate.
@@ -259,6 +281,24 @@ impl Graph {
         }
         dead
     }
+}
+
+/// A 64-bit hash of a state vector (not for storing: it only groups equal states).
+fn state_hash(state: &[i32]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mix = |h: u64, x: u64| {
+        let p = u128::from(h ^ x) * u128::from(K);
+        (p as u64) ^ ((p >> 64) as u64)
+    };
+    let mut h = state.len() as u64;
+    let mut pairs = state.chunks_exact(2);
+    for p in &mut pairs {
+        h = mix(h, u64::from(p[0] as u32) | (u64::from(p[1] as u32) << 32));
+    }
+    if let [last] = pairs.remainder() {
+        h = mix(h, u64::from(*last as u32) | (1 << 63));
+    }
+    h
 }
 
 impl fmt::Display for Graph {
@@ -383,5 +423,108 @@ mod tests {
         b.add_start_edge(a, 1.0);
         b.add_edge(a, c, &[-1.0]);
         assert!(matches!(b.build(), Err(GraphError::NegativeRate { .. })));
+    }
+
+    /// A small xorshift generator for the randomized tests.
+    fn rng(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    #[test]
+    fn duplicate_states_name_the_earliest_repeat_and_its_first() {
+        let mut next = rng(7);
+        let mut found = 0;
+        for round in 0..300 {
+            let (n, len) = (2 + round % 40, 1 + round % 3);
+            let states: Vec<Vec<i32>> = (0..n)
+                .map(|_| (0..len).map(|_| (next() % 4) as i32 - 1).collect())
+                .collect();
+            let mut b = GraphBuilder::new(len, 0);
+            for s in &states {
+                b.push_vertex(s);
+            }
+            b.add_start_edge(1, 1.0);
+            for v in 1..n {
+                b.add_edge(v, v + 1, &[1.0]);
+            }
+            let mut seen = std::collections::HashMap::new();
+            let expected = states
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| match seen.get(s) {
+                    Some(&first) => Some((first, i + 1)),
+                    None => {
+                        seen.insert(s.clone(), i + 1);
+                        None
+                    }
+                });
+            match (b.build(), expected) {
+                (
+                    Err(GraphError::DuplicateState {
+                        first,
+                        second,
+                        state,
+                    }),
+                    Some(e),
+                ) => {
+                    assert_eq!((first, second), e);
+                    assert_eq!(state, states[second - 1]);
+                    found += 1;
+                }
+                (Ok(_), None) => {}
+                (got, expected) => panic!("{got:?}, expected {expected:?}"),
+            }
+        }
+        assert!(found > 100, "{found}");
+    }
+
+    #[test]
+    fn edges_added_in_any_order_build_the_same_graph() {
+        let mut next = rng(11);
+        let n = 30;
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        for from in 1..n {
+            for to in from + 1..=n {
+                if next().is_multiple_of(3) || to == from + 1 {
+                    edges.push((from, to));
+                }
+            }
+        }
+        let build = |edges: &[(usize, usize)], extra: Option<(usize, usize)>| {
+            let mut b = GraphBuilder::new(1, 2);
+            for s in 1..=n {
+                b.push_vertex(&[s as i32]);
+            }
+            b.add_start_edge(1, 1.0);
+            for &(from, to) in edges.iter().chain(&extra) {
+                b.add_edge(from, to, &[from as f64, to as f64]);
+            }
+            b.build()
+        };
+        let sorted = build(&edges, None).unwrap();
+        for from in 1..n {
+            let to: Vec<usize> = sorted.edges(from).map(|e| e.to).collect();
+            assert!(to.is_sorted() && !to.is_empty());
+            for (e, &t) in sorted.edges(from).zip(&to) {
+                assert_eq!(e.coeffs, &[from as f64, t as f64]);
+            }
+        }
+        let mut shuffled = edges.clone();
+        for k in (1..shuffled.len()).rev() {
+            shuffled.swap(k, next() as usize % (k + 1));
+        }
+        assert_eq!(build(&shuffled, None).unwrap(), sorted);
+        // Two repeated pairs: the smaller one is reported.
+        let mut twice = shuffled.clone();
+        twice.push((9, 10));
+        assert_eq!(
+            build(&twice, Some((2, 3))),
+            Err(GraphError::ParallelEdge { from: 2, to: 3 })
+        );
     }
 }

@@ -1,0 +1,310 @@
+//! A single-pass reader for the plain layout of a graph file: one JSON object whose arrays of
+//! numbers go straight into flat vectors, with no allocation per row.
+//!
+//! It accepts a subset of what `serde_json` accepts into the same fields and gives the same
+//! numbers (every number correctly rounded, as `serde_json` with `float_roundtrip` does). Any
+//! input outside that subset — a syntax error, an unknown, missing or repeated key, a value of
+//! another type, an escaped string, a number out of range — is left to `serde_json`, whose
+//! error names the line and column. So this reader never makes an error of its own.
+
+use super::{Flat, Rows};
+
+/// Reads `text` in the plain layout, or `None` when `serde_json` must read it instead.
+pub(super) fn scan(text: &str) -> Option<Flat> {
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    let flat = s.object()?;
+    s.ws();
+    (s.i == s.b.len()).then_some(flat)
+}
+
+/// The keys of a graph file, in the order of their bits in the set of keys seen.
+const KEYS: [&[u8]; 13] = [
+    b"states",
+    b"vertex_indices",
+    b"edges",
+    b"constant_edges",
+    b"start_edges",
+    b"param_edges",
+    b"start_param_edges",
+    b"param_length",
+    b"state_length",
+    b"n_vertices",
+    b"weight_mode",
+    b"dyn_ordering",
+    b"discrete",
+];
+
+/// Bits of the keys that must be present (all but constant_edges, weight_mode, dyn_ordering
+/// and discrete, which have defaults).
+const REQUIRED: u16 = 0b11_1111_0111;
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Exact powers of ten, for numbers with at most 22 decimals.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The next byte after whitespace, consumed.
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        self.ws();
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(c)
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    /// Whether the next byte after whitespace is `c`; consumes it if so.
+    #[inline]
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string without escapes or control characters, without its quotes.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+        let s = &self.b[start..self.i];
+        self.i += 1;
+        // Quotes are ASCII, so the slice lies on character boundaries of valid UTF-8.
+        std::str::from_utf8(s).ok()
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        self.ws();
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn object(&mut self) -> Option<Flat> {
+        let mut f = Flat::default();
+        let mut seen: u16 = 0;
+        self.expect(b'{')?;
+        if !self.eat(b'}') {
+            loop {
+                let key = self.plain_string()?.as_bytes();
+                let k = KEYS.iter().position(|&name| name == key)?;
+                if seen & (1 << k) != 0 {
+                    return None;
+                }
+                seen |= 1 << k;
+                self.expect(b':')?;
+                match k {
+                    0 => self.rows(&mut f.states)?,
+                    1 => self.numbers(&mut f.vertex_indices)?,
+                    2 => self.rows(&mut f.edges)?,
+                    3 => self.rows(&mut f.constant_edges)?,
+                    4 => self.rows(&mut f.start_edges)?,
+                    5 => self.rows(&mut f.param_edges)?,
+                    6 => self.rows(&mut f.start_param_edges)?,
+                    7 => f.param_length = self.whole()?,
+                    8 => f.state_length = self.whole()?,
+                    9 => f.n_vertices = self.whole()?,
+                    10 => {
+                        if !self.literal(b"null") {
+                            f.weight_mode = Some(self.plain_string()?.to_string());
+                        }
+                    }
+                    11 => {
+                        if !(self.literal(b"null")
+                            || self.literal(b"true")
+                            || self.literal(b"false"))
+                        {
+                            return None;
+                        }
+                    }
+                    _ => {
+                        f.discrete = if self.literal(b"true") {
+                            true
+                        } else if self.literal(b"false") {
+                            false
+                        } else {
+                            return None;
+                        }
+                    }
+                }
+                match self.next()? {
+                    b',' => continue,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        (seen & REQUIRED == REQUIRED).then_some(f)
+    }
+
+    /// `[[numbers], ...]`
+    fn rows(&mut self, out: &mut Rows) -> Option<()> {
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            let start = out.vals.len();
+            self.numbers(&mut out.vals)?;
+            out.end_row(start);
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// `[numbers]`, appended to `out`.
+    fn numbers(&mut self, out: &mut Vec<f64>) -> Option<()> {
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            out.push(self.number()?);
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A whole number >= 0 written without sign, fraction or exponent, as `serde_json` reads
+    /// into a `usize`.
+    fn whole(&mut self) -> Option<usize> {
+        self.ws();
+        let start = self.i;
+        let mut x: usize = 0;
+        while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+            x = x.checked_mul(10)?.checked_add(usize::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        // A fraction or exponent makes it a float, which serde_json refuses for a usize.
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(x)
+    }
+
+    /// A JSON number, correctly rounded to the nearest f64; `None` for anything that is not
+    /// JSON number syntax or that does not fit a finite f64.
+    #[inline]
+    fn number(&mut self) -> Option<f64> {
+        let b = self.b;
+        let start = self.i;
+        let mut i = start;
+        let neg = b.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
+        }
+        // Significant digits as an integer while they fit; `digits` counts them all.
+        let mut m: u64 = 0;
+        let mut digits = 0usize;
+        match b.get(i) {
+            Some(b'0') => {
+                i += 1;
+                digits = 1;
+                if matches!(b.get(i), Some(b'0'..=b'9')) {
+                    return None;
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                    m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                    digits += 1;
+                    i += 1;
+                }
+            }
+            _ => return None,
+        }
+        let mut decimals = 0usize;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                digits += 1;
+                decimals += 1;
+                i += 1;
+            }
+            if decimals == 0 {
+                return None;
+            }
+        }
+        let mut exponent = false;
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let at = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == at {
+                return None;
+            }
+            exponent = true;
+        }
+        self.i = i;
+        // Up to 19 digits fit a u64 exactly; an integer below 2^53 divided by an exact power of
+        // ten is then one correctly rounded operation.
+        let x = if !exponent && digits <= 19 && decimals == 0 {
+            m as f64
+        } else if !exponent && digits <= 19 && decimals <= 22 && m <= 1 << 53 {
+            m as f64 / POW10[decimals]
+        } else {
+            let text = std::str::from_utf8(&b[start..i]).ok()?;
+            let x: f64 = text.parse().ok()?;
+            // Out of range, or rounded to zero from a nonzero value: leave it to serde_json.
+            if !x.is_finite() || (x == 0.0 && text.bytes().any(|c| matches!(c, b'1'..=b'9'))) {
+                return None;
+            }
+            return Some(x);
+        };
+        Some(if neg { -x } else { x })
+    }
+}
