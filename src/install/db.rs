@@ -1110,7 +1110,7 @@ mod tests {
                     let db = Db::open(&path).unwrap();
                     for k in 0..each {
                         db.log_hits(
-                            &[key.clone()],
+                            std::slice::from_ref(&key),
                             &format!("2026-03-01T00:{w:02}:{k:03}Z"),
                             None,
                         )
