@@ -845,9 +845,9 @@ fn traced(user: &User, args: &[&str], calls: &str) -> String {
 fn a_warm_install_makes_no_http_client() {
     let user = User::new();
     user.ok(&["--offline", "install", "coalescent/kingman@1.2"]);
-    let uses = |user: &User| -> i64 {
-        let db = rusqlite::Connection::open(user.home().join("ptd.db")).unwrap();
-        db.query_row("SELECT SUM(uses) FROM usage", [], |r| r.get(0))
+    let uses = |user: &User| -> u64 {
+        out_json(&user.ok(&["cache", "info", "--json"]))["store"]["hits"]
+            .as_u64()
             .unwrap()
     };
     let before = uses(&user);
@@ -862,4 +862,64 @@ fn a_warm_install_makes_no_http_client() {
     // The use is recorded all the same.
     assert_eq!(uses(&user), before + 1);
     user.ok(&["verify"]);
+}
+
+#[test]
+fn a_no_op_install_syncs_nothing_and_still_records_its_use() {
+    let user = User::new();
+    user.ok(&["--offline", "install", "coalescent/kingman@1.2"]);
+    let p = user.dir.path().join("study");
+    user.ok(&["init", p.to_str().unwrap()]);
+    for spec in ["coalescent/kingman@1.2", "queue/mm1k", "reliability/erlang"] {
+        user.ok_in(&p, &["--offline", "add", spec]);
+    }
+    user.ok_in(&p, &["--offline", "install"]);
+    let info = |user: &User| out_json(&user.ok(&["cache", "info", "--json"]));
+    let before = info(&user);
+    // Run from the project, whose lockfile pins three installed versions; then outside it.
+    let calls = "fsync,fdatasync,sync_file_range,syncfs,clone,clone3";
+    for (cwd, args) in [
+        (p.as_path(), vec!["install", "--locked"]),
+        (
+            user.dir.path(),
+            vec!["--offline", "install", "coalescent/kingman@1.2"],
+        ),
+    ] {
+        let log = user.dir.path().join("strace.log");
+        let trace = format!("trace={calls}");
+        let out = under_strace(&user, &args, &["-o", log.to_str().unwrap(), "-e", &trace])
+            .current_dir(cwd)
+            .output()
+            .unwrap_or_else(|e| panic!("strace: {e} (scripts/test-all.sh installs it)"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = std::fs::read_to_string(&log).unwrap();
+        // Nothing is synced to disk, and no thread is started.
+        let made: Vec<&str> = log
+            .lines()
+            .filter(|l| calls.split(',').any(|c| l.contains(&format!("{c}("))))
+            .collect();
+        assert!(made.is_empty(), "ptd {args:?}: {made:#?}");
+    }
+    // ptd.db holds no use the copies of the home (`ptd cache sync`, a shared layer) would
+    // miss: the uses are in the log, and reading them folds the log into the database.
+    assert!(!user.home().join("ptd.db-wal").exists());
+    assert!(user.home().join("uses.log").is_file());
+    let after = info(&user);
+    assert!(!user.home().join("uses.log").exists());
+    let hits = |i: &Value| i["store"]["hits"].as_u64().unwrap();
+    assert_eq!(hits(&after), hits(&before) + 4, "{after:#}");
+    let lock = std::fs::canonicalize(p.join("ptd.lock")).unwrap();
+    assert_eq!(
+        after["projects"][0].as_str(),
+        Some(lock.to_str().unwrap()),
+        "{after:#}"
+    );
+    assert!(
+        after["store"]["newest_use"].as_str() >= before["store"]["newest_use"].as_str(),
+        "{after:#}"
+    );
 }

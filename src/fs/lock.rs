@@ -24,3 +24,20 @@ pub fn exclusive(path: &Path) -> std::io::Result<std::fs::File> {
     }
     Ok(f)
 }
+
+/// Like [`exclusive`], without waiting: `Ok(None)` when another process holds the lock.
+pub fn try_exclusive(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    if enabled() {
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Ok(Some(f))
+}

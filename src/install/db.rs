@@ -1,10 +1,19 @@
 //! The SQLite database of what is installed (`$PTD_HOME/ptd.db`), in WAL mode so that several
-//! `ptd` processes can read while one writes.
+//! `ptd` processes can read while one writes, and the log of uses beside it
+//! (`$PTD_HOME/uses.log`).
+//!
+//! An install that finds everything in place only reads the database: its uses go to the log, a
+//! small append without any sync, and are folded into the database (`usage`, `stats`,
+//! `projects`) by the next command that reads them ([`Db::with_last_use`], [`Db::summary`],
+//! [`Db::stats`], [`Db::projects`]) or removes a version ([`Db::remove`]). A use lost in a crash
+//! only makes a version look older to garbage collection; an install is always a database
+//! transaction.
 
 use crate::model::Variants;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +80,51 @@ impl Installed {
 pub struct Db {
     conn: Connection,
     path: String,
+    /// The log of uses (`uses.log` beside the database).
+    log: PathBuf,
+}
+
+/// The log of uses, beside the database.
+pub const USE_LOG: &str = "uses.log";
+
+/// A log grown past this many bytes is folded by the process that appended to it.
+const USE_LOG_FOLD_BYTES: u64 = 1 << 20;
+
+/// The name a fold gives the log while it reads it (left behind if the fold was interrupted,
+/// and folded first by the next one).
+const USE_LOG_FOLDING: &str = "uses.log.folding";
+
+/// One line of the log: uses of installed versions found in place at `at`, and the project
+/// lockfile that asked for them. Each use also counts as a store hit.
+#[derive(Serialize, serde::Deserialize)]
+struct UseLine {
+    at: String,
+    uses: Vec<UseKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    project: Option<String>,
+}
+
+/// The stamp written into `ptd.db` (`PRAGMA user_version`) once its tables exist and its
+/// migrations ran: a database that carries it is opened without running them again. It is a
+/// hash of the schema (and of the migrated tables' columns), so that any change to them runs the
+/// setup once more on every existing database.
+const SCHEMA_VERSION: i64 = schema_stamp(&[SCHEMA, KEYED_BY_VERSION[0].1, KEYED_BY_VERSION[1].1]);
+
+/// FNV-1a over the texts, kept positive and non-zero (0 is a database never stamped).
+const fn schema_stamp(texts: &[&str]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut t = 0;
+    while t < texts.len() {
+        let b = texts[t].as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            h ^= b[i] as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+            i += 1;
+        }
+        t += 1;
+    }
+    ((h >> 33) as i64) | 1
 }
 
 const SCHEMA: &str = "
@@ -174,6 +228,60 @@ fn add_variant_column(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Whether `f` is still the file at `path` (a fold may have renamed it away since it was
+/// opened).
+fn still_at(f: &std::fs::File, path: &Path) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (ours, now) = match (f.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => return Err(e),
+            (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            (_, Err(e)) => return Err(e),
+        };
+        Ok(ours.dev() == now.dev() && ours.ino() == now.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (f, path);
+        Ok(true)
+    }
+}
+
+/// Appends `line` to the log at `path` in one write, holding a shared lock on the file (a fold
+/// takes it exclusively before reading, so it never misses a line being written). A log that a
+/// fold renamed between opening and locking is let go and the new one opened.
+/// Returns the log's size after the write.
+fn append_line(path: &Path, line: &[u8]) -> std::io::Result<u64> {
+    loop {
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)?;
+        if crate::install::locks_enabled() {
+            f.lock_shared()?;
+            if !still_at(&f, path)? {
+                continue;
+            }
+        }
+        (&f).write_all(line)?;
+        return Ok(f.metadata()?.len());
+    }
+}
+
+/// Reads a renamed log once every process that was writing to it has finished (it takes the
+/// exclusive lock; writers that come later find the file renamed and write to a new log).
+fn read_when_written(path: &Path) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::File::open(path)?;
+    if crate::install::locks_enabled() {
+        f.lock()?;
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut out)?;
+    Ok(out)
+}
+
 /// Entries, bytes, oldest and newest use.
 pub type Summary = (u64, u64, Option<String>, Option<String>);
 
@@ -190,12 +298,34 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
 /// the schema created if missing. Switching a new database to WAL and creating its tables can
 /// fail at once with "database is locked" when several processes do it together (SQLite does
 /// not wait there), so that step holds a lock file beside the database.
-fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
+///
+/// With `version`, a database whose `user_version` is that already has its schema (and WAL
+/// mode, which persists in the file): it is opened without the lock file and without running
+/// the schema. Returns whether the setup ran.
+fn connect(
+    path: &Path,
+    schema: &str,
+    version: Option<i64>,
+) -> Result<(Connection, String, bool), DbError> {
     let p = path.display().to_string();
     let err = |source| DbError {
         path: p.clone(),
         source,
     };
+    if let Some(v) = version
+        && path.is_file()
+    {
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+        let current: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        if current == v {
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(err)?;
+            return Ok((conn, p, false));
+        }
+    }
     let lock_path = path.with_extension("db.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -234,17 +364,23 @@ fn connect(path: &Path, schema: &str) -> Result<(Connection, String), DbError> {
         }
     }
     drop(lock);
-    Ok((conn, p))
+    Ok((conn, p, true))
 }
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, DbError> {
-        let (conn, path) = connect(path, SCHEMA)?;
-        add_variant_column(&conn).map_err(|source| DbError {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Db { conn, path })
+        let log = path.with_file_name(USE_LOG);
+        let (conn, path, setup) = connect(path, SCHEMA, Some(SCHEMA_VERSION))?;
+        if setup {
+            let err = |source| DbError {
+                path: path.clone(),
+                source,
+            };
+            add_variant_column(&conn).map_err(err)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(err)?;
+        }
+        Ok(Db { conn, path, log })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
@@ -254,7 +390,10 @@ impl Db {
         }
     }
 
+    /// Records an installed version (folding the log of uses first: a writing command takes
+    /// them into the database).
     pub fn record(&self, i: &Installed) -> Result<(), DbError> {
+        self.fold_uses()?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO installed (name, version, registry, archive_sha256, content_hash,
@@ -381,8 +520,9 @@ impl Db {
     }
 
     /// Installed versions, the store's bytes (archives + extracted bundles, each counted once),
-    /// and the oldest and newest use, from the database alone.
+    /// and the oldest and newest use, from the database (the log of uses folded in first).
     pub fn summary(&self) -> Result<Summary, DbError> {
+        self.fold_uses()?;
         self.conn
             .query_row(
                 "SELECT
@@ -443,43 +583,133 @@ impl Db {
         Ok(())
     }
 
-    /// Records, in one transaction, uses of installed versions found in the store (hits) and the
-    /// project lockfile that asked for them.
-    pub fn record_hits(
-        &mut self,
+    /// Records uses of installed versions found in the store (hits) and the project lockfile
+    /// that asked for them: one line appended to the log of uses, without any sync (see the
+    /// module's documentation). Several processes append at once safely: each line is one
+    /// write to a file opened for appending.
+    pub fn log_hits(
+        &self,
         uses: &[UseKey],
         now: &str,
         project: Option<&str>,
     ) -> Result<(), DbError> {
-        let path = self.path.clone();
-        let err = |source| DbError {
-            path: path.clone(),
-            source,
+        let mut line = serde_json::to_vec(&UseLine {
+            at: now.to_string(),
+            uses: uses.to_vec(),
+            project: project.map(str::to_string),
+        })
+        .expect("a use line serialises");
+        line.push(b'\n');
+        let size = append_line(&self.log, &line).map_err(|e| DbError {
+            path: self.log.display().to_string(),
+            source: rusqlite::Error::InvalidPath(format!("{}: {e}", self.log.display()).into()),
+        })?;
+        // A home whose uses nobody reads for long folds its log now and then. The uses are in
+        // the log already: a fold that fails here leaves them for the next one.
+        if size > USE_LOG_FOLD_BYTES {
+            let _ = self.fold_uses();
+        }
+        Ok(())
+    }
+
+    /// Folds the log of uses into the database: `usage` (the latest use and one more use per
+    /// line naming a version that is still installed), `stats` (a store hit per use) and
+    /// `projects`. Folds run one at a time (each inside a write transaction); the log is renamed
+    /// away first, so that later uses go to a new log, then read once every process still
+    /// writing to it has finished, and removed once its uses are committed. A fold interrupted
+    /// after its commit and before the removal counts those uses twice (the latest use is
+    /// unchanged); one interrupted before its commit leaves the renamed log, which the next fold
+    /// takes first.
+    pub fn fold_uses(&self) -> Result<(), DbError> {
+        let folding = self.log.with_file_name(USE_LOG_FOLDING);
+        let io_err = |p: &Path, e: std::io::Error| DbError {
+            path: p.display().to_string(),
+            source: rusqlite::Error::InvalidPath(format!("{}: {e}", p.display()).into()),
         };
-        let tx = self.conn.transaction().map_err(err)?;
-        for (name, version, variant, registry) in uses {
-            tx.execute(
-                "INSERT INTO usage (name, version, registry, last_used, uses, variant) VALUES (?1, ?2, ?3, ?4, 1, ?5)
-                 ON CONFLICT(name, version, variant, registry) DO UPDATE SET last_used = ?4, uses = uses + 1",
-                params![name, version, registry, now, variant],
-            )
-            .map_err(err)?;
+        loop {
+            if !folding.exists() && !self.log.exists() {
+                return Ok(());
+            }
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(self.err())?;
+            let run = || -> Result<bool, DbError> {
+                // A log that an interrupted fold renamed comes first; then the current one.
+                let leftover = folding.exists();
+                if !leftover {
+                    match std::fs::rename(&self.log, &folding) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                        Err(e) => return Err(io_err(&self.log, e)),
+                    }
+                }
+                let text = read_when_written(&folding).map_err(|e| io_err(&folding, e))?;
+                self.apply_uses(&text)?;
+                Ok(true)
+            };
+            match run() {
+                Ok(folded) => {
+                    self.conn.execute_batch("COMMIT").map_err(self.err())?;
+                    if !folded {
+                        return Ok(());
+                    }
+                    match std::fs::remove_file(&folding) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_err(&folding, e)),
+                    }
+                }
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
-        tx.execute(
-            "INSERT INTO stats (tier, hits, misses) VALUES ('store', ?1, 0)
-             ON CONFLICT(tier) DO UPDATE SET hits = hits + ?1",
-            params![uses.len() as i64],
-        )
-        .map_err(err)?;
-        if let Some(p) = project {
-            tx.execute(
-                "INSERT INTO projects (lock_path, last_used) VALUES (?1, ?2)
-                 ON CONFLICT(lock_path) DO UPDATE SET last_used = ?2",
-                params![p, now],
-            )
-            .map_err(err)?;
+    }
+
+    /// Applies the lines of a log of uses (inside the caller's transaction). A line that does
+    /// not parse (a write cut short by a crash) is passed over.
+    fn apply_uses(&self, text: &[u8]) -> Result<(), DbError> {
+        let mut hits = 0i64;
+        for raw in text.split(|b| *b == b'\n') {
+            let Ok(line) = serde_json::from_slice::<UseLine>(raw) else {
+                continue;
+            };
+            for (name, version, variant, registry) in &line.uses {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO usage (name, version, registry, last_used, uses, variant)
+                         SELECT ?1, ?2, ?3, ?4, 1, ?5 WHERE EXISTS (SELECT 1 FROM installed
+                           WHERE name = ?1 AND version = ?2 AND registry = ?3 AND variant = ?5)
+                         ON CONFLICT(name, version, variant, registry)
+                         DO UPDATE SET last_used = MAX(last_used, ?4), uses = uses + 1",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![name, version, registry, line.at, variant])
+                    })
+                    .map_err(self.err())?;
+                hits += 1;
+            }
+            if let Some(p) = &line.project {
+                self.conn
+                    .execute(
+                        "INSERT INTO projects (lock_path, last_used) VALUES (?1, ?2)
+                         ON CONFLICT(lock_path) DO UPDATE SET last_used = MAX(last_used, ?2)",
+                        params![p, line.at],
+                    )
+                    .map_err(self.err())?;
+            }
         }
-        tx.commit().map_err(err)
+        if hits > 0 {
+            self.conn
+                .execute(
+                    "INSERT INTO stats (tier, hits, misses) VALUES ('store', ?1, 0)
+                     ON CONFLICT(tier) DO UPDATE SET hits = hits + ?1",
+                    params![hits],
+                )
+                .map_err(self.err())?;
+        }
+        Ok(())
     }
 
     /// Counts a hit (found in the cache) or a miss (fetched or rebuilt) for a tier.
@@ -495,8 +725,9 @@ impl Db {
         Ok(())
     }
 
-    /// Hits and misses per tier.
+    /// Hits and misses per tier (the log of uses folded in first).
     pub fn stats(&self) -> Result<Vec<(String, u64, u64)>, DbError> {
+        self.fold_uses()?;
         let mut st = self
             .conn
             .prepare("SELECT tier, hits, misses FROM stats ORDER BY tier")
@@ -525,8 +756,9 @@ impl Db {
         Ok(())
     }
 
-    /// Lockfiles of the projects seen, most recent first.
+    /// Lockfiles of the projects seen, most recent first (the log of uses folded in first).
     pub fn projects(&self) -> Result<Vec<String>, DbError> {
+        self.fold_uses()?;
         let mut st = self
             .conn
             .prepare("SELECT lock_path FROM projects ORDER BY last_used DESC")
@@ -546,8 +778,10 @@ impl Db {
         Ok(())
     }
 
-    /// Every installed version with its last use (its install time if never used since).
+    /// Every installed version with its last use (its install time if never used since; the log
+    /// of uses folded in first).
     pub fn with_last_use(&self) -> Result<Vec<(Installed, String)>, DbError> {
+        self.fold_uses()?;
         let cols = Self::COLS
             .split(", ")
             .map(|c| format!("i.{c}"))
@@ -567,8 +801,10 @@ impl Db {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
-    /// Removes an installed version's rows.
+    /// Removes an installed version's rows (after folding the log of uses, so that no use of it
+    /// is left to fold).
     pub fn remove(&self, i: &Installed) -> Result<(), DbError> {
+        self.fold_uses()?;
         let (name, version, variant, registry) = i.use_key();
         for table in ["installed", "usage"] {
             self.conn
@@ -624,7 +860,7 @@ pub struct SymbolicIndex {
 
 impl SymbolicIndex {
     pub fn open(path: &Path) -> Result<SymbolicIndex, DbError> {
-        let (conn, path) = connect(path, SYMBOLIC_SCHEMA)?;
+        let (conn, path, _) = connect(path, SYMBOLIC_SCHEMA, None)?;
         Ok(SymbolicIndex { conn, path })
     }
 
@@ -756,5 +992,177 @@ mod tests {
         // Opening again changes nothing.
         drop(db);
         assert_eq!(Db::open(&path).unwrap().list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn uses_go_to_the_log_and_are_folded_by_the_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ptd.db");
+        let db = Db::open(&path).unwrap();
+        let a = row("a/m", "");
+        let b = row("b/m", "");
+        db.record(&a).unwrap();
+        db.record(&b).unwrap();
+        db.log_hits(&[a.use_key()], "2026-03-01T00:00:00Z", None)
+            .unwrap();
+        db.log_hits(
+            &[a.use_key(), b.use_key()],
+            "2026-03-02T00:00:00Z",
+            Some("/p/ptd.lock"),
+        )
+        .unwrap();
+        // A use of a version no longer installed, and a line cut short by a crash.
+        db.log_hits(&[row("gone/m", "").use_key()], "2026-03-03T00:00:00Z", None)
+            .unwrap();
+        let log = dir.path().join(USE_LOG);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(b"{\"at\":\"2026-")
+            .unwrap();
+        // Nothing reached the database yet.
+        let uses: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(uses, 0);
+        drop(db);
+        // Another process reads them.
+        let db = Db::open(&path).unwrap();
+        let last: Vec<(String, String)> = db
+            .with_last_use()
+            .unwrap()
+            .into_iter()
+            .map(|(i, t)| (i.name, t))
+            .collect();
+        assert!(!log.exists(), "the log was folded and removed");
+        assert!(!dir.path().join(USE_LOG_FOLDING).exists());
+        assert_eq!(
+            last,
+            [
+                ("a/m".to_string(), "2026-03-02T00:00:00Z".to_string()),
+                ("b/m".to_string(), "2026-03-02T00:00:00Z".to_string())
+            ]
+        );
+        let count = |name: &str| -> i64 {
+            db.conn
+                .query_row("SELECT uses FROM usage WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!((count("a/m"), count("b/m")), (2, 1));
+        let gone: i64 = db
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM usage WHERE name = 'gone/m'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            gone, 0,
+            "no use is kept for a version that is not installed"
+        );
+        assert_eq!(db.stats().unwrap(), [("store".to_string(), 4, 0)]);
+        assert_eq!(db.projects().unwrap(), ["/p/ptd.lock"]);
+        // An older use folded later does not move the latest use back.
+        db.log_hits(&[a.use_key()], "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        assert_eq!(
+            db.summary().unwrap().3.as_deref(),
+            Some("2026-03-02T00:00:00Z")
+        );
+        assert_eq!(count("a/m"), 3);
+    }
+
+    #[test]
+    fn a_fold_cut_short_is_finished_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ptd.db");
+        let db = Db::open(&path).unwrap();
+        let a = row("a/m", "");
+        db.record(&a).unwrap();
+        db.log_hits(&[a.use_key()], "2026-03-01T00:00:00Z", None)
+            .unwrap();
+        // A fold renamed the log and stopped before its commit; a new log was started since.
+        std::fs::rename(dir.path().join(USE_LOG), dir.path().join(USE_LOG_FOLDING)).unwrap();
+        db.log_hits(&[a.use_key()], "2026-03-05T00:00:00Z", None)
+            .unwrap();
+        assert_eq!(db.stats().unwrap(), [("store".to_string(), 2, 0)]);
+        assert!(!dir.path().join(USE_LOG).exists());
+        assert!(!dir.path().join(USE_LOG_FOLDING).exists());
+        assert_eq!(db.with_last_use().unwrap()[0].1, "2026-03-05T00:00:00Z");
+    }
+
+    #[test]
+    fn uses_logged_while_others_fold_are_all_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ptd.db");
+        let a = row("a/m", "");
+        Db::open(&path).unwrap().record(&a).unwrap();
+        let (writers, each) = (4, 200);
+        std::thread::scope(|s| {
+            for w in 0..writers {
+                let (path, key) = (path.clone(), a.use_key());
+                s.spawn(move || {
+                    let db = Db::open(&path).unwrap();
+                    for k in 0..each {
+                        db.log_hits(
+                            std::slice::from_ref(&key),
+                            &format!("2026-03-01T00:{w:02}:{k:03}Z"),
+                            None,
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+            for _ in 0..2 {
+                let path = path.clone();
+                s.spawn(move || {
+                    let db = Db::open(&path).unwrap();
+                    for _ in 0..50 {
+                        db.fold_uses().unwrap();
+                    }
+                });
+            }
+        });
+        let db = Db::open(&path).unwrap();
+        assert_eq!(
+            db.stats().unwrap(),
+            [("store".to_string(), (writers * each) as u64, 0)]
+        );
+        let uses: i64 = db
+            .conn
+            .query_row("SELECT uses FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(uses, (writers * each) as i64);
+    }
+
+    #[test]
+    fn a_current_database_opens_without_its_setup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ptd.db");
+        Db::open(&path).unwrap().record(&row("a/m", "")).unwrap();
+        let (conn, _, setup) = connect(&path, SCHEMA, Some(SCHEMA_VERSION)).unwrap();
+        assert!(!setup);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(conn);
+        // An older stamp runs the setup (and the migrations) again.
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 1)
+            .unwrap();
+        assert!(connect(&path, SCHEMA, Some(SCHEMA_VERSION)).unwrap().2);
+        assert_eq!(Db::open(&path).unwrap().list().unwrap().len(), 1);
+        let v: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 }

@@ -207,16 +207,29 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File, InstallError> {
     crate::fs::lock::exclusive(path).map_err(|e| InstallError::io(path, e))
 }
 
+/// [`lock_file`] from async code: taken at once when free, else waited for on the blocking pool
+/// (so that the other installs of this process go on meanwhile).
+async fn lock_file_async(path: std::path::PathBuf) -> Result<std::fs::File, InstallError> {
+    if let Some(f) =
+        crate::fs::lock::try_exclusive(&path).map_err(|e| InstallError::io(&path, e))?
+    {
+        return Ok(f);
+    }
+    tokio::task::spawn_blocking(move || lock_file(&path))
+        .await
+        .expect("lock task")
+}
+
 impl Installer<'_> {
     /// Installs one version (idempotent). A member of a family to build here
     /// ([`IndexEntry::needs_build`]) is found installed, or built and installed.
     pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
-        if !entry.needs_build() {
-            return self.install_obtained(entry, None).await;
-        }
-        // One process at a time builds a given member; the others wait and find it installed.
         // (Opening the database makes the home's directories.)
         let db = self.home.open_db()?;
+        if !entry.needs_build() {
+            return self.install_obtained(db, entry, None).await;
+        }
+        // One process at a time builds a given member; the others wait and find it installed.
         let key = format!(
             "build-{}.lock",
             crate::fs::sha256_hex(
@@ -230,10 +243,7 @@ impl Installer<'_> {
                 .as_bytes()
             )
         );
-        let lock_path = self.home.locks().join(key);
-        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
-            .await
-            .expect("lock task")?;
+        let _lock = lock_file_async(self.home.locks().join(key)).await?;
         if let Some(i) = db.get(
             &entry.name,
             &entry.version.to_string(),
@@ -251,28 +261,25 @@ impl Installer<'_> {
                 ..entry.clone()
             };
             if self.home.archive_path(&i.archive_sha256).is_file() {
-                return self.install_obtained(&found, None).await;
+                return self.install_obtained(db, &found, None).await;
             }
         }
-        drop(db);
         let (built, origin) = self.build_member(entry).await?;
-        self.install_obtained(&built, Some(origin)).await
+        self.install_obtained(db, &built, Some(origin)).await
     }
 
     /// Installs one version whose archive is to be obtained, or (`obtained`) is in the store
-    /// already, obtained as said.
+    /// already, obtained as said; `db` is the home's database, opened.
     async fn install_obtained(
         &self,
+        db: db::Db,
         entry: &IndexEntry,
         obtained: Option<Origin>,
     ) -> Result<Outcome, InstallError> {
-        let mut db = self.home.open_db()?;
         // One process at a time installs (or evicts) a given archive; the others wait and
         // then find it installed.
-        let lock_path = self.home.locks().join(format!("{}.lock", entry.sha256));
-        let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
-            .await
-            .expect("lock task")?;
+        let _lock =
+            lock_file_async(self.home.locks().join(format!("{}.lock", entry.sha256))).await?;
         if entry.kind == crate::index::ArchiveKind::PhasicArtifact {
             return self.install_phasic_artifact(entry).await;
         }
@@ -295,7 +302,7 @@ impl Installer<'_> {
             let jax_files = place::place_tier2(self.home, &extras.jax)?;
             let phasic_files = place::place_phasic(self.home, &extras.phasic)?;
             let jax_note = extras.note();
-            db.record_hits(&[i.use_key()], &now, None)?;
+            db.log_hits(&[i.use_key()], &now, None)?;
             return Ok(Outcome {
                 jax_files,
                 phasic_files,

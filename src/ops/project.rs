@@ -235,7 +235,7 @@ pub async fn lock(
 }
 
 /// Whether everything the lock pins is installed and in place (no registry is consulted); if
-/// so, the uses are recorded (one transaction) with the project's lockfile.
+/// so, the uses are recorded with the project's lockfile (one line in the log of uses).
 fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Option<Vec<Item>>> {
     if lock.models.is_empty() {
         return Ok(Some(Vec::new()));
@@ -243,7 +243,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
     if !ctx.home.db_path().is_file() {
         return Ok(None);
     }
-    let mut db = Db::open(&ctx.home.db_path())?;
+    let db = Db::open(&ctx.home.db_path())?;
     let mut items = Vec::new();
     let mut uses = Vec::new();
     for m in &lock.models {
@@ -288,7 +288,7 @@ fn all_installed(ctx: &Context, lock: &Lockfile, lock_path: &str) -> Result<Opti
             phasic_files: 0,
         });
     }
-    db.record_hits(&uses, &crate::install::now_rfc3339(), Some(lock_path))?;
+    db.log_hits(&uses, &crate::install::now_rfc3339(), Some(lock_path))?;
     Ok(Some(items))
 }
 
