@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 work="${PTD_FUZZ_WORK:-$(mktemp -d)}"
-targets=(index_line manifest graph_file lockfile archive dag dag_check)
+targets=(index_line manifest graph_file lockfile archive dag dag_check graph_bin dag_bin)
 if (($# > 1)); then targets=("${@:2}"); fi
 cargo +nightly fuzz build --fuzz-dir tests/fuzz -O
 run() {

@@ -75,8 +75,9 @@ pub enum Conditional {
 #[derive(Clone)]
 pub struct Http {
     /// Built on the first request: building it reads the system's root certificates, which a
-    /// command that finds everything in place (or works offline) never needs.
-    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    /// command that finds everything in place (or works offline) never needs. Shared by every
+    /// clone, so that one client (and its pool of connections) serves every transport.
+    client: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     /// The certificates of `PTD_CA_BUNDLE`, read and checked when the client is made.
     roots: Vec<reqwest::Certificate>,
     opts: HttpOptions,
@@ -111,7 +112,7 @@ impl Http {
             roots = certs;
         }
         Ok(Http {
-            client: std::sync::OnceLock::new(),
+            client: Default::default(),
             roots,
             opts,
         })

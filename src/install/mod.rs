@@ -355,20 +355,25 @@ impl Installer<'_> {
         check_manifest(&installed, &manifest, &variants)?;
         // Everything is verified before anything is placed.
         let extras = self.obtain_platform(entry).await?;
+        let jax_note = extras.note();
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
-        let dir = {
+        // Placing runs on the blocking pool too, so that the async thread only moves bytes
+        // and several bundles are placed at once.
+        let (installed, tier1_note, jax_files, phasic_files) = {
             let home = self.home.clone();
             let content_hash = manifest.content_hash.clone();
-            tokio::task::spawn_blocking(move || extract(&home, &content_hash, &files))
-                .await
-                .expect("extract task")?
+            tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
+                let dir = extract(&home, &content_hash, &files)?;
+                let tier1_note = place_tier1(&home, &installed, &dir)?;
+                let jax_files = place::place_tier2(&home, &extras.jax)?;
+                let phasic_files = place::place_phasic(&home, &extras.phasic)?;
+                record_installed(&db, &installed, bundle_bytes)?;
+                db.count("store", false)?;
+                Ok((installed, tier1_note, jax_files, phasic_files))
+            })
+            .await
+            .expect("place task")?
         };
-        let tier1_note = place_tier1(self.home, &installed, &dir)?;
-        let jax_files = place::place_tier2(self.home, &extras.jax)?;
-        let phasic_files = place::place_phasic(self.home, &extras.phasic)?;
-        let jax_note = extras.note();
-        record_installed(&db, &installed, bundle_bytes)?;
-        db.count("store", false)?;
         Ok(Outcome {
             jax_files,
             phasic_files,

@@ -128,7 +128,39 @@ pub async fn install_requirements(
     registry: Option<&str>,
 ) -> Result<Vec<Item>> {
     let opened = ctx.open(registry).await?;
-    let resolved = resolve(&opened.registry, requirements, &BTreeMap::new()).await?;
-    let entries: Vec<IndexEntry> = resolved.into_values().collect();
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    for round in rounds(requirements) {
+        for e in resolve(&opened.registry, &round, &BTreeMap::new())
+            .await?
+            .into_values()
+        {
+            let same = |o: &IndexEntry| {
+                o.name == e.name && o.version == e.version && o.variants == e.variants
+            };
+            if !entries.iter().any(same) {
+                entries.push(e);
+            }
+        }
+    }
     install_entries(ctx, &opened, &entries).await
+}
+
+/// The requirements in rounds that each ask for a model at most once, with one set of variant
+/// values: several members of one family (`coalescent/block-counting samples=20
+/// coalescent/block-counting samples=30`) are resolved in rounds of their own, and installed
+/// together.
+fn rounds(requirements: &[Requirement]) -> Vec<Vec<Requirement>> {
+    let mut rounds: Vec<Vec<Requirement>> = Vec::new();
+    for r in requirements {
+        let fits = |round: &&mut Vec<Requirement>| {
+            round
+                .iter()
+                .all(|q| q.name != r.name || q.variants == r.variants)
+        };
+        match rounds.iter_mut().find(fits) {
+            Some(round) => round.push(r.clone()),
+            None => rounds.push(vec![r.clone()]),
+        }
+    }
+    rounds
 }

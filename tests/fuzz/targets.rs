@@ -121,11 +121,49 @@ pub fn dag_check(data: &[u8]) {
     }
 }
 
+/// Binary graphs (`graph.bin`): read with every check and as installed; one that reads is
+/// written again and must read back the same, and a small one is hashed, eliminated and
+/// evaluated.
+pub fn graph_bin(data: &[u8]) {
+    let installed = ptd::graph::Graph::from_binary_installed(data, "graph.bin");
+    let Ok(g) = ptd::graph::Graph::from_binary(data, "graph.bin") else {
+        return;
+    };
+    assert!(installed.is_ok(), "a graph that reads fully also reads as installed");
+    let again = ptd::graph::Graph::from_binary(&g.to_binary(), "graph.bin")
+        .expect("a graph written again reads");
+    assert_eq!(again, g, "a graph written again reads back the same");
+    if g.vertex_count() > 2_000 {
+        return;
+    }
+    let _ = ptd::hash::GraphHashes::of(&g);
+    let s = ptd::eliminate::eliminate(&g);
+    let theta = vec![1.5; s.param_length()];
+    let _ = s.moments(&theta, 3);
+}
+
+/// Binary DAGs (`dag.bin`): one that reads is written again and must read back the same, is
+/// evaluated and its evaluator tables derived, and is checked against [`check_graph`] like
+/// [`dag_check`].
+pub fn dag_bin(data: &[u8]) {
+    let Ok(s) = ptd::eliminate::Symbolic::from_binary(data, "dag.bin") else {
+        return;
+    };
+    let again = ptd::eliminate::Symbolic::from_binary(&s.to_binary(), "dag.bin")
+        .expect("a DAG written again reads");
+    assert_eq!(again, s, "a DAG written again reads back the same");
+    if s.dag().len() > 100_000 {
+        return;
+    }
+    dag(&s.to_bytes());
+    dag_check(&s.to_bytes());
+}
+
 /// A target: its name and what it does with an input.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target by name, for the corpus replay.
-pub const TARGETS: [Target; 7] = [
+pub const TARGETS: [Target; 9] = [
     ("index_line", index_line),
     ("manifest", manifest),
     ("graph_file", graph_file),
@@ -133,4 +171,6 @@ pub const TARGETS: [Target; 7] = [
     ("archive", archive),
     ("dag", dag),
     ("dag_check", dag_check),
+    ("graph_bin", graph_bin),
+    ("dag_bin", dag_bin),
 ];

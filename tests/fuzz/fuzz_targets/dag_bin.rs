@@ -1,0 +1,6 @@
+#![no_main]
+#[path = "../targets.rs"]
+#[allow(dead_code)]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::dag_bin(data));
