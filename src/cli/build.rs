@@ -48,6 +48,10 @@ pub struct Args {
     /// With --variants: threads building members (default: the machine's cores).
     #[arg(long, short = 'j', value_name = "N", requires = "variants")]
     jobs: Option<usize>,
+    /// Bundle format version to write: 4 (binary graph and DAG, the default) or 3 (JSON
+    /// graph and DAG, readable by ptd versions before the binary layouts).
+    #[arg(long, value_name = "N", default_value_t = ptd::bundle::FORMAT_VERSION, conflicts_with_all = ["variants", "jax"])]
+    bundle_format: u32,
 }
 
 /// `--batch 1,64,1024` and `--moments K`, checked.
@@ -103,7 +107,7 @@ pub fn run(a: Args, cx: &Cx) -> Result<ExitCode> {
         Vec::new()
     };
     let input = ptd::ops::build::open_input(&a.input, out.quiet)?;
-    let built = ptd::ops::build::build_bundle(&input)?;
+    let built = ptd::ops::build::build_bundle_in(&input, a.bundle_format)?;
     let path = built.write_to(&a.out_dir)?;
     let m = &built.manifest;
     if !json {

@@ -14,12 +14,25 @@ use std::path::Path;
 /// The bundle of an input: its metadata, graph, symbolic form and named reward sets (a
 /// recipe's are checked against its graph here).
 pub fn build_bundle(input: &Input) -> Result<crate::bundle::Built> {
+    build_bundle_in(input, crate::bundle::FORMAT_VERSION)
+}
+
+/// [`build_bundle`] in a given bundle format version: 4, or 3 (JSON graph and DAG) for users
+/// of a ptd from before the binary layouts.
+pub fn build_bundle_in(input: &Input, format_version: u32) -> Result<crate::bundle::Built> {
+    use crate::bundle::{FORMAT_VERSION, JSON_FORMAT_VERSION};
+    if format_version != FORMAT_VERSION && format_version != JSON_FORMAT_VERSION {
+        return Err(Error::Usage(format!(
+            "--bundle-format {format_version}: ptd builds bundle format {FORMAT_VERSION} (binary graph and DAG) or {JSON_FORMAT_VERSION} (JSON graph and DAG)"
+        )));
+    }
     let rewards = input.reward_sets()?;
-    Ok(crate::bundle::build_with_rewards(
+    Ok(crate::bundle::build_in_format(
         input.meta(),
         input.graph()?,
         &input.symbolic(),
         &rewards,
+        format_version,
     ))
 }
 
