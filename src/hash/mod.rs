@@ -92,6 +92,26 @@ pub fn phasic_hash(g: &Graph) -> [u8; 32] {
     top.finalize().into()
 }
 
+/// The vertices other than the start, sorted by state.
+///
+/// Each vertex is sorted by a key that packs the first two state entries in their order
+/// (an `i32` with its sign bit flipped orders as a `u32`), so most comparisons are one integer
+/// comparison; only equal keys compare the rest of the states.
+fn state_order(g: &Graph) -> Vec<usize> {
+    let n = g.vertex_count();
+    let flip = |x: i32| u64::from(x as u32 ^ 0x8000_0000);
+    let mut keyed: Vec<(u64, u32)> = (1..n)
+        .map(|v| {
+            let s = g.state(v);
+            let key = (flip(s[0]) << 32) | s.get(1).map_or(0, |&x| flip(x));
+            (key, v as u32)
+        })
+        .collect();
+    let rest = |v: u32| g.state(v as usize).get(2..).unwrap_or_default();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| rest(a.1).cmp(rest(b.1))));
+    keyed.into_iter().map(|(_, v)| v as usize).collect()
+}
+
 /// Domain tag that starts every canonical hash input; bump the version to change the layout.
 const CANONICAL_TAG: &[u8] = b"ptd-canonical-graph-v1\0";
 
@@ -100,8 +120,7 @@ const CANONICAL_TAG: &[u8] = b"ptd-canonical-graph-v1\0";
 pub fn canonical_hash(g: &Graph) -> [u8; 32] {
     let n = g.vertex_count();
     // rank[v]: position of v in canonical order.
-    let mut order: Vec<usize> = (1..n).collect();
-    order.sort_unstable_by(|&a, &b| g.state(a).cmp(g.state(b)));
+    let order = state_order(g);
     let mut rank = vec![0u64; n];
     for (i, &v) in order.iter().enumerate() {
         rank[v] = i as u64 + 1;
@@ -188,6 +207,43 @@ mod tests {
             h,
             "ba3496f47d6d1e212ae665323a9a6b7abacbef460beadee0022106054a543429"
         );
+    }
+
+    #[test]
+    fn state_order_is_the_order_of_the_states() {
+        let mut seed = 0x9e37_79b9_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let len = 1 + round % 4;
+            let mut b = GraphBuilder::new(len, 1);
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..1 + round % 50 {
+                let s: Vec<i32> = (0..len)
+                    .map(|_| match next() % 5 {
+                        0 => i32::MIN + (next() % 2) as i32,
+                        1 => i32::MAX - (next() % 2) as i32,
+                        _ => (next() % 5) as i32 - 2,
+                    })
+                    .collect();
+                if s.iter().any(|&x| x != 0) && seen.insert(s.clone()) {
+                    b.push_vertex(&s);
+                }
+            }
+            let n = b.vertex_count();
+            if n < 2 {
+                continue;
+            }
+            b.add_start_edge(1, 1.0);
+            let g = b.build().unwrap();
+            let mut want: Vec<usize> = (1..n).collect();
+            want.sort_by(|&a, &b| g.state(a).cmp(g.state(b)));
+            assert_eq!(state_order(&g), want, "round {round}");
+        }
     }
 
     #[test]
