@@ -205,6 +205,26 @@ impl Graph {
         }
     }
 
+    /// The checks of the whole model: [`Self::check_unique_states`], then
+    /// [`Self::check_absorbing`]. A large graph runs the two side by side; the error is the
+    /// one the checks in that order would give.
+    pub(crate) fn check_model(&self) -> Result<(), GraphError> {
+        if self.vertex_count() + self.edge_count() < PARALLEL_CHECKS_FROM {
+            return self
+                .check_unique_states()
+                .and_then(|()| self.check_absorbing());
+        }
+        std::thread::scope(|s| {
+            let absorbing = s.spawn(|| self.check_absorbing());
+            let unique = self.check_unique_states();
+            let absorbing = match absorbing.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            unique.and(absorbing)
+        })
+    }
+
     /// Whether every edge points at a vertex of higher index, as in a graph whose vertices
     /// were numbered in the order they were discovered from the start: then reachability and
     /// absorption are one sweep over the rows in index order.
@@ -336,6 +356,9 @@ impl Graph {
         dead
     }
 }
+
+/// Vertices plus edges from which [`Graph::check_model`] runs its two checks in two threads.
+const PARALLEL_CHECKS_FROM: usize = 200_000;
 
 /// A 64-bit hash of a state vector (not for storing: it only groups equal states).
 fn state_hash(state: &[i32]) -> u64 {
@@ -522,8 +545,16 @@ mod tests {
             };
             assert!(g.edges_go_forward());
             let general = g.cannot_absorb(|_, e| Graph::edge_live(e.coeffs));
-            assert_eq!(g.cannot_absorb_forward()[1..], general[1..], "round {round}");
-            assert_eq!(g.reachable_with(true), g.reachable_with(false), "round {round}");
+            assert_eq!(
+                g.cannot_absorb_forward()[1..],
+                general[1..],
+                "round {round}"
+            );
+            assert_eq!(
+                g.reachable_with(true),
+                g.reachable_with(false),
+                "round {round}"
+            );
         }
     }
 

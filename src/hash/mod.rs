@@ -61,9 +61,7 @@ pub fn phasic_hash(g: &Graph) -> [u8; 32] {
     let mut hashes: Vec<u8> = Vec::with_capacity(CHUNK + 8);
     for v in 0..n {
         buf.clear();
-        for s in g.state(v) {
-            buf.extend_from_slice(&s.to_le_bytes());
-        }
+        put_ints(&mut buf, g.state(v));
         if v == 0 {
             for &(to, w) in g.start_edges() {
                 buf.extend_from_slice(&(to as u64).to_le_bytes());
@@ -112,6 +110,15 @@ fn state_order(g: &Graph) -> Vec<usize> {
     keyed.into_iter().map(|(_, v)| v as usize).collect()
 }
 
+/// Appends `xs` as little-endian bytes, in one resize rather than one push per value.
+fn put_ints(buf: &mut Vec<u8>, xs: &[i32]) {
+    let at = buf.len();
+    buf.resize(at + 4 * xs.len(), 0);
+    for (d, x) in buf[at..].chunks_exact_mut(4).zip(xs) {
+        d.copy_from_slice(&x.to_le_bytes());
+    }
+}
+
 /// Domain tag that starts every canonical hash input; bump the version to change the layout.
 const CANONICAL_TAG: &[u8] = b"ptd-canonical-graph-v1\0";
 
@@ -147,9 +154,7 @@ pub fn canonical_hash(g: &Graph) -> [u8; 32] {
     let mut coeffs: Vec<f64> = Vec::new();
     let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
     for &v in &order {
-        for s in g.state(v) {
-            buf.extend_from_slice(&s.to_le_bytes());
-        }
+        put_ints(&mut buf, g.state(v));
         row.clear();
         coeffs.clear();
         let mut in_order = true;
