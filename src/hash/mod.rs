@@ -92,21 +92,43 @@ pub fn phasic_hash(g: &Graph) -> [u8; 32] {
 
 /// The vertices other than the start, sorted by state.
 ///
-/// Each vertex is sorted by a key that packs the first two state entries in their order
-/// (an `i32` with its sign bit flipped orders as a `u32`), so most comparisons are one integer
-/// comparison; only equal keys compare the rest of the states.
+/// Vertices are sorted by a key that packs two state entries in their order (an `i32` with
+/// its sign bit flipped orders as a `u32`), first entries 0 and 1; each run of equal keys is
+/// then sorted again by the next two entries, and so on. Sorting compares integers only, and
+/// each state is read once per pair of entries it needs, not once per comparison.
 fn state_order(g: &Graph) -> Vec<usize> {
     let n = g.vertex_count();
+    let len = g.state_length();
     let flip = |x: i32| u64::from(x as u32 ^ 0x8000_0000);
-    let mut keyed: Vec<(u64, u32)> = (1..n)
-        .map(|v| {
-            let s = g.state(v);
-            let key = (flip(s[0]) << 32) | s.get(1).map_or(0, |&x| flip(x));
-            (key, v as u32)
-        })
-        .collect();
-    let rest = |v: u32| g.state(v as usize).get(2..).unwrap_or_default();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| rest(a.1).cmp(rest(b.1))));
+    let key = |v: u32, at: usize| {
+        let s = g.state(v as usize);
+        (flip(s[at]) << 32) | s.get(at + 1).map_or(0, |&x| flip(x))
+    };
+    let mut keyed: Vec<(u64, u32)> = (1..n as u32).map(|v| (key(v, 0), v)).collect();
+    keyed.sort_unstable();
+    // Runs of equal keys still to be ordered by the entries from `at` on: (start, end, at).
+    let mut todo: Vec<(usize, usize, usize)> = Vec::new();
+    let push_runs = |keyed: &[(u64, u32)], base: usize, at: usize, todo: &mut Vec<_>| {
+        if at >= len {
+            return;
+        }
+        let mut i = 0;
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() > 1 {
+                todo.push((base + i, base + i + run.len(), at));
+            }
+            i += run.len();
+        }
+    };
+    push_runs(&keyed, 0, 2, &mut todo);
+    while let Some((a, b, at)) = todo.pop() {
+        let run = &mut keyed[a..b];
+        for e in run.iter_mut() {
+            e.0 = key(e.1, at);
+        }
+        run.sort_unstable();
+        push_runs(run, a, at + 2, &mut todo);
+    }
     keyed.into_iter().map(|(_, v)| v as usize).collect()
 }
 
