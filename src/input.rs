@@ -1,10 +1,10 @@
 //! What a command-line path names: a model recipe (directory or `model.toml`), a bundle archive,
-//! or a graph file.
+//! a graph file, or a binary graph.
 
 use crate::bundle::{self, Bundle, InstalledBundle};
 use crate::eliminate::{self, Symbolic};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, GraphFile};
+use crate::graph::{BINARY_MAGIC, Graph, GraphFile};
 use crate::model::{Exploration, ModelMeta, Recipe, Requested, RewardSets, Rewards};
 use std::path::Path;
 
@@ -25,7 +25,8 @@ pub enum Input {
 
 impl Input {
     /// Opens `path`, deciding by what it is: a directory or `.toml` file is a recipe, a zstd
-    /// stream is a bundle, anything else is read as a graph file.
+    /// stream is a bundle, bytes starting with `PTDGRAPH` are a binary graph (a bundle's
+    /// `graph.bin`), anything else is read as a graph file.
     pub fn open(path: &Path) -> Result<Input> {
         Self::open_with(path, &Exploration::default())
     }
@@ -58,9 +59,14 @@ impl Input {
                 &path.display().to_string(),
             )?)));
         }
+        if bytes.starts_with(BINARY_MAGIC) {
+            let graph = Graph::from_binary(&bytes, &path.display().to_string())?;
+            let meta = graph_file_meta(path, &graph);
+            return Ok(Input::Graph { graph, meta });
+        }
         let text = String::from_utf8(bytes).map_err(|_| {
             Error::Usage(format!(
-                "{}: neither a bundle (.ptd.tar.zst), a model directory, nor a UTF-8 graph file",
+                "{}: neither a bundle (.ptd.tar.zst), a model directory, a binary graph (graph.bin), nor a UTF-8 graph file",
                 path.display()
             ))
         })?;

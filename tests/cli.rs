@@ -219,6 +219,50 @@ fn build_is_byte_identical_and_evaluates_like_the_model() {
 }
 
 #[test]
+fn a_bundles_binary_graph_is_an_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = repo("models/coalescent/two-island");
+    let bundle = ok(&["build", &model, "-o", tmp.path().to_str().unwrap()]);
+    let packed = std::fs::read(bundle.trim()).unwrap();
+    let tar = zstd::decode_all(packed.as_slice()).unwrap();
+    let mut graph_bin = None;
+    for e in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().file_name().unwrap() == "graph.bin" {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            graph_bin = Some(data);
+        }
+    }
+    let graph_bin = graph_bin.expect("the bundle holds graph.bin");
+    assert!(graph_bin.starts_with(b"PTDGRAPH"));
+    let bin = tmp.path().join("graph.bin");
+    std::fs::write(&bin, &graph_bin).unwrap();
+    let json = tmp.path().join("graph.json");
+    ok(&["graph", "export", &model, "-o", json.to_str().unwrap()]);
+    let (bin, json) = (bin.to_str().unwrap(), json.to_str().unwrap());
+    assert_eq!(ok(&["hash", bin]), ok(&["hash", json]));
+    assert_eq!(
+        ok(&["hash", bin, "--json"]),
+        ok(&["hash", &model, "--json"])
+    );
+    assert_eq!(
+        ok(&["graph", "export", bin]),
+        ok(&["graph", "export", json])
+    );
+    let theta = ["--theta", "1.0,0.5", "--json"];
+    assert_eq!(
+        ok(&[&["eval", bin][..], &theta].concat()),
+        ok(&[&["eval", json][..], &theta].concat())
+    );
+    // A truncated binary graph is refused, naming the file.
+    let cut = tmp.path().join("cut.bin");
+    std::fs::write(&cut, &graph_bin[..graph_bin.len() - 9]).unwrap();
+    let err = fails(&["hash", cut.to_str().unwrap()]);
+    assert!(err.contains("cut.bin"), "{err}");
+}
+
+#[test]
 fn a_damaged_bundle_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let p = ok(&[

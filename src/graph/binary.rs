@@ -58,9 +58,7 @@ impl Graph {
             GraphError::NotAbsorbing { vertex, .. } => format!("states[{vertex}]"),
             _ => "graph".into(),
         };
-        g.check_unique_states()
-            .and_then(|()| g.check_absorbing())
-            .map_err(|e| err(place(&e), e.to_string()))?;
+        g.check_model().map_err(|e| err(place(&e), e.to_string()))?;
         Ok(g)
     }
 

@@ -266,8 +266,7 @@ impl GraphBuilder {
             coeffs,
             discrete: self.discrete,
         };
-        graph.check_unique_states()?;
-        graph.check_absorbing()?;
+        graph.check_model()?;
         Ok(graph)
     }
 }

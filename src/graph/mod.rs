@@ -14,6 +14,7 @@ mod limits;
 
 use std::fmt;
 
+pub use binary::MAGIC as BINARY_MAGIC;
 pub use builder::GraphBuilder;
 pub use file::{GraphFile, GraphFileError};
 pub use limits::{SizeLimit, SizeLimits, TooLarge};
@@ -204,17 +205,67 @@ impl Graph {
         }
     }
 
+    /// The checks of the whole model: [`Self::check_unique_states`], then
+    /// [`Self::check_absorbing`]. A large graph runs the two side by side; the error is the
+    /// one the checks in that order would give.
+    pub(crate) fn check_model(&self) -> Result<(), GraphError> {
+        if self.vertex_count() + self.edge_count() < PARALLEL_CHECKS_FROM {
+            return self
+                .check_unique_states()
+                .and_then(|()| self.check_absorbing());
+        }
+        std::thread::scope(|s| {
+            let absorbing = s.spawn(|| self.check_absorbing());
+            let unique = self.check_unique_states();
+            let absorbing = match absorbing.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            unique.and(absorbing)
+        })
+    }
+
+    /// Whether every edge points at a vertex of higher index, as in a graph whose vertices
+    /// were numbered in the order they were discovered from the start: then reachability and
+    /// absorption are one sweep over the rows in index order.
+    pub(crate) fn edges_go_forward(&self) -> bool {
+        (1..self.vertex_count()).all(|v| {
+            let row = &self.targets[self.offsets[v]..self.offsets[v + 1]];
+            row.first().is_none_or(|&to| to as usize > v)
+        })
+    }
+
     /// Vertices reachable from the start through edges that can carry a positive rate.
     pub fn reachable(&self) -> Vec<bool> {
+        self.reachable_with(self.edges_go_forward())
+    }
+
+    /// [`Self::reachable`], `forward` telling whether [`Self::edges_go_forward`].
+    fn reachable_with(&self, forward: bool) -> Vec<bool> {
         let n = self.vertex_count();
         let mut seen = vec![false; n];
-        let mut stack: Vec<usize> = Vec::new();
         seen[0] = true;
+        let mut stack: Vec<usize> = Vec::new();
         for &(to, w) in &self.start {
             if w > 0.0 && !seen[to as usize] {
                 seen[to as usize] = true;
                 stack.push(to as usize);
             }
+        }
+        if forward {
+            // Every edge into v comes from a lower index, so v's flag is final when reached.
+            let w = self.coef_width();
+            for v in 1..n {
+                if !seen[v] {
+                    continue;
+                }
+                for k in self.offsets[v]..self.offsets[v + 1] {
+                    if Self::edge_live(&self.coeffs[k * w..(k + 1) * w]) {
+                        seen[self.targets[k] as usize] = true;
+                    }
+                }
+            }
+            return seen;
         }
         while let Some(v) = stack.pop() {
             for e in self.edges(v) {
@@ -229,8 +280,13 @@ impl Graph {
 
     /// Every vertex reachable from the start must be able to reach an absorbing vertex.
     fn check_absorbing(&self) -> Result<(), GraphError> {
-        let dead = self.cannot_absorb(|_, e| Self::edge_live(e.coeffs));
-        let reach = self.reachable();
+        let forward = self.edges_go_forward();
+        let dead = if forward {
+            self.cannot_absorb_forward()
+        } else {
+            self.cannot_absorb(|_, e| Self::edge_live(e.coeffs))
+        };
+        let reach = self.reachable_with(forward);
         match (1..self.vertex_count()).find(|&v| reach[v] && dead[v]) {
             Some(v) => Err(GraphError::NotAbsorbing {
                 vertex: v,
@@ -238,6 +294,24 @@ impl Graph {
             }),
             None => Ok(()),
         }
+    }
+
+    /// [`Self::cannot_absorb`] over the live edges of a graph whose edges go forward: each
+    /// vertex's flag follows from those of higher index, so one sweep from the last vertex
+    /// down settles them all.
+    fn cannot_absorb_forward(&self) -> Vec<bool> {
+        let n = self.vertex_count();
+        let w = self.coef_width();
+        let mut dead = vec![true; n];
+        for v in (1..n).rev() {
+            let (a, b) = (self.offsets[v], self.offsets[v + 1]);
+            dead[v] = a < b
+                && (a..b).all(|k| {
+                    dead[self.targets[k] as usize]
+                        || !Self::edge_live(&self.coeffs[k * w..(k + 1) * w])
+                });
+        }
+        dead
     }
 
     /// For each vertex, true when no absorbing vertex can be reached from it over the edges
@@ -282,6 +356,9 @@ impl Graph {
         dead
     }
 }
+
+/// Vertices plus edges from which [`Graph::check_model`] runs its two checks in two threads.
+const PARALLEL_CHECKS_FROM: usize = 200_000;
 
 /// A 64-bit hash of a state vector (not for storing: it only groups equal states).
 fn state_hash(state: &[i32]) -> u64 {
@@ -432,6 +509,52 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
+        }
+    }
+
+    #[test]
+    fn forward_sweeps_agree_with_the_general_search() {
+        let mut next = rng(11);
+        for round in 0..400 {
+            let n = 2 + round % 30;
+            let mut start = vec![(1 + (next() as u32) % (n as u32 - 1), 1.0)];
+            if round % 3 == 0 {
+                start.push((1 + (next() as u32) % (n as u32 - 1), 0.0));
+                start.sort_by_key(|e| e.0);
+                start.dedup_by_key(|e| e.0);
+            }
+            let (mut offsets, mut targets, mut coeffs) = (vec![0, 0], Vec::new(), Vec::new());
+            for v in 1..n {
+                for to in v + 1..n {
+                    if next() % 4 == 0 {
+                        targets.push(to as u32);
+                        coeffs.push((next() % 3) as f64);
+                    }
+                }
+                offsets.push(targets.len());
+            }
+            let g = Graph {
+                state_length: 1,
+                param_length: 1,
+                states: (0..n as i32).collect(),
+                start,
+                offsets,
+                targets,
+                coeffs,
+                discrete: false,
+            };
+            assert!(g.edges_go_forward());
+            let general = g.cannot_absorb(|_, e| Graph::edge_live(e.coeffs));
+            assert_eq!(
+                g.cannot_absorb_forward()[1..],
+                general[1..],
+                "round {round}"
+            );
+            assert_eq!(
+                g.reachable_with(true),
+                g.reachable_with(false),
+                "round {round}"
+            );
         }
     }
 
