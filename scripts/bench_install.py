@@ -75,8 +75,14 @@ def timed(cmd, env=None, cwd=None):
 def rusage_run(cmd, env=None):
     """Runs `cmd` with os.wait4: (wall s, CPU s, peak RSS MB)."""
     start = time.perf_counter()
-    pid = os.spawnvpe(os.P_NOWAIT, str(cmd[0]), [str(c) for c in cmd], env or os.environ)
-    _, status, ru = os.wait4(pid, 0)
+    p = subprocess.Popen(
+        [str(c) for c in cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = status
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"{' '.join(map(str, cmd))} failed with status {status}")
@@ -151,7 +157,7 @@ def run(a, ptd, work):
         shutil.rmtree(home)
         dest = work / f"curl-{i}"
         dest.mkdir()
-        cmd = ["curl", "-s", "--fail", "--parallel", "--parallel-max", "20"]
+        cmd = ["curl", "-s", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "20"]
         for n in SET:
             cmd += ["-o", dest / files[n], f"{url}/{files[n]}"]
         wall, cpu, _ = rusage_run(cmd)
