@@ -526,7 +526,7 @@ mod tests {
             let (mut offsets, mut targets, mut coeffs) = (vec![0, 0], Vec::new(), Vec::new());
             for v in 1..n {
                 for to in v + 1..n {
-                    if next() % 4 == 0 {
+                    if next().is_multiple_of(4) {
                         targets.push(to as u32);
                         coeffs.push((next() % 3) as f64);
                     }
@@ -536,7 +536,7 @@ mod tests {
             let g = Graph {
                 state_length: 1,
                 param_length: 1,
-                states: (0..n as i32).collect(),
+                states: (0..n).collect(),
                 start,
                 offsets,
                 targets,

@@ -129,7 +129,10 @@ pub fn graph_bin(data: &[u8]) {
     let Ok(g) = ptd::graph::Graph::from_binary(data, "graph.bin") else {
         return;
     };
-    assert!(installed.is_ok(), "a graph that reads fully also reads as installed");
+    assert!(
+        installed.is_ok(),
+        "a graph that reads fully also reads as installed"
+    );
     let again = ptd::graph::Graph::from_binary(&g.to_binary(), "graph.bin")
         .expect("a graph written again reads");
     assert_eq!(again, g, "a graph written again reads back the same");
