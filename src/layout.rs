@@ -183,11 +183,12 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// Checks the magic and reads the version and flags; `what` names the layout in errors
-    /// (`a binary graph`).
+    /// Checks the magic, the layout version (`version`, the one this ptd reads) and that no
+    /// flag outside `known_flags` is set; `what` names the layout in errors (`a binary graph`).
     pub fn open(
         bytes: &'a [u8],
         magic: &[u8; 8],
+        (version, known_flags): (u32, u32),
         file: &'a str,
         what: &str,
     ) -> Result<Reader<'a>, LayoutError> {
@@ -202,13 +203,26 @@ impl<'a> Reader<'a> {
             });
         }
         let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-        Ok(Reader {
+        let r = Reader {
             bytes,
             pos: 16,
             file,
             version: word(8),
             flags: word(12),
-        })
+        };
+        if r.version != version {
+            return Err(r.err(
+                "header",
+                format!(
+                    "layout version {} is not {version}, the one this ptd reads (upgrade ptd, or rebuild the bundle)",
+                    r.version
+                ),
+            ));
+        }
+        if r.flags & !known_flags != 0 {
+            return Err(r.err("header", format!("unknown flags {:#x}", r.flags)));
+        }
+        Ok(r)
     }
 
     /// An error at `place`.
@@ -404,7 +418,7 @@ mod tests {
         w.u64s([9u64].into_iter());
         let bytes = w.finish();
         assert_eq!(bytes.len() % 8, 0);
-        let mut r = Reader::open(&bytes, b"PTDTEST\0", "t.bin", "a test").unwrap();
+        let mut r = Reader::open(&bytes, b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
         assert_eq!((r.version, r.flags), (3, 1));
         assert_eq!(r.u64("a").unwrap(), 7);
         assert_eq!(r.u8s("b").unwrap(), &[1, 2, 3]);
@@ -416,7 +430,7 @@ mod tests {
         assert_eq!(r.u64s("f").unwrap(), vec![9]);
         r.finish().unwrap();
 
-        let e = Reader::open(&bytes, b"PTDOTHR\0", "t.bin", "a test")
+        let e = Reader::open(&bytes, b"PTDOTHR\0", (3, 1), "t.bin", "a test")
             .err()
             .unwrap();
         assert!(e.to_string().contains("not a test"), "{e}");
@@ -424,17 +438,17 @@ mod tests {
         let mut huge = bytes[..16].to_vec();
         huge.extend_from_slice(&u64::MAX.to_le_bytes());
         huge.extend_from_slice(&4u64.to_le_bytes());
-        let mut r = Reader::open(&huge, b"PTDTEST\0", "t.bin", "a test").unwrap();
+        let mut r = Reader::open(&huge, b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
         let e = r.uints("targets").unwrap_err();
         assert!(e.to_string().contains("t.bin: targets: claims"), "{e}");
         // Truncation names the field.
-        let mut r = Reader::open(&bytes[..30], b"PTDTEST\0", "t.bin", "a test").unwrap();
+        let mut r = Reader::open(&bytes[..30], b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
         r.u64("a").unwrap();
         assert!(r.u8s("b").unwrap_err().to_string().contains("b: "));
         // Trailing bytes are refused.
         let mut long = bytes.clone();
         long.extend_from_slice(&[0; 8]);
-        let mut r = Reader::open(&long, b"PTDTEST\0", "t.bin", "a test").unwrap();
+        let mut r = Reader::open(&long, b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
         r.u64("a").unwrap();
         r.u8s("b").unwrap();
         r.uints("c").unwrap();
@@ -459,11 +473,11 @@ mod tests {
             (vec![u32::MAX], 4),
             (vec![], 1),
         ] {
-            let mut w = Writer::new(b"PTDTEST\0", 1, 0, 0);
+            let mut w = Writer::new(b"PTDTEST\0", 3, 0, 0);
             w.uints(&xs);
             let bytes = w.finish();
             assert_eq!(bytes[24], width, "{xs:?}");
-            let mut r = Reader::open(&bytes, b"PTDTEST\0", "t.bin", "a test").unwrap();
+            let mut r = Reader::open(&bytes, b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
             assert_eq!(r.uints("x").unwrap(), xs);
             r.finish().unwrap();
         }
@@ -475,20 +489,20 @@ mod tests {
             (vec![40_000], 4),
             (vec![i32::MIN, i32::MAX], 4),
         ] {
-            let mut w = Writer::new(b"PTDTEST\0", 1, 0, 0);
+            let mut w = Writer::new(b"PTDTEST\0", 3, 0, 0);
             w.ints(&xs);
             let bytes = w.finish();
             assert_eq!(bytes[24], width, "{xs:?}");
-            let mut r = Reader::open(&bytes, b"PTDTEST\0", "t.bin", "a test").unwrap();
+            let mut r = Reader::open(&bytes, b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
             assert_eq!(r.ints("x").unwrap(), xs);
             r.finish().unwrap();
         }
         // A width that is not 1, 2 or 4 is refused.
-        let mut w = Writer::new(b"PTDTEST\0", 1, 0, 0);
+        let mut w = Writer::new(b"PTDTEST\0", 3, 0, 0);
         w.uints(&[1]);
         let mut bytes = w.finish();
         bytes[24] = 3;
-        let mut r = Reader::open(&bytes, b"PTDTEST\0", "t.bin", "a test").unwrap();
+        let mut r = Reader::open(&bytes, b"PTDTEST\0", (3, 1), "t.bin", "a test").unwrap();
         let e = r.uints("x").unwrap_err().to_string();
         assert!(
             e.contains("t.bin: x: element width 3 is not 1, 2 or 4"),

@@ -43,7 +43,7 @@ fn install_lock_and_reinstall_from_the_lock() {
     assert!(
         user.phasic_cache()
             .join("symbolic")
-            .join(format!("{phasic}.json"))
+            .join(format!("{phasic}.dag"))
             .is_file()
     );
     assert!(
@@ -113,7 +113,7 @@ fn install_lock_and_reinstall_from_the_lock() {
     let sym = user
         .phasic_cache()
         .join("symbolic")
-        .join(format!("{phasic}.json"));
+        .join(format!("{phasic}.dag"));
     let mut bytes = std::fs::read(&sym).unwrap();
     bytes[10] ^= 1;
     std::fs::write(&sym, bytes).unwrap();

@@ -106,23 +106,13 @@ impl Symbolic {
     /// Reads and checks a binary DAG: every index is in range and every operand precedes its
     /// node, so evaluation cannot fail on a malformed file.
     pub fn from_binary(bytes: &[u8], file: &str) -> Result<Symbolic, SymbolicFormatError> {
-        let mut r = Reader::open(bytes, MAGIC, file, "a binary symbolic DAG (dag.bin)")?;
-        if r.version != VERSION {
-            return Err(r
-                .err(
-                    "header",
-                    format!(
-                        "layout version {} is not {VERSION}, the one this ptd reads (upgrade ptd, or rebuild the bundle)",
-                        r.version
-                    ),
-                )
-                .into());
-        }
-        if r.flags & !DISCRETE != 0 {
-            return Err(r
-                .err("header", format!("unknown flags {:#x}", r.flags))
-                .into());
-        }
+        let mut r = Reader::open(
+            bytes,
+            MAGIC,
+            (VERSION, DISCRETE),
+            file,
+            "a binary symbolic DAG (dag.bin)",
+        )?;
         let discrete = r.flags & DISCRETE != 0;
         let param_length = r.size("param_length", u32::MAX as u64)?;
         let nv = r.size("n_vertices", u32::MAX as u64)?;

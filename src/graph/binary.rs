@@ -66,23 +66,13 @@ impl Graph {
     /// finite, but not the checks of the whole model (unique states, a start, absorption):
     /// for a graph installing already validated, whose file still matches its manifest.
     pub fn from_binary_installed(bytes: &[u8], file: &str) -> Result<Graph, GraphFileError> {
-        let mut r = Reader::open(bytes, MAGIC, file, "a binary graph (graph.bin)")?;
-        if r.version != VERSION {
-            return Err(r
-                .err(
-                    "header",
-                    format!(
-                        "layout version {} is not {VERSION}, the one this ptd reads (upgrade ptd)",
-                        r.version
-                    ),
-                )
-                .into());
-        }
-        if r.flags & !DISCRETE != 0 {
-            return Err(r
-                .err("header", format!("unknown flags {:#x}", r.flags))
-                .into());
-        }
+        let mut r = Reader::open(
+            bytes,
+            MAGIC,
+            (VERSION, DISCRETE),
+            file,
+            "a binary graph (graph.bin)",
+        )?;
         let discrete = r.flags & DISCRETE != 0;
         let state_length = r.size("state_length", u32::MAX as u64)?;
         let param_length = r.size("param_length", MAX_PARAM_LENGTH as u64)?;

@@ -616,10 +616,10 @@ impl Db {
     /// line naming a version that is still installed), `stats` (a store hit per use) and
     /// `projects`. Folds run one at a time (each inside a write transaction); the log is renamed
     /// away first, so that later uses go to a new log, then read once every process still
-    /// writing to it has finished, and removed once its uses are committed. A fold interrupted
-    /// after its commit and before the removal counts those uses twice (the latest use is
-    /// unchanged); one interrupted before its commit leaves the renamed log, which the next fold
-    /// takes first.
+    /// writing to it has finished, and removed just before its uses are committed (so a fold
+    /// waiting for the write lock never counts them again). A fold interrupted between the
+    /// removal and the commit loses those uses; one interrupted before the removal leaves the
+    /// renamed log, which the next fold takes first.
     pub fn fold_uses(&self) -> Result<(), DbError> {
         let folding = self.log.with_file_name(USE_LOG_FOLDING);
         let io_err = |p: &Path, e: std::io::Error| DbError {
@@ -645,6 +645,14 @@ impl Db {
                 }
                 let text = read_when_written(&folding).map_err(|e| io_err(&folding, e))?;
                 self.apply_uses(&text)?;
+                // Removed before the commit, while this transaction holds the write lock: a
+                // fold waiting for the lock must not find the file and count it again. A crash
+                // between the two loses these uses, which is allowed; counting them twice is not.
+                match std::fs::remove_file(&folding) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&folding, e)),
+                }
                 Ok(true)
             };
             match run() {
@@ -652,11 +660,6 @@ impl Db {
                     self.conn.execute_batch("COMMIT").map_err(self.err())?;
                     if !folded {
                         return Ok(());
-                    }
-                    match std::fs::remove_file(&folding) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io_err(&folding, e)),
                     }
                 }
                 Err(e) => {
