@@ -34,13 +34,11 @@ impl InstalledBundle {
         if let Some(g) = self.graph.get() {
             return Ok(g);
         }
-        let installed = Installed::open(&self.dir)?;
+        // The manifest was checked against the directory's name when the bundle was read.
+        let name = self.dir.display().to_string();
         let gf = graph_file(&self.manifest);
-        let g = read_graph_installed(
-            gf,
-            &installed.read(gf)?,
-            &format!("{}/{gf}", installed.name),
-        )?;
+        let bytes = read_listed(&self.dir, &name, &self.manifest, gf)?;
+        let g = read_graph_installed(gf, &bytes, &format!("{name}/{gf}"))?;
         Ok(self.graph.get_or_init(|| g))
     }
 }
@@ -135,18 +133,29 @@ impl<'a> Installed<'a> {
 
     /// A data file, which must match its manifest entry.
     fn read(&self, file: &str) -> Result<Vec<u8>, BundleError> {
-        let bytes = read_file(&self.dir.join(file))?;
-        let listed = self.manifest.files.iter().find(|f| f.path == file);
-        if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
-            return Err(BundleError::Invalid {
-                file: self.name.clone(),
-                message: format!(
-                    "{file} does not match its manifest entry: `ptd cache verify --repair`"
-                ),
-            });
-        }
-        Ok(bytes)
+        read_listed(self.dir, &self.name, &self.manifest, file)
     }
+}
+
+/// A data file of the installed bundle `dir` (named `name` in errors), which must match its
+/// entry in `manifest`.
+fn read_listed(
+    dir: &Path,
+    name: &str,
+    manifest: &Manifest,
+    file: &str,
+) -> Result<Vec<u8>, BundleError> {
+    let bytes = read_file(&dir.join(file))?;
+    let listed = manifest.files.iter().find(|f| f.path == file);
+    if listed.is_none_or(|f| f.size != bytes.len() as u64 || f.sha256 != sha256_hex(&bytes)) {
+        return Err(BundleError::Invalid {
+            file: name.to_string(),
+            message: format!(
+                "{file} does not match its manifest entry: `ptd cache verify --repair`"
+            ),
+        });
+    }
+    Ok(bytes)
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>, BundleError> {
