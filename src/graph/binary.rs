@@ -53,12 +53,12 @@ impl Graph {
         if !g.start.iter().any(|&(_, w)| w > 0.0) {
             return Err(err("start_weights".into(), GraphError::NoStart.to_string()));
         }
-        let place = |e: &GraphError| match e {
-            GraphError::DuplicateState { second, .. } => format!("states[{second}]"),
-            GraphError::NotAbsorbing { vertex, .. } => format!("states[{vertex}]"),
-            _ => "graph".into(),
-        };
-        g.check_model().map_err(|e| err(place(&e), e.to_string()))?;
+        g.check_model().map_err(|e| {
+            err(
+                e.state_row().unwrap_or_else(|| "graph".into()),
+                e.to_string(),
+            )
+        })?;
         Ok(g)
     }
 

@@ -499,15 +499,9 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
         coeffs,
         discrete,
     };
-    graph.check_model().map_err(|e| match &e {
-        GraphError::DuplicateState { second, .. } => {
-            ctx.err(format!("states[{second}]"), e.to_string())
-        }
-        GraphError::NotAbsorbing { vertex, .. } => {
-            ctx.err(format!("states[{vertex}]"), e.to_string())
-        }
-        _ => ctx.err(key, e.to_string()),
-    })?;
+    graph
+        .check_model()
+        .map_err(|e| ctx.err(e.state_row().unwrap_or_else(|| key.into()), e.to_string()))?;
     Ok(graph)
 }
 

@@ -92,6 +92,18 @@ pub enum GraphError {
     },
 }
 
+impl GraphError {
+    /// The `states[i]` row a whole-model problem is about (a repeated state, a vertex that
+    /// cannot reach absorption), for file readers' error places.
+    pub(crate) fn state_row(&self) -> Option<String> {
+        match self {
+            GraphError::DuplicateState { second, .. } => Some(format!("states[{second}]")),
+            GraphError::NotAbsorbing { vertex, .. } => Some(format!("states[{vertex}]")),
+            _ => None,
+        }
+    }
+}
+
 /// One out-edge of a vertex.
 #[derive(Clone, Copy, Debug)]
 pub struct EdgeRef<'a> {
