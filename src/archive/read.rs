@@ -73,7 +73,8 @@ pub fn read_tar_zst(
                 limits.file_bytes
             )));
         }
-        let mut data = Vec::new();
+        // The claimed size is only trusted as far as the expansion budget allows.
+        let mut data = Vec::with_capacity(size.min(budget) as usize);
         if let Err(e) = entry.read_to_end(&mut data) {
             if exceeded.get() {
                 return Err(over(budget + 1));

@@ -121,15 +121,19 @@ impl Symbolic {
                 self.vars.len()
             ));
         }
-        // Rate edges: the graph's live edges out of every unknown, in the graph's order.
-        let mut k = 0;
-        for &v in &self.vars {
+        // Rate edges: the graph's live edges out of every unknown, in the graph's order. Each
+        // is kept (its unknown, its target's unknown or u32::MAX, its coefficients) for the
+        // checks of values.
+        let mut live: Vec<(u32, u32, &[f64])> = Vec::with_capacity(self.edges.len());
+        for (i, &v) in self.vars.iter().enumerate() {
             for e in g.edges(v as usize) {
                 if !e.coeffs.iter().any(|&c| c != 0.0) {
                     continue;
                 }
-                match self.edges.get(k) {
-                    Some(&(f, t, _)) if f == v && t as usize == e.to => k += 1,
+                match self.edges.get(live.len()) {
+                    Some(&(f, t, _)) if f == v && t as usize == e.to => {
+                        live.push((i as u32, var_of[e.to], e.coeffs));
+                    }
                     _ => {
                         return bad(format!(
                             "the DAG's edge list differs from the graph's at edge {v} -> {}",
@@ -139,10 +143,11 @@ impl Symbolic {
                 }
             }
         }
-        if k != self.edges.len() {
+        if live.len() != self.edges.len() {
             return bad(format!(
-                "the DAG lists {} rate edges, the graph {k}",
-                self.edges.len()
+                "the DAG lists {} rate edges, the graph {}",
+                self.edges.len(),
+                live.len()
             ));
         }
         // Initial distribution: the graph's normalised start weights on unknowns.
@@ -156,17 +161,33 @@ impl Symbolic {
             return bad("the DAG's initial distribution is not the graph's".into());
         }
         let mut rng = SplitMix(seed);
-        for theta in thetas {
-            self.check_at(g, theta, &var_of, &mut rng)?;
+        // Two thetas at a time share one pass over the DAG.
+        for pair in thetas.chunks(2) {
+            let usable =
+                |t: &[f64]| t.len() == self.param_length && t.iter().all(|x| x.is_finite());
+            if let Some(bad_theta) = pair.iter().find(|t| !usable(t)) {
+                return Err(CheckError::Unusable(bad_theta.clone()));
+            }
+            let values = match pair {
+                [a, b] => self.dag.evaluate_each([a, b]).map(|v| v.values),
+                [a] => [self.dag.evaluate(a).values, Vec::new()],
+                _ => unreachable!("chunks of two"),
+            };
+            for (theta, vals) in pair.iter().zip(&values) {
+                self.check_at(g, theta, &live, vals, &mut rng)?;
+            }
         }
         Ok(())
     }
 
+    /// Checks the values at `theta` (`vals`, the DAG's nodes there): the rate nodes against the
+    /// `live` edges' rates, and the solve against the graph's equations.
     fn check_at(
         &self,
         g: &Graph,
         theta: &[f64],
-        var_of: &[u32],
+        live: &[(u32, u32, &[f64])],
+        vals: &[f64],
         rng: &mut SplitMix,
     ) -> Result<(), CheckError> {
         let unusable = || CheckError::Unusable(theta.to_vec());
@@ -177,68 +198,58 @@ impl Symbolic {
                 coeffs[0]
             }
         };
-        // A parameterized discrete graph's weights are normalised per vertex.
-        let scale: Vec<f64> = (0..g.vertex_count())
-            .map(|v| {
-                if g.is_discrete() && g.is_parameterized() {
-                    let t: f64 = g.edges(v).map(|e| raw_rate(e.coeffs)).sum();
-                    if t > 0.0 { 1.0 / t } else { 0.0 }
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        let rate_of = |v: usize, coeffs: &[f64]| -> f64 { raw_rate(coeffs) * scale[v] };
-        if theta.len() != self.param_length || theta.iter().any(|t| !t.is_finite()) {
-            return Err(unusable());
-        }
-        let vals = self.dag.evaluate(theta).values;
-        // Rates: every rate node equals the graph's rate; the equations' diagonal and terms.
         let m = self.vars.len();
+        // A parameterized discrete graph's weights are normalised per vertex.
+        let scale: Vec<f64> = if g.is_discrete() && g.is_parameterized() {
+            self.vars
+                .iter()
+                .map(|&v| {
+                    let t: f64 = g.edges(v as usize).map(|e| raw_rate(e.coeffs)).sum();
+                    if t > 0.0 { 1.0 / t } else { 0.0 }
+                })
+                .collect()
+        } else {
+            vec![1.0; m]
+        };
+        // Rates: every rate node equals the graph's rate; the equations' diagonal and terms.
         let mut lambda = vec![0.0; m];
-        let mut k = 0;
-        for (i, &v) in self.vars.iter().enumerate() {
-            for e in g.edges(v as usize) {
-                if !e.coeffs.iter().any(|&c| c != 0.0) {
-                    continue;
-                }
-                let rate = rate_of(v as usize, e.coeffs);
-                if rate < 0.0 || !rate.is_finite() {
-                    return Err(unusable());
-                }
-                let node = vals[self.edges[k].2 as usize];
-                if !close(node, rate, RATE) {
-                    return Err(CheckError::Mismatch(format!(
-                        "at theta {theta:?} the DAG gives edge {v} -> {} the rate {node}, the graph {rate}",
-                        e.to
-                    )));
-                }
-                lambda[i] += rate;
-                k += 1;
-            }
-            if lambda[i] <= 0.0 {
+        let mut rates = Vec::with_capacity(live.len());
+        for (&(i, to, coeffs), &(v, t, node)) in live.iter().zip(&self.edges) {
+            let rate = raw_rate(coeffs) * scale[i as usize];
+            if rate < 0.0 || !rate.is_finite() {
                 return Err(unusable());
             }
+            let node = vals[node as usize];
+            if !close(node, rate, RATE) {
+                return Err(CheckError::Mismatch(format!(
+                    "at theta {theta:?} the DAG gives edge {v} -> {t} the rate {node}, the graph {rate}"
+                )));
+            }
+            lambda[i as usize] += rate;
+            rates.push((i, to, rate));
+        }
+        if lambda.iter().any(|&l| l <= 0.0) {
+            return Err(unusable());
         }
         let r: Vec<f64> = (0..m).map(|_| 1.0 + rng.unit()).collect();
         let mut x = vec![0.0; m];
-        self.solve(&vals, &r, &mut x);
-        for (i, &v) in self.vars.iter().enumerate() {
-            let mut lhs = lambda[i] * x[i];
-            let mut scale = lhs.abs() + r[i].abs();
-            for e in g.edges(v as usize) {
-                let w = var_of[e.to];
-                if w == u32::MAX || !e.coeffs.iter().any(|&c| c != 0.0) {
-                    continue;
-                }
-                let t = rate_of(v as usize, e.coeffs) * x[w as usize];
-                lhs -= t;
-                scale += t.abs();
+        self.solve(vals, &r, &mut x);
+        // lhs_i = lambda_i x_i - sum_w rate_iw x_w, and the size of its terms.
+        let mut lhs: Vec<f64> = lambda.iter().zip(&x).map(|(l, x)| l * x).collect();
+        let mut size: Vec<f64> = lhs.iter().zip(&r).map(|(l, r)| l.abs() + r.abs()).collect();
+        for &(i, to, rate) in &rates {
+            if to != u32::MAX {
+                let t = rate * x[to as usize];
+                lhs[i as usize] -= t;
+                size[i as usize] += t.abs();
             }
-            let residual = (lhs - r[i]).abs();
-            if residual.is_nan() || residual > RESIDUAL * scale {
+        }
+        for (i, &v) in self.vars.iter().enumerate() {
+            let residual = (lhs[i] - r[i]).abs();
+            if residual.is_nan() || residual > RESIDUAL * size[i] {
                 return Err(CheckError::Mismatch(format!(
-                    "at theta {theta:?} the DAG's solution does not satisfy the graph's equation at vertex {v} (residual {residual:e} against terms of size {scale:e})"
+                    "at theta {theta:?} the DAG's solution does not satisfy the graph's equation at vertex {v} (residual {residual:e} against terms of size {:e})",
+                    size[i]
                 )));
             }
         }

@@ -269,46 +269,57 @@ impl Dag {
 
     /// Evaluates every node for `theta` (whose length the caller has checked).
     pub fn evaluate(&self, theta: &[f64]) -> Values {
-        let mut v: Vec<f64> = Vec::with_capacity(self.nodes.len());
-        let mut zero_division = false;
+        let [values] = self.evaluate_each([theta]);
+        values
+    }
+
+    /// Evaluates every node for each of `N` thetas in one pass over the nodes (each value the
+    /// same as [`Dag::evaluate`]'s).
+    pub fn evaluate_each<const N: usize>(&self, thetas: [&[f64]; N]) -> [Values; N] {
+        let mut v: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(self.nodes.len()));
+        let mut zero_division = [false; N];
         let args = &self.args;
         for node in &self.nodes {
-            let x = match *node {
-                Node::Const(x) => x,
-                Node::Param(i) => theta[i as usize],
-                Node::Add(a, b) => v[a as usize] + v[b as usize],
-                Node::Sub(a, b) => v[a as usize] - v[b as usize],
-                Node::Mul(a, b) => v[a as usize] * v[b as usize],
-                Node::Div(a, b) => {
-                    let d = v[b as usize];
-                    if d == 0.0 {
-                        zero_division = true;
-                        0.0
-                    } else {
-                        v[a as usize] / d
+            for k in 0..N {
+                let v = &mut v[k];
+                let x = match *node {
+                    Node::Const(x) => x,
+                    Node::Param(i) => thetas[k][i as usize],
+                    Node::Add(a, b) => v[a as usize] + v[b as usize],
+                    Node::Sub(a, b) => v[a as usize] - v[b as usize],
+                    Node::Mul(a, b) => v[a as usize] * v[b as usize],
+                    Node::Div(a, b) => {
+                        let d = v[b as usize];
+                        if d == 0.0 {
+                            zero_division[k] = true;
+                            0.0
+                        } else {
+                            v[a as usize] / d
+                        }
                     }
-                }
-                Node::Sum { start, len } => {
-                    let s = start as usize;
-                    args[s..s + len as usize]
-                        .iter()
-                        .map(|&i| v[i as usize])
-                        .sum()
-                }
-                Node::Dot { start, len } => {
-                    let s = start as usize;
-                    args[s..s + 2 * len as usize]
-                        .chunks_exact(2)
-                        .map(|p| v[p[0] as usize] * v[p[1] as usize])
-                        .sum()
-                }
-            };
-            v.push(x);
+                    Node::Sum { start, len } => {
+                        let s = start as usize;
+                        args[s..s + len as usize]
+                            .iter()
+                            .map(|&i| v[i as usize])
+                            .sum()
+                    }
+                    Node::Dot { start, len } => {
+                        let s = start as usize;
+                        args[s..s + 2 * len as usize]
+                            .chunks_exact(2)
+                            .map(|p| v[p[0] as usize] * v[p[1] as usize])
+                            .sum()
+                    }
+                };
+                v.push(x);
+            }
         }
-        Values {
-            values: v,
-            zero_division,
-        }
+        let mut v = v.into_iter();
+        std::array::from_fn(|k| Values {
+            values: v.next().expect("N vectors"),
+            zero_division: zero_division[k],
+        })
     }
 }
 

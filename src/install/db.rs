@@ -861,9 +861,19 @@ pub struct SymbolicIndex {
     path: String,
 }
 
+/// The stamp of the symbolic index's schema (see [`SCHEMA_VERSION`]).
+const SYMBOLIC_SCHEMA_VERSION: i64 = schema_stamp(&[SYMBOLIC_SCHEMA]);
+
 impl SymbolicIndex {
     pub fn open(path: &Path) -> Result<SymbolicIndex, DbError> {
-        let (conn, path, _) = connect(path, SYMBOLIC_SCHEMA, None)?;
+        let (conn, path, setup) = connect(path, SYMBOLIC_SCHEMA, Some(SYMBOLIC_SCHEMA_VERSION))?;
+        if setup {
+            conn.pragma_update(None, "user_version", SYMBOLIC_SCHEMA_VERSION)
+                .map_err(|source| DbError {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
         Ok(SymbolicIndex { conn, path })
     }
 

@@ -173,6 +173,31 @@ pub fn platform_trusted_comment(
     format!("ptd-jax name={name} version={version} platform={platform} content_hash={content_hash}")
 }
 
+/// What the installs of one command share: the home's database and the symbolic tier's index,
+/// each opened once (closing a connection checkpoints its journal, with syncs) and used by one
+/// thread at a time (threads of one process then never meet SQLite's busy handler, which sleeps).
+pub struct Shared {
+    db: std::sync::Mutex<db::Db>,
+    tier1: place::Tier1Index,
+}
+
+impl Shared {
+    /// Opens the home's database (making the home's directories).
+    pub fn open(home: &Home) -> Result<std::sync::Arc<Shared>, InstallError> {
+        Ok(std::sync::Arc::new(Shared {
+            db: std::sync::Mutex::new(home.open_db()?),
+            tier1: place::Tier1Index::default(),
+        }))
+    }
+
+    /// The database, for this thread alone until the guard is dropped.
+    fn db(&self) -> std::sync::MutexGuard<'_, db::Db> {
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Installs index entries of one registry.
 pub struct Installer<'a> {
     pub home: &'a Home,
@@ -186,6 +211,8 @@ pub struct Installer<'a> {
     pub jax: &'a crate::platform::Target,
     /// Whether and how members of families that were not prebuilt are built.
     pub builds: &'a Builds,
+    /// The connections the installs share ([`Shared::open`]).
+    pub shared: std::sync::Arc<Shared>,
 }
 
 /// An archive in the store that is signed but not what the index says: it is removed (the
@@ -224,10 +251,8 @@ impl Installer<'_> {
     /// Installs one version (idempotent). A member of a family to build here
     /// ([`IndexEntry::needs_build`]) is found installed, or built and installed.
     pub async fn install(&self, entry: &IndexEntry) -> Result<Outcome, InstallError> {
-        // (Opening the database makes the home's directories.)
-        let db = self.home.open_db()?;
         if !entry.needs_build() {
-            return self.install_obtained(db, entry, None).await;
+            return self.install_obtained(entry, None).await;
         }
         // One process at a time builds a given member; the others wait and find it installed.
         let key = format!(
@@ -244,12 +269,14 @@ impl Installer<'_> {
             )
         );
         let _lock = lock_file_async(self.home.locks().join(key)).await?;
-        if let Some(i) = db.get(
+        let found = self.shared.db().get(
             &entry.name,
             &entry.version.to_string(),
             &entry.variants.key(),
             self.label,
-        )? && (entry.content_hash.is_empty() || entry.content_hash == i.content_hash)
+        )?;
+        if let Some(i) = found
+            && (entry.content_hash.is_empty() || entry.content_hash == i.content_hash)
             && (entry.sha256.is_empty() || entry.sha256 == i.archive_sha256)
         {
             let found = IndexEntry {
@@ -261,18 +288,17 @@ impl Installer<'_> {
                 ..entry.clone()
             };
             if self.home.archive_path(&i.archive_sha256).is_file() {
-                return self.install_obtained(db, &found, None).await;
+                return self.install_obtained(&found, None).await;
             }
         }
         let (built, origin) = self.build_member(entry).await?;
-        self.install_obtained(db, &built, Some(origin)).await
+        self.install_obtained(&built, Some(origin)).await
     }
 
     /// Installs one version whose archive is to be obtained, or (`obtained`) is in the store
-    /// already, obtained as said; `db` is the home's database, opened.
+    /// already, obtained as said.
     async fn install_obtained(
         &self,
-        db: db::Db,
         entry: &IndexEntry,
         obtained: Option<Origin>,
     ) -> Result<Outcome, InstallError> {
@@ -286,7 +312,9 @@ impl Installer<'_> {
         let registry = self.label.to_string();
         let version = entry.version.to_string();
         let now = now_rfc3339();
-        if let Some(i) = db.get(&entry.name, &version, &entry.variants.key(), &registry)?
+        let found =
+            (self.shared.db()).get(&entry.name, &version, &entry.variants.key(), &registry)?;
+        if let Some(i) = found
             && i.content_hash == entry.content_hash
             && self
                 .home
@@ -298,11 +326,11 @@ impl Installer<'_> {
             let extras = self.obtain_platform(entry).await?;
             let dir = self.home.bundle_dir(&i.content_hash);
             refresh_evaluator(&dir)?;
-            let tier1_note = place_tier1(self.home, &i, &dir)?;
+            let tier1_note = place::place_tier1_in(self.home, &i, &dir, &self.shared.tier1)?;
             let jax_files = place::place_tier2(self.home, &extras.jax)?;
             let phasic_files = place::place_phasic(self.home, &extras.phasic)?;
             let jax_note = extras.note();
-            db.log_hits(&[i.use_key()], &now, None)?;
+            self.shared.db().log_hits(&[i.use_key()], &now, None)?;
             return Ok(Outcome {
                 jax_files,
                 phasic_files,
@@ -361,12 +389,15 @@ impl Installer<'_> {
         // and several bundles are placed at once.
         let (installed, tier1_note, jax_files, phasic_files) = {
             let home = self.home.clone();
+            let shared = self.shared.clone();
             let content_hash = manifest.content_hash.clone();
             tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
                 let dir = extract(&home, &content_hash, &files)?;
-                let tier1_note = place_tier1(&home, &installed, &dir)?;
+                let tier1_note =
+                    place::place_tier1_with(&home, &installed, &dir, &manifest, &shared.tier1)?;
                 let jax_files = place::place_tier2(&home, &extras.jax)?;
                 let phasic_files = place::place_phasic(&home, &extras.phasic)?;
+                let db = shared.db();
                 record_installed(&db, &installed, bundle_bytes)?;
                 db.count("store", false)?;
                 Ok((installed, tier1_note, jax_files, phasic_files))

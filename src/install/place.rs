@@ -19,14 +19,57 @@ pub fn place_tier1(
     i: &Installed,
     bundle_dir: &Path,
 ) -> Result<Option<String>, InstallError> {
-    let sym = home.symbolic();
-    std::fs::create_dir_all(&sym).map_err(|e| InstallError::io(&sym, e))?;
+    place_tier1_in(home, i, bundle_dir, &Tier1Index::default())
+}
+
+/// [`place_tier1`], recording into `index`.
+pub(super) fn place_tier1_in(
+    home: &Home,
+    i: &Installed,
+    bundle_dir: &Path,
+    index: &Tier1Index,
+) -> Result<Option<String>, InstallError> {
     let manifest_path = bundle_dir.join("manifest.json");
     let manifest: bundle::Manifest = serde_json::from_slice(
         &std::fs::read(&manifest_path).map_err(|e| InstallError::io(&manifest_path, e))?,
     )
     .map_err(|e| InstallError::io(&manifest_path, std::io::Error::other(e)))?;
-    let dag_file = bundle::dag_file(&manifest);
+    place_tier1_with(home, i, bundle_dir, &manifest, index)
+}
+
+/// The symbolic tier's index (`index.db`), opened on first use and kept for the installs of one
+/// command, which record into it one thread at a time.
+#[derive(Default)]
+pub struct Tier1Index(std::sync::Mutex<Option<SymbolicIndex>>);
+
+impl Tier1Index {
+    fn with<T>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(&SymbolicIndex) -> Result<T, super::DbError>,
+    ) -> Result<T, InstallError> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if open.is_none() {
+            *open = Some(SymbolicIndex::open(path)?);
+        }
+        Ok(f(open.as_ref().expect("opened"))?)
+    }
+}
+
+/// [`place_tier1`] with the bundle's manifest, already read and checked, recording into `index`.
+pub(super) fn place_tier1_with(
+    home: &Home,
+    i: &Installed,
+    bundle_dir: &Path,
+    manifest: &bundle::Manifest,
+    index: &Tier1Index,
+) -> Result<Option<String>, InstallError> {
+    let sym = home.symbolic();
+    std::fs::create_dir_all(&sym).map_err(|e| InstallError::io(&sym, e))?;
+    let dag_file = bundle::dag_file(manifest);
     let dag_src = bundle_dir.join(dag_file);
     let target = home.tier1_dag_for(&i.phasic_hash, dag_file);
     let meta_path = sym.join(format!("{}.meta", i.phasic_hash));
@@ -65,16 +108,17 @@ pub fn place_tier1(
     });
     let meta_bytes = serde_json::to_vec_pretty(&meta).expect("meta");
     write_atomic(&meta_path, &meta_bytes).map_err(|e| InstallError::io(&meta_path, e))?;
-    let idx = SymbolicIndex::open(&sym.join("index.db"))?;
-    idx.record(
-        &i.phasic_hash,
-        &target,
-        &now_rfc3339(),
-        size,
-        manifest.graph.vertices,
-        manifest.graph.edges,
-        &String::from_utf8_lossy(&meta_bytes),
-    )?;
+    index.with(&sym.join("index.db"), |idx| {
+        idx.record(
+            &i.phasic_hash,
+            &target,
+            &now_rfc3339(),
+            size,
+            manifest.graph.vertices,
+            manifest.graph.edges,
+            &String::from_utf8_lossy(&meta_bytes),
+        )
+    })?;
     Ok(None)
 }
 

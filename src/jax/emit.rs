@@ -91,9 +91,14 @@ impl Lane {
             .iter()
             .zip(spare)
             .map(|(&p, &s)| {
-                (0..steps * width)
-                    .map(|k| int32(if s { p + k % width } else { p }))
-                    .collect()
+                if s {
+                    let step: Vec<i32> = (0..width).map(|j| int32(p + j)).collect();
+                    let mut xs = Vec::with_capacity(steps * width);
+                    (0..steps).for_each(|_| xs.extend_from_slice(&step));
+                    xs
+                } else {
+                    vec![int32(p); steps * width]
+                }
             })
             .collect();
         Lane {
@@ -103,18 +108,47 @@ impl Lane {
         }
     }
 
-    /// Places items, each `(step, values)`, in their steps' first free slots.
-    fn place<const N: usize>(&mut self, items: impl IntoIterator<Item = (usize, [usize; N])>) {
-        let mut used = vec![0usize; self.steps];
-        for (step, values) in items {
-            let k = step * self.width + used[step];
-            used[step] += 1;
-            assert!(used[step] <= self.width, "a step holds at most its width");
-            for (f, v) in values.iter().enumerate() {
-                self.fields[f][k] = int32(*v);
-            }
+    /// Sets slot `k` (`step * width + slot`) of every field.
+    fn set<const N: usize>(&mut self, k: usize, values: [usize; N]) {
+        for (field, v) in self.fields.iter_mut().zip(values) {
+            field[k] = int32(v);
         }
     }
+}
+
+/// Where the items of each group of a schedule go: group `g`'s `j`-th item is slot
+/// `first[g] * width + j`, the `j`-th slot from the first step the group's items take (items
+/// fill a group's steps in order, `width` to a step).
+struct Slots {
+    next: Vec<usize>,
+}
+
+impl Slots {
+    fn new(width: usize, first_steps: impl IntoIterator<Item = usize>) -> Slots {
+        Slots {
+            next: first_steps.into_iter().map(|s| s * width).collect(),
+        }
+    }
+
+    /// The slot of the next item of group `g`.
+    fn take(&mut self, g: usize) -> usize {
+        let k = self.next[g];
+        self.next[g] += 1;
+        k
+    }
+}
+
+/// The first step of each group, for groups taking `steps[g]` steps one after another.
+fn first_steps(steps: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut at = 0;
+    steps
+        .into_iter()
+        .map(|n| {
+            let first = at;
+            at += n;
+            first
+        })
+        .collect()
 }
 
 /// Fixed cost of one step of a schedule, in slots: what a step costs beyond its gathers and
@@ -174,9 +208,6 @@ fn levels(s: &Symbolic) -> Vec<usize> {
     level
 }
 
-/// Three indices of one slot of a schedule: (target, operand, operand).
-type Triple = [usize; 3];
-
 /// Node numbering of the tables: `new_id[node]`, the number of numbered nodes (the DAG's and
 /// the constants 1 and -1), and where the constant 1 is.
 struct Numbering {
@@ -189,11 +220,10 @@ struct Numbering {
 /// constants (then 1 and -1), parameters, then every deeper level in turn.
 fn dag_tables(s: &Symbolic, t: &mut Tables) -> Numbering {
     let dag = &s.dag;
-    let n = dag.nodes.len();
     let level = levels(s);
     let mut consts: Vec<f64> = Vec::new();
     let mut params: Vec<i32> = Vec::new();
-    let mut new_id = vec![usize::MAX; n];
+    let mut new_id = vec![usize::MAX; dag.nodes.len()];
     for (i, node) in dag.nodes.iter().enumerate() {
         if let Node::Const(x) = node {
             new_id[i] = consts.len();
@@ -210,74 +240,84 @@ fn dag_tables(s: &Symbolic, t: &mut Tables) -> Numbering {
             params.push(int32(*j as usize));
         }
     }
+    // Per level: its nodes, product terms (node, a, b) and divisions (node, numerator,
+    // denominator). `a + b` is two terms, `a * b` one, a sum or dot product one per operand
+    // (pair).
     let depth = level.iter().copied().max().unwrap_or(0);
-    let mut by_level: Vec<Vec<usize>> = vec![Vec::new(); depth + 1];
-    for i in 0..n {
-        if level[i] > 0 {
-            by_level[level[i]].push(i);
+    let (mut nodes, mut nterms, mut ndivs) =
+        (vec![0; depth + 1], vec![0; depth + 1], vec![0; depth + 1]);
+    for (node, &l) in dag.nodes.iter().zip(&level) {
+        if l == 0 {
+            continue;
+        }
+        nodes[l] += 1;
+        match *node {
+            Node::Const(_) | Node::Param(_) => unreachable!("level 0"),
+            Node::Add(..) | Node::Sub(..) => nterms[l] += 2,
+            Node::Mul(..) => nterms[l] += 1,
+            Node::Div(..) => ndivs[l] += 1,
+            Node::Sum { len, .. } | Node::Dot { len, .. } => nterms[l] += len as usize,
         }
     }
     let mut next = consts.len() + params.len();
-    for nodes in &by_level[1..] {
-        for &i in nodes {
-            new_id[i] = next;
-            next += 1;
+    let mut numbered: Vec<usize> = nodes
+        .iter()
+        .map(|&k| {
+            next += k;
+            next - k
+        })
+        .collect();
+    for (i, &l) in level.iter().enumerate() {
+        if l > 0 {
+            new_id[i] = numbered[l];
+            numbered[l] += 1;
         }
     }
     let total = next;
-    // Per level: product terms (node, a, b) and divisions (node, numerator, denominator).
-    let mut levels: Vec<(Vec<Triple>, Vec<Triple>)> = Vec::new();
-    for nodes in by_level[1..].iter().filter(|l| !l.is_empty()) {
-        let (mut terms, mut divs) = (Vec::new(), Vec::new());
-        for &i in nodes {
-            let id = |x: Id| new_id[x as usize];
-            let k = new_id[i];
-            match dag.nodes[i] {
-                Node::Const(_) | Node::Param(_) => unreachable!("level 0"),
-                Node::Add(x, y) => {
-                    terms.push([k, id(x), one]);
-                    terms.push([k, id(y), one]);
-                }
-                Node::Sub(x, y) => {
-                    terms.push([k, id(x), one]);
-                    terms.push([k, id(y), minus_one]);
-                }
-                Node::Mul(x, y) => terms.push([k, id(x), id(y)]),
-                Node::Div(x, y) => divs.push([k, id(x), id(y)]),
-                Node::Sum { start, len } => {
-                    for &x in &dag.args[start as usize..(start + len) as usize] {
-                        terms.push([k, id(x), one]);
-                    }
-                }
-                Node::Dot { start, len } => {
-                    for p in dag.args[start as usize..(start + 2 * len) as usize].chunks_exact(2) {
-                        terms.push([k, id(p[0]), id(p[1])]);
-                    }
-                }
-            }
-        }
-        levels.push((terms, divs));
-    }
+    let (nterms, ndivs) = (&nterms, &ndivs);
     let per_level = |wt: usize, wd: usize| {
-        levels
-            .iter()
-            .map(move |(a, d)| ceil_div(a.len(), wt).max(ceil_div(d.len(), wd)))
+        (1..=depth).map(move |l| ceil_div(nterms[l], wt).max(ceil_div(ndivs[l], wd)))
     };
     let (wt, wd) = best_widths(|wt, wd| per_level(wt, wd).sum());
     let steps: usize = per_level(wt, wd).sum();
+    let first = first_steps(std::iter::once(0).chain(per_level(wt, wd)));
     // Unused slots: products 1 * 1 into the spare entry `total`, quotients 1 / 1 into the
     // spare entries `total + slot` (distinct, so a step's divisions have distinct targets).
     let mut terms = Lane::new(steps, wt, &[total, one, one], &[false; 3]);
     let mut divs = Lane::new(steps, wd, &[total, one, one], &[true, false, false]);
-    let mut at = 0;
-    let (mut term_items, mut div_items) = (Vec::new(), Vec::new());
-    for ((a, d), n) in levels.iter().zip(per_level(wt, wd)) {
-        term_items.extend(a.iter().enumerate().map(|(j, x)| (at + j / wt, *x)));
-        div_items.extend(d.iter().enumerate().map(|(j, x)| (at + j / wd, *x)));
-        at += n;
+    let (mut term_slot, mut div_slot) =
+        (Slots::new(wt, first.iter().copied()), Slots::new(wd, first));
+    let id = |x: Id| new_id[x as usize];
+    for (i, &l) in level.iter().enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let k = new_id[i];
+        let mut term = |a: usize, b: usize| terms.set(term_slot.take(l), [k, a, b]);
+        match dag.nodes[i] {
+            Node::Const(_) | Node::Param(_) => unreachable!("level 0"),
+            Node::Add(x, y) => {
+                term(id(x), one);
+                term(id(y), one);
+            }
+            Node::Sub(x, y) => {
+                term(id(x), one);
+                term(id(y), minus_one);
+            }
+            Node::Mul(x, y) => term(id(x), id(y)),
+            Node::Div(x, y) => divs.set(div_slot.take(l), [k, id(x), id(y)]),
+            Node::Sum { start, len } => {
+                for &x in &dag.args[start as usize..(start + len) as usize] {
+                    term(id(x), one);
+                }
+            }
+            Node::Dot { start, len } => {
+                for p in dag.args[start as usize..(start + 2 * len) as usize].chunks_exact(2) {
+                    term(id(p[0]), id(p[1]));
+                }
+            }
+        }
     }
-    terms.place(term_items);
-    divs.place(div_items);
     t.floats("consts", consts);
     let np = params.len();
     t.ints("params", &[np], params);
@@ -298,69 +338,63 @@ fn sweep_tables(s: &Symbolic, ids: &Numbering, t: &mut Tables) {
         ready[u as usize] = ready[u as usize].max(ready[v as usize] + 1);
     }
     let flevels = s.forward.iter().map(|f| ready[f.1 as usize] + 1).max();
-    let mut fw: Vec<Vec<[usize; 3]>> = vec![Vec::new(); flevels.unwrap_or(0)];
-    for &(u, v, f) in &s.forward {
-        fw[ready[v as usize]].push([u as usize, new_id[f as usize], v as usize]);
+    let mut fw = vec![0usize; flevels.unwrap_or(0)];
+    for &(_, v, _) in &s.forward {
+        fw[ready[v as usize]] += 1;
     }
-    let w = best_width(|w| fw.iter().map(|l| ceil_div(l.len(), w)).sum());
-    let steps = fw.iter().map(|l| ceil_div(l.len(), w)).sum();
+    let w = best_width(|w| fw.iter().map(|&l| ceil_div(l, w)).sum());
+    let steps = fw.iter().map(|&l| ceil_div(l, w)).sum();
     let mut lane = Lane::new(steps, w, &[m, one, m], &[false; 3]);
-    let mut items = Vec::new();
-    let mut at = 0;
-    for l in &fw {
-        items.extend(l.iter().enumerate().map(|(j, x)| (at + j / w, *x)));
-        at += ceil_div(l.len(), w);
+    let mut slot = Slots::new(w, first_steps(fw.iter().map(|&l| ceil_div(l, w))));
+    for &(u, v, f) in &s.forward {
+        let k = slot.take(ready[v as usize]);
+        lane.set(k, [u as usize, new_id[f as usize], v as usize]);
     }
-    lane.place(items);
     t.steps(&["fw_dst", "fw_node", "fw_src"], lane);
 
     // x[i] needs x[w] for every w in its row (all later unknowns).
+    let row = |i: usize| s.row_offsets[i]..s.row_offsets[i + 1];
     let mut lvl = vec![0usize; m];
     for i in (0..m).rev() {
-        lvl[i] = (s.row_offsets[i]..s.row_offsets[i + 1])
+        lvl[i] = row(i)
             .map(|k| lvl[s.row_vars[k] as usize] + 1)
             .max()
             .unwrap_or(0);
     }
     let blevels = lvl.iter().max().map_or(0, |d| d + 1);
-    let mut unknowns: Vec<Vec<[usize; 2]>> = vec![Vec::new(); blevels];
-    let mut terms: Vec<Vec<[usize; 3]>> = vec![Vec::new(); blevels + 1];
+    // Per level: its unknowns, and the terms of their rows (none at level 0).
+    let (mut unknowns, mut terms) = (vec![0usize; blevels], vec![0usize; blevels + 1]);
     for i in 0..m {
-        unknowns[lvl[i]].push([i, new_id[s.pivots[i] as usize]]);
-        for k in s.row_offsets[i]..s.row_offsets[i + 1] {
-            terms[lvl[i]].push([i, new_id[s.row_nodes[k] as usize], s.row_vars[k] as usize]);
-        }
+        unknowns[lvl[i]] += 1;
+        terms[lvl[i]] += row(i).len();
     }
     // Group l: the divisions of level l, then the terms of level l + 1, from the step of the
     // last division on.
     let group = |l: usize, wt: usize, wd: usize| {
-        let nd = ceil_div(unknowns[l].len(), wd);
-        (nd, nd - 1 + ceil_div(terms[l + 1].len(), wt).max(1))
+        let nd = ceil_div(unknowns[l], wd);
+        (nd, nd - 1 + ceil_div(terms[l + 1], wt).max(1))
     };
     let (wt, wd) = best_widths(|wt, wd| (0..blevels).map(|l| group(l, wt, wd).1).sum());
     let steps = (0..blevels).map(|l| group(l, wt, wd).1).sum();
+    let first = first_steps((0..blevels).map(|l| group(l, wt, wd).1));
     let mut divs = Lane::new(steps, wd, &[m, one], &[true, false]);
     let mut adds = Lane::new(steps, wt, &[m, one, m], &[false; 3]);
-    let (mut div_items, mut add_items) = (Vec::new(), Vec::new());
-    let mut at = 0;
-    for l in 0..blevels {
-        let (nd, n) = group(l, wt, wd);
-        div_items.extend(
-            unknowns[l]
-                .iter()
-                .enumerate()
-                .map(|(j, x)| (at + j / wd, *x)),
-        );
-        add_items.extend(
-            terms[l + 1]
-                .iter()
-                .enumerate()
-                .map(|(j, x)| (at + nd - 1 + j / wt, *x)),
-        );
-        at += n;
+    let mut div_slot = Slots::new(wd, first.iter().copied());
+    // The terms of level l (l >= 1) start at the step of group l - 1's last division.
+    let mut add_slot = Slots::new(
+        wt,
+        std::iter::once(0).chain((0..blevels).map(|l| first[l] + group(l, wt, wd).0 - 1)),
+    );
+    for i in 0..m {
+        divs.set(div_slot.take(lvl[i]), [i, new_id[s.pivots[i] as usize]]);
+        for k in row(i) {
+            let k_slot = add_slot.take(lvl[i]);
+            adds.set(
+                k_slot,
+                [i, new_id[s.row_nodes[k] as usize], s.row_vars[k] as usize],
+            );
+        }
     }
-    divs.place(div_items);
-    adds.place(add_items);
     t.steps(&["bw_div", "bw_piv"], divs);
     t.steps(&["bw_dst", "bw_node", "bw_src"], adds);
 }
@@ -406,12 +440,6 @@ fn tables(s: &Symbolic, atom0: f64) -> (Tables, Numbering) {
 pub const TABLES_MAGIC: &[u8; 8] = b"PTDEVAL\0";
 pub const TABLES_FORMAT_VERSION: u32 = 2;
 
-fn pad8(out: &mut Vec<u8>) {
-    while !out.len().is_multiple_of(8) {
-        out.push(0);
-    }
-}
-
 /// `evaluator.bin`: the tables [`MODULE`] reads, identical for identical input. Layout
 /// (little-endian): the 8-byte magic `PTDEVAL\0`, u32 format version, u32 header length, the
 /// JSON header (name, version, parameters, graph hash, param_length, n_vertices, unknowns,
@@ -443,22 +471,37 @@ pub fn tables_file(s: &Symbolic, h: &Header) -> Vec<u8> {
         "arrays": arrays,
     });
     let header = serde_json::to_vec(&header).expect("header serializes");
-    let mut out = Vec::with_capacity(24 + header.len());
+    let size = t.arrays.iter().fold(16 + header.len(), |at, a| {
+        at.next_multiple_of(8)
+            + match &a.data {
+                Data::Int(xs) => 4 * xs.len(),
+                Data::Float(xs) => 8 * xs.len(),
+            }
+    });
+    let mut out = Vec::with_capacity(size);
     out.extend_from_slice(TABLES_MAGIC);
     out.extend_from_slice(&TABLES_FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
     for a in &t.arrays {
-        pad8(&mut out);
+        out.resize(out.len().next_multiple_of(8), 0);
+        let at = out.len();
         match &a.data {
-            Data::Int(xs) => xs
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Data::Float(xs) => xs
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Data::Int(xs) => {
+                out.resize(at + 4 * xs.len(), 0);
+                for (b, x) in out[at..].chunks_exact_mut(4).zip(xs) {
+                    b.copy_from_slice(&x.to_le_bytes());
+                }
+            }
+            Data::Float(xs) => {
+                out.resize(at + 8 * xs.len(), 0);
+                for (b, x) in out[at..].chunks_exact_mut(8).zip(xs) {
+                    b.copy_from_slice(&x.to_le_bytes());
+                }
+            }
         }
     }
+    debug_assert_eq!(out.len(), size);
     out
 }
 

@@ -109,6 +109,7 @@ pub async fn install_entries(
         offline: ctx.offline,
         jax: &ctx.jax,
         builds: &ctx.builds,
+        shared: crate::install::Shared::open(&ctx.home)?,
     };
     let results =
         futures_util::future::join_all(entries.iter().map(|e| installer.install(e))).await;
