@@ -9,7 +9,7 @@ built if missing):
 
 1. Builds coalescent/block-counting samples=21..40 (and 50 unless --skip-50) as format 4
    bundles, publishes them into a directory registry whose artifact location is a local HTTP
-   server (Python's ThreadingHTTPServer in this process), and rebuilds each archive in format 3
+   server (Python's ThreadingHTTPServer in this process, with a web server's listen backlog), and rebuilds each archive in format 3
    (`ptd build ARCHIVE --bundle-format 3`) to compare sizes.
 2. Times, alternating, `runs` times each, into an empty cache every time:
    - `ptd install` of the 20 members in one command (download, signature, every check of the
@@ -48,9 +48,16 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # Python's default listen backlog is 5: with 20 downloads opening their connections at
+    # once, the kernel drops the connections past it and the clients wait a second to try
+    # again. Web servers listen with backlogs of hundreds (nginx: 511).
+    request_queue_size = 128
+
+
 def serve(directory):
     handler = lambda *a, **k: Quiet(*a, directory=str(directory), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -306,8 +306,22 @@ fn any_member_of_a_family_installs_offline_prebuilt_or_built_locally() {
             && err.contains("add the variant settings"),
         "{err}"
     );
+    // Installing does not derive the JAX evaluator; `ptd which` does, on first use.
     let which = user.ok(&["which", "coalescent/block-counting@1", "samples=37"]);
-    assert!(String::from_utf8_lossy(&which.stdout).contains("evaluator.py"));
+    let module = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    assert!(module.ends_with("evaluator.py"), "{module}");
+    // Of the two members installed, only the one asked for has an evaluator.
+    let dir = std::path::Path::new(&module).parent().unwrap();
+    let derived: Vec<_> = std::fs::read_dir(dir.parent().unwrap())
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|d| d.join("evaluator.py").exists() || d.join("evaluator.bin").exists())
+        .collect();
+    assert_eq!(derived, vec![dir.to_path_buf()]);
+    assert_eq!(
+        std::fs::read_to_string(&module).unwrap(),
+        ptd::jax::emit::MODULE
+    );
     let path = user.ok(&[
         "cache",
         "path",

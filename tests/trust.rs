@@ -414,7 +414,12 @@ fn bundles_carry_no_code_and_a_bundles_module_never_runs() {
     assert!(err.contains("not this ptd's evaluator module"), "{err}");
     let v = verify_json(&user);
     assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
+    // Repair removes it; the next use derives ptd's own again.
     user.ok(&["cache", "verify", "--repair"]);
+    assert!(!std::path::Path::new(&module).exists());
+    verify_clean(&user);
+    let which = user.ok(&["which", "lab/old"]);
+    assert_eq!(String::from_utf8_lossy(&which.stdout).trim(), module);
     assert_eq!(
         std::fs::read_to_string(&module).unwrap(),
         ptd::jax::emit::MODULE

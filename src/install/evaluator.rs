@@ -1,5 +1,5 @@
-//! ptd's evaluator beside each installed bundle: a module and tables derived from the checked
-//! DAG (never taken from the archive), rewritten when an older ptd installed the bundle.
+//! ptd's evaluator beside an installed bundle: a module and tables derived from the checked DAG
+//! (never taken from the archive) on first use, rewritten when an older ptd wrote them.
 
 use super::InstallError;
 use crate::bundle;
@@ -25,26 +25,31 @@ pub fn evaluator_files(
     )
 }
 
-/// Rewrites an installed bundle's evaluator (module and tables, from its graph and DAG) when
-/// the module is not this ptd's, or the tables are missing or in another format version: a
-/// bundle directory installed by an older ptd.
+/// Rewrites an installed bundle's evaluator when one is there but is not this ptd's (its module
+/// differs, or its tables are missing or in another format version): a bundle directory an
+/// older ptd installed. A bundle whose evaluator was never derived is left so.
 pub fn refresh_evaluator(dir: &Path) -> Result<(), InstallError> {
+    let module = dir.join(crate::jax::EVALUATOR);
+    let tables = dir.join(crate::jax::EVALUATOR_TABLES);
+    if !module.exists() && !tables.exists() {
+        return Ok(());
+    }
+    derive_evaluator(dir)
+}
+
+/// Derives ptd's evaluator beside an installed bundle (module and tables, from its DAG and
+/// graph, each read against the bundle's manifest), unless this ptd's is there already. The
+/// evaluator is derived on first use rather than at install: only JAX users need it, and its
+/// tables are the largest file beside a bundle.
+pub fn derive_evaluator(dir: &Path) -> Result<(), InstallError> {
     let module = dir.join(crate::jax::EVALUATOR);
     let tables = dir.join(crate::jax::EVALUATOR_TABLES);
     let current = std::fs::read(&module).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
     if current && tables_current(&tables) {
         return Ok(());
     }
-    let read = |name: &str| {
-        let p = dir.join(name);
-        std::fs::read(&p).map_err(|e| InstallError::io(&p, e))
-    };
-    let manifest: bundle::Manifest = serde_json::from_slice(&read("manifest.json")?)
-        .map_err(|e| InstallError::io(&dir.join("manifest.json"), std::io::Error::other(e)))?;
-    let (gf, df) = (bundle::graph_file(&manifest), bundle::dag_file(&manifest));
-    let s = bundle::read_dag(df, &read(df)?, &dir.join(df).display().to_string())?;
-    let g = bundle::read_graph(gf, &read(gf)?, &dir.join(gf).display().to_string())?;
-    let files = evaluator_files(&manifest, &g, &s);
+    let b = bundle::read_installed(dir)?;
+    let files = evaluator_files(&b.manifest, b.graph()?, &b.symbolic);
     write_evaluator(dir, files.iter().map(|(n, b)| (*n, b.as_slice())))
 }
 
@@ -61,7 +66,7 @@ fn tables_current(path: &Path) -> bool {
 
 /// Writes ptd's evaluator files into an installed bundle's directory, each (atomically) only
 /// where it differs from what is there.
-pub(super) fn write_evaluator<'a>(
+fn write_evaluator<'a>(
     dir: &Path,
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<(), InstallError> {

@@ -49,7 +49,7 @@ use verify::{check_manifest, checked_files};
 
 pub use crate::transport::{expand_url, release_tag};
 pub use build::{Builds, Progress};
-pub use evaluator::{evaluator_files, refresh_evaluator};
+pub use evaluator::{derive_evaluator, evaluator_files, refresh_evaluator};
 pub use home::{Home, SharedLayer};
 pub use place::place_tier1;
 
@@ -179,6 +179,9 @@ pub fn platform_trusted_comment(
 pub struct Shared {
     db: std::sync::Mutex<db::Db>,
     tier1: place::Tier1Index,
+    /// Bundles checked or placed at once: one per core. More would only take turns on the
+    /// cores, hold more bundles in memory, and starve the thread that receives the downloads.
+    cpus: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -187,6 +190,9 @@ impl Shared {
         Ok(std::sync::Arc::new(Shared {
             db: std::sync::Mutex::new(home.open_db()?),
             tier1: place::Tier1Index::default(),
+            cpus: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         }))
     }
 
@@ -349,6 +355,7 @@ impl Installer<'_> {
         // Decompressing, hashing and checking run on the blocking pool, so that several
         // bundles are verified at once. Nothing the manifest claims is taken on trust: the
         // graph's hashes are computed here and the DAG is checked against the graph.
+        let cpu = self.shared.cpus.acquire().await.expect("never closed");
         let (size, manifest, variants, files) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
@@ -380,9 +387,11 @@ impl Installer<'_> {
             origin: origin.describe(),
             variants: entry.variants.clone(),
         };
+        drop(cpu);
         check_manifest(&installed, &manifest, &variants)?;
         // Everything is verified before anything is placed.
         let extras = self.obtain_platform(entry).await?;
+        let cpu = self.shared.cpus.acquire().await.expect("never closed");
         let jax_note = extras.note();
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
         // Placing runs on the blocking pool too, so that the async thread only moves bytes
@@ -405,6 +414,7 @@ impl Installer<'_> {
             .await
             .expect("place task")?
         };
+        drop(cpu);
         Ok(Outcome {
             jax_files,
             phasic_files,

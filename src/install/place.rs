@@ -4,7 +4,6 @@
 //! replaced.
 
 use super::db::{Db, Installed, SymbolicIndex};
-use super::evaluator::write_evaluator;
 use super::{Home, InstallError, now_rfc3339};
 use crate::bundle;
 use crate::fs::{Placed, place_new, write_atomic};
@@ -131,15 +130,9 @@ pub(super) fn extract(
 ) -> Result<PathBuf, InstallError> {
     let dir = home.bundle_dir(content_hash);
     if dir.join("manifest.json").is_file() {
-        // The bundle's files are immutable once placed; ptd's evaluator beside them is
-        // rewritten when it is not what this ptd derives.
-        write_evaluator(
-            &dir,
-            files
-                .iter()
-                .filter(|(n, _)| n == crate::jax::EVALUATOR || n == crate::jax::EVALUATOR_TABLES)
-                .map(|(n, b)| (n.as_str(), b.as_slice())),
-        )?;
+        // The bundle's files are immutable once placed; an evaluator an older ptd wrote beside
+        // them is rewritten.
+        super::evaluator::refresh_evaluator(&dir)?;
         return Ok(dir);
     }
     let mut builder = tempfile::Builder::new();

@@ -4,7 +4,6 @@
 //! manifest against the record it is installed under.
 
 use super::db::Installed;
-use super::evaluator::evaluator_files;
 use super::{InstallError, Wanted};
 use crate::bundle;
 use crate::model::Variants;
@@ -96,17 +95,11 @@ fn check_signature(
 /// A checked bundle's manifest, the variant values its `meta.json` carries, and its files.
 pub(super) type CheckedFiles = (bundle::Manifest, Variants, bundle::Files);
 
-/// Verifies and checks a bundle archive ([`bundle::check`]) and adds ptd's evaluator, derived
-/// from the checked DAG, to the files to extract.
+/// Verifies and checks a bundle archive ([`bundle::check`]): its files, to extract. (ptd's JAX
+/// evaluator is derived later, on first use: [`super::evaluator::derive_evaluator`].)
 pub(super) fn checked_files(bytes: &[u8], name: &str) -> Result<CheckedFiles, InstallError> {
     let c = bundle::check(bytes, name, crate::fs::random_u64())?;
-    let mut files = c.files;
-    files.extend(
-        evaluator_files(&c.manifest, &c.graph, &c.symbolic)
-            .into_iter()
-            .map(|(n, b)| (n.to_string(), b)),
-    );
-    Ok((c.manifest, c.meta.variants, files))
+    Ok((c.manifest, c.meta.variants, c.files))
 }
 
 /// Checks a verified archive's manifest against the record it is to be installed under: model,

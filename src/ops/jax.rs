@@ -115,15 +115,20 @@ pub fn which(ctx: &Context, query: &str, variants: &Requested) -> Result<PathBuf
     module_of(&installed(ctx, query, variants)?)
 }
 
-/// The evaluator module beside an installed bundle, when it is this ptd's own.
+/// The evaluator module beside an installed bundle, when it is this ptd's own; derived there
+/// first when the bundle has none yet.
 fn module_of(found: &Found) -> Result<PathBuf> {
-    let path = Path::new(&found.bundle).join(EVALUATOR);
+    let dir = Path::new(&found.bundle);
+    let path = dir.join(EVALUATOR);
+    if !path.exists() {
+        crate::install::derive_evaluator(dir)?;
+    }
     // Only ptd's own module is ever handed to Python: the file beside an installed bundle that
     // an older ptd wrote (from the bundle) or anything else put there is refused.
     let ours = std::fs::read(&path).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
-    if !ours || !path.with_file_name(crate::jax::EVALUATOR_TABLES).is_file() {
+    if !ours {
         return Err(Error::Usage(format!(
-            "{} {}: {} is not this ptd's evaluator module (installed by another ptd, or altered): `ptd install {}@={}` or `ptd cache verify --repair` writes it again",
+            "{} {}: {} is not this ptd's evaluator module (written by another ptd, or altered): `ptd install {}@={}` writes this ptd's, or `ptd cache verify --repair` removes it and the next use derives it",
             found.name,
             found.version,
             path.display(),
@@ -131,6 +136,8 @@ fn module_of(found: &Found) -> Result<PathBuf> {
             found.version
         )));
     }
+    // Tables that are missing or in another format version are derived again.
+    crate::install::derive_evaluator(dir)?;
     Ok(path)
 }
 
