@@ -122,6 +122,28 @@ fn the_embedded_config_names_its_key_and_a_release_location() {
     assert_eq!(c.artifacts[0].kind(), "github-releases");
 }
 
+/// ptd reads its built-in index without checking the snapshot's signature on every start: it is
+/// checked here, against the built-in key, and the snapshot must say what the files are.
+#[test]
+fn the_embedded_snapshot_is_signed_by_the_embedded_key() {
+    let f = EMBEDDED_INDEX.get_file("config.json").unwrap();
+    let c = RegistryConfig::parse(f.contents(), "config.json").unwrap();
+    let snap = EMBEDDED_INDEX.get_file("snapshot.json").unwrap().contents();
+    let sig = EMBEDDED_INDEX.get_file("snapshot.json.minisig").unwrap();
+    let sig = std::str::from_utf8(sig.contents()).unwrap();
+    let keys = c.trusted_keys().unwrap();
+    let verified = ptd::index::Snapshot::verify(snap, sig, &keys, &c.name).unwrap();
+    assert_eq!(
+        verified,
+        ptd::index::Snapshot::parse(snap, &c.name).unwrap()
+    );
+    let mut forged = snap.to_vec();
+    let at = forged.len() / 2;
+    forged[at] ^= 1;
+    assert!(ptd::index::Snapshot::verify(&forged, sig, &keys, &c.name).is_err());
+    verified.check_file("config.json", f.contents()).unwrap();
+}
+
 #[test]
 fn offline_install_from_the_embedded_registry() {
     let user = User::new();

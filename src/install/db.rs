@@ -367,6 +367,24 @@ fn connect(
     Ok((conn, p, true))
 }
 
+impl Drop for Db {
+    /// A connection that changed nothing, over an empty journal, closes without a checkpoint:
+    /// there is nothing to checkpoint, and the last connection to close otherwise deletes the
+    /// journal files (`-wal`, `-shm`), which the next command then creates again. A journal that
+    /// holds anything is checkpointed as before, so `ptd.db` alone always holds every change
+    /// once the last connection is closed.
+    fn drop(&mut self) {
+        let wal = Path::new(&self.path).with_extension("db-wal");
+        let empty = std::fs::metadata(&wal).is_ok_and(|m| m.len() == 0);
+        if empty && self.conn.total_changes() == 0 {
+            let _ = self.conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            );
+        }
+    }
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Db, DbError> {
         let log = path.with_file_name(USE_LOG);

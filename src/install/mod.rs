@@ -181,7 +181,7 @@ pub struct Shared {
     tier1: place::Tier1Index,
     /// Bundles checked or placed at once: one per core. More would only take turns on the
     /// cores, hold more bundles in memory, and starve the thread that receives the downloads.
-    cpus: tokio::sync::Semaphore,
+    cpus: std::sync::OnceLock<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -190,10 +190,17 @@ impl Shared {
         Ok(std::sync::Arc::new(Shared {
             db: std::sync::Mutex::new(home.open_db()?),
             tier1: place::Tier1Index::default(),
-            cpus: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ),
+            cpus: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// A turn on a core (the count is read on first use: an install that finds everything in
+    /// place never asks).
+    async fn cpu(&self) -> tokio::sync::SemaphorePermit<'_> {
+        let cpus = self.cpus.get_or_init(|| {
+            tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        });
+        cpus.acquire().await.expect("never closed")
     }
 
     /// The database, for this thread alone until the guard is dropped.
@@ -355,7 +362,7 @@ impl Installer<'_> {
         // Decompressing, hashing and checking run on the blocking pool, so that several
         // bundles are verified at once. Nothing the manifest claims is taken on trust: the
         // graph's hashes are computed here and the DAG is checked against the graph.
-        let cpu = self.shared.cpus.acquire().await.expect("never closed");
+        let cpu = self.shared.cpu().await;
         let (size, manifest, variants, files) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> Result<_, InstallError> {
@@ -391,7 +398,7 @@ impl Installer<'_> {
         check_manifest(&installed, &manifest, &variants)?;
         // Everything is verified before anything is placed.
         let extras = self.obtain_platform(entry).await?;
-        let cpu = self.shared.cpus.acquire().await.expect("never closed");
+        let cpu = self.shared.cpu().await;
         let jax_note = extras.note();
         let bundle_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
         // Placing runs on the blocking pool too, so that the async thread only moves bytes
