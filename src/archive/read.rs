@@ -21,7 +21,7 @@ pub fn read_tar_zst(
         message,
     };
     one_frame(bytes).map_err(invalid)?;
-    let dec = zstd::stream::read::Decoder::new(bytes)
+    let dec = zstd::stream::read::Decoder::with_buffer(bytes)
         .map_err(|e| invalid(format!("not a zstd stream: {e}")))?;
     let budget = limits.expansion(bytes.len() as u64);
     let exceeded = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -177,7 +177,7 @@ fn entry_kind(t: tar::EntryType) -> &'static str {
 
 /// The name of an archive's first entry, reading no further than its header.
 pub fn first_entry(bytes: &[u8]) -> Option<String> {
-    let dec = zstd::stream::read::Decoder::new(bytes).ok()?;
+    let dec = zstd::stream::read::Decoder::with_buffer(bytes).ok()?;
     let mut archive = tar::Archive::new(dec);
     let first = archive.entries().ok()?.next()?.ok()?;
     String::from_utf8(first.path_bytes().into_owned()).ok()
