@@ -1,8 +1,8 @@
 """JAX evaluator of an installed ptd model.
 
-This module is ptd's own code, the same for every model: `ptd install` writes it next to
-`evaluator.bin`, the tables ptd derives from the model's verified symbolic DAG, and the
-module reads them from there. Every function is a pure function of theta that works under
+This module is ptd's own code, the same for every model: ptd writes it next to
+`evaluator.bin`, the tables ptd derives from the model's verified symbolic DAG, when it is
+first asked for (`ptd which`), and the module reads them from there. Every function is a pure function of theta that works under
 jax.jit, jax.vmap and jax.grad (exact derivatives); theta has shape (P,) or (batch, P) and
 results gain the same leading batch axis. Computation is in theta's floating dtype; enable
 float64 with jax.config.update("jax_enable_x64", True).
