@@ -114,7 +114,8 @@ impl Symbolic {
             "a binary symbolic DAG (dag.bin)",
         )?;
         let discrete = r.flags & DISCRETE != 0;
-        let param_length = r.size("param_length", u32::MAX as u64)?;
+        // A DAG belongs to a graph, whose parameters are bounded so.
+        let param_length = r.size("param_length", crate::graph::file::MAX_PARAM_LENGTH as u64)?;
         let nv = r.size("n_vertices", u32::MAX as u64)?;
         let ops = r.u8s("ops")?;
         let a = r.uints("a")?;
@@ -445,6 +446,13 @@ mod tests {
         b[at[16].0] = 200;
         check(b, "pivots[0]: 200 is not an index below");
         check(good[..good.len() - 4].to_vec(), "row_nodes: ");
+        // More parameters than any graph may have: refused before anything is sized by them.
+        let mut b = good.clone();
+        b[at[0].0..at[0].0 + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        check(
+            b,
+            "param_length: 1099511627776 is more than the 1048576 allowed",
+        );
         let mut b = good.clone();
         b.extend_from_slice(&[0; 8]);
         check(b, "end: 8 bytes follow");

@@ -156,6 +156,17 @@ impl Symbolic {
                 ),
             ));
         }
+        // A DAG belongs to a graph, whose parameters are bounded so.
+        if raw.param_length > crate::graph::file::MAX_PARAM_LENGTH {
+            return Err(err(
+                "param_length".into(),
+                format!(
+                    "is {}, more than the {} parameters ptd accepts",
+                    raw.param_length,
+                    crate::graph::file::MAX_PARAM_LENGTH
+                ),
+            ));
+        }
         let idx = |place: &dyn Fn() -> String,
                    x: f64,
                    bound: usize|

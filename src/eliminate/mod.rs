@@ -72,6 +72,11 @@ impl Symbolic {
         self.param_length
     }
 
+    /// The vertex count of the graph the DAG is for (its claim, until checked against a graph).
+    pub fn n_vertices(&self) -> usize {
+        self.n_vertices
+    }
+
     pub fn dag(&self) -> &Dag {
         &self.dag
     }

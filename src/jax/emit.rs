@@ -405,13 +405,17 @@ fn tables(s: &Symbolic, atom0: f64) -> (Tables, Numbering) {
     let ids = dag_tables(s, &mut t);
     sweep_tables(s, &ids, &mut t);
     let m = s.vars.len();
-    let mut unknown_of = vec![-1i32; s.n_vertices];
-    for (i, &v) in s.vars.iter().enumerate() {
-        unknown_of[v as usize] = int32(i);
-    }
+    // By vertex, the unknowns only: the vertex count is the DAG's claim and sizes nothing.
+    let unknown_of: rustc_hash::FxHashMap<u32, i32> = s
+        .vars
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v, int32(i)))
+        .collect();
+    let unknown = |v: u32| unknown_of.get(&v).copied().unwrap_or(-1);
     let e = s.edges.len();
-    let from = s.edges.iter().map(|x| unknown_of[x.0 as usize]).collect();
-    let to = s.edges.iter().map(|x| unknown_of[x.1 as usize]).collect();
+    let from = s.edges.iter().map(|x| unknown(x.0)).collect();
+    let to = s.edges.iter().map(|x| unknown(x.1)).collect();
     let rate = s
         .edges
         .iter()
