@@ -62,21 +62,11 @@ def serve(directory):
     return server
 
 
-def timed(cmd, env=None, cwd=None):
-    """Runs `cmd`, which must succeed; returns (wall s, stdout)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(
-        [str(c) for c in cmd],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=cwd,
-    )
-    out, err = p.communicate()
-    wall = time.perf_counter() - start
+def run_ok(cmd, env=None):
+    """Runs `cmd`, which must succeed."""
+    p = subprocess.run([str(c) for c in cmd], check=False, capture_output=True, env=env)
     if p.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.decode()}")
-    return wall, out
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{p.stderr.decode()}")
 
 
 def rusage_run(cmd, env=None):
@@ -135,17 +125,17 @@ def run(a, ptd, work):
     sets = f"samples={SET[0]}..{SET[-1]}" + ("" if a.skip_50 else ",50")
     env = home_env(work / "publisher")
     print(f"building block-counting {sets} ...", file=sys.stderr)
-    timed([ptd, "build", RECIPE, "--variants", sets, "--out", built, "-q"], env)
+    run_ok([ptd, "build", RECIPE, "--variants", sets, "--out", built, "-q"], env)
     store = work / "store"
     server = serve(store)
     url = f"http://127.0.0.1:{server.server_address[1]}"
     index = work / "index"
-    timed(
+    run_ok(
         [ptd, "registry", "init", index, "--name", "bench", "--unencrypted",
          "--artifacts", url + "/{file}", "-q"],
         env,
     )
-    timed(
+    run_ok(
         [ptd, "publish", RECIPE, "--variants", sets, "--prebuilt", built,
          "--registry", index, "--store", store, "-q"],
         env,
@@ -188,7 +178,7 @@ def run(a, ptd, work):
     if not a.skip_50:
         home = work / "home-50"
         henv = home_env(home)
-        timed([ptd, "install", "coalescent/block-counting@1.1", "samples=50",
+        run_ok([ptd, "install", "coalescent/block-counting@1.1", "samples=50",
                "--registry", index, "-q"], henv)
         evals = [
             rusage_run([ptd, "eval", "coalescent/block-counting", "samples=50",
@@ -202,7 +192,7 @@ def run(a, ptd, work):
             f"{ew:.2f} s, peak {em:.0f} MB", "", "", "<= 0.3 s", ew <= 0.3,
         ))
         graph = work / "graph-50.json"
-        timed([ptd, "graph", "export", built / files[50], "-o", graph], henv)
+        run_ok([ptd, "graph", "export", built / files[50], "-o", graph], henv)
         hashes = [rusage_run([ptd, "hash", graph], henv) for _ in range(a.runs)]
         hw = statistics.median(w for w, _, _ in hashes)
         hm = max(m for _, _, m in hashes)
@@ -215,7 +205,7 @@ def run(a, ptd, work):
     sizes = []
     for n in [21, 30, 40] + ([] if a.skip_50 else [50]):
         archive = built / files[n]
-        timed([ptd, "build", archive, "--bundle-format", "3", "-o", v3, "-q"], env)
+        run_ok([ptd, "build", archive, "--bundle-format", "3", "-o", v3, "-q"], env)
         old = next(v3.glob(f"*samples-{n}.ptd.tar.zst"))
         sizes.append(
             (n, old.stat().st_size, archive.stat().st_size, unpacked(old), unpacked(archive))

@@ -127,7 +127,7 @@ impl Symbolic {
         let mut live: Vec<(u32, u32, &[f64])> = Vec::with_capacity(self.edges.len());
         for (i, &v) in self.vars.iter().enumerate() {
             for e in g.edges(v as usize) {
-                if !e.coeffs.iter().any(|&c| c != 0.0) {
+                if !super::live(e.coeffs) {
                     continue;
                 }
                 match self.edges.get(live.len()) {

@@ -259,21 +259,15 @@ fn dag_tables(s: &Symbolic, t: &mut Tables) -> Numbering {
             Node::Sum { len, .. } | Node::Dot { len, .. } => nterms[l] += len as usize,
         }
     }
-    let mut next = consts.len() + params.len();
-    let mut numbered: Vec<usize> = nodes
-        .iter()
-        .map(|&k| {
-            next += k;
-            next - k
-        })
-        .collect();
+    // Numbers after the constants and parameters, level by level, one slot per node.
+    let fixed = consts.len() + params.len();
+    let mut numbered = Slots::new(1, first_steps(nodes.iter().copied()));
     for (i, &l) in level.iter().enumerate() {
         if l > 0 {
-            new_id[i] = numbered[l];
-            numbered[l] += 1;
+            new_id[i] = fixed + numbered.take(l);
         }
     }
-    let total = next;
+    let total = fixed + nodes.iter().sum::<usize>();
     let (nterms, ndivs) = (&nterms, &ndivs);
     let per_level = |wt: usize, wd: usize| {
         (1..=depth).map(move |l| ceil_div(nterms[l], wt).max(ceil_div(ndivs[l], wd)))

@@ -120,13 +120,10 @@ pub fn which(ctx: &Context, query: &str, variants: &Requested) -> Result<PathBuf
 fn module_of(found: &Found) -> Result<PathBuf> {
     let dir = Path::new(&found.bundle);
     let path = dir.join(EVALUATOR);
-    if !path.exists() {
-        crate::install::derive_evaluator(dir)?;
-    }
     // Only ptd's own module is ever handed to Python: the file beside an installed bundle that
     // an older ptd wrote (from the bundle) or anything else put there is refused.
-    let ours = std::fs::read(&path).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
-    if !ours {
+    let ours = |p: &Path| std::fs::read(p).is_ok_and(|b| b == crate::jax::emit::MODULE.as_bytes());
+    if path.exists() && !ours(&path) {
         return Err(Error::Usage(format!(
             "{} {}: {} is not this ptd's evaluator module (written by another ptd, or altered): `ptd install {}@={}` writes this ptd's, or `ptd cache verify --repair` removes it and the next use derives it",
             found.name,
@@ -136,7 +133,7 @@ fn module_of(found: &Found) -> Result<PathBuf> {
             found.version
         )));
     }
-    // Tables that are missing or in another format version are derived again.
+    // A module not there yet, or tables missing or in another format version, are derived.
     crate::install::derive_evaluator(dir)?;
     Ok(path)
 }

@@ -335,7 +335,9 @@ pub fn verify(ctx: &Context) -> Result<Verified> {
                         .iter()
                         .any(|f| dir.join(f).exists());
                     let evaluator = if derived {
-                        crate::install::evaluator_files(&manifest, &graph, &symbolic).to_vec()
+                        Vec::from(crate::install::evaluator_files(
+                            &manifest, &graph, &symbolic,
+                        ))
                     } else {
                         Vec::new()
                     };
