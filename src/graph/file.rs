@@ -53,10 +53,10 @@ struct Raw {
     discrete: bool,
 }
 
-/// Rows of numbers kept in one flat vector.
-#[derive(Debug, Default, PartialEq)]
-struct Rows {
-    vals: Vec<f64>,
+/// Rows of values kept in one flat vector.
+#[derive(Debug, PartialEq)]
+struct Rows<T = f64> {
+    vals: Vec<T>,
     count: usize,
     /// The length of every row, while all rows so far have the same length.
     width: usize,
@@ -64,7 +64,18 @@ struct Rows {
     ends: Option<Vec<usize>>,
 }
 
-impl Rows {
+impl<T> Default for Rows<T> {
+    fn default() -> Self {
+        Rows {
+            vals: Vec::new(),
+            count: 0,
+            width: 0,
+            ends: None,
+        }
+    }
+}
+
+impl<T: Copy> Rows<T> {
     /// Closes the row that started at `start` in `vals`.
     fn end_row(&mut self, start: usize) {
         let end = self.vals.len();
@@ -80,6 +91,30 @@ impl Rows {
         self.count += 1;
     }
 
+    /// Appends the rows of `other`, as if they had been read after these.
+    fn append(&mut self, other: Rows<T>) {
+        if self.count == 0 {
+            *self = other;
+            return;
+        }
+        if self.ends.is_none() && other.ends.is_none() && other.width == self.width {
+            self.vals.extend_from_slice(&other.vals);
+            self.count += other.count;
+            return;
+        }
+        let base = self.vals.len();
+        let (count, width) = (self.count, self.width);
+        let ends = self
+            .ends
+            .get_or_insert_with(|| (1..=count).map(|k| k * width).collect());
+        match &other.ends {
+            Some(theirs) => ends.extend(theirs.iter().map(|e| base + e)),
+            None => ends.extend((1..=other.count).map(|k| base + k * other.width)),
+        }
+        self.vals.extend_from_slice(&other.vals);
+        self.count += other.count;
+    }
+
     fn len(&self) -> usize {
         self.count
     }
@@ -89,18 +124,18 @@ impl Rows {
     }
 
     #[inline]
-    fn row(&self, i: usize) -> &[f64] {
+    fn row(&self, i: usize) -> &[T] {
         match &self.ends {
             None => &self.vals[i * self.width..(i + 1) * self.width],
             Some(ends) => &self.vals[if i == 0 { 0 } else { ends[i - 1] }..ends[i]],
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &[f64]> {
+    fn iter(&self) -> impl Iterator<Item = &[T]> {
         (0..self.count).map(|i| self.row(i))
     }
 
-    fn from_nested(rows: Vec<Vec<f64>>) -> Rows {
+    fn from_nested(rows: Vec<Vec<T>>) -> Rows<T> {
         let mut out = Rows::default();
         for row in rows {
             let start = out.vals.len();
@@ -111,10 +146,40 @@ impl Rows {
     }
 }
 
+/// A graph file's states as read: whole numbers straight into `i32` by the plain-layout
+/// reader, numbers by `serde_json` (checked to be 32-bit integers afterwards).
+#[derive(Debug, PartialEq)]
+enum States {
+    Ints(Rows<i32>),
+    Numbers(Rows<f64>),
+}
+
+impl Default for States {
+    fn default() -> Self {
+        States::Ints(Rows::default())
+    }
+}
+
+impl States {
+    fn len(&self) -> usize {
+        match self {
+            States::Ints(r) => r.len(),
+            States::Numbers(r) => r.len(),
+        }
+    }
+
+    fn row_len(&self, v: usize) -> usize {
+        match self {
+            States::Ints(r) => r.row(v).len(),
+            States::Numbers(r) => r.row(v).len(),
+        }
+    }
+}
+
 /// A graph file's fields, as read, arrays flat.
 #[derive(Debug, Default, PartialEq)]
 struct Flat {
-    states: Rows,
+    states: States,
     vertex_indices: Vec<f64>,
     edges: Rows,
     constant_edges: Rows,
@@ -131,7 +196,7 @@ struct Flat {
 impl From<Raw> for Flat {
     fn from(raw: Raw) -> Flat {
         Flat {
-            states: Rows::from_nested(raw.states),
+            states: States::Numbers(Rows::from_nested(raw.states)),
             vertex_indices: raw.vertex_indices,
             edges: Rows::from_nested(raw.edges),
             constant_edges: Rows::from_nested(raw.constant_edges),
@@ -343,14 +408,11 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     // Every row's length before anything is sized by state_length, so that a huge
     // state_length in a small file cannot make ptd allocate for it.
     for v in 0..n {
-        let row = state_rows.row(v);
-        if row.len() != state_length {
+        let len = state_rows.row_len(v);
+        if len != state_length {
             return Err(ctx.err(
                 format!("states[{v}]"),
-                format!(
-                    "has {} entries but state_length is {state_length}",
-                    row.len()
-                ),
+                format!("has {len} entries but state_length is {state_length}"),
             ));
         }
     }
@@ -360,31 +422,12 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
             format!("is {n}, more than the {} vertices ptd holds", u32::MAX),
         ));
     }
-    // The rows hold exactly n * state_length numbers, so this allocation is bounded by the file.
-    let mut states: Vec<i32> = Vec::with_capacity(n * state_length);
-    for v in 0..n {
-        for &x in state_rows.row(v) {
-            // A 32-bit integer survives the round trip through i32.
-            if (x as i32) as f64 == x {
-                states.push(x as i32);
-                continue;
-            }
-            if x.fract() != 0.0 || x < i32::MIN as f64 || x > i32::MAX as f64 {
-                return Err(ctx.err(
-                    format!("states[{v}]"),
-                    format!("{x} is not a 32-bit integer"),
-                ));
-            }
-            states.push(x as i32);
-        }
-        if v == 0 && states.iter().any(|&s| s != 0) {
-            return Err(ctx.err(
-                "states[0]",
-                "the starting vertex must have the all-zero state",
-            ));
-        }
-    }
-    drop(state_rows);
+    let states = match state_rows {
+        // Every row has state_length entries: the values are the states, row after row.
+        States::Ints(rows) => rows.vals,
+        States::Numbers(rows) => whole_states(ctx, &rows, n, state_length)?,
+    };
+    zero_start(ctx, &states[..state_length])?;
     let mut start: Vec<(u32, f64)> = Vec::with_capacity(start_edges.len());
     for (row, e) in start_edges.iter().enumerate() {
         let place = || format!("start_edges[{row}]");
@@ -406,16 +449,27 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     } else {
         ("param_edges", param_edges, param_length)
     };
-    // Each row on its own, up to the first bad one; whether the good rows are already in
-    // (source, target) order, as ptd writes them.
+    // Compressed rows: the good rows, in (source, target) order, without their (from, to)
+    // columns. Rows already in that order, as ptd writes them, are taken as they are checked.
+    let m = rows.len();
+    let mut offsets = vec![0usize; n + 1];
+    let mut targets: Vec<u32> = Vec::with_capacity(m);
+    let mut coeffs: Vec<f64> = Vec::with_capacity(m * width);
+    // Each row on its own, up to the first bad one; whether the good rows are already in order.
     let mut bad: Option<(usize, GraphFileError)> = None;
     let mut sorted = true;
     let mut prev = (0, 0);
-    for row in 0..rows.len() {
-        match check_edge_row(ctx, key, row, rows.row(row), width, constant, n) {
+    for row in 0..m {
+        let e = rows.row(row);
+        match check_edge_row(ctx, key, row, e, width, constant, n) {
             Ok(pair) => {
                 sorted &= row == 0 || pair > prev;
                 prev = pair;
+                if sorted {
+                    offsets[pair.0 + 1] += 1;
+                    targets.push(pair.1 as u32);
+                    coeffs.extend_from_slice(&e[2..]);
+                }
             }
             Err(e) => {
                 bad = Some((row, e));
@@ -470,21 +524,17 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     if !start.iter().any(|&(_, w)| w > 0.0) {
         return Err(ctx.err("start_edges", GraphError::NoStart.to_string()));
     }
-    // Compressed rows: the good rows, in order, without their (from, to) columns.
-    let m = rows.len();
-    let mut offsets = vec![0usize; n + 1];
-    let mut targets: Vec<u32> = Vec::with_capacity(m);
-    let mut coeffs: Vec<f64> = Vec::with_capacity(m * width);
-    let mut take = |e: &[f64]| {
-        offsets[e[0] as usize + 1] += 1;
-        targets.push(e[1] as u32);
-        coeffs.extend_from_slice(&e[2..]);
-    };
-    match &order {
-        None => rows.iter().for_each(&mut take),
-        Some(order) => order.iter().for_each(|&r| take(rows.row(r))),
+    if let Some(order) = order {
+        offsets.fill(0);
+        targets.clear();
+        coeffs.clear();
+        for r in order {
+            let e = rows.row(r);
+            offsets[e[0] as usize + 1] += 1;
+            targets.push(e[1] as u32);
+            coeffs.extend_from_slice(&e[2..]);
+        }
     }
-    drop(order);
     drop(rows);
     for v in 0..n {
         offsets[v + 1] += offsets[v];
@@ -505,9 +555,82 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     Ok(graph)
 }
 
-/// Checks one edge row `[from, to, c...]` on its own; returns (from, to).
+/// States read as numbers, each checked to be a 32-bit integer (rows of `state_length`).
+fn whole_states(
+    ctx: &Ctx<'_>,
+    rows: &Rows<f64>,
+    n: usize,
+    state_length: usize,
+) -> Result<Vec<i32>, GraphFileError> {
+    // The rows hold exactly n * state_length numbers, so this allocation is bounded by the file.
+    let mut states: Vec<i32> = Vec::with_capacity(n * state_length);
+    for v in 0..n {
+        for &x in rows.row(v) {
+            // A 32-bit integer survives the round trip through i32.
+            if (x as i32) as f64 == x {
+                states.push(x as i32);
+                continue;
+            }
+            if x.fract() != 0.0 || x < i32::MIN as f64 || x > i32::MAX as f64 {
+                return Err(ctx.err(
+                    format!("states[{v}]"),
+                    format!("{x} is not a 32-bit integer"),
+                ));
+            }
+            states.push(x as i32);
+        }
+        if v == 0 {
+            zero_start(ctx, &states)?;
+        }
+    }
+    Ok(states)
+}
+
+/// The starting vertex's state (the first row) must be all zeros.
+fn zero_start(ctx: &Ctx<'_>, first: &[i32]) -> Result<(), GraphFileError> {
+    if first.iter().any(|&s| s != 0) {
+        return Err(ctx.err(
+            "states[0]",
+            "the starting vertex must have the all-zero state",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one edge row `[from, to, c...]` on its own; returns (from, to). A good row is
+/// recognised inline; any other is left to [`edge_row_error`], which names its fault.
 #[inline]
 fn check_edge_row(
+    ctx: &Ctx<'_>,
+    key: &str,
+    row: usize,
+    e: &[f64],
+    width: usize,
+    constant: bool,
+    n: usize,
+) -> Result<(usize, usize), GraphFileError> {
+    // A whole number in 1..n, which fits a u32 (n_vertices does).
+    let vertex = |x: f64| {
+        let i = x as u32;
+        (x >= 1.0 && x < n as f64 && f64::from(i) == x).then_some(i as usize)
+    };
+    if e.len() == 2 + width
+        && let (Some(from), Some(to)) = (vertex(e[0]), vertex(e[1]))
+        && from != to
+        && e[2..]
+            .iter()
+            .all(|c| c.is_finite() && !(constant && *c < 0.0))
+    {
+        return Ok((from, to));
+    }
+    edge_row_error(ctx, key, row, e, width, constant, n)
+}
+
+/// [`check_edge_row`] step by step, for a row that is not plainly good: its error, or (from,
+/// to) after all.
+#[cold]
+#[inline(never)]
+fn edge_row_error(
     ctx: &Ctx<'_>,
     key: &str,
     row: usize,
@@ -792,16 +915,31 @@ mod tests {
     /// What the flat reader reads, serde_json reads into the same fields, numbers bit for bit
     /// (`Debug` tells -0.0 from 0.0).
     fn agrees_with_serde(text: &str) -> bool {
-        let Some(flat) = scan::scan(text) else {
+        let whole = scan::scan_in(text, 1, usize::MAX);
+        // Read in parts of any length, the same rows, and the same refusals.
+        for min_bytes in [1, 7, 64] {
+            for parts in [2, 3, 5] {
+                let split = scan::scan_in(text, parts, min_bytes);
+                assert_eq!(format!("{split:?}"), format!("{whole:?}"), "{text}");
+            }
+        }
+        let Some(flat) = whole else {
             return false;
         };
         let raw: Raw = serde_json::from_str(text)
             .unwrap_or_else(|e| panic!("serde_json refuses what the flat reader read: {e}"));
-        assert_eq!(
-            format!("{:?}", Flat::from(raw)),
-            format!("{flat:?}"),
-            "{text}"
-        );
+        let mut theirs = Flat::from(raw);
+        // The flat reader reads states only when they are whole numbers, straight into i32.
+        if let States::Numbers(rows) = theirs.states {
+            assert!(rows.vals.iter().all(|&x| x as i32 as f64 == x), "{text}");
+            theirs.states = States::Ints(Rows {
+                vals: rows.vals.iter().map(|&x| x as i32).collect(),
+                count: rows.count,
+                width: rows.width,
+                ends: rows.ends,
+            });
+        }
+        assert_eq!(format!("{theirs:?}"), format!("{flat:?}"), "{text}");
         true
     }
 

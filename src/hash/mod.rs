@@ -145,8 +145,47 @@ fn put_ints(buf: &mut Vec<u8>, xs: &[i32]) {
 const CANONICAL_TAG: &[u8] = b"ptd-canonical-graph-v1\0";
 
 /// An order-independent hash: vertices are renumbered by sorting their (unique) states, the
-/// starting vertex first, and the renumbered graph is hashed in one stream.
+/// starting vertex first, and the renumbered graph is hashed in one stream. A large graph's
+/// stream is hashed in a second thread while it is written.
 pub fn canonical_hash(g: &Graph) -> [u8; 32] {
+    if g.edge_count() + g.vertex_count() < PARALLEL_FROM {
+        let mut h = Sha256::new();
+        canonical_stream(g, |buf: &mut Vec<u8>| {
+            h.update(&buf[..]);
+            buf.clear();
+        });
+        return h.finalize().into();
+    }
+    std::thread::scope(|s| {
+        // Full buffers go to the hasher, and come back empty to be filled again.
+        let (full, to_hash) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (done, empty) = std::sync::mpsc::channel::<Vec<u8>>();
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for buf in to_hash {
+                h.update(&buf);
+                let _ = done.send(buf);
+            }
+            h.finalize()
+        });
+        canonical_stream(g, |buf: &mut Vec<u8>| {
+            let mut next = empty
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(2 * CHUNK));
+            next.clear();
+            let _ = full.send(std::mem::replace(buf, next));
+        });
+        drop(full);
+        match hasher.join() {
+            Ok(digest) => digest.into(),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Writes the canonical hash's input into a buffer, handing it to `flush` whenever it holds
+/// [`CHUNK`] bytes or more, and at the end; `flush` leaves the buffer empty.
+fn canonical_stream(g: &Graph, mut flush: impl FnMut(&mut Vec<u8>)) {
     let n = g.vertex_count();
     // rank[v]: position of v in canonical order.
     let order = state_order(g);
@@ -155,26 +194,25 @@ pub fn canonical_hash(g: &Graph) -> [u8; 32] {
         rank[v] = i as u64 + 1;
     }
     let norm = |x: f64| if x == 0.0 { 0.0f64 } else { x };
-    let mut h = Sha256::new();
-    h.update(CANONICAL_TAG);
-    h.update((g.state_length() as u64).to_le_bytes());
-    h.update((g.param_length() as u64).to_le_bytes());
-    h.update((n as u64).to_le_bytes());
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+    buf.extend_from_slice(CANONICAL_TAG);
+    buf.extend_from_slice(&(g.state_length() as u64).to_le_bytes());
+    buf.extend_from_slice(&(g.param_length() as u64).to_le_bytes());
+    buf.extend_from_slice(&(n as u64).to_le_bytes());
     let mut start: Vec<(u64, f64)> = g
         .start_edges()
         .iter()
         .map(|&(to, w)| (rank[to as usize], norm(w)))
         .collect();
     start.sort_unstable_by_key(|e| e.0);
-    h.update((start.len() as u64).to_le_bytes());
+    buf.extend_from_slice(&(start.len() as u64).to_le_bytes());
     for (to, w) in start {
-        h.update(to.to_le_bytes());
-        h.update(w.to_le_bytes());
+        buf.extend_from_slice(&to.to_le_bytes());
+        buf.extend_from_slice(&w.to_le_bytes());
     }
     let mut row: Vec<(u64, usize)> = Vec::new();
     let w = g.coef_width();
     let mut coeffs: Vec<f64> = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
     for &v in &order {
         put_ints(&mut buf, g.state(v));
         row.clear();
@@ -197,16 +235,14 @@ pub fn canonical_hash(g: &Graph) -> [u8; 32] {
             }
         }
         if buf.len() >= CHUNK {
-            h.update(&buf);
-            buf.clear();
+            flush(&mut buf);
         }
     }
-    h.update(&buf);
     if g.is_discrete() {
         // After the whole stream, so continuous graphs keep their hashes.
-        h.update(b"discrete");
+        buf.extend_from_slice(b"discrete");
     }
-    h.finalize().into()
+    flush(&mut buf);
 }
 
 #[cfg(test)]

@@ -7,13 +7,28 @@
 //! another type, an escaped string, a number out of range — is left to `serde_json`, whose
 //! error names the line and column. So this reader never makes an error of its own.
 
-use super::{Flat, Rows};
+use super::{Flat, Rows, States};
+
+/// Arrays of rows longer than this many bytes are read in parts, one per core.
+const PARALLEL_BYTES: usize = 4 << 20;
 
 /// Reads `text` in the plain layout, or `None` when `serde_json` must read it instead.
 pub(super) fn scan(text: &str) -> Option<Flat> {
+    let parts = if text.len() > PARALLEL_BYTES {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    scan_in(text, parts, PARALLEL_BYTES)
+}
+
+/// [`scan`], reading arrays of rows longer than `min_bytes` in up to `parts` parts at once.
+pub(super) fn scan_in(text: &str, parts: usize, min_bytes: usize) -> Option<Flat> {
     let mut s = Scanner {
         b: text.as_bytes(),
         i: 0,
+        parts,
+        min_bytes,
     };
     let flat = s.object()?;
     s.ws();
@@ -41,9 +56,14 @@ const KEYS: [&[u8]; 13] = [
 /// and discrete, which have defaults).
 const REQUIRED: u16 = 0b11_1111_0111;
 
+#[derive(Clone, Copy)]
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// Parts an array of rows may be read in at once.
+    parts: usize,
+    /// The shortest array of rows (in bytes) read in parts.
+    min_bytes: usize,
 }
 
 /// Exact powers of ten, for numbers with at most 22 decimals.
@@ -131,13 +151,13 @@ impl<'a> Scanner<'a> {
                 seen |= 1 << k;
                 self.expect(b':')?;
                 match k {
-                    0 => self.rows(&mut f.states)?,
-                    1 => self.numbers(&mut f.vertex_indices)?,
-                    2 => self.rows(&mut f.edges)?,
-                    3 => self.rows(&mut f.constant_edges)?,
-                    4 => self.rows(&mut f.start_edges)?,
-                    5 => self.rows(&mut f.param_edges)?,
-                    6 => self.rows(&mut f.start_param_edges)?,
+                    0 => f.states = States::Ints(self.rows(Self::int32)?),
+                    1 => self.numbers(&mut f.vertex_indices, Self::number)?,
+                    2 => f.edges = self.rows(Self::number)?,
+                    3 => f.constant_edges = self.rows(Self::number)?,
+                    4 => f.start_edges = self.rows(Self::number)?,
+                    5 => f.param_edges = self.rows(Self::number)?,
+                    6 => f.start_param_edges = self.rows(Self::number)?,
                     7 => f.param_length = self.whole()?,
                     8 => f.state_length = self.whole()?,
                     9 => f.n_vertices = self.whole()?,
@@ -174,16 +194,130 @@ impl<'a> Scanner<'a> {
         (seen & REQUIRED == REQUIRED).then_some(f)
     }
 
-    /// `[[numbers], ...]`
-    fn rows(&mut self, out: &mut Rows) -> Option<()> {
+    /// `[[numbers], ...]`, each number read by `item`. A long array is cut at commas between
+    /// rows into parts that are read at once; each part must then be rows separated by commas,
+    /// so the parts give exactly the rows of reading the array from end to end.
+    fn rows<T, F>(&mut self, item: F) -> Option<Rows<T>>
+    where
+        T: Copy + Send,
+        F: Fn(&mut Self) -> Option<T> + Copy + Send,
+    {
+        self.expect(b'[')?;
+        let mut out = Rows::default();
+        if self.eat(b']') {
+            return Some(out);
+        }
+        let cuts = self.cuts();
+        if !cuts.is_empty() {
+            let whole = *self;
+            let mut bounds = vec![self.i];
+            bounds.extend(cuts.iter().map(|&c| c + 1));
+            let (parts, last) = std::thread::scope(|scope| {
+                let parts: Vec<_> = bounds
+                    .windows(2)
+                    .map(|w| {
+                        let part = Scanner {
+                            b: &whole.b[..w[1] - 1],
+                            i: w[0],
+                            ..whole
+                        };
+                        scope.spawn(move || part.part(item))
+                    })
+                    .collect();
+                let mut last = Scanner {
+                    i: *bounds.last().expect("a first bound"),
+                    ..whole
+                };
+                let rows = last.rest(item);
+                let parts: Vec<Option<Rows<T>>> = parts
+                    .into_iter()
+                    .map(|p| p.join().expect("a part of the graph file"))
+                    .collect();
+                (parts, rows.map(|r| (r, last.i)))
+            });
+            let (rest, end) = last?;
+            for part in parts {
+                out.append(part?);
+            }
+            out.append(rest);
+            self.i = end;
+            return Some(out);
+        }
+        let rest = self.rest(item)?;
+        out.append(rest);
+        Some(out)
+    }
+
+    /// Rows up to and with the `]` that closes their array.
+    fn rest<T: Copy>(&mut self, item: impl Fn(&mut Self) -> Option<T> + Copy) -> Option<Rows<T>> {
+        let mut out = Rows::default();
+        loop {
+            let start = out.vals.len();
+            self.numbers(&mut out.vals, item)?;
+            out.end_row(start);
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(out),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Rows separated by commas, up to the end of `self.b`.
+    fn part<T: Copy>(mut self, item: impl Fn(&mut Self) -> Option<T> + Copy) -> Option<Rows<T>> {
+        let mut out = Rows::default();
+        loop {
+            let start = out.vals.len();
+            self.numbers(&mut out.vals, item)?;
+            out.end_row(start);
+            self.ws();
+            if self.i == self.b.len() {
+                return Some(out);
+            }
+            self.expect(b',')?;
+        }
+    }
+
+    /// Where to cut the array of rows that starts at `self.i` (after its `[`): commas between
+    /// rows (`]`, `,`, `[`, with whitespace between), about evenly spaced. The array holds
+    /// only numbers, so it ends before the next `"` (the next key). None when the array is short
+    /// or reading it in parts is off.
+    fn cuts(&self) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        if self.parts < 2 {
+            return cuts;
+        }
+        let rest = &self.b[self.i..];
+        let len = memchr::memchr(b'"', rest).unwrap_or(rest.len());
+        if len < self.min_bytes {
+            return cuts;
+        }
+        let mut from = 0;
+        for k in 1..self.parts {
+            let aim = (len * k / self.parts).max(from);
+            let Some(comma) = comma_between_rows(&rest[..len], aim) else {
+                break;
+            };
+            cuts.push(self.i + comma);
+            from = comma + 1;
+        }
+        cuts
+    }
+
+    /// `[numbers]`, appended to `out`, each read by `item`.
+    #[inline]
+    fn numbers<T>(
+        &mut self,
+        out: &mut Vec<T>,
+        item: impl Fn(&mut Self) -> Option<T>,
+    ) -> Option<()> {
         self.expect(b'[')?;
         if self.eat(b']') {
             return Some(());
         }
         loop {
-            let start = out.vals.len();
-            self.numbers(&mut out.vals)?;
-            out.end_row(start);
+            self.ws();
+            out.push(item(self)?);
             match self.next()? {
                 b',' => continue,
                 b']' => return Some(()),
@@ -192,21 +326,34 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// `[numbers]`, appended to `out`.
-    fn numbers(&mut self, out: &mut Vec<f64>) -> Option<()> {
-        self.expect(b'[')?;
-        if self.eat(b']') {
-            return Some(());
+    /// A whole number that fits an `i32`, written without fraction or exponent (`-0` and
+    /// anything else are left to `serde_json`, whose numbers are then checked).
+    #[inline]
+    fn int32(&mut self) -> Option<i32> {
+        let b = self.b;
+        let mut i = self.i;
+        let neg = b.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
         }
-        loop {
-            self.ws();
-            out.push(self.number()?);
-            match self.next()? {
-                b',' => continue,
-                b']' => return Some(()),
-                _ => return None,
+        let start = i;
+        let mut x: i64 = 0;
+        while let Some(&c @ b'0'..=b'9') = b.get(i) {
+            x = x * 10 + i64::from(c - b'0');
+            i += 1;
+            if i - start > 10 {
+                return None;
             }
         }
+        let digits = i - start;
+        if digits == 0 || (b[start] == b'0' && (digits > 1 || neg)) {
+            return None;
+        }
+        if matches!(b.get(i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.i = i;
+        i32::try_from(if neg { -x } else { x }).ok()
     }
 
     /// A whole number >= 0 written without sign, fraction or exponent, as `serde_json` reads
@@ -313,5 +460,30 @@ impl<'a> Scanner<'a> {
             return Some(x);
         };
         Some(if neg { -x } else { x })
+    }
+}
+
+/// The first comma at or after `aim` in `text` (an array of rows of numbers) that stands
+/// between two rows: after a `]`, before a `[`, with only whitespace between.
+fn comma_between_rows(text: &[u8], aim: usize) -> Option<usize> {
+    let ws = |c: u8| matches!(c, b' ' | b'\n' | b'\r' | b'\t');
+    let mut at = aim;
+    loop {
+        let close = at + memchr::memchr(b']', text.get(at..)?)?;
+        let mut j = close + 1;
+        while text.get(j).is_some_and(|&c| ws(c)) {
+            j += 1;
+        }
+        if text.get(j) == Some(&b',') {
+            let comma = j;
+            j += 1;
+            while text.get(j).is_some_and(|&c| ws(c)) {
+                j += 1;
+            }
+            if text.get(j) == Some(&b'[') {
+                return Some(comma);
+            }
+        }
+        at = close + 1;
     }
 }
