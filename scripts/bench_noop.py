@@ -20,6 +20,7 @@ locked project install at most 4 ms.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "coalescent/kingman@1.2"
+# A process that does nothing, timed alongside as the machine's floor.
+TRUE = shutil.which("true") or "/bin/true"
 PROJECT_MODELS = ["coalescent/kingman@1.2", "queue/mm1k", "reliability/erlang"]
 # (label, arguments, run in the project directory, target in ms)
 COMMANDS = [
@@ -83,6 +86,10 @@ class Subject:
 
     def time(self, args, in_project):
         """Wall ms, CPU ms and minor page faults of one run."""
+        return self.time_program(self.ptd, args, in_project)
+
+    def time_program(self, program, args, in_project):
+        """Wall ms, CPU ms and minor page faults of one run of `program`."""
         cwd = self.project if in_project else self.root
         quiet = [(os.POSIX_SPAWN_DUP2, self.devnull, fd) for fd in (0, 1, 2)]
         # posix_spawn starts the child in this process's directory (the script is
@@ -91,13 +98,13 @@ class Subject:
         os.chdir(cwd)
         try:
             start = time.perf_counter_ns()
-            pid = os.posix_spawn(self.ptd, [self.ptd, *args], self.env, file_actions=quiet)
+            pid = os.posix_spawn(program, [program, *args], self.env, file_actions=quiet)
             _, status, ru = os.wait4(pid, 0)
             wall = (time.perf_counter_ns() - start) / 1e6
         finally:
             os.chdir(old)
         if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"{self.name}: ptd {' '.join(args)} failed while timed")
+            sys.exit(f"{self.name}: {program} {' '.join(args)} failed while timed")
         return wall, (ru.ru_utime + ru.ru_stime) * 1e3, ru.ru_minflt
 
 
@@ -123,12 +130,18 @@ def main():
         for s in subjects:
             s.set_up()
         samples = {(s.name, c[0]): [] for s in subjects for c in COMMANDS}
+        # How fast this machine starts a process that does nothing, in the same run: wall
+        # times here move with the load of the machine (other processes, other guests).
+        floor = []
         for i in range(a.warmup + a.n):
             for label, args, in_project, _ in COMMANDS:
                 for s in subjects:
                     r = s.time(args, in_project)
                     if i >= a.warmup:
                         samples[(s.name, label)].append(r)
+            r = subjects[-1].time_program(TRUE, [], False)
+            if i >= a.warmup:
+                floor.append(r)
 
     def med(name, label, k):
         return statistics.median(r[k] for r in samples[(name, label)])
@@ -156,6 +169,10 @@ def main():
         rows.append(row)
         if target is not None and med("ptd", label, 0) > target:
             missed.append(f"{label}: {med('ptd', label, 0):.2f} ms > {target:g} ms")
+    print(f"  a process that does nothing ({TRUE}): "
+          f"{statistics.median(r[0] for r in floor):.2f} ms wall, "
+          f"{statistics.median(r[1] for r in floor):.2f} ms CPU, "
+          f"{statistics.median(r[2] for r in floor):.0f} page faults")
     print()
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")

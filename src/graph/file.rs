@@ -5,8 +5,9 @@
 //! `phasic.Graph.from_serialized(json.load(f))` rebuilds into the same graph.
 //!
 //! Files in the plain layout (what [`GraphFile::to_bytes`] and phasic write) are read in one
-//! pass into flat vectors (`scan`); anything else, including every syntax error, is read by
-//! `serde_json`, whose errors give the line and column. Both feed the same validation.
+//! pass into flat vectors (`scan`, long arrays in parts at once); anything else, including
+//! every syntax error, is read by `serde_json`, whose errors give the line and column. Both
+//! feed the same validation.
 
 mod scan;
 

@@ -1,5 +1,7 @@
 //! A single-pass reader for the plain layout of a graph file: one JSON object whose arrays of
-//! numbers go straight into flat vectors, with no allocation per row.
+//! numbers go straight into flat vectors, with no allocation per row (states straight into
+//! 32-bit integers). A long array of rows is cut between rows and its parts read at once, one
+//! per core.
 //!
 //! It accepts a subset of what `serde_json` accepts into the same fields and gives the same
 //! numbers (every number correctly rounded, as `serde_json` with `float_roundtrip` does). Any
