@@ -366,6 +366,16 @@ fn a_long_file_name_is_packed_and_read_back() {
     let read = ptd::archive::read_tar_zst(&packed, "a.tar.zst", |_, _| Ok(())).unwrap();
     let names: Vec<&str> = read.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["a.json", long.as_str(), nested.as_str()]);
+    // Read with digests: the same files, each with its SHA-256.
+    let (again, digests) =
+        ptd::archive::read_tar_zst_hashed(&packed, "a.tar.zst", |_, _| Ok(())).unwrap();
+    assert_eq!(again, read);
+    let want: Vec<String> = read.iter().map(|(_, d)| ptd::fs::sha256_hex(d)).collect();
+    assert_eq!(digests, want);
+    assert_eq!(
+        digests[0],
+        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    );
 }
 
 /// Names that would leave the directory an archive is unpacked into are refused when packing,

@@ -581,3 +581,38 @@ fn unused_manifest_entries_are_not_accepted() {
         .to_string();
     assert!(err.contains("holds and lists exactly"), "{err}");
 }
+
+#[test]
+fn a_file_that_differs_from_its_manifest_entry_is_refused() {
+    // The manifest is right for the honest files; then one byte of each data file changes (the
+    // size stays), or the manifest names another digest: the digests taken while the archive
+    // is decompressed must catch each.
+    let honest = Crafted::of("reliability/erlang", "lab/x");
+    let (bytes, _) = honest.pack();
+    bundle::verify(&bytes, "x.ptd.tar.zst").unwrap();
+    for k in 0..3 {
+        let mut c = Crafted::of("reliability/erlang", "lab/x");
+        let listed = bundle::list_files(&c.files);
+        let name = c.files[k].0.clone();
+        let data = c.file(&name);
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        let mut m = c.manifest.clone();
+        m.files = listed;
+        m.content_hash = bundle::content_hash(&m.files).unwrap();
+        let mut mj = serde_json::to_vec_pretty(&m).unwrap();
+        mj.push(b'\n');
+        let bytes = bundle::pack_entries(
+            std::iter::once(("manifest.json", mj.as_slice()))
+                .chain(c.files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
+        )
+        .unwrap();
+        let err = bundle::verify(&bytes, "x.ptd.tar.zst")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{name} does not match its manifest entry")),
+            "{name}: {err}"
+        );
+    }
+}

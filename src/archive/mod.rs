@@ -18,7 +18,7 @@ mod read;
 
 pub use limits::{Limits, MAX_FILE_BYTES, MAX_RATIO, RATIO_FLOOR};
 pub use pack::{ZSTD_LEVEL, list_files, pack_described, pack_entries, packable};
-pub use read::{check_listed, described_files, first_entry, read_tar_zst};
+pub use read::{check_listed, described_files, first_entry, read_tar_zst, read_tar_zst_hashed};
 
 use serde::{Deserialize, Serialize};
 

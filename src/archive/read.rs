@@ -3,6 +3,7 @@
 
 use super::{ArchiveError, FileEntry, Files, Limits};
 use crate::fs::sha256_hex;
+use sha2::{Digest, Sha256};
 use std::io::Read;
 
 /// Reads a tar + zstd archive of regular files, asking `check(name, files so far)` about each
@@ -13,7 +14,28 @@ use std::io::Read;
 pub fn read_tar_zst(
     bytes: &[u8],
     name: &str,
+    check: impl FnMut(&str, &[(String, Vec<u8>)]) -> Result<(), String>,
+) -> Result<Files, ArchiveError> {
+    read(bytes, name, check, None)
+}
+
+/// [`read_tar_zst`], with the SHA-256 of each file (as lowercase hex, in the order of the
+/// files), computed as its bytes come out of the decompressor: no second pass over them.
+pub fn read_tar_zst_hashed(
+    bytes: &[u8],
+    name: &str,
+    check: impl FnMut(&str, &[(String, Vec<u8>)]) -> Result<(), String>,
+) -> Result<(Files, Vec<String>), ArchiveError> {
+    let mut digests = Vec::new();
+    let files = read(bytes, name, check, Some(&mut digests))?;
+    Ok((files, digests))
+}
+
+fn read(
+    bytes: &[u8],
+    name: &str,
     mut check: impl FnMut(&str, &[(String, Vec<u8>)]) -> Result<(), String>,
+    mut digests: Option<&mut Vec<String>>,
 ) -> Result<Files, ArchiveError> {
     let limits = Limits::from_env();
     let invalid = |message: String| ArchiveError::Invalid {
@@ -75,7 +97,11 @@ pub fn read_tar_zst(
         }
         // The claimed size is only trusted as far as the expansion budget allows.
         let mut data = Vec::with_capacity(size.min(budget) as usize);
-        if let Err(e) = entry.read_to_end(&mut data) {
+        let mut hashing = Hashing {
+            inner: &mut entry,
+            sha: digests.is_some().then(Sha256::new),
+        };
+        if let Err(e) = hashing.read_to_end(&mut data) {
             if exceeded.get() {
                 return Err(over(budget + 1));
             }
@@ -86,6 +112,9 @@ pub fn read_tar_zst(
                 "entry '{path}' is cut short ({} of {size} bytes)",
                 data.len()
             )));
+        }
+        if let (Some(digests), Some(sha)) = (digests.as_deref_mut(), hashing.sha) {
+            digests.push(hex::encode(sha.finalize()));
         }
         files.push((path, data));
     }
@@ -149,6 +178,23 @@ struct Counted<R> {
     read: u64,
     budget: u64,
     exceeded: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+/// A reader that hashes what passes through it (when it has a hasher), while it is still in
+/// the cache.
+struct Hashing<R> {
+    inner: R,
+    sha: Option<Sha256>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 impl<R: Read> Read for Counted<R> {

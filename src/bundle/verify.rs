@@ -5,9 +5,8 @@ use super::{
     Bundle, BundleError, FORMAT, FORMAT_VERSION, MODULE_V2, Manifest, OLDEST_FORMAT_VERSION,
     PAYLOAD, PAYLOAD_JSON, REWARDS, content_hash, dag_bytes, payloads_of, read_dag, read_graph,
 };
-use crate::archive::{Files, read_tar_zst};
+use crate::archive::{Files, read_tar_zst_hashed};
 use crate::eliminate::{self, Symbolic};
-use crate::fs::sha256_hex;
 use crate::graph::Graph;
 use crate::hash::GraphHashes;
 use crate::model::{ModelMeta, RewardSets};
@@ -24,11 +23,12 @@ pub fn read(path: &Path) -> Result<Bundle, BundleError> {
     unpack(&bytes, &name)
 }
 
-fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
+/// The archive's files and their SHA-256 digests (hex), hashed as they are decompressed.
+fn read_entries(bytes: &[u8], name: &str) -> Result<(Files, Vec<String>), BundleError> {
     // Every format's payload is metadata, graph and DAG, in that order (binary, or JSON in
     // versions 2 and 3); one more file may follow (the reward sets, version 2's module).
     // `verify` then holds the files to exactly what the manifest's format version lists.
-    let files = read_tar_zst(bytes, name, |path, files| {
+    let (files, digests) = read_tar_zst_hashed(bytes, name, |path, files| {
         let position = files.len();
         let expected: &[&str] = match position {
             0 => &["manifest.json"],
@@ -64,7 +64,7 @@ fn read_entries(bytes: &[u8], name: &str) -> Result<Files, BundleError> {
             ),
         });
     }
-    Ok(files)
+    Ok((files, digests))
 }
 
 /// Verifies bundle bytes without interpreting the graph or the DAG: entry names, order and
@@ -78,7 +78,7 @@ pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError
         file: name.to_string(),
         message,
     };
-    let mut files = read_entries(bytes, name)?;
+    let (mut files, digests) = read_entries(bytes, name)?;
     let manifest: Manifest =
         serde_json::from_slice(&files[0].1).map_err(|e| invalid(format!("manifest.json: {e}")))?;
     let payloads = payloads_of(manifest.format_version).filter(|_| manifest.format == FORMAT);
@@ -102,11 +102,9 @@ pub fn verify(bytes: &[u8], name: &str) -> Result<(Manifest, Files), BundleError
             }
         )));
     }
-    for ((path, data), entry) in files[1..].iter().zip(&manifest.files) {
-        if &entry.path != path
-            || entry.size != data.len() as u64
-            || entry.sha256 != sha256_hex(data)
-        {
+    for (((path, data), digest), entry) in files[1..].iter().zip(&digests[1..]).zip(&manifest.files)
+    {
+        if &entry.path != path || entry.size != data.len() as u64 || entry.sha256 != *digest {
             return Err(invalid(format!(
                 "{path} does not match its manifest entry (size or SHA-256 differs): the bundle is corrupt or was altered"
             )));
