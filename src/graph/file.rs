@@ -457,12 +457,19 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     let mut targets: Vec<u32> = Vec::with_capacity(m);
     let mut coeffs: Vec<f64> = Vec::with_capacity(m * width);
     // Each row on its own, up to the first bad one; whether the good rows are already in order.
+    let edge_rows = EdgeRows {
+        ctx,
+        key,
+        width,
+        constant,
+        n,
+    };
     let mut bad: Option<(usize, GraphFileError)> = None;
     let mut sorted = true;
     let mut prev = (0, 0);
     for row in 0..m {
         let e = rows.row(row);
-        match check_edge_row(ctx, key, row, e, width, constant, n) {
+        match edge_rows.check(row, e) {
             Ok(pair) => {
                 sorted &= row == 0 || pair > prev;
                 prev = pair;
@@ -598,94 +605,94 @@ fn zero_start(ctx: &Ctx<'_>, first: &[i32]) -> Result<(), GraphFileError> {
     Ok(())
 }
 
-/// Checks one edge row `[from, to, c...]` on its own; returns (from, to). A good row is
-/// recognised inline; any other is left to [`edge_row_error`], which names its fault.
-#[inline]
-fn check_edge_row(
-    ctx: &Ctx<'_>,
-    key: &str,
-    row: usize,
-    e: &[f64],
+/// The edge rows of a graph file (`key`: `edges` or `param_edges`), each checked on its own.
+struct EdgeRows<'a> {
+    ctx: &'a Ctx<'a>,
+    key: &'a str,
+    /// Coefficients per row.
     width: usize,
     constant: bool,
+    /// Vertices.
     n: usize,
-) -> Result<(usize, usize), GraphFileError> {
-    // A whole number in 1..n, which fits a u32 (n_vertices does).
-    let vertex = |x: f64| {
-        let i = x as u32;
-        (x >= 1.0 && x < n as f64 && f64::from(i) == x).then_some(i as usize)
-    };
-    if e.len() == 2 + width
-        && let (Some(from), Some(to)) = (vertex(e[0]), vertex(e[1]))
-        && from != to
-        && e[2..]
-            .iter()
-            .all(|c| c.is_finite() && !(constant && *c < 0.0))
-    {
-        return Ok((from, to));
-    }
-    edge_row_error(ctx, key, row, e, width, constant, n)
 }
 
-/// [`check_edge_row`] step by step, for a row that is not plainly good: its error, or (from,
-/// to) after all.
-#[cold]
-#[inline(never)]
-fn edge_row_error(
-    ctx: &Ctx<'_>,
-    key: &str,
-    row: usize,
-    e: &[f64],
-    width: usize,
-    constant: bool,
-    n: usize,
-) -> Result<(usize, usize), GraphFileError> {
-    let place = || format!("{key}[{row}]");
-    if e.len() != 2 + width {
-        return Err(ctx.err(
-            place(),
-            if constant {
-                format!("has {} entries, expected [from, to, rate]", e.len())
-            } else {
-                format!(
-                    "has {} coefficients, expected param_length = {width} (row [from, to, c_1..c_{width}])",
-                    e.len().saturating_sub(2)
-                )
-            },
-        ));
-    }
-    let from = ctx.index(key, row, "source", e[0], n)?;
-    let to = ctx.index(key, row, "target", e[1], n)?;
-    if from == 0 {
-        return Err(ctx.err(
-            place(),
-            "edges out of the starting vertex belong in start_edges",
-        ));
-    }
-    if to == 0 {
-        return Err(ctx.err(
-            place(),
-            "nothing may point at the starting vertex (index 0)",
-        ));
-    }
-    if from == to {
-        return Err(ctx.err(
-            place(),
-            format!("vertex {from} points at itself; phasic rejects self-loops"),
-        ));
-    }
-    for &c in &e[2..] {
-        if !c.is_finite() || (constant && c < 0.0) {
-            check_rate(
-                ctx,
-                &place(),
-                if constant { "rate" } else { "coefficient" },
-                c,
-                constant,
-            )?;
+impl EdgeRows<'_> {
+    /// Checks row `row`, `[from, to, c...]`; returns (from, to). A good row is recognised
+    /// inline; any other is left to [`Self::error`], which names its fault.
+    #[inline]
+    fn check(&self, row: usize, e: &[f64]) -> Result<(usize, usize), GraphFileError> {
+        // A whole number in 1..n, which fits a u32 (n_vertices does).
+        let n = self.n as f64;
+        let vertex = |x: f64| {
+            let i = x as u32;
+            (x >= 1.0 && x < n && f64::from(i) == x).then_some(i as usize)
+        };
+        if e.len() == 2 + self.width
+            && let (Some(from), Some(to)) = (vertex(e[0]), vertex(e[1]))
+            && from != to
+            && e[2..]
+                .iter()
+                .all(|c| c.is_finite() && !(self.constant && *c < 0.0))
+        {
+            return Ok((from, to));
         }
+        self.error(row, e)
     }
-    Ok((from, to))
+
+    /// [`Self::check`] step by step, for a row that is not plainly good: its error, or (from,
+    /// to) after all.
+    #[cold]
+    #[inline(never)]
+    fn error(&self, row: usize, e: &[f64]) -> Result<(usize, usize), GraphFileError> {
+        let place = || format!("{}[{row}]", self.key);
+        if e.len() != 2 + self.width {
+            return Err(self.ctx.err(
+                place(),
+                if self.constant {
+                    format!("has {} entries, expected [from, to, rate]", e.len())
+                } else {
+                    format!(
+                        "has {} coefficients, expected param_length = {} (row [from, to, c_1..c_{}])",
+                        e.len().saturating_sub(2),
+                        self.width,
+                        self.width
+                    )
+                },
+            ));
+        }
+        let from = self.ctx.index(self.key, row, "source", e[0], self.n)?;
+        let to = self.ctx.index(self.key, row, "target", e[1], self.n)?;
+        if from == 0 {
+            return Err(self.ctx.err(
+                place(),
+                "edges out of the starting vertex belong in start_edges",
+            ));
+        }
+        if to == 0 {
+            return Err(self.ctx.err(
+                place(),
+                "nothing may point at the starting vertex (index 0)",
+            ));
+        }
+        if from == to {
+            return Err(self.ctx.err(
+                place(),
+                format!("vertex {from} points at itself; phasic rejects self-loops"),
+            ));
+        }
+        for &c in &e[2..] {
+            if !c.is_finite() || (self.constant && c < 0.0) {
+                check_rate(
+                    self.ctx,
+                    &place(),
+                    if self.constant { "rate" } else { "coefficient" },
+                    c,
+                    self.constant,
+                )?;
+            }
+        }
+        Ok((from, to))
+    }
 }
 
 /// The first `count` rows (each already checked) in (source, target) order, ties by row, and
