@@ -14,7 +14,10 @@ impl Out {
     /// A status line on standard error: the verb right-aligned, as cargo prints them.
     pub fn status(&self, verb: &str, text: &str) {
         if !self.quiet {
-            eprintln!("{verb:>12} {text}");
+            // One write per line: standard error is unbuffered, and lines of several processes
+            // then do not interleave.
+            let line = format!("{verb:>12} {text}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         }
     }
 }
