@@ -80,16 +80,19 @@ impl<T: Copy> Rows<T> {
     /// Closes the row that started at `start` in `vals`.
     fn end_row(&mut self, start: usize) {
         let end = self.vals.len();
-        if let Some(ends) = &mut self.ends {
-            ends.push(end);
+        if self.ends.is_some() || (self.count > 0 && end - start != self.width) {
+            self.ends_mut().push(end);
         } else if self.count == 0 {
             self.width = end - start;
-        } else if end - start != self.width {
-            let mut ends: Vec<usize> = (1..=self.count).map(|k| k * self.width).collect();
-            ends.push(end);
-            self.ends = Some(ends);
         }
         self.count += 1;
+    }
+
+    /// Where each row ends, kept from now on (made from the common width the first time).
+    fn ends_mut(&mut self) -> &mut Vec<usize> {
+        let (count, width) = (self.count, self.width);
+        self.ends
+            .get_or_insert_with(|| (1..=count).map(|k| k * width).collect())
     }
 
     /// Appends the rows of `other`, as if they had been read after these.
@@ -104,10 +107,7 @@ impl<T: Copy> Rows<T> {
             return;
         }
         let base = self.vals.len();
-        let (count, width) = (self.count, self.width);
-        let ends = self
-            .ends
-            .get_or_insert_with(|| (1..=count).map(|k| k * width).collect());
+        let ends = self.ends_mut();
         match &other.ends {
             Some(theirs) => ends.extend(theirs.iter().map(|e| base + e)),
             None => ends.extend((1..=other.count).map(|k| base + k * other.width)),
@@ -425,10 +425,13 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     }
     let states = match state_rows {
         // Every row has state_length entries: the values are the states, row after row.
-        States::Ints(rows) => rows.vals,
+        States::Ints(rows) => {
+            zero_start(ctx, &rows.vals[..state_length])?;
+            rows.vals
+        }
+        // Checks the starting vertex's state once its row is read, before later rows.
         States::Numbers(rows) => whole_states(ctx, &rows, n, state_length)?,
     };
-    zero_start(ctx, &states[..state_length])?;
     let mut start: Vec<(u32, f64)> = Vec::with_capacity(start_edges.len());
     for (row, e) in start_edges.iter().enumerate() {
         let place = || format!("start_edges[{row}]");
@@ -453,9 +456,11 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
     // Compressed rows: the good rows, in (source, target) order, without their (from, to)
     // columns. Rows already in that order, as ptd writes them, are taken as they are checked.
     let m = rows.len();
-    let mut offsets = vec![0usize; n + 1];
-    let mut targets: Vec<u32> = Vec::with_capacity(m);
-    let mut coeffs: Vec<f64> = Vec::with_capacity(m * width);
+    let mut csr = Compressed {
+        offsets: vec![0usize; n + 1],
+        targets: Vec::with_capacity(m),
+        coeffs: Vec::with_capacity(m * width),
+    };
     // Each row on its own, up to the first bad one; whether the good rows are already in order.
     let edge_rows = EdgeRows {
         ctx,
@@ -474,9 +479,7 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
                 sorted &= row == 0 || pair > prev;
                 prev = pair;
                 if sorted {
-                    offsets[pair.0 + 1] += 1;
-                    targets.push(pair.1 as u32);
-                    coeffs.extend_from_slice(&e[2..]);
+                    csr.push(e);
                 }
             }
             Err(e) => {
@@ -533,16 +536,18 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
         return Err(ctx.err("start_edges", GraphError::NoStart.to_string()));
     }
     if let Some(order) = order {
-        offsets.fill(0);
-        targets.clear();
-        coeffs.clear();
+        csr.offsets.fill(0);
+        csr.targets.clear();
+        csr.coeffs.clear();
         for r in order {
-            let e = rows.row(r);
-            offsets[e[0] as usize + 1] += 1;
-            targets.push(e[1] as u32);
-            coeffs.extend_from_slice(&e[2..]);
+            csr.push(rows.row(r));
         }
     }
+    let Compressed {
+        mut offsets,
+        targets,
+        coeffs,
+    } = csr;
     drop(rows);
     for v in 0..n {
         offsets[v + 1] += offsets[v];
@@ -561,6 +566,23 @@ fn from_flat(ctx: &Ctx<'_>, raw: Flat) -> Result<Graph, GraphFileError> {
         .check_model()
         .map_err(|e| ctx.err(e.state_row().unwrap_or_else(|| key.into()), e.to_string()))?;
     Ok(graph)
+}
+
+/// A graph's edges as compressed rows, while they are taken from a graph file's rows.
+struct Compressed {
+    /// Edges per source (turned into offsets once all are taken).
+    offsets: Vec<usize>,
+    targets: Vec<u32>,
+    coeffs: Vec<f64>,
+}
+
+impl Compressed {
+    /// Takes a checked row `[from, to, c...]`; rows must come in (source, target) order.
+    fn push(&mut self, e: &[f64]) {
+        self.offsets[e[0] as usize + 1] += 1;
+        self.targets.push(e[1] as u32);
+        self.coeffs.extend_from_slice(&e[2..]);
+    }
 }
 
 /// States read as numbers, each checked to be a 32-bit integer (rows of `state_length`).

@@ -245,18 +245,14 @@ impl<'a> Scanner<'a> {
             self.i = end;
             return Some(out);
         }
-        let rest = self.rest(item)?;
-        out.append(rest);
-        Some(out)
+        self.rest(item)
     }
 
     /// Rows up to and with the `]` that closes their array.
     fn rest<T: Copy>(&mut self, item: impl Fn(&mut Self) -> Option<T> + Copy) -> Option<Rows<T>> {
         let mut out = Rows::default();
         loop {
-            let start = out.vals.len();
-            self.numbers(&mut out.vals, item)?;
-            out.end_row(start);
+            self.row(&mut out, item)?;
             match self.next()? {
                 b',' => continue,
                 b']' => return Some(out),
@@ -269,9 +265,7 @@ impl<'a> Scanner<'a> {
     fn part<T: Copy>(mut self, item: impl Fn(&mut Self) -> Option<T> + Copy) -> Option<Rows<T>> {
         let mut out = Rows::default();
         loop {
-            let start = out.vals.len();
-            self.numbers(&mut out.vals, item)?;
-            out.end_row(start);
+            self.row(&mut out, item)?;
             self.ws();
             if self.i == self.b.len() {
                 return Some(out);
@@ -304,6 +298,19 @@ impl<'a> Scanner<'a> {
             from = comma + 1;
         }
         cuts
+    }
+
+    /// One row, `[numbers]`, appended to `out`.
+    #[inline]
+    fn row<T: Copy>(
+        &mut self,
+        out: &mut Rows<T>,
+        item: impl Fn(&mut Self) -> Option<T>,
+    ) -> Option<()> {
+        let start = out.vals.len();
+        self.numbers(&mut out.vals, item)?;
+        out.end_row(start);
+        Some(())
     }
 
     /// `[numbers]`, appended to `out`, each read by `item`.
